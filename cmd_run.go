@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors"
+)
+
+// engine is what main runs: *bridge.Bridge.
+type engine interface {
+	// Run blocks until ctx ends, then drains and closes the journal.
+	Run(ctx context.Context) error
+	// Ready is true once the journal is replayed and the listeners started.
+	Ready() bool
+}
+
+// Seams for tests: they build fakes instead of the configured connectors.
+var buildConnectors = connectors.Build
+
+// cmdRun is `earshot run`: production serving.
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("run", "run --config FILE [--data DIR]", stderr)
+	configPath := fs.String("config", "", "the YAML config `file` (required)")
+	dataDir := fs.String("data", "", "the data `dir`ectory for the journal (default: data_dir from the config, else ./earshot-data)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if !requireConfig(fs, *configPath) {
+		return exitUsage
+	}
+	p, err := prepareConfig(*configPath, os.LookupEnv)
+	if err != nil {
+		printConfigError(stderr, err, nil)
+		return exitFail
+	}
+	if *dataDir != "" {
+		p.Settings.DataDir = *dataDir
+	}
+	log := newLogger(stderr, p.Settings.LogFormat, p.Settings.LogLevel, p.Secrets)
+	if err := serveAll(ctx, p, log); err != nil {
+		log.Error("earshot stopped with an error", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// serveAll wires the bridge, its connectors and the HTTP listener, and
+// serves until ctx ends. Shutdown order: the HTTP listener stops taking
+// requests and finishes the ones in flight (webhooks deliver into the
+// bridge), then the bridge's context ends and Run drains the outbox's due
+// work and syncs the journal. If the bridge stops by itself, the listener
+// stops too and its error is returned.
+func serveAll(ctx context.Context, p *prepared, log *slog.Logger) error {
+	if err := os.MkdirAll(p.Settings.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	reg := newRegistry()
+	metrics := newMetrics(reg)
+	set, err := buildConnectors(p.File.Connectors, bridge.Deps{
+		Logger:   log,
+		Requests: metrics,
+		DataDir:  p.Settings.DataDir,
+		Now:      time.Now,
+	})
+	if err != nil {
+		return fmt.Errorf("connectors: %w", err)
+	}
+	eng, err := newEngine(p.Bridge, p.Settings.DataDir, set, metrics, log)
+	if err != nil {
+		return err
+	}
+	h, err := newHandler(reg, eng.Ready, set.Mounts)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", p.Settings.Listen)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	log.Info("earshot starting", "version", versionString(), "data_dir", p.Settings.DataDir,
+		"desks", len(set.Desks), "networks", len(set.Networks))
+
+	httpCtx, stopHTTP := context.WithCancel(ctx)
+	defer stopHTTP()
+	bridgeCtx, stopBridge := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBridge()
+	bridgeDone := make(chan error, 1)
+	go func() {
+		err := eng.Run(bridgeCtx)
+		if err != nil {
+			err = fmt.Errorf("bridge: %w", err)
+		}
+		stopHTTP() // the bridge ended: nothing left to serve
+		bridgeDone <- err
+	}()
+	httpErr := serve(httpCtx, newServer(h, log), ln, log)
+	stopBridge()
+	bridgeErr := <-bridgeDone
+	if bridgeErr == nil && httpErr == nil && ctx.Err() == nil {
+		bridgeErr = fmt.Errorf("bridge: stopped before it was asked to")
+	}
+	if bridgeErr != nil {
+		return bridgeErr
+	}
+	if httpErr != nil {
+		return httpErr
+	}
+	log.Info("earshot stopped")
+	return nil
+}

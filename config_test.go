@@ -1,0 +1,468 @@
+package main
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// env is a fake environment for parseConfig.
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// files is a fake file system for *_file keys, rooted at "/cfg".
+func files(kv ...string) func(string) ([]byte, error) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(p string) ([]byte, error) {
+		v, ok := m[p]
+		if !ok {
+			return nil, &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+		}
+		return []byte(v), nil
+	}
+}
+
+const minimalYAML = `
+queues:
+  - name: care
+    desk: slack
+    channel: C1
+slack:
+  bot_token: xoxb-literal-token
+`
+
+func mustParse(t *testing.T, yml string, getenv func(string) (string, bool), read func(string) ([]byte, error)) *loadedConfig {
+	t.Helper()
+	lc, err := parseConfig("/cfg/earshot.yaml", []byte(yml), getenv, read)
+	if err != nil {
+		t.Fatalf("parseConfig: %v", err)
+	}
+	return lc
+}
+
+// parseErr parses yml expecting failure and returns the error text.
+func parseErr(t *testing.T, yml string, getenv func(string) (string, bool), read func(string) ([]byte, error)) string {
+	t.Helper()
+	lc, err := parseConfig("/cfg/earshot.yaml", []byte(yml), getenv, read)
+	if err == nil {
+		p, perr := prepareLoaded(lc)
+		if perr == nil {
+			t.Fatalf("config accepted, want an error: %+v", p.Bridge)
+		}
+		err = perr
+	}
+	var es configErrors
+	if !errors.As(err, &es) {
+		t.Fatalf("error %v (%T) is not configErrors", err, err)
+	}
+	return err.Error()
+}
+
+func TestExampleConfigLoadsAndValidates(t *testing.T) {
+	raw, err := os.ReadFile("deploy/earshot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc, err := parseConfig("deploy/earshot.example.yaml", raw,
+		env("SLACK_BOT_TOKEN", "xoxb-from-env-1234", "MASTODON_ACCESS_TOKEN", "masto-secret-5678"),
+		files(filepath.Join("deploy", "secrets/slack-signing-secret"), "signing-secret-abcd\n"))
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	p, err := prepareLoaded(lc)
+	if err != nil {
+		t.Fatalf("example config does not validate:\n%v", err)
+	}
+	if got := len(p.Bridge.Queues); got != 2 {
+		t.Errorf("queues = %d, want 2", got)
+	}
+	for _, s := range []string{"xoxb-from-env-1234", "masto-secret-5678", "signing-secret-abcd"} {
+		if !contains(lc.Secrets, s) {
+			t.Errorf("secret %q not recorded for redaction (have %d secrets)", s, len(lc.Secrets))
+		}
+	}
+	if len(lc.File.Connectors.Sections()) != 2 {
+		t.Errorf("connector sections not decoded: %+v", lc.File.Connectors)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func TestEnvExpansion(t *testing.T) {
+	yml := `
+listen: "${HOST}:${PORT}"
+desk_workers: ${WORKERS}
+command_prefix: "$$"
+case_id_prefix: "a$b"
+queues:
+  - name: care
+    desk: slack
+    channel: ${CHANNEL}
+slack:
+  bot_token: ${TOKEN}
+`
+	lc := mustParse(t, yml, env("HOST", "127.0.0.1", "PORT", "9090", "WORKERS", "7", "CHANNEL", "C9", "TOKEN", "xoxb-secret-from-env"), files())
+	f := lc.File
+	if f.Listen != "127.0.0.1:9090" {
+		t.Errorf("listen = %q", f.Listen)
+	}
+	if f.DeskWorkers != 7 {
+		t.Errorf("desk_workers = %d (a plain ${VAR} must re-resolve as an int)", f.DeskWorkers)
+	}
+	if f.CommandPrefix != "$" {
+		t.Errorf("$$ gave %q, want $", f.CommandPrefix)
+	}
+	if f.CaseIDPrefix != "a$b" {
+		t.Errorf("a lone $ gave %q", f.CaseIDPrefix)
+	}
+	if f.Queues[0].Channel != "C9" {
+		t.Errorf("channel = %q", f.Queues[0].Channel)
+	}
+	if !contains(lc.Secrets, "xoxb-secret-from-env") {
+		t.Errorf("bot_token value from env not recorded as a secret")
+	}
+}
+
+func TestEnvExpansionErrors(t *testing.T) {
+	for name, tc := range map[string]struct{ yml, want string }{
+		"missing":      {"queues:\n  - name: care\n    channel: ${NOPE}\n", `/cfg/earshot.yaml:3: queues[0].channel: environment variable NOPE is not set`},
+		"unterminated": {"listen: \"${PORT\"\n", `/cfg/earshot.yaml:1: listen: unterminated ${`},
+		"bad name":     {"listen: \"${1X}\"\n", `invalid environment variable name "1X"`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := parseErr(t, tc.yml, env(), files())
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("error:\n%s\nwant it to contain:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestFileKeys(t *testing.T) {
+	yml := minimalYAML + `
+mastodon:
+  server: https://m.example
+  access_token_file: secrets/masto
+  nested:
+    password_file: /abs/pw
+`
+	lc := mustParse(t, yml, env(), files(
+		"/cfg/secrets/masto", "masto-token-${NOT_EXPANDED}\n",
+		"/abs/pw", "hunter2hunter2\r\n",
+	))
+	m := &lc.File.Connectors.Mastodon
+	var got struct {
+		Server      string `yaml:"server"`
+		AccessToken string `yaml:"access_token"`
+		Nested      struct {
+			Password string `yaml:"password"`
+		} `yaml:"nested"`
+	}
+	if err := m.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.AccessToken != "masto-token-${NOT_EXPANDED}" {
+		t.Errorf("access_token = %q (file contents are literal, newline trimmed)", got.AccessToken)
+	}
+	if got.Nested.Password != "hunter2hunter2" {
+		t.Errorf("nested password = %q", got.Nested.Password)
+	}
+	for _, s := range []string{"masto-token-${NOT_EXPANDED}", "hunter2hunter2"} {
+		if !contains(lc.Secrets, s) {
+			t.Errorf("file secret %q not recorded", s)
+		}
+	}
+}
+
+func TestFileKeyErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		yml, want string
+	}{
+		"both":         {minimalYAML + "mastodon:\n  token: a\n  token_file: x\n", `:10: mastodon.token_file: give token or token_file, not both`},
+		"missing file": {minimalYAML + "mastodon:\n  token_file: nothere\n", `mastodon.token_file: open /cfg/nothere: file does not exist`},
+		"empty file":   {minimalYAML + "mastodon:\n  token_file: empty\n", `mastodon.token_file: /cfg/empty is empty`},
+		"not a path":   {minimalYAML + "mastodon:\n  token_file: [a]\n", `mastodon.token_file: want a file path`},
+		"typed field":  {"listen_file: l\n" + minimalYAML, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			read := files("/cfg/empty", "\n", "/cfg/l", ":9999\n")
+			if tc.want == "" {
+				lc := mustParse(t, tc.yml, env(), read)
+				if lc.File.Listen != ":9999" {
+					t.Errorf("listen_file gave listen %q", lc.File.Listen)
+				}
+				return
+			}
+			got := parseErr(t, tc.yml, env(), read)
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("error:\n%s\nwant it to contain:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestUnknownKeysAndTypes(t *testing.T) {
+	yml := `listen: ":1"
+lisen: ":2"
+outbox:
+  undo_window: 5s
+  retries: 3
+queues:
+  - name: care
+    desk: slack
+    channel: C1
+  - name: b
+    desk: slack
+    channel: C2
+    sla:
+      first_response: 5x
+      resolution: 10
+desk_workers: many
+`
+	got := parseErr(t, yml, env(), files())
+	for _, want := range []string{
+		`/cfg/earshot.yaml:2: lisen: unknown key "lisen" (did you mean "listen"?)`,
+		`/cfg/earshot.yaml:5: outbox.retries: unknown key "retries"`,
+		`/cfg/earshot.yaml:14: queues[1].sla.first_response: invalid duration "5x"`,
+		`/cfg/earshot.yaml:15: queues[1].sla.resolution: invalid duration "10"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors:\n%s\nwant a line containing:\n%s", got, want)
+		}
+	}
+
+	// Type errors found by the decoder keep their line.
+	got = parseErr(t, "desk_workers: many\n"+minimalYAML, env(), files())
+	if !strings.Contains(got, "/cfg/earshot.yaml:1: cannot unmarshal !!str `many` into int") {
+		t.Errorf("type error: %s", got)
+	}
+	got = parseErr(t, "queues: {a: 1}\n", env(), files())
+	if !strings.Contains(got, "/cfg/earshot.yaml:1: queues: want a list, found a mapping") {
+		t.Errorf("shape error: %s", got)
+	}
+}
+
+func TestYAMLSyntaxErrorHasLine(t *testing.T) {
+	got := parseErr(t, "listen: :1\nqueues:\n  - name: [\n", env(), files())
+	if !strings.HasPrefix(got, "/cfg/earshot.yaml:") || !strings.Contains(got, ":4:") && !strings.Contains(got, ":3:") {
+		t.Errorf("syntax error without a line: %s", got)
+	}
+	got = parseErr(t, "# only a comment\n", env(), files())
+	if !strings.Contains(got, "empty") {
+		t.Errorf("empty file: %s", got)
+	}
+}
+
+func TestValidateErrorsCarryPathAndLine(t *testing.T) {
+	yml := `queues:
+  - name: care
+    desk: slack
+    channel: C1
+  - name: care
+    desk: discord
+routes:
+  - queue: nowhere
+watch:
+  - network: mastodon
+staff:
+  - desk: slack
+    user: U1
+    role: boss
+log:
+  format: xml
+slack: {}
+`
+	got := parseErr(t, yml, env(), files())
+	for _, want := range []string{
+		`/cfg/earshot.yaml:5: queues[1].name: "care" is used twice`,
+		`/cfg/earshot.yaml:5: queues[1].channel: required`,
+		`/cfg/earshot.yaml:8: routes[0].queue: no queue named "nowhere"`,
+		`/cfg/earshot.yaml:10: watch[0]: watches nothing`,
+		`/cfg/earshot.yaml:14: staff[0].role: unknown role "boss"`,
+		`/cfg/earshot.yaml:16: log.format: "xml" is not json or text`,
+		`/cfg/earshot.yaml:6: queues[1].desk: no desk "discord" is configured (add a discord: section)`,
+		`/cfg/earshot.yaml:10: watch[0].network: no network "mastodon" is configured`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors:\n%s\nwant a line containing:\n%s", got, want)
+		}
+	}
+	if strings.Count(got, "staff[0].role") != 1 {
+		t.Errorf("role error reported more than once:\n%s", got)
+	}
+}
+
+func TestUndoWindowZeroAndUnset(t *testing.T) {
+	lc := mustParse(t, "outbox:\n  undo_window: 0\n"+minimalYAML, env(), files())
+	c, errs := toBridgeConfig(lc.File)
+	if len(errs) > 0 || !c.UndoWindowSet || c.UndoWindow != 0 {
+		t.Errorf("undo_window 0: set=%v window=%v errs=%v", c.UndoWindowSet, c.UndoWindow, errs)
+	}
+	lc = mustParse(t, minimalYAML, env(), files())
+	c, _ = toBridgeConfig(lc.File)
+	if c.UndoWindowSet {
+		t.Errorf("absent undo_window must leave the bridge default")
+	}
+}
+
+func TestToBridgeConfig(t *testing.T) {
+	yml := `
+outbox:
+  undo_window: 3s
+  retry: {attempts: 4, backoff: 2s, max_wait: 30s}
+note_prefixes: ["note:", "#"]
+command_prefix: "?"
+case_id_prefix: RC
+desk_workers: 2
+queues:
+  - name: care
+    desk: slack
+    channel: C1
+    team: false
+    sla: {first_response: 15m, resolution: 24h}
+    reopen_window: 48h
+    first_replier_claims: true
+  - {name: billing, desk: slack, channel: C2, team: true}
+watch:
+  - network: mastodon
+    mentions: true
+    replies_to_us: true
+    direct: true
+    keywords: [late]
+    hashtags: [rail]
+    exclude: [ad]
+routes:
+  - {name: money, networks: [mastodon], keywords: [refund], languages: [en], min_followers: 10, queue: billing, priority: 2, tags: [vip]}
+staff:
+  - {desk: slack, user: U1, role: lead}
+  - {desk: slack, group: S1, role: Agent}
+slack: {}
+mastodon: {}
+`
+	lc := mustParse(t, yml, env(), files())
+	got, errs := toBridgeConfig(lc.File)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := bridge.Config{
+		Queues: []bridge.QueueConfig{
+			{Name: "care", Desk: "slack", Channel: "C1", SLA: bridge.SLAConfig{FirstResponse: 15 * time.Minute, Resolution: 24 * time.Hour}, ReopenWindow: 48 * time.Hour, FirstReplierClaims: true},
+			{Name: "billing", Desk: "slack", Channel: "C2", Team: true},
+		},
+		Watch: []bridge.WatchRule{{Network: "mastodon", Mentions: true, RepliesToUs: true, Direct: true, Keywords: []string{"late"}, Hashtags: []string{"rail"}, Exclude: []string{"ad"}}},
+		Routes: []bridge.RouteRule{{Name: "money", Networks: []string{"mastodon"}, Keywords: []string{"refund"}, Languages: []string{"en"},
+			MinFollowers: 10, Queue: "billing", Priority: 2, Tags: []string{"vip"}}},
+		Staff: []bridge.StaffRule{
+			{Desk: "slack", User: "U1", Role: bridge.RoleLead},
+			{Desk: "slack", Group: "S1", Role: bridge.RoleAgent},
+		},
+		NotePrefixes:  []string{"note:", "#"},
+		CommandPrefix: "?",
+		UndoWindow:    3 * time.Second,
+		UndoWindowSet: true,
+		Retry:         bridge.RetryConfig{Attempts: 4, Backoff: 2 * time.Second, MaxWait: 30 * time.Second},
+		DeskWorkers:   2,
+		CaseIDPrefix:  "RC",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("toBridgeConfig:\n got %+v\nwant %+v", got, want)
+	}
+	if _, err := prepareLoaded(lc); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+}
+
+func TestMainSettingsDefaults(t *testing.T) {
+	s, errs := mainSettings(fileConfig{})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	want := settings{Listen: ":8080", DataDir: "./earshot-data", LogFormat: "json", LogLevel: "info"}
+	if s != want {
+		t.Errorf("defaults = %+v, want %+v", s, want)
+	}
+	if _, errs := mainSettings(fileConfig{Log: logConfig{Level: "loud"}}); len(errs) != 1 || !strings.Contains(errs[0].Error(), "log.level") {
+		t.Errorf("bad level: %v", errs)
+	}
+}
+
+func TestExpandEnv(t *testing.T) {
+	get := env("A", "1", "B_2", "two", "EMPTY", "")
+	for in, want := range map[string]string{
+		"":             "",
+		"plain":        "plain",
+		"${A}":         "1",
+		"x${A}y${B_2}": "x1ytwo",
+		"$$":           "$",
+		"$${A}":        "${A}",
+		"$":            "$",
+		"a$":           "a$",
+		"$A":           "$A",
+		"${EMPTY}":     "",
+	} {
+		got, err := expandEnv(in, get)
+		if err != nil || got != want {
+			t.Errorf("expandEnv(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// FuzzExpandEnv: no input makes expansion panic, and text without '$' is unchanged.
+func FuzzExpandEnv(f *testing.F) {
+	for _, s := range []string{"${A}", "$$", "${", "${}", "a$b${A}$$", "${A", "$"} {
+		f.Add(s)
+	}
+	get := env("A", "x")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := expandEnv(s, get)
+		if !strings.Contains(s, "$") && (err != nil || got != s) {
+			t.Fatalf("expandEnv(%q) = %q, %v", s, got, err)
+		}
+	})
+}
+
+// FuzzParseConfig: arbitrary files give a config or located errors, never a panic.
+func FuzzParseConfig(f *testing.F) {
+	raw, err := os.ReadFile("deploy/earshot.example.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(raw))
+	f.Add(minimalYAML)
+	f.Add("queues: [{name: a, sla: {first_response: 0}}]\nslack: {token_file: x}\n<<: {listen: a}\n")
+	f.Add("a: &x {b: *x}\n")
+	f.Add("queues:\n  - &q {name: a}\n  - *q\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		lc, err := parseConfig("/cfg/f.yaml", []byte(s), env("SLACK_BOT_TOKEN", "t", "MASTODON_ACCESS_TOKEN", "m"), files("/cfg/x", "secret"))
+		if err != nil {
+			var es configErrors
+			if !errors.As(err, &es) {
+				t.Fatalf("error %v is %T, not configErrors", err, err)
+			}
+			return
+		}
+		_, _ = prepareLoaded(lc)
+	})
+}

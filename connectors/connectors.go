@@ -1,0 +1,167 @@
+// Package connectors builds the configured networks and desks. It is the one
+// file that names every connector: main inlines Config into its config file
+// type, so each connector's section (slack:, discord:, mastodon:, bluesky:,
+// x:, webhook:) decodes straight into that connector package's own Config,
+// and Build turns the present sections into bridge.Network and bridge.Desk
+// values, collecting the optional RouteMounter and Checker capabilities.
+//
+// Nothing here does I/O: constructors only validate and prepare clients.
+// Reaching the platforms happens later, in Listen, Publish and Check.
+package connectors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// Config holds one optional section per connector. A nil section means the
+// connector is not used. Secrets inside have already been resolved by main
+// (${ENV} and the sibling *_file form) before decoding.
+//
+// Sections typed yaml.Node belong to connectors not built into this
+// version yet: Build refuses them with a clear error. (A yaml.Node field
+// must not be a pointer: yaml.v3 would decode into the Node's own fields.)
+type Config struct {
+	Slack    yaml.Node `yaml:"slack"`
+	Discord  yaml.Node `yaml:"discord"`
+	Mastodon yaml.Node `yaml:"mastodon"`
+	Bluesky  yaml.Node `yaml:"bluesky"`
+	X        yaml.Node `yaml:"x"`
+	Webhook  yaml.Node `yaml:"webhook"`
+}
+
+// given reports whether a not-yet-typed section is present (an empty
+// "slack:" counts as absent, as it will for a typed *Config).
+func given(n yaml.Node) bool {
+	return n.Kind != 0 && n.ShortTag() != "!!null"
+}
+
+// Kind says whether a connector is a desk or a network.
+type Kind string
+
+const (
+	KindDesk    Kind = "desk"
+	KindNetwork Kind = "network"
+)
+
+// Section is one connector section present in the config.
+type Section struct {
+	Name string // "slack", "mastodon", ...
+	Kind Kind
+}
+
+// Sections lists the connectors the config uses, desks first, in a fixed order.
+func (c Config) Sections() []Section {
+	var out []Section
+	add := func(present bool, name string, k Kind) {
+		if present {
+			out = append(out, Section{Name: name, Kind: k})
+		}
+	}
+	add(given(c.Slack), "slack", KindDesk)
+	add(given(c.Discord), "discord", KindDesk)
+	add(given(c.Mastodon), "mastodon", KindNetwork)
+	add(given(c.Bluesky), "bluesky", KindNetwork)
+	add(given(c.X), "x", KindNetwork)
+	add(given(c.Webhook), "webhook", KindNetwork)
+	return out
+}
+
+// Mount is one connector's HTTP routes, to be mounted on the shared listener.
+type Mount struct {
+	Name string
+	bridge.RouteMounter
+}
+
+// Check is one connector's way of proving its config reaches its platform.
+type Check struct {
+	Name string
+	bridge.Checker
+}
+
+// Set is what Build made from the config.
+type Set struct {
+	Networks []bridge.Network
+	Desks    []bridge.Desk
+	Mounts   []Mount // connectors that receive webhooks
+	Checks   []Check // connectors that can be checked by `earshot check`
+	// Unchecked names the connectors that offer no Check.
+	Unchecked []string
+}
+
+// ErrNotBuilt is returned (wrapped) for a config section whose connector is
+// not part of this build.
+var ErrNotBuilt = errors.New("connector not built into this version of earshot")
+
+// Build constructs every connector whose section is present. base is shared
+// by all; each connector gets a logger tagged with its name and its own
+// subdirectory of base.DataDir (created by the connector if it needs it).
+// Every failing section is reported, each error starting with its name.
+func Build(cfg Config, base bridge.Deps) (*Set, error) {
+	if base.Logger == nil {
+		base.Logger = slog.Default()
+	}
+	if base.Requests == nil {
+		base.Requests = bridge.NopObserver{}
+	}
+	s := &Set{}
+	var errs []error
+	fail := func(name string, err error) {
+		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	}
+	for _, sec := range cfg.Sections() {
+		deps := depsFor(base, sec.Name)
+		switch sec.Name {
+		// Each connector package wires in here as it lands:
+		//   case "slack": d, err := slack.New(*cfg.Slack, deps); ... s.addDesk("slack", d)
+		default:
+			_ = deps
+			fail(sec.Name, ErrNotBuilt)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	sort.Strings(s.Unchecked)
+	return s, nil
+}
+
+// depsFor gives one connector its own logger and data subdirectory.
+func depsFor(base bridge.Deps, name string) bridge.Deps {
+	d := base
+	d.Logger = base.Logger.With("connector", name)
+	if base.DataDir != "" {
+		d.DataDir = filepath.Join(base.DataDir, "connectors", name)
+	}
+	return d
+}
+
+// addDesk records a desk and its optional capabilities.
+func (s *Set) addDesk(name string, d bridge.Desk) {
+	s.Desks = append(s.Desks, d)
+	s.addCapabilities(name, d)
+}
+
+// addNetwork records a network and its optional capabilities.
+func (s *Set) addNetwork(name string, n bridge.Network) {
+	s.Networks = append(s.Networks, n)
+	s.addCapabilities(name, n)
+}
+
+func (s *Set) addCapabilities(name string, v any) {
+	if m, ok := v.(bridge.RouteMounter); ok {
+		s.Mounts = append(s.Mounts, Mount{Name: name, RouteMounter: m})
+	}
+	if c, ok := v.(bridge.Checker); ok {
+		s.Checks = append(s.Checks, Check{Name: name, Checker: c})
+	} else {
+		s.Unchecked = append(s.Unchecked, name)
+	}
+}

@@ -195,23 +195,59 @@ func parseConfig(path string, raw []byte, getenv func(string) (string, bool), re
 	root := doc.Content[0]
 	w.expand(root, "", 0)
 	w.walk(root, reflect.TypeOf(fileConfig{}), "", 0)
+	secrets := append(w.secrets, secretValues(root)...)
+	// Error messages may quote values ("cannot unmarshal !!str `xoxb-...`"):
+	// they hide secrets and anything that came from the environment.
+	hide := append(append([]string{}, secrets...), w.fromEnv...)
 	if len(w.errs) > 0 {
-		return nil, w.errs.sorted()
+		return nil, w.errs.redact(hide).sorted()
 	}
-	lc := &loadedConfig{Path: path, lines: w.lines}
+	lc := &loadedConfig{Path: path, lines: w.lines, Secrets: secrets}
 	if err := root.Decode(&lc.File); err != nil {
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			var es configErrors
 			for _, m := range te.Errors {
-				es = append(es, lineError(path, m))
+				es = append(es, lineError(path, hideQuoted(m, hide)))
 			}
-			return nil, es
+			return nil, es.redact(hide)
 		}
-		return nil, configErrors{{File: path, Msg: err.Error()}}
+		return nil, configErrors{{File: path, Msg: redactString(err.Error(), hide)}}
 	}
-	lc.Secrets = append(w.secrets, secretValues(root)...)
 	return lc, nil
+}
+
+// hideQuoted replaces a value yaml quotes in backticks, whole or shortened
+// to "xoxb-en...", when it is (the start of) a secret.
+func hideQuoted(msg string, secrets []string) string {
+	start := strings.IndexByte(msg, '`')
+	if start < 0 {
+		return msg
+	}
+	end := strings.IndexByte(msg[start+1:], '`')
+	if end < 0 {
+		return msg
+	}
+	quoted := msg[start+1 : start+1+end]
+	prefix, shortened := strings.CutSuffix(quoted, "...")
+	for _, s := range secrets {
+		if s == quoted || (shortened && prefix != "" && strings.HasPrefix(s, prefix)) {
+			return msg[:start+1] + redacted + msg[start+1+end:]
+		}
+	}
+	return msg
+}
+
+// redact removes secrets from every message.
+func (es configErrors) redact(secrets []string) configErrors {
+	if len(secrets) == 0 {
+		return es
+	}
+	r := secretReplacer(secrets)
+	for _, e := range es {
+		e.Msg = r.Replace(e.Msg)
+	}
+	return es
 }
 
 // yamlError turns a parse error ("yaml: line 3: ...") into a located configError.
@@ -269,6 +305,7 @@ type treeWalker struct {
 	visits   int                 // nodes walked: bounds the work aliases can cause
 	onPath   map[*yaml.Node]bool // alias targets being walked: a cycle is refused
 	bad      map[*yaml.Node]bool // values whose ${VAR} failed: already reported
+	fromEnv  []string            // values that came from the environment, hidden in errors
 }
 
 const (
@@ -312,6 +349,9 @@ func (w *treeWalker) expand(n *yaml.Node, path string, depth int) {
 			return
 		}
 		if v != n.Value {
+			if len(v) >= minSecretLen {
+				w.fromEnv = append(w.fromEnv, v)
+			}
 			n.Value = v
 			// A plain scalar is re-resolved from its new text ("${PORT}" → 8080);
 			// a quoted one stays a string.
@@ -694,6 +734,9 @@ func secretValues(n *yaml.Node) []string {
 }
 
 func isSecretKey(key string) bool {
+	if strings.HasSuffix(key, "_file") {
+		return false // a path, not a secret
+	}
 	for _, part := range strings.Split(strings.ToLower(key), "_") {
 		if secretWords[part] {
 			return true
@@ -875,7 +918,7 @@ func prepareLoaded(lc *loadedConfig) (*prepared, error) {
 		for i, e := range errs {
 			es[i] = lc.locate(e)
 		}
-		return nil, es.sorted()
+		return nil, es.redact(lc.Secrets).sorted()
 	}
 	return p, nil
 }

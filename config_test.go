@@ -466,3 +466,19 @@ func FuzzParseConfig(f *testing.F) {
 		_, _ = prepareLoaded(lc)
 	})
 }
+
+// A secret put in the wrong place is not echoed by the error about it.
+func TestConfigErrorsHideSecrets(t *testing.T) {
+	got := parseErr(t, "desk_workers: ${TOKEN}\n"+minimalYAML+"mastodon:\n  access_token: masto-plain-secret\n  x: [\n", env("TOKEN", "xoxb-env-secret-1"), files())
+	if strings.Contains(got, "xoxb-env-secret-1") {
+		t.Errorf("secret in syntax error: %s", got)
+	}
+	got = parseErr(t, "desk_workers: ${TOKEN}\n"+minimalYAML, env("TOKEN", "xoxb-env-secret-1"), files())
+	if strings.Contains(got, "xoxb-env-secret-1") || !strings.Contains(got, "[REDACTED]") {
+		t.Errorf("env value in type error: %s", got)
+	}
+	got = parseErr(t, "desk_workers: "+strings.Repeat("x", 3)+"\nqueues: [{name: q, desk: slack, channel: c}]\nslack:\n  token_file: t\n", env(), files("/cfg/t", "filesecret-77"))
+	if strings.Contains(got, "filesecret") {
+		t.Errorf("file secret in error: %s", got)
+	}
+}

@@ -105,12 +105,7 @@ var ErrNotBuilt = errors.New("connector not built into this version of earshot")
 // subdirectory of base.DataDir (created by the connector if it needs it).
 // Every failing section is reported, each error starting with its name.
 func Build(cfg Config, base bridge.Deps) (*Set, error) {
-	if base.Logger == nil {
-		base.Logger = slog.Default()
-	}
-	if base.Requests == nil {
-		base.Requests = bridge.NopObserver{}
-	}
+	base = withDefaults(base)
 	s := &Set{}
 	var errs []error
 	fail := func(name string, err error) {
@@ -131,6 +126,17 @@ func Build(cfg Config, base bridge.Deps) (*Set, error) {
 	}
 	sort.Strings(s.Unchecked)
 	return s, nil
+}
+
+// withDefaults fills what main always gives, for callers that did not.
+func withDefaults(d bridge.Deps) bridge.Deps {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Requests == nil {
+		d.Requests = bridge.NopObserver{}
+	}
+	return d
 }
 
 // depsFor gives one connector its own logger and data subdirectory.

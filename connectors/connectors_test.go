@@ -1,0 +1,53 @@
+package connectors
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+func TestSections(t *testing.T) {
+	var cfg Config
+	if err := yaml.Unmarshal([]byte("slack: {}\nx:\n"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	secs := cfg.Sections()
+	if len(secs) != 1 || secs[0] != (Section{Name: "slack", Kind: KindDesk}) {
+		t.Errorf("sections = %+v (an empty `x:` is absent)", secs)
+	}
+}
+
+func TestBuildEmpty(t *testing.T) {
+	set, err := Build(Config{}, bridge.Deps{})
+	if err != nil || len(set.Desks)+len(set.Networks)+len(set.Mounts)+len(set.Checks) != 0 {
+		t.Errorf("empty config: %+v, %v", set, err)
+	}
+}
+
+// A section whose connector is not built yet is refused by name.
+func TestBuildNotBuilt(t *testing.T) {
+	var cfg Config
+	for _, sec := range []string{"slack", "discord", "mastodon", "bluesky", "x", "webhook"} {
+		if err := yaml.Unmarshal([]byte(sec+": {}\n"), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Build(cfg, bridge.Deps{})
+		if err != nil && errors.Is(err, ErrNotBuilt) && !strings.Contains(err.Error(), sec+": connector not built") {
+			t.Errorf("%s: error does not name the section: %v", sec, err)
+		}
+	}
+}
+
+func TestDepsFor(t *testing.T) {
+	d := depsFor(withDefaults(bridge.Deps{DataDir: "/data"}), "slack")
+	if d.DataDir != "/data/connectors/slack" || d.Logger == nil || d.Requests == nil {
+		t.Errorf("deps = %+v", d)
+	}
+	if d := depsFor(withDefaults(bridge.Deps{}), "x"); d.DataDir != "" {
+		t.Errorf("no data dir must stay none, got %q", d.DataDir)
+	}
+}

@@ -1,0 +1,383 @@
+package mastodon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gomastodon "github.com/mattn/go-mastodon"
+	"go.uber.org/goleak"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/mastodon/mastodonfake"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+const token = "earshot-token"
+
+type fixture struct {
+	fake *mastodonfake.Server
+	ana  mastodonfake.Account
+	net  *Network
+	dir  string
+}
+
+func newFixture(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	f := mastodonfake.New(mastodonfake.Options{})
+	t.Cleanup(f.Close)
+	cfg.Server = f.URL()
+	if cfg.AccessToken == "" {
+		cfg.AccessToken = token
+	}
+	cfg.RequestTimeout = 5 * time.Second
+	dir := t.TempDir()
+	n, err := New(cfg, bridge.Deps{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{fake: f, ana: f.AddAccount("ana", "Ana Lima", 42), net: n, dir: dir}
+}
+
+func (fx *fixture) post(t testing.TB, text, inReplyTo string) string {
+	t.Helper()
+	st, err := fx.fake.Post(fx.ana.ID, text, mastodonfake.PostOptions{InReplyTo: inReplyTo})
+	if err != nil {
+		t.Fatalf("customer post: %v", err)
+	}
+	return st.ID
+}
+
+func harness(stream string) connectortest.NetworkHarness {
+	return connectortest.NetworkHarness{New: func(t *testing.T) *connectortest.NetworkEnv {
+		fx := newFixture(t, Config{Stream: stream})
+		f := fx.fake
+		return &connectortest.NetworkEnv{
+			Network:   fx.net,
+			Secrets:   []string{token},
+			Listening: func() bool { return f.Streams() > 0 },
+			Mention: func(t testing.TB, text string) string {
+				return fx.post(t, "@earshot "+text, "")
+			},
+			Reply: func(t testing.TB, inReplyTo, text string) string {
+				return fx.post(t, "@earshot "+text, inReplyTo)
+			},
+			Published: func(t testing.TB) []connectortest.Published {
+				var out []connectortest.Published
+				for _, st := range f.Published() {
+					p := connectortest.Published{ID: st.ID, InReplyTo: st.InReplyTo, Text: st.Text, Direct: st.Visibility == "direct"}
+					if p.Direct && len(st.Mentions) > 0 {
+						p.To = st.Mentions[0].ID
+					}
+					out = append(out, p)
+				}
+				return out
+			},
+			Fail: func(t testing.TB, status, n int, wait time.Duration) { f.FailNext(status, n, wait) },
+			Drop: func(t testing.TB) { f.DropStreams() },
+			DM:   true,
+			Echo: true,
+		}
+	}}
+}
+
+func TestNetworkSuiteSSE(t *testing.T)       { connectortest.RunNetworkSuite(t, harness("sse")) }
+func TestNetworkSuiteWebSocket(t *testing.T) { connectortest.RunNetworkSuite(t, harness("websocket")) }
+
+func listen(t *testing.T, fx *fixture) *connectortest.RecordingInbox {
+	t.Helper()
+	in := connectortest.NewRecordingInbox()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fx.net.Listen(ctx, in) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Listen: %v", err)
+		}
+	})
+	connectortest.WaitFor(t, 5*time.Second, "stream", func() bool { return fx.fake.Streams() > 0 })
+	return in
+}
+
+// Disconnect in the middle of a stream: nothing missed, nothing twice.
+func TestDisconnectMidStreamNothingMissedNothingTwice(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	in := listen(t, fx)
+	var ids []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range 40 {
+			id := fx.post(t, fmt.Sprintf("@earshot complaint %d", i), "")
+			mu.Lock()
+			ids = append(ids, id)
+			mu.Unlock()
+			time.Sleep(2 * time.Millisecond)
+		}
+	})
+	for range 5 {
+		time.Sleep(15 * time.Millisecond)
+		fx.fake.DropStreams()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		in.WaitPost(t, 10*time.Second, func(p bridge.Post) bool { return p.ID == id })
+	}
+	count := map[string]int{}
+	for _, p := range in.Posts() {
+		count[p.ID]++
+	}
+	for id, c := range count {
+		if c != 1 {
+			t.Errorf("post %s delivered %d times", id, c)
+		}
+	}
+	if len(count) != len(ids) {
+		t.Errorf("delivered %d distinct posts, want %d", len(count), len(ids))
+	}
+}
+
+// A restart resumes from the last notification kept in the data dir.
+func TestRestartResumesFromDataDir(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	in := connectortest.NewRecordingInbox()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fx.net.Listen(ctx, in) }()
+	connectortest.WaitFor(t, 5*time.Second, "stream", func() bool { return fx.fake.Streams() > 0 })
+	first := fx.post(t, "@earshot one", "")
+	in.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == first })
+	cancel()
+	<-done
+	connectortest.WaitFor(t, 5*time.Second, "stream closed", func() bool { return fx.fake.Streams() == 0 })
+
+	missed1 := fx.post(t, "@earshot while down 1", "")
+	missed2 := fx.post(t, "@earshot while down 2", "")
+
+	n2, err := New(Config{Server: fx.fake.URL(), AccessToken: token}, bridge.Deps{DataDir: fx.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx2 := &fixture{fake: fx.fake, ana: fx.ana, net: n2, dir: fx.dir}
+	in2 := listen(t, fx2)
+	in2.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == missed1 })
+	in2.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == missed2 })
+	for _, p := range in2.Posts() {
+		if p.ID == first {
+			t.Errorf("post %s delivered again after restart", first)
+		}
+	}
+}
+
+func TestIdempotencyKeyPublishesOnce(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	in := listen(t, fx)
+	id := fx.post(t, "@earshot hello", "")
+	p := in.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == id })
+	r := bridge.Reply{Network: Name, InReplyTo: p.ID, To: p.Author, Text: "Hi!", IdempotencyKey: "out-1"}
+	a, err := fx.net.Publish(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := fx.net.Publish(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.ID != b.ID || len(fx.fake.Published()) != 1 {
+		t.Errorf("two attempts with one key gave %s and %s, %d statuses", a.ID, b.ID, len(fx.fake.Published()))
+	}
+	if got := fx.fake.Published()[0].Text; got != "@ana@fake.social Hi!" {
+		t.Errorf("published %q, want the customer's handle first", got)
+	}
+	if !fx.net.Idempotent() {
+		t.Error("Idempotent() = false")
+	}
+}
+
+func TestHashtagStreamDeliversKeywordPosts(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{Hashtags: []string{"#TrainFail"}})
+	in := connectortest.NewRecordingInbox()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fx.net.Listen(ctx, in) }()
+	t.Cleanup(func() { cancel(); <-done })
+	connectortest.WaitFor(t, 5*time.Second, "two streams", func() bool { return fx.fake.Streams() == 2 })
+	id := fx.post(t, "again no heating #trainfail", "")
+	p := in.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == id })
+	if p.MentionsUs || p.Text != "again no heating #trainfail" {
+		t.Errorf("keyword post = %+v", p)
+	}
+}
+
+func TestInstanceLimitIsRead(t *testing.T) {
+	t.Parallel()
+	f := mastodonfake.New(mastodonfake.Options{MaxChars: 1000})
+	t.Cleanup(f.Close)
+	n, err := New(Config{Server: f.URL(), AccessToken: token}, bridge.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Limits().Max; got != defaultMaxChars-mentionReserve {
+		t.Errorf("before connecting Max = %d", got)
+	}
+	if err := n.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Limits().Max; got != 1000-mentionReserve {
+		t.Errorf("Max = %d, want %d", got, 1000-mentionReserve)
+	}
+}
+
+func TestCheckWithBadTokenHidesIt(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{AccessToken: "s3cr3t-wrong-token"})
+	err := fx.net.Check(context.Background())
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("Check = %v; want an error without the token", err)
+	}
+	_, err = fx.net.Publish(context.Background(), bridge.Reply{Text: "x", To: bridge.Author{Handle: "ana"}})
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || pe.Retryable || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("Publish with a bad token = %#v", err)
+	}
+}
+
+func TestCountChars(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want int
+	}{
+		{"hello", 5},
+		{"see https://example.com/a/very/long/path/that/goes/on?and=on", 4 + 23},
+		{"@ana@mastodon.social hi", 4 + 3},
+		{"@ana hi", 7},
+		{"email me: ana@example.com", 25},
+		{"日本語", 3},
+		{"👍🏽", 2}, // code points, as Mastodon counts
+		{"e\u0301", 2},
+	} {
+		if got := CountChars(c.text); got != c.want {
+			t.Errorf("CountChars(%q) = %d, want %d", c.text, got, c.want)
+		}
+		if got := mastodonfake.CountChars(c.text); got != c.want {
+			t.Errorf("fake CountChars(%q) = %d, want %d", c.text, got, c.want)
+		}
+	}
+}
+
+func TestPlainText(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{`<p>Hello <span class="h-card"><a href="https://x/@earshot" class="u-url mention">@<span>earshot</span></a></span> my train</p>`, "Hello @earshot my train"},
+		{`<p>one</p><p>two<br />three</p>`, "one\n\ntwo\nthree"},
+		{`<p>5 &lt; 6 &amp; &quot;ok&quot;</p>`, `5 < 6 & "ok"`},
+		{`<p>see <a href="https://e.com/x"><span class="invisible">https://</span><span>e.com/x</span></a></p>`, "see https://e.com/x"},
+		{`plain`, "plain"},
+		{`<p>unclosed <b>bold`, "unclosed bold"},
+		{`<script>alert(1)</script><p>x</p>`, "x"},
+	} {
+		if got := PlainText(c.in); got != c.want {
+			t.Errorf("PlainText(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestSSEReader(t *testing.T) {
+	in := ":)\n\n:thump\n\nevent: update\ndata: {\"a\":1}\n\nevent: notification\r\ndata: line1\r\ndata: line2\r\n\r\nevent: delete\ndata: 12"
+	r := newSSEReader(strings.NewReader(in))
+	var got []sseEvent
+	for {
+		ev, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, ev)
+	}
+	want := []sseEvent{{"update", `{"a":1}`}, {"notification", "line1\nline2"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("events %v, want %v (a cut-off last event is dropped)", got, want)
+	}
+}
+
+func FuzzSSEReader(f *testing.F) {
+	f.Add([]byte("event: update\ndata: {}\n\n"))
+	f.Add([]byte(":thump\n\nevent: notification\ndata: {\"id\":\"1\"}\n\n"))
+	f.Add([]byte("data: a\ndata: b\n\n\n\nevent"))
+	f.Add([]byte("event: update\ndata: {\"id\":\"5\",\"account\":{\"id\":\"1\"},\"content\":\"<p>hi</p>\"}\n\n"))
+	f.Add([]byte("event: notification\ndata: {\"id\":\"9\",\"type\":\"mention\",\"status\":{\"id\":\"6\",\"content\":\"x\",\"mentions\":[{\"id\":\"1\"}]}}\n\n"))
+	n := offlineNetwork(f)
+	in := connectortest.NewRecordingInbox()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := newSSEReader(strings.NewReader(string(b)))
+		for range 10000 {
+			ev, err := r.Next()
+			if err != nil {
+				return
+			}
+			if ev.Event == "" {
+				t.Fatal("event without a name")
+			}
+			// Every decoded event goes through the stream's handler: no panic.
+			n.handle(context.Background(), in, "user", ev)
+			n.handle(context.Background(), in, "hashtag", ev)
+		}
+	})
+}
+
+// offlineNetwork is a Network that knows itself but reaches nothing (a
+// closed port), for fuzzing the event handling without a server.
+func offlineNetwork(t testing.TB) *Network {
+	n, err := New(Config{Server: "http://127.0.0.1:1", AccessToken: token, RequestTimeout: 100 * time.Millisecond},
+		bridge.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.me = &gomastodon.Account{ID: "1", Acct: "earshot"}
+	n.domain = "fake.social"
+	return n
+}
+
+func FuzzDecodeWSMessage(f *testing.F) {
+	f.Add([]byte(`{"stream":["user"],"event":"update","payload":"{\"id\":\"1\"}"}`))
+	f.Add([]byte(`{"event":"notification","payload":""}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ev, err := decodeWSMessage(b)
+		if err == nil && ev.Event == "" {
+			t.Fatal("decoded without an event")
+		}
+	})
+}
+
+func FuzzPlainText(f *testing.F) {
+	f.Add(`<p>Hello <a href="x">@<span>earshot</span></a></p>`)
+	f.Add(`<p>a<br>b</p><p>c</p>`)
+	f.Add(`<<<>>>&amp;&#x1F600;`)
+	f.Fuzz(func(t *testing.T, s string) {
+		out := PlainText(s)
+		if strings.Contains(out, "\n\n\n") {
+			t.Errorf("PlainText(%q) = %q keeps runs of blank lines", s, out)
+		}
+	})
+}

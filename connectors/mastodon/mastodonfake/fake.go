@@ -1,0 +1,768 @@
+// Package mastodonfake is a stateful fake Mastodon instance on loopback,
+// speaking enough of the real REST and streaming API for Earshot's Mastodon
+// connector (through go-mastodon) and for `earshot demo`.
+//
+// A test or the demo drives it as people (AddAccount, Post) and inspects it
+// (Statuses, Published, DMs). Knobs: FailNext (HTTP errors and 429 with an
+// ISO-8601 X-RateLimit-Reset), SetLatency, DropStreams. Subscribe gives a
+// change feed for a live sandbox page. Everything is safe for concurrent use.
+//
+// Served: GET /api/v1/instance, GET /api/v2/instance,
+// GET /api/v1/accounts/verify_credentials, GET /api/v1/accounts/{id},
+// GET /api/v1/statuses/{id}, GET /api/v1/statuses/{id}/context,
+// POST /api/v1/statuses (form or JSON; Idempotency-Key; 422 on validation),
+// GET /api/v1/notifications (types[], since_id, limit),
+// SSE GET /api/v1/streaming/user and /api/v1/streaming/hashtag?tag=,
+// WebSocket GET /api/v1/streaming?stream=user|hashtag (payload as a JSON string).
+package mastodonfake
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/mattn/go-mastodon"
+)
+
+// Domain is the fake instance's domain, used in accts of remote-looking handles and URLs.
+const Domain = "fake.social"
+
+// Account is one account on the fake.
+type Account struct {
+	ID        string
+	Username  string
+	Name      string
+	Followers int
+	Token     string // bearer token for API calls as this account
+}
+
+// Acct is the account's full handle, "ana@fake.social".
+func (a Account) Acct() string { return a.Username + "@" + Domain }
+
+// Status is one stored status.
+type Status struct {
+	ID          string
+	Account     Account
+	Text        string // plain text as written
+	InReplyTo   string
+	InReplyToAc string // account id of the status answered
+	Visibility  string // public, unlisted, private, direct
+	Mentions    []Account
+	Tags        []string
+	Lang        string
+	CreatedAt   time.Time
+}
+
+// Event is a change notification for live pages.
+type Event struct {
+	Kind   string // "status", "notification", "failure"
+	Status Status
+}
+
+// Options configure a fake.
+type Options struct {
+	MaxChars int // instance limit; default 500
+}
+
+type failure struct {
+	status int
+	wait   time.Duration
+}
+
+type stream struct {
+	account string // user stream for this account id, or ""
+	tag     string // hashtag stream, or ""
+	ch      chan streamEvent
+	drop    chan struct{}
+}
+
+type streamEvent struct {
+	event, payload string
+}
+
+// Server is a running fake instance.
+type Server struct {
+	srv      *httptest.Server
+	maxChars int
+
+	mu        sync.Mutex
+	nextID    int64
+	accounts  map[string]*Account // by id
+	byToken   map[string]*Account
+	statuses  []*Status
+	byID      map[string]*Status
+	notifs    []notification
+	idem      map[string]string // token+key -> status id
+	fails     []failure
+	latency   time.Duration
+	streams   map[*stream]bool
+	subs      []chan Event
+	us        Account
+	publishes int
+}
+
+type notification struct {
+	id      string
+	account string // who is notified
+	status  *Status
+}
+
+// New starts a fake on 127.0.0.1 with our own account "earshot" (token
+// "earshot-token"). Close it when done.
+func New(opts Options) *Server {
+	if opts.MaxChars <= 0 {
+		opts.MaxChars = 500
+	}
+	s := &Server{
+		maxChars: opts.MaxChars,
+		nextID:   109000000000000000,
+		accounts: map[string]*Account{},
+		byToken:  map[string]*Account{},
+		byID:     map[string]*Status{},
+		idem:     map[string]string{},
+		streams:  map[*stream]bool{},
+	}
+	s.us = s.AddAccount("earshot", "Earshot Support", 1200)
+	s.mu.Lock()
+	s.byToken["earshot-token"] = s.accounts[s.us.ID]
+	s.accounts[s.us.ID].Token = "earshot-token"
+	s.us.Token = "earshot-token"
+	s.mu.Unlock()
+	s.srv = httptest.NewServer(s.routes())
+	return s
+}
+
+// URL is the instance's base URL.
+func (s *Server) URL() string { return s.srv.URL }
+
+// Us is our own account (the one Earshot logs in as).
+func (s *Server) Us() Account { return s.us }
+
+// Close drops every stream and stops the server.
+func (s *Server) Close() {
+	s.DropStreams()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+	s.mu.Lock()
+	for _, c := range s.subs {
+		close(c)
+	}
+	s.subs = nil
+	s.mu.Unlock()
+}
+
+func (s *Server) newID() string {
+	s.nextID++
+	return strconv.FormatInt(s.nextID, 10)
+}
+
+// AddAccount creates an account (a customer) and returns it, with a token.
+func (s *Server) AddAccount(username, name string, followers int) Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := &Account{ID: s.newID(), Username: username, Name: name, Followers: followers}
+	a.Token = "token-" + a.ID
+	s.accounts[a.ID] = a
+	s.byToken[a.Token] = a
+	return *a
+}
+
+// FailNext makes the next n POST /api/v1/statuses fail with status; a 429
+// carries X-RateLimit-Reset wait from now (ISO-8601).
+func (s *Server) FailNext(status, n int, wait time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.fails = append(s.fails, failure{status: status, wait: wait})
+	}
+}
+
+// SetLatency delays every API answer by d.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	s.latency = d
+	s.mu.Unlock()
+}
+
+// DropStreams closes every open streaming connection.
+func (s *Server) DropStreams() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for st := range s.streams {
+		close(st.drop)
+		delete(s.streams, st)
+	}
+}
+
+// Streams is the number of open streaming connections.
+func (s *Server) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.streams)
+}
+
+// Subscribe returns a channel of changes, closed by Close. Slow readers miss events.
+func (s *Server) Subscribe() <-chan Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := make(chan Event, 64)
+	s.subs = append(s.subs, c)
+	return c
+}
+
+var mentionRe = regexp.MustCompile(`(^|[^\w/])@([A-Za-z0-9_]+)(@[A-Za-z0-9.\-]+)?`)
+var tagRe = regexp.MustCompile(`(^|[^\w/&])#(\w+)`)
+
+// PostOptions are optional fields of a person's post.
+type PostOptions struct {
+	InReplyTo  string
+	Visibility string // default "public"
+	Lang       string
+}
+
+// Post publishes text as account a (by id), as the web client would:
+// mentions notify their accounts, statuses reach the user and hashtag streams.
+func (s *Server) Post(accountID, text string, o PostOptions) (Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.postLocked(accountID, text, o)
+	if err != nil {
+		return Status{}, err
+	}
+	return *st, nil
+}
+
+func (s *Server) postLocked(accountID, text string, o PostOptions) (*Status, error) {
+	a := s.accounts[accountID]
+	if a == nil {
+		return nil, fmt.Errorf("no account %q", accountID)
+	}
+	if strings.TrimSpace(text) == "" {
+		return nil, fmt.Errorf("Validation failed: Text can't be blank")
+	}
+	if n := CountChars(text); n > s.maxChars {
+		return nil, fmt.Errorf("Validation failed: Text character limit of %d exceeded", s.maxChars)
+	}
+	st := &Status{ID: s.newID(), Account: *a, Text: text, Visibility: o.Visibility, Lang: o.Lang, CreatedAt: time.Now().UTC()}
+	if st.Visibility == "" {
+		st.Visibility = "public"
+	}
+	if st.Lang == "" {
+		st.Lang = "en"
+	}
+	if o.InReplyTo != "" {
+		parent := s.byID[o.InReplyTo]
+		if parent == nil {
+			return nil, fmt.Errorf("Validation failed: in_reply_to_id not found")
+		}
+		st.InReplyTo = parent.ID
+		st.InReplyToAc = parent.Account.ID
+	}
+	for _, m := range mentionRe.FindAllStringSubmatch(text, -1) {
+		if m[3] != "" && m[3] != "@"+Domain {
+			continue
+		}
+		for _, acc := range s.accounts {
+			if strings.EqualFold(acc.Username, m[2]) && !slices.ContainsFunc(st.Mentions, func(x Account) bool { return x.ID == acc.ID }) {
+				st.Mentions = append(st.Mentions, *acc)
+			}
+		}
+	}
+	for _, m := range tagRe.FindAllStringSubmatch(text, -1) {
+		st.Tags = append(st.Tags, strings.ToLower(m[2]))
+	}
+	s.statuses = append(s.statuses, st)
+	s.byID[st.ID] = st
+	js := s.statusJSON(st)
+	// The author's own user stream gets the status (home timeline).
+	s.broadcastLocked(func(x *stream) bool { return x.account == a.ID }, "update", js)
+	for _, m := range st.Mentions {
+		if m.ID == a.ID {
+			continue
+		}
+		n := notification{id: s.newID(), account: m.ID, status: st}
+		s.notifs = append(s.notifs, n)
+		nj := s.notifJSON(n)
+		s.broadcastLocked(func(x *stream) bool { return x.account == m.ID }, "notification", nj)
+		s.emitLocked(Event{Kind: "notification", Status: *st})
+	}
+	if st.Visibility == "public" {
+		for _, tag := range st.Tags {
+			s.broadcastLocked(func(x *stream) bool { return x.tag == tag }, "update", js)
+		}
+	}
+	s.emitLocked(Event{Kind: "status", Status: *st})
+	return st, nil
+}
+
+func (s *Server) broadcastLocked(match func(*stream) bool, event string, payload []byte) {
+	for st := range s.streams {
+		if !match(st) {
+			continue
+		}
+		select {
+		case st.ch <- streamEvent{event: event, payload: string(payload)}:
+		default: // a stalled reader loses its stream, as on a real server
+			close(st.drop)
+			delete(s.streams, st)
+		}
+	}
+}
+
+func (s *Server) emitLocked(e Event) {
+	for _, c := range s.subs {
+		select {
+		case c <- e:
+		default:
+		}
+	}
+}
+
+// Statuses returns every status, oldest first.
+func (s *Server) Statuses() []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Status, 0, len(s.statuses))
+	for _, st := range s.statuses {
+		out = append(out, *st)
+	}
+	return out
+}
+
+// Published returns the statuses our own account wrote, oldest first.
+func (s *Server) Published() []Status {
+	var out []Status
+	for _, st := range s.Statuses() {
+		if st.Account.ID == s.us.ID {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// PublicTimeline returns public statuses, oldest first.
+func (s *Server) PublicTimeline() []Status {
+	var out []Status
+	for _, st := range s.Statuses() {
+		if st.Visibility == "public" {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// DMs returns direct statuses that mention account id (or that it wrote), oldest first.
+func (s *Server) DMs(accountID string) []Status {
+	var out []Status
+	for _, st := range s.Statuses() {
+		if st.Visibility != "direct" {
+			continue
+		}
+		if st.Account.ID == accountID || slices.ContainsFunc(st.Mentions, func(a Account) bool { return a.ID == accountID }) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// PublishAttempts counts POST /api/v1/statuses requests by our account that created a status.
+func (s *Server) PublishAttempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.publishes
+}
+
+// CountChars counts text as Mastodon does: URLs as 23, a mention as its
+// @username part only, everything else by code point.
+func CountChars(text string) int {
+	t := urlRe.ReplaceAllString(text, strings.Repeat("x", 23))
+	t = mentionRe.ReplaceAllString(t, "$1@$2")
+	return len([]rune(t))
+}
+
+var urlRe = regexp.MustCompile(`https?://[^\s]+`)
+
+// ---- JSON ----
+
+func (s *Server) accountJSON(a Account) mastodon.Account {
+	return mastodon.Account{
+		ID: mastodon.ID(a.ID), Username: a.Username, Acct: a.Username, DisplayName: a.Name,
+		FollowersCount: int64(a.Followers), URL: s.srv.URL + "/@" + a.Username,
+		Avatar: s.srv.URL + "/avatars/" + a.ID + ".png",
+	}
+}
+
+// HTML renders text as Mastodon does: paragraphs, <br>, mention and hashtag links.
+func (s *Server) HTML(st Status) string {
+	var b strings.Builder
+	for i, para := range strings.Split(st.Text, "\n\n") {
+		_ = i
+		b.WriteString("<p>")
+		lines := strings.Split(para, "\n")
+		for j, line := range lines {
+			if j > 0 {
+				b.WriteString("<br />")
+			}
+			esc := html.EscapeString(line)
+			esc = mentionRe.ReplaceAllStringFunc(esc, func(m string) string {
+				sm := mentionRe.FindStringSubmatch(m)
+				return sm[1] + `<span class="h-card"><a href="` + s.srv.URL + "/@" + sm[2] + `" class="u-url mention">@<span>` + sm[2] + `</span></a></span>`
+			})
+			esc = tagRe.ReplaceAllString(esc, `$1<a href="`+s.srv.URL+`/tags/$2" class="mention hashtag" rel="tag">#<span>$2</span></a>`)
+			b.WriteString(esc)
+		}
+		b.WriteString("</p>")
+	}
+	return b.String()
+}
+
+func (s *Server) statusJSON(st *Status) []byte {
+	b, _ := json.Marshal(s.statusObj(st))
+	return b
+}
+
+func (s *Server) statusObj(st *Status) mastodon.Status {
+	o := mastodon.Status{
+		ID: mastodon.ID(st.ID), URI: s.srv.URL + "/users/" + st.Account.Username + "/statuses/" + st.ID,
+		URL: s.srv.URL + "/@" + st.Account.Username + "/" + st.ID, Account: s.accountJSON(st.Account),
+		Content: s.HTML(*st), CreatedAt: st.CreatedAt, Visibility: st.Visibility, Language: st.Lang,
+	}
+	if st.InReplyTo != "" {
+		o.InReplyToID = st.InReplyTo
+		o.InReplyToAccountID = st.InReplyToAc
+	}
+	for _, m := range st.Mentions {
+		o.Mentions = append(o.Mentions, mastodon.Mention{ID: mastodon.ID(m.ID), Username: m.Username, Acct: m.Username, URL: s.srv.URL + "/@" + m.Username})
+	}
+	for _, t := range st.Tags {
+		o.Tags = append(o.Tags, mastodon.Tag{Name: t})
+	}
+	return o
+}
+
+func (s *Server) notifJSON(n notification) []byte {
+	b, _ := json.Marshal(mastodon.Notification{
+		ID: mastodon.ID(n.id), Type: "mention", CreatedAt: n.status.CreatedAt,
+		Account: s.accountJSON(n.status.Account), Status: ptr(s.statusObj(n.status)),
+	})
+	return b
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// ---- HTTP ----
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func apiErr(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+func (s *Server) auth(r *http.Request) *Account {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		tok = r.URL.Query().Get("access_token")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.byToken[tok]; a != nil {
+		c := *a
+		return &c
+	}
+	return nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/instance", func(w http.ResponseWriter, r *http.Request) {
+		ws := "ws" + strings.TrimPrefix(s.srv.URL, "http")
+		writeJSON(w, 200, map[string]any{"uri": Domain, "title": "Fake Social", "version": "4.3.0",
+			"urls": map[string]string{"streaming_api": ws}, "max_toot_chars": s.maxChars})
+	})
+	mux.HandleFunc("GET /api/v2/instance", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"domain": Domain, "title": "Fake Social", "version": "4.3.0",
+			"configuration": map[string]any{
+				"urls":     map[string]string{"streaming": "ws" + strings.TrimPrefix(s.srv.URL, "http")},
+				"statuses": map[string]any{"max_characters": s.maxChars, "characters_reserved_per_url": 23},
+			}})
+	})
+	mux.HandleFunc("GET /api/v1/accounts/verify_credentials", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
+		writeJSON(w, 200, s.accountJSON(*a))
+	}))
+	mux.HandleFunc("GET /api/v1/accounts/{id}", s.authed(func(w http.ResponseWriter, r *http.Request, _ *Account) {
+		s.mu.Lock()
+		a := s.accounts[r.PathValue("id")]
+		s.mu.Unlock()
+		if a == nil {
+			apiErr(w, 404, "Record not found")
+			return
+		}
+		writeJSON(w, 200, s.accountJSON(*a))
+	}))
+	mux.HandleFunc("GET /api/v1/statuses/{id}", s.authed(func(w http.ResponseWriter, r *http.Request, _ *Account) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		st := s.byID[r.PathValue("id")]
+		if st == nil {
+			apiErr(w, 404, "Record not found")
+			return
+		}
+		writeJSON(w, 200, s.statusObj(st))
+	}))
+	mux.HandleFunc("GET /api/v1/statuses/{id}/context", s.authed(func(w http.ResponseWriter, r *http.Request, _ *Account) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		st := s.byID[r.PathValue("id")]
+		if st == nil {
+			apiErr(w, 404, "Record not found")
+			return
+		}
+		anc := []mastodon.Status{}
+		for p := s.byID[st.InReplyTo]; p != nil; p = s.byID[p.InReplyTo] {
+			anc = append([]mastodon.Status{s.statusObj(p)}, anc...)
+		}
+		writeJSON(w, 200, map[string]any{"ancestors": anc, "descendants": []any{}})
+	}))
+	mux.HandleFunc("POST /api/v1/statuses", s.authed(s.postStatus))
+	mux.HandleFunc("GET /api/v1/notifications", s.authed(s.notifications))
+	mux.HandleFunc("GET /api/v1/streaming/user", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
+		s.sse(w, r, &stream{account: a.ID})
+	}))
+	mux.HandleFunc("GET /api/v1/streaming/hashtag", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
+		s.sse(w, r, &stream{tag: strings.ToLower(strings.TrimPrefix(r.URL.Query().Get("tag"), "#"))})
+	}))
+	mux.HandleFunc("GET /api/v1/streaming", s.authed(s.websocket))
+	return s.slow(mux)
+}
+
+func (s *Server) slow(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		d := s.latency
+		s.mu.Unlock()
+		if d > 0 && !strings.HasPrefix(r.URL.Path, "/api/v1/streaming") {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *Account)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a := s.auth(r)
+		if a == nil {
+			apiErr(w, 401, "The access token is invalid")
+			return
+		}
+		h(w, r, a)
+	}
+}
+
+func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, a *Account) {
+	var in struct {
+		Status      string `json:"status"`
+		InReplyToID string `json:"in_reply_to_id"`
+		Visibility  string `json:"visibility"`
+		Language    string `json:"language"`
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			apiErr(w, 400, "invalid JSON")
+			return
+		}
+	} else {
+		if err := r.ParseForm(); err != nil {
+			apiErr(w, 400, "invalid form")
+			return
+		}
+		in.Status, in.InReplyToID = r.PostForm.Get("status"), r.PostForm.Get("in_reply_to_id")
+		in.Visibility, in.Language = r.PostForm.Get("visibility"), r.PostForm.Get("language")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.fails) > 0 {
+		f := s.fails[0]
+		s.fails = s.fails[1:]
+		s.emitLocked(Event{Kind: "failure"})
+		if f.status == 429 {
+			w.Header().Set("X-RateLimit-Limit", "300")
+			w.Header().Set("X-RateLimit-Remaining", "0")
+			w.Header().Set("X-RateLimit-Reset", time.Now().Add(f.wait).UTC().Format("2006-01-02T15:04:05.000Z"))
+			apiErr(w, 429, "Too many requests")
+			return
+		}
+		apiErr(w, f.status, http.StatusText(f.status))
+		return
+	}
+	key := r.Header.Get("Idempotency-Key")
+	if key != "" {
+		if id, ok := s.idem[a.ID+"\x00"+key]; ok {
+			writeJSON(w, 200, s.statusObj(s.byID[id]))
+			return
+		}
+	}
+	st, err := s.postLocked(a.ID, in.Status, PostOptions{InReplyTo: in.InReplyToID, Visibility: in.Visibility, Lang: in.Language})
+	if err != nil {
+		if strings.Contains(err.Error(), "not found") {
+			apiErr(w, 404, "Record not found")
+			return
+		}
+		apiErr(w, 422, err.Error())
+		return
+	}
+	if a.ID == s.us.ID {
+		s.publishes++
+	}
+	if key != "" {
+		s.idem[a.ID+"\x00"+key] = st.ID
+	}
+	w.Header().Set("X-RateLimit-Remaining", "299")
+	writeJSON(w, 200, s.statusObj(st))
+}
+
+func (s *Server) notifications(w http.ResponseWriter, r *http.Request, a *Account) {
+	q := r.URL.Query()
+	types := q["types[]"]
+	since, _ := strconv.ParseInt(q.Get("since_id"), 10, 64)
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 80 {
+		limit = 40
+	}
+	minID, _ := strconv.ParseInt(q.Get("min_id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var match []notification
+	for _, n := range s.notifs {
+		id, _ := strconv.ParseInt(n.id, 10, 64)
+		if n.account != a.ID || id <= since || id <= minID {
+			continue
+		}
+		if len(types) > 0 && !slices.Contains(types, "mention") {
+			continue
+		}
+		match = append(match, n)
+	}
+	// min_id pages forward from that id (the oldest page after it);
+	// otherwise the newest page. Either way answered newest first.
+	if len(match) > limit {
+		if minID > 0 {
+			match = match[:limit]
+		} else {
+			match = match[len(match)-limit:]
+		}
+	}
+	out := []json.RawMessage{}
+	for i := len(match) - 1; i >= 0; i-- {
+		out = append(out, s.notifJSON(match[i]))
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *Server) register(st *stream) {
+	st.ch = make(chan streamEvent, 256)
+	st.drop = make(chan struct{})
+	s.mu.Lock()
+	s.streams[st] = true
+	s.mu.Unlock()
+}
+
+func (s *Server) unregister(st *stream) {
+	s.mu.Lock()
+	if s.streams[st] {
+		delete(s.streams, st)
+	}
+	s.mu.Unlock()
+}
+
+// sse serves one Server-Sent Events stream until the client leaves or the
+// stream is dropped. Keep-alives are ":thump" comments.
+func (s *Server) sse(w http.ResponseWriter, r *http.Request, st *stream) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		apiErr(w, 500, "no flusher")
+		return
+	}
+	s.register(st)
+	defer s.unregister(st)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(200)
+	_, _ = fmt.Fprint(w, ":)\n\n")
+	fl.Flush()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-st.drop:
+			return
+		case <-tick.C:
+			_, _ = fmt.Fprint(w, ":thump\n\n")
+		case ev := <-st.ch:
+			_, _ = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", ev.event, ev.payload)
+		}
+		fl.Flush()
+	}
+}
+
+// websocket serves GET /api/v1/streaming?stream=user|hashtag&tag=: each
+// message is {"stream":[...],"event":...,"payload":"<JSON as a string>"}.
+func (s *Server) websocket(w http.ResponseWriter, r *http.Request, a *Account) {
+	st := &stream{}
+	switch r.URL.Query().Get("stream") {
+	case "user":
+		st.account = a.ID
+	case "hashtag":
+		st.tag = strings.ToLower(r.URL.Query().Get("tag"))
+	default:
+		apiErr(w, 400, "Unknown stream type")
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	s.register(st)
+	defer s.unregister(st)
+	ctx := c.CloseRead(r.Context())
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.drop:
+			return
+		case ev := <-st.ch:
+			msg, _ := json.Marshal(map[string]any{"stream": []string{r.URL.Query().Get("stream")}, "event": ev.event, "payload": ev.payload})
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := c.Write(wctx, websocket.MessageText, msg)
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Listener is exposed for the demo, which may want to know the address.
+func (s *Server) Addr() net.Addr { return s.srv.Listener.Addr() }

@@ -1,0 +1,360 @@
+// Package bluesky is Earshot's Network over a Bluesky account.
+//
+// Listening reads a Jetstream-compatible WebSocket (app.bsky.feed.post
+// commits) and keeps posts that mention us (a mention facet with our DID),
+// reply to our posts, match a keyword, or are our own (flagged FromUs). The
+// last event time (time_us) is the cursor: reconnects resume from it, and it
+// is kept in Deps.DataDir so a restart resumes too; posts are deduplicated
+// by uri. Authors' profiles are fetched and cached.
+//
+// Publishing creates an app.bsky.feed.post record with root/parent reply
+// refs (from Post.Ref, handed back as Reply.InRef) and mention facets at
+// UTF-8 byte offsets; DMs go through the chat service via the PDS
+// (atproto-proxy), and its refusals (MessagesDisabled, NotFollowedBySender)
+// reach staff in plain words. Text is counted in graphemes (uniseg).
+//
+// The XRPC client is a small one of our own (xrpc.go) rather than indigo:
+// we call seven methods with JSON bodies, and indigo would bring its large
+// dependency tree (CBOR, CAR, IPLD, OpenTelemetry ...) and its own session
+// handling for what is a hundred lines here, where we also need exact
+// control of ExpiredToken refresh, rate-limit headers and error names.
+package bluesky
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rivo/uniseg"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// Name is the network's name in config, metrics and ids.
+const Name = "bluesky"
+
+// Limits of the network, in graphemes.
+const (
+	MaxPostGraphemes = 300
+	MaxPostBytes     = 3000
+	MaxDMGraphemes   = 1000
+)
+
+// Config is the `bluesky:` section of the config file.
+type Config struct {
+	// Service is the account's PDS; default https://bsky.social.
+	Service string `yaml:"service"`
+	// Identifier is the account's handle (or DID) and AppPassword an app
+	// password (with DM access, for the DM handoff).
+	Identifier  string `yaml:"identifier"`
+	AppPassword string `yaml:"app_password"`
+	// Jetstream is the subscribe URL; default wss://jetstream2.us-east.bsky.network/subscribe.
+	Jetstream string `yaml:"jetstream"`
+	// Keywords (case-insensitive) make posts that do not mention us reach
+	// the bridge too; its watch rules decide what becomes a case.
+	Keywords []string `yaml:"keywords"`
+	// ChatProxy is the atproto-proxy value for chat; default did:web:api.bsky.chat#bsky_chat.
+	ChatProxy string `yaml:"chat_proxy"`
+	// RequestTimeout bounds every XRPC call; default 15s.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// Network is a Bluesky account seen as an Earshot network.
+type Network struct {
+	cfg  Config
+	deps bridge.Deps
+	log  *slog.Logger
+	xrpc *client
+
+	profiles *profileCache
+	seen     *seenSet
+
+	mu     sync.Mutex
+	cursor int64 // last handled time_us
+	saved  time.Time
+}
+
+var (
+	_ bridge.Network = (*Network)(nil)
+	_ bridge.Checker = (*Network)(nil)
+)
+
+// New validates cfg and prepares the client. It does no I/O but reading the
+// saved cursor.
+func New(cfg Config, deps bridge.Deps) (*Network, error) {
+	if cfg.Service == "" {
+		cfg.Service = "https://bsky.social"
+	}
+	if u, err := url.Parse(cfg.Service); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("bluesky: service %q is not an http(s) URL", cfg.Service)
+	}
+	cfg.Service = strings.TrimRight(cfg.Service, "/")
+	if cfg.Jetstream == "" {
+		cfg.Jetstream = "wss://jetstream2.us-east.bsky.network/subscribe"
+	}
+	if u, err := url.Parse(cfg.Jetstream); err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+		return nil, fmt.Errorf("bluesky: jetstream %q is not a ws(s) URL", cfg.Jetstream)
+	}
+	if cfg.Identifier == "" || cfg.AppPassword == "" {
+		return nil, errors.New("bluesky: identifier and app_password are required")
+	}
+	cfg.Identifier = strings.TrimPrefix(cfg.Identifier, "@")
+	if cfg.ChatProxy == "" {
+		cfg.ChatProxy = "did:web:api.bsky.chat#bsky_chat"
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 15 * time.Second
+	}
+	for i, k := range cfg.Keywords {
+		cfg.Keywords[i] = strings.ToLower(strings.TrimSpace(k))
+		if cfg.Keywords[i] == "" {
+			return nil, fmt.Errorf("bluesky: keywords[%d] is empty", i)
+		}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Requests == nil {
+		deps.Requests = bridge.NopObserver{}
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384)}
+	n.xrpc = &client{base: cfg.Service, ident: cfg.Identifier, password: cfg.AppPassword,
+		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout}
+	n.profiles = &profileCache{ttl: time.Hour, now: deps.Now, m: map[string]profileEntry{}}
+	if err := n.loadCursor(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Name returns "bluesky".
+func (n *Network) Name() string { return Name }
+
+// Limits: 300 graphemes for posts, 1000 for DMs.
+func (n *Network) Limits() bridge.TextLimits {
+	return bridge.TextLimits{Max: MaxPostGraphemes, PrivateMax: MaxDMGraphemes, Unit: "graphemes", Count: CountGraphemes}
+}
+
+// CountGraphemes counts user-perceived characters, as Bluesky does.
+func CountGraphemes(s string) int { return uniseg.GraphemeClusterCount(s) }
+
+// Check logs in.
+func (n *Network) Check(ctx context.Context) error {
+	_, err := n.xrpc.session(ctx)
+	return err
+}
+
+// me returns our DID (logging in if needed).
+func (n *Network) me(ctx context.Context) (string, error) {
+	s, err := n.xrpc.session(ctx)
+	if err != nil {
+		return "", err
+	}
+	return s.DID, nil
+}
+
+// Publish creates a reply post, or sends a DM when r.Private.
+func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, error) {
+	op := "publish reply"
+	if r.Private {
+		op = "send DM"
+	}
+	if cnt, limit, ok := n.Limits().Check(r.Text, r.Private); !ok {
+		return bridge.PostRef{}, &bridge.PublishError{Op: op, Reason: fmt.Sprintf(
+			"Bluesky: the reply is %d graphemes; the limit is %d", cnt, limit)}
+	}
+	if !r.Private && len(r.Text) > MaxPostBytes {
+		return bridge.PostRef{}, &bridge.PublishError{Op: op, Reason: fmt.Sprintf(
+			"Bluesky: the reply is %d bytes; the limit is %d", len(r.Text), MaxPostBytes)}
+	}
+	if strings.TrimSpace(r.Text) == "" {
+		return bridge.PostRef{}, &bridge.PublishError{Op: op, Reason: "Bluesky: the reply is empty"}
+	}
+	if r.Private {
+		return n.sendDM(ctx, op, r)
+	}
+	me, err := n.me(ctx)
+	if err != nil {
+		return bridge.PostRef{}, classify(op, err)
+	}
+	rec := postRecord{Type: "app.bsky.feed.post", Text: r.Text, CreatedAt: n.deps.Now().UTC().Format(time.RFC3339Nano)}
+	if r.InReplyTo != "" {
+		parent := strongRef{URI: r.InRef["uri"], CID: r.InRef["cid"]}
+		if parent.URI == "" {
+			parent.URI = r.InReplyTo
+		}
+		root := strongRef{URI: r.InRef["root_uri"], CID: r.InRef["root_cid"]}
+		if root.URI == "" {
+			root = parent
+		}
+		if parent.CID == "" || root.CID == "" {
+			return bridge.PostRef{}, &bridge.PublishError{Op: op,
+				Reason: "Bluesky: cannot reply, the customer's post reference (cid) is missing"}
+		}
+		rec.Reply = &replyRef{Root: root, Parent: parent}
+	}
+	rec.Facets = n.mentionFacets(ctx, r.Text)
+	var out strongRef
+	err = n.xrpc.call(ctx, "createRecord", http.MethodPost, "com.atproto.repo.createRecord", nil,
+		map[string]any{"repo": me, "collection": "app.bsky.feed.post", "record": rec}, &out, nil)
+	if err != nil {
+		return bridge.PostRef{}, classify(op, err)
+	}
+	return bridge.PostRef{Network: Name, ID: out.URI, URL: n.postURL(ctx, out.URI)}, nil
+}
+
+// sendDM opens (or finds) the conversation with the customer and sends r.Text.
+func (n *Network) sendDM(ctx context.Context, op string, r bridge.Reply) (bridge.PostRef, error) {
+	to := r.To.ID
+	if to == "" {
+		return bridge.PostRef{}, &bridge.PublishError{Op: op, Reason: "Bluesky: the customer's account id is unknown"}
+	}
+	hdr := http.Header{"Atproto-Proxy": {n.cfg.ChatProxy}}
+	var convo struct {
+		Convo struct {
+			ID string `json:"id"`
+		} `json:"convo"`
+	}
+	if err := n.xrpc.call(ctx, "getConvoForMembers", http.MethodGet, "chat.bsky.convo.getConvoForMembers",
+		url.Values{"members": {to}}, nil, &convo, hdr); err != nil {
+		return bridge.PostRef{}, classify(op, err)
+	}
+	var msg struct {
+		ID string `json:"id"`
+	}
+	if err := n.xrpc.call(ctx, "sendMessage", http.MethodPost, "chat.bsky.convo.sendMessage", nil,
+		map[string]any{"convoId": convo.Convo.ID, "message": map[string]string{"text": r.Text}}, &msg, hdr); err != nil {
+		return bridge.PostRef{}, classify(op, err)
+	}
+	return bridge.PostRef{Network: Name, ID: msg.ID, URL: "https://bsky.app/messages/" + convo.Convo.ID}, nil
+}
+
+// postURL is the bsky.app link of an at:// post uri.
+func (n *Network) postURL(ctx context.Context, uri string) string {
+	did, rkey, ok := splitPostURI(uri)
+	if !ok {
+		return ""
+	}
+	handle := did
+	if p, err := n.profile(ctx, did); err == nil && p.Handle != "" {
+		handle = p.Handle
+	}
+	return "https://bsky.app/profile/" + handle + "/post/" + rkey
+}
+
+// splitPostURI splits at://did/app.bsky.feed.post/rkey.
+func splitPostURI(uri string) (did, rkey string, ok bool) {
+	rest, ok := strings.CutPrefix(uri, "at://")
+	if !ok {
+		return "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[1] != "app.bsky.feed.post" {
+		return "", "", false
+	}
+	return parts[0], parts[2], true
+}
+
+var handleRe = regexp.MustCompile(`(^|\s|\()@([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?)+)`)
+
+// mentionFacets resolves each @handle in text and returns a mention facet
+// for those that exist, at UTF-8 byte offsets covering "@handle".
+// Unresolvable handles stay plain text.
+func (n *Network) mentionFacets(ctx context.Context, text string) []facet {
+	var out []facet
+	for _, m := range FindMentions(text) {
+		did, err := n.resolveHandle(ctx, m.Handle)
+		if err != nil || did == "" {
+			continue
+		}
+		var f facet
+		f.Index.ByteStart, f.Index.ByteEnd = m.Start, m.End
+		f.Features = []facetFeature{{Type: "app.bsky.richtext.facet#mention", DID: did}}
+		out = append(out, f)
+	}
+	return out
+}
+
+// Mention is an @handle found in text, with UTF-8 byte offsets of "@handle".
+type Mention struct {
+	Handle     string
+	Start, End int
+}
+
+// FindMentions finds @handles (domain-like) in text with byte offsets.
+func FindMentions(text string) []Mention {
+	var out []Mention
+	for _, m := range handleRe.FindAllStringSubmatchIndex(text, -1) {
+		out = append(out, Mention{Handle: strings.ToLower(text[m[4]:m[5]]), Start: m[4] - 1, End: m[5]})
+	}
+	return out
+}
+
+func (n *Network) resolveHandle(ctx context.Context, handle string) (string, error) {
+	if p, ok := n.profiles.byHandle(handle); ok {
+		return p.DID, nil
+	}
+	var out struct {
+		DID string `json:"did"`
+	}
+	if err := n.xrpc.do(ctx, "resolveHandle", http.MethodGet, "com.atproto.identity.resolveHandle",
+		url.Values{"handle": {handle}}, nil, &out, nil, ""); err != nil {
+		return "", err
+	}
+	return out.DID, nil
+}
+
+// classify turns a failed call into a *bridge.PublishError.
+func classify(op string, err error) error {
+	var xe *xrpcError
+	if errors.As(err, &xe) {
+		switch {
+		case xe.Status == http.StatusTooManyRequests:
+			return &bridge.PublishError{Op: op, Retryable: true, RetryAfter: xe.Wait, Reason: "Bluesky: rate limited, trying again later", Err: xe}
+		case xe.Status >= 500:
+			return &bridge.PublishError{Op: op, Retryable: true, Reason: fmt.Sprintf("Bluesky: the server failed (HTTP %d)", xe.Status), Err: xe}
+		case xe.Name == "MessagesDisabled":
+			return &bridge.PublishError{Op: op, Reason: "Bluesky: the customer does not accept direct messages", Err: xe}
+		case xe.Name == "NotFollowedBySender":
+			return &bridge.PublishError{Op: op, Reason: "Bluesky: the customer only accepts direct messages from accounts they follow", Err: xe}
+		case xe.Status == http.StatusUnauthorized || xe.Name == "AuthenticationRequired":
+			return &bridge.PublishError{Op: op, Reason: "Bluesky: the login was refused; check the identifier and app password (DMs need an app password with DM access)", Err: xe}
+		case xe.Status == http.StatusForbidden:
+			return &bridge.PublishError{Op: op, Reason: "Bluesky: not allowed (HTTP 403); the app password may lack DM access", Err: xe}
+		case xe.Status == http.StatusNotFound:
+			return &bridge.PublishError{Op: op, Reason: "Bluesky: not found (HTTP 404)", Err: xe}
+		default:
+			msg := xe.Message
+			if msg == "" {
+				msg = orDefault(xe.Name, http.StatusText(xe.Status))
+			}
+			return &bridge.PublishError{Op: op, Reason: fmt.Sprintf("Bluesky refused the post: %s (HTTP %d)", msg, xe.Status), Err: xe}
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return &bridge.PublishError{Op: op, Retryable: true, Err: err}
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: true, Reason: "Bluesky: no answer in time", Err: err}
+	}
+	return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: true, Reason: "Bluesky: could not reach the server", Err: err}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,810 @@
+// Package blueskyfake is a stateful fake of the Bluesky services Earshot
+// uses, on loopback: a PDS (XRPC createSession/refreshSession, createRecord
+// validating the post record, getProfile, resolveHandle), a Jetstream
+// endpoint (/subscribe with wantedCollections and cursor replay) and the
+// chat service reached through the PDS with the atproto-proxy header.
+//
+// Tests and `earshot demo` drive it as people (AddAccount, Post, SendDM) and
+// inspect it (Posts, Published, DMs). Knobs: FailNext (HTTP errors, 429 with
+// RateLimit-Reset), ExpireTokens (the next calls answer 400 ExpiredToken),
+// SetLatency, DropStreams, SetDMPolicy. Subscribe is a change feed for a
+// live sandbox page. Safe for concurrent use.
+package blueskyfake
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/rivo/uniseg"
+)
+
+// ChatProxy is the atproto-proxy header value the chat endpoints require.
+const ChatProxy = "did:web:api.bsky.chat#bsky_chat"
+
+// Account is one account on the fake.
+type Account struct {
+	DID       string
+	Handle    string
+	Name      string
+	Password  string
+	Followers int
+	// DMPolicy: "all" (default), "following" (only accounts it follows), "none".
+	DMPolicy string
+	Follows  map[string]bool
+}
+
+// Ref is a strong reference to a record.
+type Ref struct {
+	URI string `json:"uri"`
+	CID string `json:"cid"`
+}
+
+// ReplyRefs is a post's reply block.
+type ReplyRefs struct {
+	Root   Ref `json:"root"`
+	Parent Ref `json:"parent"`
+}
+
+// Facet is a rich-text facet with UTF-8 byte offsets.
+type Facet struct {
+	Index struct {
+		ByteStart int `json:"byteStart"`
+		ByteEnd   int `json:"byteEnd"`
+	} `json:"index"`
+	Features []map[string]any `json:"features"`
+}
+
+// Record is an app.bsky.feed.post record.
+type Record struct {
+	Type      string     `json:"$type"`
+	Text      string     `json:"text"`
+	CreatedAt string     `json:"createdAt"`
+	Langs     []string   `json:"langs,omitempty"`
+	Reply     *ReplyRefs `json:"reply,omitempty"`
+	Facets    []Facet    `json:"facets,omitempty"`
+}
+
+// Post is one stored post.
+type Post struct {
+	URI    string
+	CID    string
+	Author string // DID
+	Rkey   string
+	Record Record
+	TimeUS int64 // when it entered the firehose
+}
+
+// DM is one chat message.
+type DM struct {
+	ID     string
+	Convo  string
+	From   string // DID
+	To     string // DID
+	Text   string
+	SentAt time.Time
+}
+
+// Event is a change notification for live pages.
+type Event struct {
+	Kind string // "post", "dm", "failure"
+	Post Post
+	DM   DM
+}
+
+type failure struct {
+	status int
+	wait   time.Duration
+}
+
+type sub struct {
+	ch   chan []byte
+	drop chan struct{}
+}
+
+// Server is a running fake.
+type Server struct {
+	srv *httptest.Server
+
+	mu       sync.Mutex
+	seq      int64
+	lastUS   int64
+	accounts map[string]*Account // by DID
+	byHandle map[string]*Account
+	access   map[string]string // token -> DID
+	refresh  map[string]string
+	expired  map[string]bool // access tokens that now answer ExpiredToken
+	posts    []*Post
+	byURI    map[string]*Post
+	log      [][]byte // jetstream events, in time order
+	logUS    []int64
+	dms      []DM
+	fails    []failure
+	latency  time.Duration
+	subs     map[*sub]bool
+	watchers []chan Event
+	us       Account
+}
+
+// Our account's login.
+const (
+	OurHandle   = "earshot.fake.bsky"
+	OurPassword = "app-pass-earshot-1234"
+)
+
+// New starts a fake with our own account (OurHandle / OurPassword). Close it when done.
+func New() *Server {
+	s := &Server{
+		accounts: map[string]*Account{}, byHandle: map[string]*Account{},
+		access: map[string]string{}, refresh: map[string]string{}, expired: map[string]bool{},
+		byURI: map[string]*Post{}, subs: map[*sub]bool{},
+	}
+	s.us = s.AddAccount("earshot", "Earshot Support", 900)
+	s.mu.Lock()
+	a := s.accounts[s.us.DID]
+	a.Password = OurPassword
+	s.us = *a
+	s.mu.Unlock()
+	s.srv = httptest.NewServer(s.routes())
+	return s
+}
+
+// URL is the PDS base URL (chat is proxied through it).
+func (s *Server) URL() string { return s.srv.URL }
+
+// JetstreamURL is the subscribe endpoint, ws://.../subscribe.
+func (s *Server) JetstreamURL() string {
+	return "ws" + strings.TrimPrefix(s.srv.URL, "http") + "/subscribe"
+}
+
+// Us is our own account.
+func (s *Server) Us() Account { return s.us }
+
+// Close drops streams and stops the server.
+func (s *Server) Close() {
+	s.DropStreams()
+	s.srv.CloseClientConnections()
+	s.srv.Close()
+	s.mu.Lock()
+	for _, c := range s.watchers {
+		close(c)
+	}
+	s.watchers = nil
+	s.mu.Unlock()
+}
+
+// AddAccount creates an account "<name>.fake.bsky" and returns it.
+func (s *Server) AddAccount(name, display string, followers int) Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	sum := sha256.Sum256([]byte(name + strconv.FormatInt(s.seq, 10)))
+	a := &Account{DID: "did:plc:" + hex.EncodeToString(sum[:12]), Handle: name + ".fake.bsky", Name: display,
+		Password: "pw-" + name, Followers: followers, DMPolicy: "all", Follows: map[string]bool{}}
+	s.accounts[a.DID] = a
+	s.byHandle[a.Handle] = a
+	return *a
+}
+
+// SetDMPolicy sets who may message did: "all", "following" or "none".
+func (s *Server) SetDMPolicy(did, policy string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.accounts[did]; a != nil {
+		a.DMPolicy = policy
+	}
+}
+
+// Follow makes did follow other.
+func (s *Server) Follow(did, other string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.accounts[did]; a != nil {
+		a.Follows[other] = true
+	}
+}
+
+// FailNext makes the next n createRecord / sendMessage calls fail with
+// status; a 429 carries RateLimit-Reset (epoch seconds) wait from now.
+func (s *Server) FailNext(status, n int, wait time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.fails = append(s.fails, failure{status, wait})
+	}
+}
+
+// ExpireTokens makes every access token issued so far answer 400 ExpiredToken.
+func (s *Server) ExpireTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tok := range s.access {
+		s.expired[tok] = true
+	}
+}
+
+// SetLatency delays every XRPC answer by d.
+func (s *Server) SetLatency(d time.Duration) {
+	s.mu.Lock()
+	s.latency = d
+	s.mu.Unlock()
+}
+
+// DropStreams closes every Jetstream connection.
+func (s *Server) DropStreams() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for x := range s.subs {
+		close(x.drop)
+		delete(s.subs, x)
+	}
+}
+
+// Streams is the number of open Jetstream connections.
+func (s *Server) Streams() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.subs)
+}
+
+// Subscribe returns a channel of changes, closed by Close. Slow readers miss events.
+func (s *Server) Subscribe() <-chan Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := make(chan Event, 64)
+	s.watchers = append(s.watchers, c)
+	return c
+}
+
+func (s *Server) emitLocked(e Event) {
+	for _, c := range s.watchers {
+		select {
+		case c <- e:
+		default:
+		}
+	}
+}
+
+var mentionRe = regexp.MustCompile(`(^|\s|\()@([a-zA-Z0-9.\-]+[a-zA-Z0-9])`)
+
+// Post publishes text as did, as the official app would: mention facets for
+// known @handles, reply refs computed from replyTo (an at:// uri), langs ["en"].
+func (s *Server) Post(did, text, replyTo string) (Post, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := Record{Type: "app.bsky.feed.post", Text: text, CreatedAt: time.Now().UTC().Format(time.RFC3339Nano), Langs: []string{"en"}}
+	for _, m := range mentionRe.FindAllStringSubmatchIndex(text, -1) {
+		h := text[m[4]:m[5]]
+		if a := s.byHandle[h]; a != nil {
+			var f Facet
+			f.Index.ByteStart, f.Index.ByteEnd = m[4]-1, m[5]
+			f.Features = []map[string]any{{"$type": "app.bsky.richtext.facet#mention", "did": a.DID}}
+			rec.Facets = append(rec.Facets, f)
+		}
+	}
+	if replyTo != "" {
+		parent := s.byURI[replyTo]
+		if parent == nil {
+			return Post{}, fmt.Errorf("no post %s", replyTo)
+		}
+		root := Ref{URI: parent.URI, CID: parent.CID}
+		if parent.Record.Reply != nil {
+			root = parent.Record.Reply.Root
+		}
+		rec.Reply = &ReplyRefs{Root: root, Parent: Ref{URI: parent.URI, CID: parent.CID}}
+	}
+	p, err := s.createLocked(did, rec)
+	if err != nil {
+		return Post{}, err
+	}
+	return *p, nil
+}
+
+// validate checks a post record as the PDS and AppView would.
+func (s *Server) validateLocked(rec Record) error {
+	if rec.Type != "" && rec.Type != "app.bsky.feed.post" {
+		return fmt.Errorf("Invalid app.bsky.feed.post record: $type must be app.bsky.feed.post")
+	}
+	if n := uniseg.GraphemeClusterCount(rec.Text); n > 300 {
+		return fmt.Errorf("Invalid app.bsky.feed.post record: Record/text must not be longer than 300 graphemes (got %d)", n)
+	}
+	if len(rec.Text) > 3000 {
+		return fmt.Errorf("Invalid app.bsky.feed.post record: Record/text must not be longer than 3000 bytes")
+	}
+	if _, err := time.Parse(time.RFC3339Nano, rec.CreatedAt); err != nil {
+		return fmt.Errorf("Invalid app.bsky.feed.post record: Record/createdAt must be a valid datetime")
+	}
+	if r := rec.Reply; r != nil {
+		parent, root := s.byURI[r.Parent.URI], s.byURI[r.Root.URI]
+		if parent == nil || parent.CID != r.Parent.CID {
+			return fmt.Errorf("Invalid app.bsky.feed.post record: reply parent %q does not match a post", r.Parent.URI)
+		}
+		if root == nil || root.CID != r.Root.CID {
+			return fmt.Errorf("Invalid app.bsky.feed.post record: reply root %q does not match a post", r.Root.URI)
+		}
+		want := parent.URI
+		if parent.Record.Reply != nil {
+			want = parent.Record.Reply.Root.URI
+		}
+		if r.Root.URI != want {
+			return fmt.Errorf("Invalid app.bsky.feed.post record: reply root must be the parent's root %q", want)
+		}
+	}
+	for i, f := range rec.Facets {
+		if f.Index.ByteStart < 0 || f.Index.ByteEnd > len(rec.Text) || f.Index.ByteStart >= f.Index.ByteEnd {
+			return fmt.Errorf("Invalid app.bsky.feed.post record: facets[%d] index out of range", i)
+		}
+		for _, feat := range f.Features {
+			if feat["$type"] == "app.bsky.richtext.facet#mention" {
+				did, _ := feat["did"].(string)
+				a := s.accounts[did]
+				if a == nil {
+					return fmt.Errorf("Invalid app.bsky.feed.post record: facets[%d] mentions unknown did", i)
+				}
+				if got := rec.Text[f.Index.ByteStart:f.Index.ByteEnd]; got != "@"+a.Handle {
+					return fmt.Errorf("Invalid app.bsky.feed.post record: facets[%d] covers %q, not @%s", i, got, a.Handle)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) createLocked(did string, rec Record) (*Post, error) {
+	a := s.accounts[did]
+	if a == nil {
+		return nil, fmt.Errorf("no account %s", did)
+	}
+	if rec.Type == "" {
+		rec.Type = "app.bsky.feed.post"
+	}
+	if err := s.validateLocked(rec); err != nil {
+		return nil, err
+	}
+	s.seq++
+	rkey := "3l" + strconv.FormatInt(1_000_000+s.seq, 36)
+	body, _ := json.Marshal(rec)
+	sum := sha256.Sum256(append([]byte(did+rkey), body...))
+	p := &Post{URI: "at://" + did + "/app.bsky.feed.post/" + rkey, CID: "bafyrei" + hex.EncodeToString(sum[:20]),
+		Author: did, Rkey: rkey, Record: rec, TimeUS: s.nextUSLocked()}
+	s.posts = append(s.posts, p)
+	s.byURI[p.URI] = p
+	ev, _ := json.Marshal(map[string]any{
+		"did": did, "time_us": p.TimeUS, "kind": "commit",
+		"commit": map[string]any{"rev": rkey, "operation": "create", "collection": "app.bsky.feed.post",
+			"rkey": rkey, "record": json.RawMessage(body), "cid": p.CID},
+	})
+	s.log = append(s.log, ev)
+	s.logUS = append(s.logUS, p.TimeUS)
+	for x := range s.subs {
+		select {
+		case x.ch <- ev:
+		default: // a stalled consumer is dropped, as Jetstream does
+			close(x.drop)
+			delete(s.subs, x)
+		}
+	}
+	s.emitLocked(Event{Kind: "post", Post: *p})
+	return p, nil
+}
+
+func (s *Server) nextUSLocked() int64 {
+	us := time.Now().UnixMicro()
+	if us <= s.lastUS {
+		us = s.lastUS + 1
+	}
+	s.lastUS = us
+	return us
+}
+
+// SendDM sends a chat message from one account to another (a customer writing to us).
+func (s *Server) SendDM(from, to, text string) (DM, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sendLocked(from, to, text)
+}
+
+func convoID(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	sum := sha256.Sum256([]byte(a + "|" + b))
+	return "convo-" + hex.EncodeToString(sum[:8])
+}
+
+func (s *Server) dmErrLocked(from, to string) string {
+	r := s.accounts[to]
+	if r == nil {
+		return "InvalidRequest"
+	}
+	switch r.DMPolicy {
+	case "none":
+		return "MessagesDisabled"
+	case "following":
+		if !r.Follows[from] {
+			return "NotFollowedBySender"
+		}
+	}
+	return ""
+}
+
+func (s *Server) sendLocked(from, to, text string) (DM, error) {
+	if e := s.dmErrLocked(from, to); e != "" {
+		return DM{}, fmt.Errorf("%s", e)
+	}
+	if n := uniseg.GraphemeClusterCount(text); n > 1000 || n == 0 {
+		return DM{}, fmt.Errorf("InvalidRequest")
+	}
+	s.seq++
+	m := DM{ID: "msg-" + strconv.FormatInt(s.seq, 10), Convo: convoID(from, to), From: from, To: to, Text: text, SentAt: time.Now().UTC()}
+	s.dms = append(s.dms, m)
+	s.emitLocked(Event{Kind: "dm", DM: m})
+	return m, nil
+}
+
+// Posts returns every post, oldest first.
+func (s *Server) Posts() []Post {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Post, 0, len(s.posts))
+	for _, p := range s.posts {
+		out = append(out, *p)
+	}
+	return out
+}
+
+// Published returns the posts our own account made, oldest first.
+func (s *Server) Published() []Post {
+	var out []Post
+	for _, p := range s.Posts() {
+		if p.Author == s.us.DID {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// DMs returns every chat message involving did, oldest first.
+func (s *Server) DMs(did string) []DM {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []DM
+	for _, m := range s.dms {
+		if m.From == did || m.To == did {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// ---- HTTP ----
+
+func xerr(w http.ResponseWriter, code int, name, msg string) {
+	writeJSON(w, code, map[string]string{"error": name, "message": msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// authed resolves the caller's DID from its access token.
+func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, did string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		s.mu.Lock()
+		did, known := s.access[tok]
+		expired := s.expired[tok]
+		s.mu.Unlock()
+		switch {
+		case !ok || !known:
+			xerr(w, 401, "InvalidToken", "Token could not be verified")
+		case expired:
+			xerr(w, 400, "ExpiredToken", "Token has expired")
+		default:
+			h(w, r, did)
+		}
+	}
+}
+
+func (s *Server) issueLocked(did string) (string, string) {
+	s.seq++
+	a := fmt.Sprintf("access-%d-%s", s.seq, did[len(did)-6:])
+	rf := fmt.Sprintf("refresh-%d-%s", s.seq, did[len(did)-6:])
+	s.access[a] = did
+	s.refresh[rf] = did
+	return a, rf
+}
+
+func (s *Server) session(w http.ResponseWriter, did string, a, rf string) {
+	s.mu.Lock()
+	acc := *s.accounts[did]
+	s.mu.Unlock()
+	writeJSON(w, 200, map[string]any{"accessJwt": a, "refreshJwt": rf, "did": did, "handle": acc.Handle, "active": true})
+}
+
+// takeFailure pops the next injected failure and answers it; false when none.
+func (s *Server) takeFailure(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	if len(s.fails) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	f := s.fails[0]
+	s.fails = s.fails[1:]
+	s.emitLocked(Event{Kind: "failure"})
+	s.mu.Unlock()
+	if f.status == 429 {
+		reset := time.Now().Add(f.wait)
+		w.Header().Set("RateLimit-Limit", "5000")
+		w.Header().Set("RateLimit-Remaining", "0")
+		w.Header().Set("RateLimit-Reset", strconv.FormatInt(reset.Unix()+boolInt(reset.Nanosecond() > 0), 10))
+		w.Header().Set("RateLimit-Policy", "5000;w=3600")
+		xerr(w, 429, "RateLimitExceeded", "Rate Limit Exceeded")
+		return true
+	}
+	xerr(w, f.status, map[bool]string{true: "InternalServerError", false: "InvalidRequest"}[f.status >= 500], http.StatusText(f.status))
+	return true
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /xrpc/com.atproto.server.createSession", func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Identifier, Password string }
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&in); err != nil {
+			xerr(w, 400, "InvalidRequest", "bad JSON")
+			return
+		}
+		s.mu.Lock()
+		a := s.byHandle[strings.TrimPrefix(in.Identifier, "@")]
+		if a == nil {
+			a = s.accounts[in.Identifier]
+		}
+		if a == nil || a.Password != in.Password {
+			s.mu.Unlock()
+			xerr(w, 401, "AuthenticationRequired", "Invalid identifier or password")
+			return
+		}
+		acc, rf := s.issueLocked(a.DID)
+		s.mu.Unlock()
+		s.session(w, a.DID, acc, rf)
+	})
+	mux.HandleFunc("POST /xrpc/com.atproto.server.refreshSession", func(w http.ResponseWriter, r *http.Request) {
+		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		s.mu.Lock()
+		did, ok := s.refresh[tok]
+		if !ok {
+			s.mu.Unlock()
+			xerr(w, 400, "ExpiredToken", "Token has been revoked")
+			return
+		}
+		delete(s.refresh, tok) // refresh tokens are single use
+		acc, rf := s.issueLocked(did)
+		s.mu.Unlock()
+		s.session(w, did, acc, rf)
+	})
+	mux.HandleFunc("GET /xrpc/com.atproto.identity.resolveHandle", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		a := s.byHandle[r.URL.Query().Get("handle")]
+		s.mu.Unlock()
+		if a == nil {
+			xerr(w, 400, "InvalidRequest", "Unable to resolve handle")
+			return
+		}
+		writeJSON(w, 200, map[string]string{"did": a.DID})
+	})
+	mux.HandleFunc("GET /xrpc/app.bsky.actor.getProfile", s.authed(func(w http.ResponseWriter, r *http.Request, _ string) {
+		actor := r.URL.Query().Get("actor")
+		s.mu.Lock()
+		a := s.accounts[actor]
+		if a == nil {
+			a = s.byHandle[actor]
+		}
+		s.mu.Unlock()
+		if a == nil {
+			xerr(w, 400, "InvalidRequest", "Profile not found")
+			return
+		}
+		writeJSON(w, 200, map[string]any{"did": a.DID, "handle": a.Handle, "displayName": a.Name,
+			"avatar": s.srv.URL + "/img/avatar/" + a.DID + ".jpg", "followersCount": a.Followers})
+	}))
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", s.authed(func(w http.ResponseWriter, r *http.Request, did string) {
+		var in struct {
+			Repo       string `json:"repo"`
+			Collection string `json:"collection"`
+			Record     Record `json:"record"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
+			xerr(w, 400, "InvalidRequest", "bad JSON: "+err.Error())
+			return
+		}
+		if s.takeFailure(w) {
+			return
+		}
+		if in.Repo != did {
+			xerr(w, 400, "InvalidRequest", "repo does not match the session")
+			return
+		}
+		if in.Collection != "app.bsky.feed.post" {
+			xerr(w, 400, "InvalidRequest", "unsupported collection")
+			return
+		}
+		s.mu.Lock()
+		p, err := s.createLocked(did, in.Record)
+		s.mu.Unlock()
+		if err != nil {
+			xerr(w, 400, "InvalidRequest", err.Error())
+			return
+		}
+		writeJSON(w, 200, map[string]any{"uri": p.URI, "cid": p.CID})
+	}))
+	mux.HandleFunc("GET /xrpc/chat.bsky.convo.getConvoForMembers", s.authed(s.chat(func(w http.ResponseWriter, r *http.Request, did string) {
+		members := r.URL.Query()["members"]
+		if len(members) != 1 {
+			xerr(w, 400, "InvalidRequest", "want exactly one other member")
+			return
+		}
+		s.mu.Lock()
+		e := s.dmErrLocked(did, members[0])
+		s.mu.Unlock()
+		if e != "" {
+			xerr(w, 400, e, e)
+			return
+		}
+		writeJSON(w, 200, map[string]any{"convo": map[string]any{"id": convoID(did, members[0]),
+			"members": []map[string]string{{"did": did}, {"did": members[0]}}}})
+	})))
+	mux.HandleFunc("POST /xrpc/chat.bsky.convo.sendMessage", s.authed(s.chat(func(w http.ResponseWriter, r *http.Request, did string) {
+		var in struct {
+			ConvoID string `json:"convoId"`
+			Message struct {
+				Text string `json:"text"`
+			} `json:"message"`
+		}
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
+			xerr(w, 400, "InvalidRequest", "bad JSON")
+			return
+		}
+		if s.takeFailure(w) {
+			return
+		}
+		s.mu.Lock()
+		var to string
+		for d := range s.accounts {
+			if d != did && convoID(did, d) == in.ConvoID {
+				to = d
+			}
+		}
+		if to == "" {
+			s.mu.Unlock()
+			xerr(w, 400, "InvalidConvo", "Convo not found")
+			return
+		}
+		m, err := s.sendLocked(did, to, in.Message.Text)
+		s.mu.Unlock()
+		if err != nil {
+			xerr(w, 400, err.Error(), err.Error())
+			return
+		}
+		writeJSON(w, 200, map[string]any{"id": m.ID, "rev": m.ID, "text": m.Text,
+			"sender": map[string]string{"did": did}, "sentAt": m.SentAt.Format(time.RFC3339Nano)})
+	})))
+	mux.HandleFunc("GET /subscribe", s.jetstream)
+	return s.slow(mux)
+}
+
+// chat requires the atproto-proxy header, as the PDS needs it to route.
+func (s *Server) chat(h func(http.ResponseWriter, *http.Request, string)) func(http.ResponseWriter, *http.Request, string) {
+	return func(w http.ResponseWriter, r *http.Request, did string) {
+		if r.Header.Get("atproto-proxy") != ChatProxy {
+			xerr(w, 400, "InvalidRequest", "chat methods need the atproto-proxy header "+ChatProxy)
+			return
+		}
+		h(w, r, did)
+	}
+}
+
+func (s *Server) slow(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		d := s.latency
+		s.mu.Unlock()
+		if d > 0 && r.URL.Path != "/subscribe" {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// jetstream serves /subscribe?wantedCollections=...&cursor=<µs>: replays
+// logged events at or after the cursor, then streams live ones.
+func (s *Server) jetstream(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	wanted := q["wantedCollections"]
+	if len(wanted) > 0 && !containsStr(wanted, "app.bsky.feed.post") {
+		http.Error(w, "only app.bsky.feed.post is served", 400)
+		return
+	}
+	c, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.CloseNow()
+	x := &sub{ch: make(chan []byte, 1024), drop: make(chan struct{})}
+	s.mu.Lock()
+	var backlog [][]byte
+	if cur := q.Get("cursor"); cur != "" {
+		us, _ := strconv.ParseInt(cur, 10, 64)
+		for i, t := range s.logUS {
+			if t >= us {
+				backlog = append(backlog, s.log[i])
+			}
+		}
+	}
+	s.subs[x] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, x)
+		s.mu.Unlock()
+	}()
+	ctx := c.CloseRead(r.Context())
+	write := func(b []byte) bool {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		return c.Write(wctx, websocket.MessageText, b) == nil
+	}
+	for _, b := range backlog {
+		select {
+		case <-x.drop:
+			return
+		default:
+		}
+		if !write(b) {
+			return
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-x.drop:
+			return
+		case b := <-x.ch:
+			if !write(b) {
+				return
+			}
+		}
+	}
+}
+
+func containsStr(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,430 @@
+package bluesky
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// Record types, as the lexicon names their fields.
+type strongRef struct {
+	URI string `json:"uri"`
+	CID string `json:"cid"`
+}
+
+type replyRef struct {
+	Root   strongRef `json:"root"`
+	Parent strongRef `json:"parent"`
+}
+
+type facetFeature struct {
+	Type string `json:"$type"`
+	DID  string `json:"did,omitempty"`
+	URI  string `json:"uri,omitempty"`
+	Tag  string `json:"tag,omitempty"`
+}
+
+type facet struct {
+	Index struct {
+		ByteStart int `json:"byteStart"`
+		ByteEnd   int `json:"byteEnd"`
+	} `json:"index"`
+	Features []facetFeature `json:"features"`
+}
+
+type postRecord struct {
+	Type      string    `json:"$type"`
+	Text      string    `json:"text"`
+	CreatedAt string    `json:"createdAt"`
+	Langs     []string  `json:"langs,omitempty"`
+	Reply     *replyRef `json:"reply,omitempty"`
+	Facets    []facet   `json:"facets,omitempty"`
+}
+
+// jetEvent is one Jetstream message (only what we read).
+type jetEvent struct {
+	DID    string `json:"did"`
+	TimeUS int64  `json:"time_us"`
+	Kind   string `json:"kind"`
+	Commit *struct {
+		Operation  string          `json:"operation"`
+		Collection string          `json:"collection"`
+		Rkey       string          `json:"rkey"`
+		CID        string          `json:"cid"`
+		Record     json.RawMessage `json:"record"`
+	} `json:"commit"`
+}
+
+// jetPost is a decoded post commit.
+type jetPost struct {
+	URI, CID, DID string
+	TimeUS        int64
+	Record        postRecord
+}
+
+// decodeJetstream decodes one message. ok=false for messages that are not
+// the creation of a post (identity, account, deletes, other collections);
+// err for malformed ones.
+func decodeJetstream(b []byte) (p jetPost, timeUS int64, ok bool, err error) {
+	var ev jetEvent
+	if err := json.Unmarshal(b, &ev); err != nil {
+		return jetPost{}, 0, false, fmt.Errorf("decode jetstream event: %w", err)
+	}
+	if ev.Kind != "commit" || ev.Commit == nil || ev.Commit.Operation != "create" || ev.Commit.Collection != "app.bsky.feed.post" {
+		return jetPost{}, ev.TimeUS, false, nil
+	}
+	if !strings.HasPrefix(ev.DID, "did:") || ev.Commit.Rkey == "" || strings.Contains(ev.Commit.Rkey, "/") {
+		return jetPost{}, ev.TimeUS, false, errors.New("decode jetstream event: bad did or rkey")
+	}
+	var rec postRecord
+	if err := json.Unmarshal(ev.Commit.Record, &rec); err != nil {
+		return jetPost{}, ev.TimeUS, false, fmt.Errorf("decode post record: %w", err)
+	}
+	return jetPost{URI: "at://" + ev.DID + "/app.bsky.feed.post/" + ev.Commit.Rkey, CID: ev.Commit.CID,
+		DID: ev.DID, TimeUS: ev.TimeUS, Record: rec}, ev.TimeUS, true, nil
+}
+
+// ---- cursor ----
+
+func (n *Network) cursorPath() string {
+	if n.deps.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(n.deps.DataDir, "bluesky-cursor.json")
+}
+
+func (n *Network) loadCursor() error {
+	p := n.cursorPath()
+	if p == "" {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bluesky: read cursor: %w", err)
+	}
+	var st struct {
+		TimeUS int64 `json:"time_us"`
+	}
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("bluesky: decode cursor %s: %w", p, err)
+	}
+	n.cursor = st.TimeUS
+	return nil
+}
+
+// advance notes that every event up to us is handled; it saves the cursor
+// at most once a second (force: now).
+func (n *Network) advance(us int64, force bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if us > n.cursor {
+		n.cursor = us
+	}
+	p := n.cursorPath()
+	if p == "" || (!force && time.Since(n.saved) < time.Second) {
+		return
+	}
+	n.saved = time.Now()
+	b, _ := json.Marshal(map[string]int64{"time_us": n.cursor})
+	err := os.MkdirAll(filepath.Dir(p), 0o755)
+	if err == nil {
+		if err = os.WriteFile(p+".tmp", b, 0o600); err == nil {
+			err = os.Rename(p+".tmp", p)
+		}
+	}
+	if err != nil {
+		n.log.Warn("bluesky: save cursor", "err", err)
+	}
+}
+
+// ---- listening ----
+
+// Listen reads Jetstream until ctx ends, reconnecting from the cursor.
+func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
+	bo := newBackoff()
+	for ctx.Err() == nil {
+		me, err := n.me(ctx)
+		if err == nil {
+			var healthy bool
+			healthy, err = n.runStream(ctx, in, me)
+			if healthy {
+				bo.reset()
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		n.log.Info("bluesky: stream ended, reconnecting", "err", err)
+		if !bo.sleep(ctx) {
+			break
+		}
+	}
+	n.mu.Lock()
+	cur := n.cursor
+	n.mu.Unlock()
+	n.advance(cur, true)
+	return nil
+}
+
+// runStream connects once from the cursor and handles events until the
+// connection ends. Events are replayed from the cursor inclusive; seen
+// drops what was already delivered.
+func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (healthy bool, err error) {
+	n.mu.Lock()
+	cursor := n.cursor
+	n.mu.Unlock()
+	q := url.Values{"wantedCollections": {"app.bsky.feed.post"}}
+	if cursor > 0 {
+		q.Set("cursor", strconv.FormatInt(cursor, 10))
+	}
+	dctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	start := time.Now()
+	c, _, err := websocket.Dial(dctx, n.cfg.Jetstream+"?"+q.Encode(), &websocket.DialOptions{HTTPClient: &http.Client{}})
+	cancel()
+	if err != nil {
+		n.deps.Requests.ObserveRequest(Name, "jetstream", bridge.OutcomeError, time.Since(start))
+		return false, fmt.Errorf("bluesky: connect jetstream: %w", err)
+	}
+	n.deps.Requests.ObserveRequest(Name, "jetstream", bridge.OutcomeOK, time.Since(start))
+	defer c.CloseNow()
+	if cursor == 0 {
+		// First connection ever: from now on (a little earlier, for clock
+		// skew), so a drop before the first event still resumes without a gap.
+		n.advance(n.deps.Now().Add(-5*time.Second).UnixMicro(), false)
+	}
+	c.SetReadLimit(2 << 20)
+	defer func() {
+		n.mu.Lock()
+		cur := n.cursor
+		n.mu.Unlock()
+		n.advance(cur, true)
+	}()
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return true, err
+		}
+		p, us, ok, err := decodeJetstream(b)
+		if err != nil {
+			n.log.Debug("bluesky: skipped a malformed event", "err", err)
+		}
+		if ok {
+			if err := n.consider(ctx, in, me, p); err != nil {
+				// Not handed over: reconnect from the cursor before it.
+				return true, err
+			}
+		}
+		if us > 0 {
+			n.advance(us, false)
+		}
+	}
+}
+
+// consider delivers p if it concerns us.
+func (n *Network) consider(ctx context.Context, in bridge.Inbox, me string, p jetPost) error {
+	post, relevant := n.classifyPost(me, p)
+	if !relevant || !n.seen.add(p.URI) {
+		return nil
+	}
+	prof, err := n.profile(ctx, p.DID)
+	if err != nil {
+		n.log.Debug("bluesky: profile unavailable", "err", err)
+		prof = profile{DID: p.DID, Handle: p.DID}
+	}
+	post.Author = bridge.Author{ID: p.DID, Handle: prof.Handle, Name: prof.DisplayName,
+		URL: "https://bsky.app/profile/" + prof.Handle, Avatar: prof.Avatar, Followers: prof.FollowersCount}
+	_, rkey, _ := splitPostURI(p.URI)
+	post.URL = "https://bsky.app/profile/" + prof.Handle + "/post/" + rkey
+	if err := in.Post(ctx, post); err != nil {
+		n.seen.forget(p.URI)
+		return fmt.Errorf("bluesky: hand over %s: %w", p.URI, err)
+	}
+	return nil
+}
+
+// classifyPost builds the Post (without author details) and says whether it
+// concerns us: a mention, a reply to us, our own, or a keyword. Pure.
+func (n *Network) classifyPost(me string, p jetPost) (bridge.Post, bool) {
+	r := p.Record
+	post := bridge.Post{
+		Network: Name, ID: p.URI, Text: r.Text,
+		Ref:    map[string]string{"uri": p.URI, "cid": p.CID},
+		FromUs: p.DID == me,
+	}
+	if t, err := time.Parse(time.RFC3339Nano, r.CreatedAt); err == nil {
+		post.CreatedAt = t
+	} else {
+		post.CreatedAt = time.UnixMicro(p.TimeUS).UTC()
+	}
+	if len(r.Langs) > 0 {
+		post.Lang = r.Langs[0]
+	}
+	if r.Reply != nil && r.Reply.Parent.URI != "" {
+		post.InReplyTo = r.Reply.Parent.URI
+		post.Conversation = r.Reply.Root.URI
+		if post.Conversation == "" {
+			post.Conversation = r.Reply.Parent.URI
+		}
+		post.Ref["root_uri"], post.Ref["root_cid"] = r.Reply.Root.URI, r.Reply.Root.CID
+		if post.Ref["root_uri"] == "" {
+			post.Ref["root_uri"], post.Ref["root_cid"] = r.Reply.Parent.URI, r.Reply.Parent.CID
+		}
+		post.ReplyToUs = strings.HasPrefix(r.Reply.Parent.URI, "at://"+me+"/")
+	}
+	for _, f := range r.Facets {
+		for _, feat := range f.Features {
+			if feat.Type == "app.bsky.richtext.facet#mention" && feat.DID == me {
+				post.MentionsUs = true
+			}
+		}
+	}
+	relevant := post.MentionsUs || post.ReplyToUs || post.FromUs
+	if !relevant && len(n.cfg.Keywords) > 0 {
+		low := strings.ToLower(r.Text)
+		for _, k := range n.cfg.Keywords {
+			if strings.Contains(low, k) {
+				relevant = true
+				break
+			}
+		}
+	}
+	return post, relevant
+}
+
+// ---- profiles ----
+
+type profile struct {
+	DID            string `json:"did"`
+	Handle         string `json:"handle"`
+	DisplayName    string `json:"displayName"`
+	Avatar         string `json:"avatar"`
+	FollowersCount int    `json:"followersCount"`
+}
+
+type profileEntry struct {
+	p  profile
+	at time.Time
+}
+
+// profileCache keeps profiles by DID for ttl; bounded by a simple reset.
+type profileCache struct {
+	mu  sync.Mutex
+	ttl time.Duration
+	now func() time.Time
+	m   map[string]profileEntry
+}
+
+func (c *profileCache) get(did string) (profile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[did]
+	if !ok || c.now().Sub(e.at) > c.ttl {
+		return profile{}, false
+	}
+	return e.p, true
+}
+
+func (c *profileCache) byHandle(h string) (profile, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.m {
+		if strings.EqualFold(e.p.Handle, h) && c.now().Sub(e.at) <= c.ttl {
+			return e.p, true
+		}
+	}
+	return profile{}, false
+}
+
+func (c *profileCache) put(p profile) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) > 10000 {
+		clear(c.m)
+	}
+	c.m[p.DID] = profileEntry{p: p, at: c.now()}
+}
+
+// profile returns did's profile, from the cache or app.bsky.actor.getProfile.
+func (n *Network) profile(ctx context.Context, did string) (profile, error) {
+	if p, ok := n.profiles.get(did); ok {
+		return p, nil
+	}
+	var p profile
+	if err := n.xrpc.call(ctx, "getProfile", http.MethodGet, "app.bsky.actor.getProfile", url.Values{"actor": {did}}, nil, &p, nil); err != nil {
+		return profile{}, err
+	}
+	if p.DID == "" {
+		p.DID = did
+	}
+	n.profiles.put(p)
+	return p, nil
+}
+
+// ---- small helpers ----
+
+// seenSet remembers the last uris delivered.
+type seenSet struct {
+	mu    sync.Mutex
+	ids   map[string]bool
+	order []string
+	max   int
+}
+
+func newSeenSet(max int) *seenSet { return &seenSet{ids: map[string]bool{}, max: max} }
+
+func (s *seenSet) add(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ids[id] {
+		return false
+	}
+	s.ids[id] = true
+	s.order = append(s.order, id)
+	if len(s.order) > s.max {
+		delete(s.ids, s.order[0])
+		s.order = s.order[1:]
+	}
+	return true
+}
+
+func (s *seenSet) forget(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.ids, id)
+}
+
+// backoff is the reconnect delay: 200ms doubling to 30s, with jitter.
+type backoff struct{ d time.Duration }
+
+func newBackoff() *backoff { return &backoff{d: 200 * time.Millisecond} }
+func (b *backoff) reset()  { b.d = 200 * time.Millisecond }
+
+func (b *backoff) sleep(ctx context.Context) bool {
+	d := b.d/2 + rand.N(b.d/2+1)
+	b.d = min(2*b.d, 30*time.Second)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,202 @@
+package bluesky
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// xrpcError is an XRPC failure: {"error","message"} with its HTTP status.
+// Wait is the server's rate-limit reset when it said one.
+type xrpcError struct {
+	Method  string
+	Status  int
+	Name    string // "ExpiredToken", "InvalidRequest", "MessagesDisabled", ...
+	Message string
+	Wait    time.Duration
+}
+
+func (e *xrpcError) Error() string {
+	s := fmt.Sprintf("%s: HTTP %d", e.Method, e.Status)
+	if e.Name != "" {
+		s += " " + e.Name
+	}
+	if e.Message != "" && e.Message != e.Name {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// session is the login state of our account.
+type session struct {
+	Access  string
+	Refresh string
+	DID     string
+	Handle  string
+}
+
+// client is a small typed XRPC client: JSON in, JSON out, the session kept
+// and refreshed on ExpiredToken (HTTP 400), re-created when refresh fails.
+// Every call runs under the configured deadline. Safe for concurrent use.
+type client struct {
+	base     string // PDS base URL
+	ident    string
+	password string
+	http     *http.Client
+	obs      bridge.RequestObserver
+	now      func() time.Time
+	timeout  time.Duration
+
+	mu   sync.Mutex // guards sess; held across login so only one happens at a time
+	sess *session
+}
+
+// call does one XRPC request. op names it for the metrics. in (a value to
+// send as JSON, POST) or q (GET query). hdr adds headers (atproto-proxy).
+// auth=false for the session calls themselves.
+func (c *client) call(ctx context.Context, op, method, nsid string, q url.Values, in, out any, hdr http.Header) error {
+	sess, err := c.session(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.do(ctx, op, method, nsid, q, in, out, hdr, sess.Access)
+	var xe *xrpcError
+	if !errors.As(err, &xe) {
+		return err
+	}
+	switch {
+	case xe.Status == http.StatusBadRequest && xe.Name == "ExpiredToken",
+		xe.Status == http.StatusUnauthorized && (xe.Name == "ExpiredToken" || xe.Name == "InvalidToken"):
+		if sess, err = c.renew(ctx, sess); err != nil {
+			return err
+		}
+		return c.do(ctx, op, method, nsid, q, in, out, hdr, sess.Access)
+	}
+	return err
+}
+
+// session returns the current session, logging in when there is none.
+func (c *client) session(ctx context.Context) (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess != nil {
+		return c.sess, nil
+	}
+	return c.loginLocked(ctx)
+}
+
+func (c *client) loginLocked(ctx context.Context) (*session, error) {
+	var out struct {
+		AccessJwt, RefreshJwt, DID, Handle string
+	}
+	body := map[string]string{"identifier": c.ident, "password": c.password}
+	if err := c.do(ctx, "createSession", http.MethodPost, "com.atproto.server.createSession", nil, body, &out, nil, ""); err != nil {
+		return nil, fmt.Errorf("bluesky: log in: %w", err)
+	}
+	c.sess = &session{Access: out.AccessJwt, Refresh: out.RefreshJwt, DID: out.DID, Handle: out.Handle}
+	return c.sess, nil
+}
+
+// renew refreshes old (unless another caller already did) or logs in again.
+func (c *client) renew(ctx context.Context, old *session) (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sess != old && c.sess != nil {
+		return c.sess, nil // someone else renewed it meanwhile
+	}
+	var out struct {
+		AccessJwt, RefreshJwt, DID, Handle string
+	}
+	err := c.do(ctx, "refreshSession", http.MethodPost, "com.atproto.server.refreshSession", nil, nil, &out, nil, old.Refresh)
+	if err == nil {
+		c.sess = &session{Access: out.AccessJwt, Refresh: out.RefreshJwt, DID: out.DID, Handle: out.Handle}
+		return c.sess, nil
+	}
+	c.sess = nil
+	return c.loginLocked(ctx)
+}
+
+// do sends one request with token (may be "") and decodes the answer.
+func (c *client) do(ctx context.Context, op, method, nsid string, q url.Values, in, out any, hdr http.Header, token string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	u := c.base + "/xrpc/" + nsid
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("%s: encode: %w", nsid, err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", nsid, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	start := time.Now()
+	resp, err := c.http.Do(req)
+	if err != nil {
+		c.obs.ObserveRequest(Name, op, bridge.OutcomeError, time.Since(start))
+		return fmt.Errorf("%s: %w", nsid, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		outcome := bridge.OutcomeError
+		if resp.StatusCode == http.StatusTooManyRequests {
+			outcome = bridge.OutcomeRateLimited
+		}
+		c.obs.ObserveRequest(Name, op, outcome, time.Since(start))
+		var e struct{ Error, Message string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e)
+		return &xrpcError{Method: nsid, Status: resp.StatusCode, Name: e.Error, Message: e.Message, Wait: rateLimitWait(resp.Header, c.now())}
+	}
+	c.obs.ObserveRequest(Name, op, bridge.OutcomeOK, time.Since(start))
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(out); err != nil {
+		return fmt.Errorf("%s: decode answer: %w", nsid, err)
+	}
+	return nil
+}
+
+// rateLimitWait reads RateLimit-Reset (epoch seconds) or Retry-After (seconds).
+func rateLimitWait(h http.Header, now time.Time) time.Duration {
+	var wait time.Duration
+	if v, err := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64); err == nil && v > 0 {
+		wait = time.Unix(v, 0).Sub(now)
+	}
+	if wait <= 0 {
+		if secs, err := strconv.Atoi(h.Get("Retry-After")); err == nil && secs > 0 {
+			wait = time.Duration(secs) * time.Second
+		}
+	}
+	if wait <= 0 {
+		return 0
+	}
+	return min(max(wait, time.Second), time.Hour)
+}

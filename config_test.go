@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/earshot-dev/earshot/bridge"
 )
 
@@ -165,34 +167,46 @@ func TestFileKeys(t *testing.T) {
 mastodon:
   server: https://m.example
   access_token_file: secrets/masto
-  nested:
-    password_file: /abs/pw
 `
-	lc := mustParse(t, yml, env(), files(
-		"/cfg/secrets/masto", "masto-token-${NOT_EXPANDED}\n",
-		"/abs/pw", "hunter2hunter2\r\n",
-	))
-	m := &lc.File.Connectors.Mastodon
-	var got struct {
-		Server      string `yaml:"server"`
-		AccessToken string `yaml:"access_token"`
-		Nested      struct {
-			Password string `yaml:"password"`
-		} `yaml:"nested"`
+	lc := mustParse(t, yml, env(), files("/cfg/secrets/masto", "masto-token-${NOT_EXPANDED}\n"))
+	if got := lc.File.Connectors.Mastodon.AccessToken; got != "masto-token-${NOT_EXPANDED}" {
+		t.Errorf("access_token = %q (file contents are literal, newline trimmed)", got)
 	}
-	if err := m.Decode(&got); err != nil {
+	if !contains(lc.Secrets, "masto-token-${NOT_EXPANDED}") {
+		t.Errorf("file secret not recorded")
+	}
+}
+
+// Inside a section whose Go type is not known (a yaml.Node), *_file keys
+// are still resolved, at any depth.
+func TestFileKeysInUntypedSection(t *testing.T) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal([]byte("extra:\n  nested:\n    password_file: /abs/pw\n  list: [{key_file: k}]\n"), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if got.AccessToken != "masto-token-${NOT_EXPANDED}" {
-		t.Errorf("access_token = %q (file contents are literal, newline trimmed)", got.AccessToken)
+	w := &treeWalker{file: "/cfg/e.yaml", dir: "/cfg", getenv: env(), lines: map[string]int{},
+		readFile: files("/abs/pw", "hunter2hunter2\r\n", "/cfg/k", "keykeykey")}
+	type withExtra struct {
+		Extra yaml.Node `yaml:"extra"`
 	}
-	if got.Nested.Password != "hunter2hunter2" {
-		t.Errorf("nested password = %q", got.Nested.Password)
+	w.walk(doc.Content[0], reflect.TypeOf(withExtra{}), "", 0)
+	if len(w.errs) > 0 {
+		t.Fatal(w.errs)
 	}
-	for _, s := range []string{"masto-token-${NOT_EXPANDED}", "hunter2hunter2"} {
-		if !contains(lc.Secrets, s) {
-			t.Errorf("file secret %q not recorded", s)
+	var got struct {
+		Extra struct {
+			Nested struct{ Password string }
+			List   []struct{ Key string }
 		}
+	}
+	if err := doc.Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Extra.Nested.Password != "hunter2hunter2" || len(got.Extra.List) != 1 || got.Extra.List[0].Key != "keykeykey" {
+		t.Errorf("got %+v", got)
+	}
+	if !contains(w.secrets, "hunter2hunter2") || !contains(w.secrets, "keykeykey") {
+		t.Errorf("secrets = %d values", len(w.secrets))
 	}
 }
 
@@ -200,10 +214,10 @@ func TestFileKeyErrors(t *testing.T) {
 	for name, tc := range map[string]struct {
 		yml, want string
 	}{
-		"both":         {minimalYAML + "mastodon:\n  token: a\n  token_file: x\n", `:10: mastodon.token_file: give token or token_file, not both`},
-		"missing file": {minimalYAML + "mastodon:\n  token_file: nothere\n", `mastodon.token_file: open /cfg/nothere: file does not exist`},
-		"empty file":   {minimalYAML + "mastodon:\n  token_file: empty\n", `mastodon.token_file: /cfg/empty is empty`},
-		"not a path":   {minimalYAML + "mastodon:\n  token_file: [a]\n", `mastodon.token_file: want a file path`},
+		"both":         {minimalYAML + "mastodon:\n  access_token: a\n  access_token_file: x\n", `:10: mastodon.access_token_file: give access_token or access_token_file, not both`},
+		"missing file": {minimalYAML + "mastodon:\n  access_token_file: nothere\n", `mastodon.access_token_file: open /cfg/nothere: file does not exist`},
+		"empty file":   {minimalYAML + "mastodon:\n  access_token_file: empty\n", `mastodon.access_token_file: /cfg/empty is empty`},
+		"not a path":   {minimalYAML + "mastodon:\n  access_token_file: [a]\n", `mastodon.access_token_file: want a file path`},
 		"typed field":  {"listen_file: l\n" + minimalYAML, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -477,7 +491,7 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 	if strings.Contains(got, "xoxb-env-secret-1") || !strings.Contains(got, "[REDACTED]") {
 		t.Errorf("env value in type error: %s", got)
 	}
-	got = parseErr(t, "desk_workers: "+strings.Repeat("x", 3)+"\nqueues: [{name: q, desk: slack, channel: c}]\nslack:\n  token_file: t\n", env(), files("/cfg/t", "filesecret-77"))
+	got = parseErr(t, "desk_workers: "+strings.Repeat("x", 3)+"\nqueues: [{name: q, desk: slack, channel: c}]\nslack: {}\nmastodon:\n  server: https://m.example\n  access_token_file: t\n", env(), files("/cfg/t", "filesecret-77"))
 	if strings.Contains(got, "filesecret") {
 		t.Errorf("file secret in error: %s", got)
 	}

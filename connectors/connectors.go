@@ -15,10 +15,12 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/mastodon"
 )
 
 // Config holds one optional section per connector. A nil section means the
@@ -29,12 +31,12 @@ import (
 // version yet: Build refuses them with a clear error. (A yaml.Node field
 // must not be a pointer: yaml.v3 would decode into the Node's own fields.)
 type Config struct {
-	Slack    yaml.Node `yaml:"slack"`
-	Discord  yaml.Node `yaml:"discord"`
-	Mastodon yaml.Node `yaml:"mastodon"`
-	Bluesky  yaml.Node `yaml:"bluesky"`
-	X        yaml.Node `yaml:"x"`
-	Webhook  yaml.Node `yaml:"webhook"`
+	Slack    yaml.Node        `yaml:"slack"`
+	Discord  yaml.Node        `yaml:"discord"`
+	Mastodon *mastodon.Config `yaml:"mastodon"`
+	Bluesky  yaml.Node        `yaml:"bluesky"`
+	X        yaml.Node        `yaml:"x"`
+	Webhook  yaml.Node        `yaml:"webhook"`
 }
 
 // given reports whether a not-yet-typed section is present (an empty
@@ -67,7 +69,7 @@ func (c Config) Sections() []Section {
 	}
 	add(given(c.Slack), "slack", KindDesk)
 	add(given(c.Discord), "discord", KindDesk)
-	add(given(c.Mastodon), "mastodon", KindNetwork)
+	add(c.Mastodon != nil, "mastodon", KindNetwork)
 	add(given(c.Bluesky), "bluesky", KindNetwork)
 	add(given(c.X), "x", KindNetwork)
 	add(given(c.Webhook), "webhook", KindNetwork)
@@ -109,13 +111,23 @@ func Build(cfg Config, base bridge.Deps) (*Set, error) {
 	s := &Set{}
 	var errs []error
 	fail := func(name string, err error) {
+		if strings.HasPrefix(err.Error(), name+":") {
+			errs = append(errs, err) // already names its connector
+			return
+		}
 		errs = append(errs, fmt.Errorf("%s: %w", name, err))
 	}
 	for _, sec := range cfg.Sections() {
 		deps := depsFor(base, sec.Name)
 		switch sec.Name {
-		// Each connector package wires in here as it lands:
-		//   case "slack": d, err := slack.New(*cfg.Slack, deps); ... s.addDesk("slack", d)
+		// Each connector package wires in here as it lands.
+		case "mastodon":
+			n, err := mastodon.New(*cfg.Mastodon, deps)
+			if err != nil {
+				fail(sec.Name, err)
+				continue
+			}
+			s.addNetwork(sec.Name, n)
 		default:
 			_ = deps
 			fail(sec.Name, ErrNotBuilt)

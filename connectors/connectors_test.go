@@ -30,8 +30,8 @@ func TestBuildEmpty(t *testing.T) {
 
 // A section whose connector is not built yet is refused by name.
 func TestBuildNotBuilt(t *testing.T) {
-	var cfg Config
 	for _, sec := range []string{"slack", "discord", "mastodon", "bluesky", "x", "webhook"} {
+		var cfg Config
 		if err := yaml.Unmarshal([]byte(sec+": {}\n"), &cfg); err != nil {
 			t.Fatal(err)
 		}

@@ -63,6 +63,9 @@ type Config struct {
 	Keywords []string `yaml:"keywords"`
 	// ChatProxy is the atproto-proxy value for chat; default did:web:api.bsky.chat#bsky_chat.
 	ChatProxy string `yaml:"chat_proxy"`
+	// ChatPoll is how often customers' DMs are fetched from the chat log;
+	// default 10s, negative to not read DMs.
+	ChatPoll time.Duration `yaml:"chat_poll"`
 	// RequestTimeout bounds every XRPC call; default 15s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
 }
@@ -112,6 +115,9 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
+	}
+	if cfg.ChatPoll == 0 {
+		cfg.ChatPoll = 10 * time.Second
 	}
 	for i, k := range cfg.Keywords {
 		cfg.Keywords[i] = strings.ToLower(strings.TrimSpace(k))

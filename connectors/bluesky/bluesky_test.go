@@ -41,6 +41,9 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 		cfg.Identifier, cfg.AppPassword = blueskyfake.OurHandle, blueskyfake.OurPassword
 	}
 	cfg.RequestTimeout = 5 * time.Second
+	if cfg.ChatPoll == 0 {
+		cfg.ChatPoll = 20 * time.Millisecond
+	}
 	dir := t.TempDir()
 	n, err := New(cfg, bridge.Deps{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -362,4 +365,34 @@ func FuzzDecodeJetstream(f *testing.F) {
 			t.Fatalf("classify gave %+v", post)
 		}
 	})
+}
+
+func TestCustomerDMsArriveAsDirectPosts(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	us := fx.fake.Us().DID
+	// Sent before we ever listened: history, not delivered.
+	if _, err := fx.fake.SendDM(fx.ana.DID, us, "old message"); err != nil {
+		t.Fatal(err)
+	}
+	in := listen(t, fx)
+	connectortest.WaitFor(t, 5*time.Second, "chat cursor saved", func() bool { _, ok := fx.net.loadChatCursor(); return ok })
+	m, err := fx.fake.SendDM(fx.ana.DID, us, "my booking is ABC123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := in.WaitPost(t, 5*time.Second, byID("chat:"+m.ID))
+	if !p.Direct || p.Author.Handle != "ana.fake.bsky" || p.Text != "my booking is ABC123" || p.Conversation != "chat:"+m.Convo {
+		t.Errorf("DM post = %+v", p)
+	}
+	// Our own reply in the conversation does not come back.
+	if _, err := fx.net.Publish(context.Background(), bridge.Reply{Private: true, To: p.Author, Text: "thanks"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	for _, q := range in.Posts() {
+		if q.Text == "old message" || q.Text == "thanks" {
+			t.Errorf("delivered %q", q.Text)
+		}
+	}
 }

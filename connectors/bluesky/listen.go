@@ -157,16 +157,32 @@ func (n *Network) advance(us int64, force bool) {
 // ---- listening ----
 
 // Listen reads Jetstream until ctx ends, reconnecting from the cursor.
+// Customers' DMs are polled from the chat log alongside (chat.go).
 func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	bo := newBackoff()
+	var me string
+	for {
+		var err error
+		if me, err = n.me(ctx); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		n.log.Warn("bluesky: cannot log in to listen", "err", err)
+		if !bo.sleep(ctx) {
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if n.cfg.ChatPoll > 0 {
+		wg.Go(func() { n.chatLoop(ctx, in, me) })
+	}
 	for ctx.Err() == nil {
-		me, err := n.me(ctx)
-		if err == nil {
-			var healthy bool
-			healthy, err = n.runStream(ctx, in, me)
-			if healthy {
-				bo.reset()
-			}
+		healthy, err := n.runStream(ctx, in, me)
+		if healthy {
+			bo.reset()
 		}
 		if ctx.Err() != nil {
 			break

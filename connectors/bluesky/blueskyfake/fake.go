@@ -88,6 +88,7 @@ type Post struct {
 // DM is one chat message.
 type DM struct {
 	ID     string
+	Rev    string // position in the chat log, ordered
 	Convo  string
 	From   string // DID
 	To     string // DID
@@ -446,7 +447,7 @@ func (s *Server) sendLocked(from, to, text string) (DM, error) {
 		return DM{}, fmt.Errorf("InvalidRequest")
 	}
 	s.seq++
-	m := DM{ID: "msg-" + strconv.FormatInt(s.seq, 10), Convo: convoID(from, to), From: from, To: to, Text: text, SentAt: time.Now().UTC()}
+	m := DM{ID: "msg-" + strconv.FormatInt(s.seq, 10), Rev: fmt.Sprintf("rev%016d", s.seq), Convo: convoID(from, to), From: from, To: to, Text: text, SentAt: time.Now().UTC()}
 	s.dms = append(s.dms, m)
 	s.emitLocked(Event{Kind: "dm", DM: m})
 	return m, nil
@@ -706,6 +707,30 @@ func (s *Server) routes() http.Handler {
 		}
 		writeJSON(w, 200, map[string]any{"id": m.ID, "rev": m.ID, "text": m.Text,
 			"sender": map[string]string{"did": did}, "sentAt": m.SentAt.Format(time.RFC3339Nano)})
+	})))
+	mux.HandleFunc("GET /xrpc/chat.bsky.convo.getLog", s.authed(s.chat(func(w http.ResponseWriter, r *http.Request, did string) {
+		cursor := r.URL.Query().Get("cursor")
+		s.mu.Lock()
+		logs := []map[string]any{}
+		last := cursor
+		for _, m := range s.dms {
+			if (m.From != did && m.To != did) || m.Rev <= cursor {
+				continue
+			}
+			if len(logs) == 100 {
+				break
+			}
+			logs = append(logs, map[string]any{"$type": "chat.bsky.convo.defs#logCreateMessage", "rev": m.Rev, "convoId": m.Convo,
+				"message": map[string]any{"$type": "chat.bsky.convo.defs#messageView", "id": m.ID, "rev": m.Rev, "text": m.Text,
+					"sender": map[string]string{"did": m.From}, "sentAt": m.SentAt.Format(time.RFC3339Nano)}})
+			last = m.Rev
+		}
+		s.mu.Unlock()
+		out := map[string]any{"logs": logs}
+		if last != "" {
+			out["cursor"] = last
+		}
+		writeJSON(w, 200, out)
 	})))
 	mux.HandleFunc("GET /subscribe", s.jetstream)
 	return s.slow(mux)

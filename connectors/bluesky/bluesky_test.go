@@ -396,3 +396,21 @@ func TestCustomerDMsArriveAsDirectPosts(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkJetstreamEvent is the hot path: every post on the network goes
+// through decode and classify, though few concern us.
+func BenchmarkJetstreamEvent(b *testing.B) {
+	msg := []byte(`{"did":"did:plc:abcdefghijklmnop","time_us":1725911162329308,"kind":"commit","commit":{"rev":"3l3qo2vutsw2b","operation":"create","collection":"app.bsky.feed.post","rkey":"3l3qo2vuowo2b","cid":"bafyreidwaivazkwu67xztlmuobx35hs2lnfh3kolmgfmucldvhd3sgzcqi","record":{"$type":"app.bsky.feed.post","createdAt":"2024-09-09T19:46:02.102Z","langs":["en"],"text":"the 8:15 is cancelled again, third time this week, no announcement at all"}}}`)
+	n := &Network{cfg: Config{Keywords: []string{"signal failure", "refund", "wifi"}}}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		p, _, ok, err := decodeJetstream(msg)
+		if err != nil || !ok {
+			b.Fatal(err)
+		}
+		if _, rel := n.classifyPost("did:plc:me", p); rel {
+			b.Fatal("relevant")
+		}
+	}
+}

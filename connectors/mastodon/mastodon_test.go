@@ -381,3 +381,54 @@ func FuzzPlainText(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkPlainText(b *testing.B) {
+	html := `<p><span class="h-card"><a href="https://fake.social/@earshot" class="u-url mention">@<span>earshot</span></a></span> my train was cancelled again &amp; no refund, see <a href="https://example.com/x"><span class="invisible">https://</span><span>example.com/x</span></a></p><p>third time this week <a href="https://fake.social/tags/trainfail" class="mention hashtag" rel="tag">#<span>trainfail</span></a></p>`
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = PlainText(html)
+	}
+}
+
+func TestCustomerDirectMessageArrivesDirect(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	in := listen(t, fx)
+	st, err := fx.fake.Post(fx.ana.ID, "@earshot my booking is ABC123", mastodonfake.PostOptions{Visibility: "direct"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := in.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == st.ID })
+	if !p.Direct || !p.MentionsUs || p.Author.Handle != "ana@fake.social" || p.Author.Followers != 42 || p.Author.Avatar == "" {
+		t.Errorf("DM post = %+v", p)
+	}
+}
+
+func TestFakeChangeFeedAndValidation(t *testing.T) {
+	t.Parallel()
+	f := mastodonfake.New(mastodonfake.Options{MaxChars: 20})
+	defer f.Close()
+	ev := f.Subscribe()
+	a := f.AddAccount("bob", "Bob", 1)
+	if _, err := f.Post(a.ID, "@earshot hi", mastodonfake.PostOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for range 2 {
+		select {
+		case e := <-ev:
+			kinds[e.Kind] = true
+		case <-time.After(5 * time.Second):
+			t.Fatal("no change event")
+		}
+	}
+	if !kinds["status"] || !kinds["notification"] {
+		t.Errorf("events %v", kinds)
+	}
+	if _, err := f.Post(a.ID, strings.Repeat("x", 21), mastodonfake.PostOptions{}); err == nil {
+		t.Error("the fake accepted a status over its limit")
+	}
+	if _, err := f.Post(a.ID, "see https://example.com/a/very/long/link/indeed", mastodonfake.PostOptions{}); err == nil {
+		t.Error("URL should count 23: 4+23 > 20")
+	}
+}

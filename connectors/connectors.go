@@ -20,7 +20,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/bluesky"
 	"github.com/earshot-dev/earshot/connectors/mastodon"
+	"github.com/earshot-dev/earshot/connectors/webhook"
 )
 
 // Config holds one optional section per connector. A nil section means the
@@ -34,9 +36,9 @@ type Config struct {
 	Slack    yaml.Node        `yaml:"slack"`
 	Discord  yaml.Node        `yaml:"discord"`
 	Mastodon *mastodon.Config `yaml:"mastodon"`
-	Bluesky  yaml.Node        `yaml:"bluesky"`
+	Bluesky  *bluesky.Config  `yaml:"bluesky"`
 	X        yaml.Node        `yaml:"x"`
-	Webhook  yaml.Node        `yaml:"webhook"`
+	Webhook  *webhook.Config  `yaml:"webhook"`
 }
 
 // given reports whether a not-yet-typed section is present (an empty
@@ -70,9 +72,9 @@ func (c Config) Sections() []Section {
 	add(given(c.Slack), "slack", KindDesk)
 	add(given(c.Discord), "discord", KindDesk)
 	add(c.Mastodon != nil, "mastodon", KindNetwork)
-	add(given(c.Bluesky), "bluesky", KindNetwork)
+	add(c.Bluesky != nil, "bluesky", KindNetwork)
 	add(given(c.X), "x", KindNetwork)
-	add(given(c.Webhook), "webhook", KindNetwork)
+	add(c.Webhook != nil, "webhook", KindNetwork)
 	return out
 }
 
@@ -119,18 +121,20 @@ func Build(cfg Config, base bridge.Deps) (*Set, error) {
 	}
 	for _, sec := range cfg.Sections() {
 		deps := depsFor(base, sec.Name)
-		switch sec.Name {
 		// Each connector package wires in here as it lands.
+		var err error
+		switch sec.Name {
 		case "mastodon":
-			n, err := mastodon.New(*cfg.Mastodon, deps)
-			if err != nil {
-				fail(sec.Name, err)
-				continue
-			}
-			s.addNetwork(sec.Name, n)
+			err = addNetwork(s, sec.Name, *cfg.Mastodon, deps, mastodon.New)
+		case "bluesky":
+			err = addNetwork(s, sec.Name, *cfg.Bluesky, deps, bluesky.New)
+		case "webhook":
+			err = addNetwork(s, sec.Name, *cfg.Webhook, deps, webhook.New)
 		default:
-			_ = deps
-			fail(sec.Name, ErrNotBuilt)
+			err = ErrNotBuilt
+		}
+		if err != nil {
+			fail(sec.Name, err)
 		}
 	}
 	if len(errs) > 0 {
@@ -161,16 +165,28 @@ func depsFor(base bridge.Deps, name string) bridge.Deps {
 	return d
 }
 
-// addDesk records a desk and its optional capabilities.
-func (s *Set) addDesk(name string, d bridge.Desk) {
+// addDesk builds a desk with its package's New and records it with its
+// optional capabilities.
+func addDesk[C any, D bridge.Desk](s *Set, name string, cfg C, deps bridge.Deps, newDesk func(C, bridge.Deps) (D, error)) error {
+	d, err := newDesk(cfg, deps)
+	if err != nil {
+		return err
+	}
 	s.Desks = append(s.Desks, d)
 	s.addCapabilities(name, d)
+	return nil
 }
 
-// addNetwork records a network and its optional capabilities.
-func (s *Set) addNetwork(name string, n bridge.Network) {
+// addNetwork builds a network with its package's New and records it with
+// its optional capabilities.
+func addNetwork[C any, N bridge.Network](s *Set, name string, cfg C, deps bridge.Deps, newNetwork func(C, bridge.Deps) (N, error)) error {
+	n, err := newNetwork(cfg, deps)
+	if err != nil {
+		return err
+	}
 	s.Networks = append(s.Networks, n)
 	s.addCapabilities(name, n)
+	return nil
 }
 
 func (s *Set) addCapabilities(name string, v any) {

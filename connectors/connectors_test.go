@@ -51,3 +51,47 @@ func TestDepsFor(t *testing.T) {
 		t.Errorf("no data dir must stay none, got %q", d.DataDir)
 	}
 }
+
+// The built connectors come back with their capabilities sorted out.
+func TestBuildNetworks(t *testing.T) {
+	var cfg Config
+	yml := `
+mastodon: {server: "https://m.example", access_token: tok}
+bluesky: {identifier: us.example, app_password: pw}
+webhook: {secret: s3cret}
+`
+	if err := yaml.Unmarshal([]byte(yml), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	set, err := Build(cfg, bridge.Deps{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, n := range set.Networks {
+		names = append(names, n.Name())
+	}
+	if strings.Join(names, ",") != "mastodon,bluesky,webhook" {
+		t.Errorf("networks = %v", names)
+	}
+	if len(set.Mounts) != 1 || set.Mounts[0].Name != "webhook" || len(set.Mounts[0].Routes()) == 0 {
+		t.Errorf("mounts = %+v", set.Mounts)
+	}
+	var checks []string
+	for _, c := range set.Checks {
+		checks = append(checks, c.Name)
+	}
+	if strings.Join(checks, ",") != "mastodon,bluesky" || strings.Join(set.Unchecked, ",") != "webhook" {
+		t.Errorf("checks = %v, unchecked = %v", checks, set.Unchecked)
+	}
+
+	// Every failing section is reported, each once and by name.
+	cfg = Config{}
+	if err := yaml.Unmarshal([]byte("mastodon: {server: nope}\nwebhook: {}\n"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(cfg, bridge.Deps{})
+	if err == nil || strings.Count(err.Error(), "mastodon:") != 1 || strings.Count(err.Error(), "webhook:") != 1 {
+		t.Errorf("errors = %v", err)
+	}
+}

@@ -1,0 +1,190 @@
+package deploy
+
+import (
+	"path"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// mountSource returns the host path of a compose bind mount "SRC:DST[:ro]"
+// whose DST is dst, or "".
+func mountSource(vols []any, dst string) string {
+	for _, v := range vols {
+		s, _ := v.(string)
+		parts := strings.Split(s, ":")
+		if len(parts) >= 2 && parts[1] == dst {
+			return parts[0]
+		}
+	}
+	return ""
+}
+
+func TestCompose(t *testing.T) {
+	var c map[string]any
+	if err := yaml.Unmarshal(readFile(t, "deploy/compose/compose.yaml"), &c); err != nil {
+		t.Fatalf("compose.yaml: %v", err)
+	}
+	svc := func(name string) any {
+		s := dig(c, "services", name)
+		if s == nil {
+			t.Fatalf("compose.yaml has no service %q", name)
+		}
+		return s
+	}
+	// Paths in compose.yaml are relative to deploy/compose/.
+	exists := func(rel string) {
+		t.Helper()
+		p := path.Join("deploy/compose", rel)
+		readFile(t, p) // fails the test if missing
+	}
+
+	e := svc("earshot")
+	if dig(e, "build", "context") != "../.." || dig(e, "build", "dockerfile") != "Dockerfile" {
+		t.Errorf("earshot build = %v, want the repository's Dockerfile", dig(e, "build"))
+	}
+	cmd := anyStrings(dig(e, "command"))
+	if len(cmd) == 0 || cmd[0] != "demo" || !slices.Contains(cmd, "--addr") {
+		t.Errorf("earshot command = %v, want the demo listening on the container's port", cmd)
+	}
+	if !slices.Contains(anyStrings(dig(e, "ports")), "8080:8080") {
+		t.Error("earshot does not publish 8080")
+	}
+
+	p := svc("prometheus")
+	promCfg := mountSource(dig(p, "volumes").([]any), "/etc/prometheus/prometheus.yml")
+	rules := mountSource(dig(p, "volumes").([]any), "/etc/prometheus/rules/alerts.yml")
+	if rules != "../prometheus/alerts.yml" {
+		t.Errorf("prometheus does not load deploy/prometheus/alerts.yml (got %q)", rules)
+	}
+	exists(promCfg)
+	var pc map[string]any
+	if err := yaml.Unmarshal(readFile(t, path.Join("deploy/compose", promCfg)), &pc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(anyStrings(pc["rule_files"]), "/etc/prometheus/rules/alerts.yml") {
+		t.Error("compose prometheus.yml does not load the rules file")
+	}
+	var scraped bool
+	for _, sc := range pc["scrape_configs"].([]any) {
+		if dig(sc, "job_name") == "earshot" && reflect.DeepEqual(dig(sc, "static_configs", 0, "targets"), []any{"earshot:8080"}) {
+			scraped = true
+		}
+	}
+	if !scraped {
+		t.Error(`compose prometheus.yml has no job "earshot" scraping earshot:8080 (EarshotDown expects job="earshot")`)
+	}
+
+	g := svc("grafana")
+	gv := dig(g, "volumes").([]any)
+	prov := mountSource(gv, "/etc/grafana/provisioning")
+	dash := mountSource(gv, "/var/lib/grafana/dashboards/earshot.json")
+	if dash != "../grafana/earshot.json" {
+		t.Errorf("grafana does not mount deploy/grafana/earshot.json (got %q)", dash)
+	}
+	exists(dash)
+	if prov != "../grafana/provisioning" {
+		t.Fatalf("grafana provisioning mount = %q", prov)
+	}
+
+	// Datasource provisioning points at the compose Prometheus.
+	var ds map[string]any
+	if err := yaml.Unmarshal(readFile(t, "deploy/grafana/provisioning/datasources/prometheus.yaml"), &ds); err != nil {
+		t.Fatal(err)
+	}
+	if dig(ds, "datasources", 0, "type") != "prometheus" || dig(ds, "datasources", 0, "url") != "http://prometheus:9090" || dig(ds, "datasources", 0, "isDefault") != true {
+		t.Errorf("datasource = %v", dig(ds, "datasources", 0))
+	}
+	// Dashboard provisioning loads the directory the dashboard is mounted in.
+	var dp map[string]any
+	if err := yaml.Unmarshal(readFile(t, "deploy/grafana/provisioning/dashboards/earshot.yaml"), &dp); err != nil {
+		t.Fatal(err)
+	}
+	if dig(dp, "providers", 0, "type") != "file" || dig(dp, "providers", 0, "options", "path") != "/var/lib/grafana/dashboards" {
+		t.Errorf("dashboard provider = %v", dig(dp, "providers", 0))
+	}
+}
+
+func TestDashboard(t *testing.T) {
+	exprs, dash := dashboardExprs(t)
+	if dash["uid"] != "earshot" || dash["title"] == "" {
+		t.Errorf("dashboard uid/title = %v/%v", dash["uid"], dash["title"])
+	}
+	vars := map[string]any{}
+	for _, v := range dig(dash, "templating", "list").([]any) {
+		vars[dig(v, "name").(string)] = v
+	}
+	for _, name := range []string{"queue", "network"} {
+		v := vars[name]
+		if v == nil {
+			t.Errorf("no $%s variable", name)
+			continue
+		}
+		q, _ := dig(v, "query", "query").(string)
+		if !strings.HasPrefix(q, "label_values(earshot_") || !strings.HasSuffix(q, ", "+name+")") {
+			t.Errorf("$%s query = %q, want label_values(<contract metric>, %s)", name, q, name)
+		}
+		checkUses(t, scanPromQL(strings.TrimSuffix(strings.TrimPrefix(q, "label_values("), ", "+name+")"), "variable "+name), nil)
+		if dig(v, "includeAll") != true || dig(v, "multi") != true || dig(v, "allValue") != ".*" {
+			t.Errorf("$%s: want multi-value with All = .*", name)
+		}
+	}
+	if dig(vars["datasource"], "type") != "datasource" {
+		t.Error("no datasource variable: the dashboard would be tied to one Grafana's datasource uid")
+	}
+	// Every panel queries through the datasource variable.
+	var walk func([]any)
+	walk = func(ps []any) {
+		for _, p := range ps {
+			if dig(p, "type") != "row" && dig(p, "datasource", "uid") != "${datasource}" {
+				t.Errorf("panel %v does not use ${datasource}", dig(p, "title"))
+			}
+			if n, ok := dig(p, "panels").([]any); ok {
+				walk(n)
+			}
+		}
+	}
+	walk(dig(dash, "panels").([]any))
+
+	// What issue 7 asks the dashboard to show, by metric.
+	want := map[string]string{
+		"queue depth by status":           `earshot_cases{`,
+		"oldest unclaimed case age":       `earshot_oldest_unclaimed_case_age_seconds{`,
+		"new cases per minute by network": `sum by (network) (rate(earshot_posts_total{`,
+		"first response p50":              `histogram_quantile(0.5, sum by (le) (rate(earshot_first_response_seconds_bucket`,
+		"first response p90":              `histogram_quantile(0.9, sum by (le) (rate(earshot_first_response_seconds_bucket`,
+		"claim time":                      `earshot_claim_seconds_bucket`,
+		"resolution time":                 `earshot_resolution_seconds_bucket`,
+		"SLA breaches":                    `earshot_sla_breaches_total`,
+		"replies by result":               `sum by (result) (rate(earshot_replies_total`,
+		"commands by result":              `sum by (result) (rate(earshot_commands_total`,
+		"platform requests by outcome":    `sum by (platform, outcome) (rate(earshot_platform_requests_total`,
+		"journal fsync time":              `earshot_journal_fsync_duration_seconds_bucket`,
+	}
+	for what, frag := range want {
+		var found bool
+		for _, e := range exprs {
+			if strings.Contains(e, frag) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no panel shows %s (an expression containing %q)", what, frag)
+		}
+	}
+	// Queue- and network-labelled metrics honour the variables.
+	for where, e := range exprs {
+		for _, u := range scanPromQL(e, where) {
+			base := strings.TrimSuffix(u.Metric, "_bucket")
+			spec := contract[base]
+			for _, l := range []string{"queue", "network"} {
+				if slices.Contains(spec.Labels, l) && u.Matchers[l] != "$"+l {
+					t.Errorf("%s: %s ignores $%s", where, u.Metric, l)
+				}
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package bluesky
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -259,6 +260,7 @@ func TestDMRefusalsInPlainWords(t *testing.T) {
 			t.Errorf("error leaks the password: %v", err)
 		}
 	}
+	fx.fake.SetDMPolicy(fx.ana.DID, "following")
 	fx.fake.Follow(fx.ana.DID, fx.fake.Us().DID)
 	if _, err := fx.net.Publish(context.Background(), bridge.Reply{Private: true, To: to, Text: "hi"}); err != nil {
 		t.Errorf("DM once followed: %v", err)
@@ -413,4 +415,28 @@ func BenchmarkJetstreamEvent(b *testing.B) {
 			b.Fatal("relevant")
 		}
 	}
+}
+
+// BenchmarkJetstreamSkip is the same hot path without keywords: posts not
+// naming our DID are skipped before decoding.
+func BenchmarkJetstreamSkip(b *testing.B) {
+	msg := []byte(`{"did":"did:plc:abcdefghijklmnop","time_us":1725911162329308,"kind":"commit","commit":{"rev":"3l3qo2vutsw2b","operation":"create","collection":"app.bsky.feed.post","rkey":"3l3qo2vuowo2b","cid":"bafyreidwaivazkwu67xztlmuobx35hs2lnfh3kolmgfmucldvhd3sgzcqi","record":{"$type":"app.bsky.feed.post","createdAt":"2024-09-09T19:46:02.102Z","langs":["en"],"text":"the 8:15 is cancelled again, third time this week, no announcement at all"}}}`)
+	me := []byte("did:plc:me")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if bytes.Contains(msg, me) || scanTimeUS(msg) != 1725911162329308 {
+			b.Fatal("bad scan")
+		}
+	}
+}
+
+func FuzzScanTimeUS(f *testing.F) {
+	f.Add([]byte(`{"did":"x","time_us":123,"kind":"commit"}`))
+	f.Add([]byte(`{"time_us": 99999999999999999999999}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if us := scanTimeUS(b); us < 0 {
+			t.Fatalf("negative %d", us)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package bluesky
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -96,6 +97,29 @@ func decodeJetstream(b []byte) (p jetPost, timeUS int64, ok bool, err error) {
 	}
 	return jetPost{URI: "at://" + ev.DID + "/app.bsky.feed.post/" + ev.Commit.Rkey, CID: ev.Commit.CID,
 		DID: ev.DID, TimeUS: ev.TimeUS, Record: rec}, ev.TimeUS, true, nil
+}
+
+// scanTimeUS finds the event's top-level "time_us" without decoding it all
+// (Jetstream writes it before the commit). 0 when absent.
+func scanTimeUS(b []byte) int64 {
+	i := bytes.Index(b, []byte(`"time_us":`))
+	if i < 0 {
+		return 0
+	}
+	var us int64
+	for _, c := range b[i+len(`"time_us":`):] {
+		if c == ' ' && us == 0 {
+			continue
+		}
+		if c < '0' || c > '9' {
+			break
+		}
+		us = us*10 + int64(c-'0')
+		if us > 1<<60 {
+			return 0
+		}
+	}
+	return us
 }
 
 // ---- cursor ----
@@ -232,10 +256,19 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (he
 		n.mu.Unlock()
 		n.advance(cur, true)
 	}()
+	meBytes := []byte(me)
 	for {
 		_, b, err := c.Read(ctx)
 		if err != nil {
 			return true, err
+		}
+		if len(n.cfg.Keywords) == 0 && !bytes.Contains(b, meBytes) {
+			// Without keywords only posts naming our DID (author, mention
+			// facet, reply ref) matter: skip the full decode of the rest.
+			if us := scanTimeUS(b); us > 0 {
+				n.advance(us, false)
+			}
+			continue
 		}
 		p, us, ok, err := decodeJetstream(b)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors"
 )
 
 // env is a fake environment for parseConfig.
@@ -81,8 +82,9 @@ func TestExampleConfigLoadsAndValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc, err := parseConfig("deploy/earshot.example.yaml", raw,
-		env("SLACK_BOT_TOKEN", "xoxb-from-env-1234", "MASTODON_ACCESS_TOKEN", "masto-secret-5678"),
-		files(filepath.Join("deploy", "secrets/slack-signing-secret"), "signing-secret-abcd\n"))
+		env("SLACK_BOT_TOKEN", "xoxb-from-env-1234", "MASTODON_ACCESS_TOKEN", "masto-secret-5678", "BLUESKY_APP_PASSWORD", "bsky-app-pw-1"),
+		files(filepath.Join("deploy", "secrets/slack-signing-secret"), "signing-secret-abcd\n",
+			filepath.Join("deploy", "secrets/webhook-secret"), "webhook-secret-efgh\n"))
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}
@@ -93,13 +95,21 @@ func TestExampleConfigLoadsAndValidates(t *testing.T) {
 	if got := len(p.Bridge.Queues); got != 2 {
 		t.Errorf("queues = %d, want 2", got)
 	}
-	for _, s := range []string{"xoxb-from-env-1234", "masto-secret-5678", "signing-secret-abcd"} {
+	for _, s := range []string{"xoxb-from-env-1234", "masto-secret-5678", "signing-secret-abcd", "bsky-app-pw-1", "webhook-secret-efgh"} {
 		if !contains(lc.Secrets, s) {
 			t.Errorf("secret %q not recorded for redaction (have %d secrets)", s, len(lc.Secrets))
 		}
 	}
-	if len(lc.File.Connectors.Sections()) != 2 {
+	if len(lc.File.Connectors.Sections()) != 4 {
 		t.Errorf("connector sections not decoded: %+v", lc.File.Connectors)
+	}
+	// Every built connector accepts its example section.
+	if _, err := connectors.Build(lc.File.Connectors, bridge.Deps{DataDir: t.TempDir()}); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			if !strings.Contains(line, connectors.ErrNotBuilt.Error()) {
+				t.Errorf("example section refused: %s", line)
+			}
+		}
 	}
 }
 
@@ -469,7 +479,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add("a: &x {b: *x}\n")
 	f.Add("queues:\n  - &q {name: a}\n  - *q\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		lc, err := parseConfig("/cfg/f.yaml", []byte(s), env("SLACK_BOT_TOKEN", "t", "MASTODON_ACCESS_TOKEN", "m"), files("/cfg/x", "secret"))
+		lc, err := parseConfig("/cfg/f.yaml", []byte(s), env("SLACK_BOT_TOKEN", "t", "MASTODON_ACCESS_TOKEN", "m", "BLUESKY_APP_PASSWORD", "b"), files("/cfg/x", "secret"))
 		if err != nil {
 			var es configErrors
 			if !errors.As(err, &es) {

@@ -1,0 +1,180 @@
+package slack
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// maxBody bounds every request body Slack sends us.
+const maxBody = 1 << 20
+
+// maxSkew is how old (or how far ahead) a signed request may be.
+const maxSkew = 5 * time.Minute
+
+// Routes are the HTTP-mode endpoints, for the shared listener: the Events
+// API, slash commands and interactivity (set their URLs in the Slack app).
+// In socket mode they are still served (Slack may be switched over) but
+// only verified requests are ever read.
+func (d *Desk) Routes() map[string]http.Handler {
+	return map[string]http.Handler{
+		"POST /slack/events":      d.verified(d.serveEvents),
+		"POST /slack/commands":    d.verified(d.serveCommand),
+		"POST /slack/interactive": d.verified(d.serveInteraction),
+	}
+}
+
+// ErrBadSignature is why a request was refused with 401.
+var ErrBadSignature = errors.New("slack: bad request signature")
+
+// VerifySignature checks Slack's v0 signature of body at header timestamp
+// ts against secret, and that ts is within five minutes of now. Pure.
+func VerifySignature(secret, ts, sig string, body []byte, now time.Time) error {
+	if ts == "" || sig == "" {
+		return fmt.Errorf("%w: missing headers", ErrBadSignature)
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: bad timestamp", ErrBadSignature)
+	}
+	if skew := now.Sub(time.Unix(sec, 0)); skew > maxSkew || skew < -maxSkew {
+		return fmt.Errorf("%w: timestamp outside the 5-minute window", ErrBadSignature)
+	}
+	got, err := hex.DecodeString(trimV0(sig))
+	if err != nil {
+		return fmt.Errorf("%w: malformed signature", ErrBadSignature)
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte("v0:" + ts + ":"))
+	mac.Write(body)
+	if !hmac.Equal(got, mac.Sum(nil)) {
+		return fmt.Errorf("%w: mismatch", ErrBadSignature)
+	}
+	return nil
+}
+
+func trimV0(sig string) string {
+	if len(sig) > 3 && sig[:3] == "v0=" {
+		return sig[3:]
+	}
+	return "!" // not hex: refused
+}
+
+// verified reads the bounded raw body, checks its signature with the
+// injected clock, and only then calls next with the body.
+func (d *Desk) verified(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if d.cfg.SigningSecret == "" {
+			http.Error(w, "http mode is not configured", http.StatusUnauthorized)
+			return
+		}
+		if err := VerifySignature(d.cfg.SigningSecret, r.Header.Get("X-Slack-Request-Timestamp"),
+			r.Header.Get("X-Slack-Signature"), body, d.now()); err != nil {
+			d.log.Warn("slack: refused an unsigned or badly signed request", "path", r.URL.Path, "err", err)
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		next(w, r, body)
+	})
+}
+
+type ctxIn struct {
+	ctx context.Context
+	in  bridge.Inbox
+}
+
+// listening returns the inbox and Listen's context, or ok=false.
+func (d *Desk) listening() (ctxIn, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.inbox == nil || d.listenCtx == nil {
+		return ctxIn{}, false
+	}
+	return ctxIn{d.listenCtx, d.inbox}, true
+}
+
+func (d *Desk) serveEvents(w http.ResponseWriter, _ *http.Request, body []byte) {
+	var cb eventCallback
+	if err := json.Unmarshal(body, &cb); err != nil {
+		http.Error(w, "bad json", http.StatusBadRequest)
+		return
+	}
+	switch cb.Type {
+	case "url_verification":
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, cb.Challenge)
+		return
+	case "event_callback":
+	default:
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	l, ok := d.listening()
+	if !ok {
+		// Not ready: Slack retries later.
+		http.Error(w, "not listening yet", http.StatusServiceUnavailable)
+		return
+	}
+	if cb.EventID != "" && d.seenEvent(cb.EventID) {
+		w.WriteHeader(http.StatusOK) // a retry of an event we already took
+		return
+	}
+	w.WriteHeader(http.StatusOK) // ack first, work after
+	d.spawn(l.ctx, func(ctx context.Context) { d.handleEvent(ctx, l.in, body) })
+}
+
+func (d *Desk) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte) {
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	cmd := slack.SlashCommand{Command: v.Get("command"), Text: v.Get("text"), UserID: v.Get("user_id"),
+		UserName: v.Get("user_name"), ChannelID: v.Get("channel_id"), ChannelName: v.Get("channel_name"),
+		TeamID: v.Get("team_id"), ResponseURL: v.Get("response_url"), TriggerID: v.Get("trigger_id")}
+	l, ok := d.listening()
+	if !ok {
+		http.Error(w, "not listening yet", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	d.spawn(l.ctx, func(ctx context.Context) { d.handleSlash(ctx, l.in, cmd) })
+}
+
+func (d *Desk) serveInteraction(w http.ResponseWriter, _ *http.Request, body []byte) {
+	v, err := url.ParseQuery(string(body))
+	if err != nil {
+		http.Error(w, "bad form", http.StatusBadRequest)
+		return
+	}
+	var cb slack.InteractionCallback
+	if err := json.Unmarshal([]byte(v.Get("payload")), &cb); err != nil {
+		http.Error(w, "bad payload", http.StatusBadRequest)
+		return
+	}
+	l, ok := d.listening()
+	if !ok {
+		http.Error(w, "not listening yet", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	d.spawn(l.ctx, func(ctx context.Context) { d.handleInteraction(ctx, l.in, cb) })
+}

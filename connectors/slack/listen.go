@@ -1,0 +1,431 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// Listen delivers staff thread messages and commands into in until ctx
+// ends. In socket mode it holds the Socket Mode connection (reconnecting by
+// itself); in http mode it makes the routes deliver into in. It blocks and
+// returns nil when ctx ends, after the handlers it started have finished.
+func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
+	d.mu.Lock()
+	if d.listened {
+		d.mu.Unlock()
+		return errors.New("slack: Listen is already running")
+	}
+	d.listened = true
+	d.inbox = in
+	d.listenCtx = ctx
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.inbox = nil
+		d.listenCtx = nil
+		d.listened = false // no spawn adds work after this
+		d.mu.Unlock()
+		d.work.Wait()
+	}()
+	// Learn our own user id early, so our echoes are recognised.
+	for {
+		if _, err := d.botUserID(ctx); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			return nil
+		} else {
+			d.log.Warn("slack: auth.test failed; retrying", "err", err)
+		}
+		if sleep(ctx, 2*time.Second) != nil {
+			return nil
+		}
+	}
+	if d.cfg.Mode == "http" {
+		<-ctx.Done()
+		return nil
+	}
+	return d.socket(ctx, in)
+}
+
+// socket runs Socket Mode until ctx ends.
+func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
+	sm := socketmode.New(d.api, socketmode.OptionPingInterval(d.cfg.PingInterval))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		for ctx.Err() == nil {
+			err := sm.RunContext(ctx)
+			if ctx.Err() != nil {
+				break
+			}
+			d.log.Warn("slack: socket mode stopped; reconnecting", "err", err)
+			if sleep(ctx, time.Second) != nil {
+				break
+			}
+		}
+		done <- nil
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			cancel()
+			// Drain until the client stops, so it never blocks on Events.
+			for {
+				select {
+				case <-done:
+					return nil
+				case <-sm.Events:
+				}
+			}
+		case ev := <-sm.Events:
+			switch ev.Type {
+			case socketmode.EventTypeEventsAPI, socketmode.EventTypeSlashCommand, socketmode.EventTypeInteractive:
+				if ev.Request == nil {
+					continue
+				}
+				// Ack first (within 3 s), work after.
+				if err := sm.AckCtx(ctx, ev.Request.EnvelopeID, nil); err != nil && ctx.Err() == nil {
+					d.log.Warn("slack: ack failed", "err", err)
+				}
+				payload := ev.Request.Payload
+				switch ev.Type {
+				case socketmode.EventTypeEventsAPI:
+					var cb eventCallback
+					if json.Unmarshal(payload, &cb) == nil && cb.EventID != "" && d.seenEvent(cb.EventID) {
+						continue
+					}
+					d.spawn(ctx, func(ctx context.Context) { d.handleEvent(ctx, in, payload) })
+				case socketmode.EventTypeSlashCommand:
+					var cmd slack.SlashCommand
+					if err := json.Unmarshal(payload, &cmd); err != nil {
+						d.log.Warn("slack: bad slash command payload", "err", err)
+						continue
+					}
+					d.spawn(ctx, func(ctx context.Context) { d.handleSlash(ctx, in, cmd) })
+				case socketmode.EventTypeInteractive:
+					var cb slack.InteractionCallback
+					if err := json.Unmarshal(payload, &cb); err != nil {
+						d.log.Warn("slack: bad interaction payload", "err", err)
+						continue
+					}
+					d.spawn(ctx, func(ctx context.Context) { d.handleInteraction(ctx, in, cb) })
+				}
+			case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth:
+				d.log.Warn("slack: socket mode connection problem", "type", string(ev.Type))
+			}
+		}
+	}
+}
+
+// spawn runs fn after an ack, bounded to 16 at a time; Listen waits for it.
+func (d *Desk) spawn(ctx context.Context, fn func(ctx context.Context)) {
+	d.mu.Lock()
+	if !d.listened {
+		d.mu.Unlock()
+		return
+	}
+	d.work.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.work.Done()
+		select {
+		case d.sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		defer func() { <-d.sem }()
+		fn(context.WithoutCancel(ctx))
+	}()
+}
+
+// handlerTimeout bounds the work done for one event after its ack.
+const handlerTimeout = 30 * time.Second
+
+// msgEvent is the part of an Events API message event we read.
+type msgEvent struct {
+	Type      string    `json:"type"`
+	Subtype   string    `json:"subtype"`
+	Channel   string    `json:"channel"`
+	User      string    `json:"user"`
+	BotID     string    `json:"bot_id"`
+	Text      string    `json:"text"`
+	TS        string    `json:"ts"`
+	ThreadTS  string    `json:"thread_ts"`
+	DeletedTS string    `json:"deleted_ts"`
+	Message   *innerMsg `json:"message"`
+	Previous  *innerMsg `json:"previous_message"`
+}
+
+type innerMsg struct {
+	User     string `json:"user"`
+	BotID    string `json:"bot_id"`
+	Text     string `json:"text"`
+	TS       string `json:"ts"`
+	ThreadTS string `json:"thread_ts"`
+}
+
+// eventCallback is the Events API envelope.
+type eventCallback struct {
+	Type      string          `json:"type"`
+	EventID   string          `json:"event_id"`
+	Challenge string          `json:"challenge"`
+	Event     json.RawMessage `json:"event"`
+}
+
+// ParseStaffMessage turns an Events API event_callback payload into a staff
+// message, or ok=false when it is none of ours to hand over (not a thread
+// reply, written by a bot or by us, another event type). Pure.
+func ParseStaffMessage(payload []byte, botUser string) (m bridge.StaffMessage, user string, ok bool) {
+	var cb eventCallback
+	if json.Unmarshal(payload, &cb) != nil || cb.Type != "event_callback" {
+		return m, "", false
+	}
+	var ev msgEvent
+	if json.Unmarshal(cb.Event, &ev) != nil || ev.Type != "message" || ev.Channel == "" {
+		return m, "", false
+	}
+	isOurs := func(user, bot string) bool { return bot != "" || user == "" || user == botUser }
+	var ts, thread, text string
+	switch ev.Subtype {
+	case "", "thread_broadcast", "file_share":
+		if isOurs(ev.User, ev.BotID) {
+			return m, "", false
+		}
+		m.Kind, user, ts, thread, text = bridge.MessageNew, ev.User, ev.TS, ev.ThreadTS, ev.Text
+	case "message_changed":
+		if ev.Message == nil || isOurs(ev.Message.User, ev.Message.BotID) {
+			return m, "", false
+		}
+		if ev.Previous != nil && ev.Previous.Text == ev.Message.Text {
+			return m, "", false // an unfurl or a reply count changed, not the text
+		}
+		m.Kind, user, ts, thread, text = bridge.MessageEdited, ev.Message.User, ev.Message.TS, ev.Message.ThreadTS, ev.Message.Text
+	case "message_deleted":
+		if ev.Previous == nil || isOurs(ev.Previous.User, ev.Previous.BotID) {
+			return m, "", false
+		}
+		ts = ev.DeletedTS
+		if ts == "" {
+			ts = ev.Previous.TS
+		}
+		m.Kind, user, thread, text = bridge.MessageDeleted, ev.Previous.User, ev.Previous.ThreadTS, ""
+	default:
+		return m, "", false
+	}
+	if thread == "" || thread == ts || ts == "" {
+		return m, "", false // not a reply in a thread
+	}
+	m.Thread = bridge.ThreadRef{Desk: Name, Channel: ev.Channel, ID: thread}
+	m.Message = bridge.MessageRef{Desk: Name, Channel: ev.Channel, Thread: thread, ID: ts, Author: user}
+	m.Text = unescape(text)
+	m.At = tsTime(ts)
+	return m, user, true
+}
+
+// unescape undoes Slack's &amp; &lt; &gt; in message text.
+func unescape(s string) string {
+	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
+}
+
+// tsTime reads a Slack ts ("1712345678.000200") as a time.
+func tsTime(ts string) time.Time {
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	us, _ := strconv.ParseInt((frac + "000000")[:6], 10, 64)
+	return time.Unix(s, us*1000).UTC()
+}
+
+// handleEvent hands a thread message over to the bridge.
+func (d *Desk) handleEvent(ctx context.Context, in bridge.Inbox, payload []byte) {
+	ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
+	defer cancel()
+	bot, _ := d.botUserID(ctx)
+	m, user, ok := ParseStaffMessage(payload, bot)
+	if !ok {
+		return
+	}
+	if m.At.IsZero() {
+		m.At = d.now()
+	}
+	m.Staff = d.people.staff(ctx, user)
+	if err := in.StaffMessage(ctx, m); err != nil {
+		d.log.Warn("slack: staff message not taken", "err", err)
+	}
+}
+
+// seenEvent records event id and reports whether it was seen before (the
+// Events API retries; Socket Mode may redeliver). Keeps an hour of ids.
+func (d *Desk) seenEvent(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	if _, ok := d.seen[id]; ok {
+		return true
+	}
+	if len(d.seen) > 10000 {
+		for k, at := range d.seen {
+			if now.Sub(at) > time.Hour {
+				delete(d.seen, k)
+			}
+		}
+	}
+	d.seen[id] = now
+	return false
+}
+
+// SplitArgs splits command text on whitespace, honouring "double" and
+// 'single' quotes (Slack sends smart quotes too). Pure.
+func SplitArgs(s string) []string {
+	s = strings.NewReplacer("“", `"`, "”", `"`, "‘", "'", "’", "'").Replace(s)
+	var out []string
+	var cur strings.Builder
+	var quote rune
+	have := false
+	for _, r := range s {
+		switch {
+		case quote != 0 && r == quote:
+			quote = 0
+		case quote == 0 && (r == '"' || r == '\''):
+			quote, have = r, true
+		case quote == 0 && (r == ' ' || r == '\t' || r == '\n' || r == '\r'):
+			if have {
+				out = append(out, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	if have {
+		out = append(out, cur.String())
+	}
+	return out
+}
+
+// ParseSlash turns a slash command into the verb, args and raw text:
+// "/escalate E-42 billing" → escalate [E-42 billing]; "/earshot claim E-42"
+// → claim [E-42]; "/earshot" alone → help. Pure.
+func ParseSlash(command, text string) (name string, args []string, raw string) {
+	name = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(command), "/"))
+	raw = strings.TrimSpace(unescape(text))
+	if name == "earshot" {
+		verb, rest, _ := strings.Cut(raw, " ")
+		if verb == "" {
+			return "help", nil, ""
+		}
+		name, raw = strings.ToLower(verb), strings.TrimSpace(rest)
+	}
+	return name, SplitArgs(raw), raw
+}
+
+// handleSlash runs a channel slash command and answers privately (or in
+// the channel for a public response).
+func (d *Desk) handleSlash(ctx context.Context, in bridge.Inbox, cmd slack.SlashCommand) {
+	ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
+	defer cancel()
+	name, args, raw := ParseSlash(cmd.Command, cmd.Text)
+	inv := bridge.Invocation{Desk: Name, Source: bridge.SourceSlash, Staff: d.people.staff(ctx, cmd.UserID),
+		Channel: cmd.ChannelID, Name: name, Args: args, Raw: raw}
+	d.respond(ctx, cmd.ChannelID, "", cmd.UserID, in.Command(ctx, inv))
+}
+
+// respond shows a command's answer: privately, or in the thread/channel.
+func (d *Desk) respond(ctx context.Context, channel, threadTS, user string, r bridge.Response) {
+	if r.Text == "" {
+		return
+	}
+	var err error
+	if r.Private || !r.OK {
+		err = d.ephemeral(ctx, channel, threadTS, user, r.Text, nil)
+	} else {
+		opts := []slack.MsgOption{slack.MsgOptionText(escape(cut(r.Text, maxMessageText)), false)}
+		if threadTS != "" {
+			opts = append(opts, slack.MsgOptionTS(threadTS))
+		}
+		_, err = d.post(ctx, channel, d.priority(threadTS), opts...)
+	}
+	if err != nil {
+		d.log.Warn("slack: command answer not shown", "err", err)
+	}
+}
+
+// handleInteraction turns a card or Retry button press into a command.
+func (d *Desk) handleInteraction(ctx context.Context, in bridge.Inbox, cb slack.InteractionCallback) {
+	ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
+	defer cancel()
+	inv, ok := ParseInteraction(cb)
+	if !ok {
+		return
+	}
+	inv.Staff = d.people.staff(ctx, cb.User.ID)
+	d.respond(ctx, inv.Channel, inv.Thread.ID, cb.User.ID, in.Command(ctx, inv))
+}
+
+// ParseInteraction turns a block_actions payload into an Invocation (Staff
+// left for the caller to fill), or ok=false when it is not one of our
+// buttons. Pure.
+func ParseInteraction(cb slack.InteractionCallback) (inv bridge.Invocation, ok bool) {
+	if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
+		return inv, false
+	}
+	a := cb.ActionCallback.BlockActions[0]
+	verb, found := strings.CutPrefix(a.ActionID, actionPrefix)
+	if !found || verb == "" {
+		return inv, false
+	}
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	msgTS := cb.Container.MessageTs
+	if msgTS == "" {
+		msgTS = cb.Message.Timestamp
+	}
+	thread := cb.Container.ThreadTs
+	if thread == "" {
+		thread = cb.Message.ThreadTimestamp
+	}
+	if thread == "" {
+		thread = msgTS // the card is the thread's root
+	}
+	inv = bridge.Invocation{Desk: Name, Source: bridge.SourceButton, Channel: channel, Name: verb,
+		Staff:  bridge.Staff{Desk: Name, ID: cb.User.ID, Name: cb.User.Name},
+		Thread: bridge.ThreadRef{Desk: Name, Channel: channel, ID: thread}}
+	switch verb {
+	case "escalate":
+		team := a.SelectedOption.Value
+		if team == "" {
+			team = a.Value
+		}
+		if team == "" {
+			return inv, false
+		}
+		inv.Args, inv.Raw = []string{team}, team
+	case "retry":
+		var v retryValue
+		if json.Unmarshal([]byte(a.Value), &v) != nil || v.Outbox == "" {
+			return inv, false
+		}
+		inv.Args, inv.Raw = []string{v.Outbox}, v.Outbox
+		inv.Message = bridge.MessageRef{Desk: Name, Channel: channel, Thread: thread, ID: v.Message, Author: v.Author}
+	case "claim", "release", "resolve", "reopen", "dm":
+	default:
+		return inv, false
+	}
+	return inv, true
+}

@@ -1,0 +1,181 @@
+package slack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/slack-go/slack"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// MarkReactions are the reactions the desk puts on a staff message for each
+// delivery state. Exactly one is shown at a time.
+var MarkReactions = map[bridge.DeliveryState]string{
+	bridge.DeliveryPending:   "hourglass_flowing_sand",
+	bridge.DeliverySent:      "white_check_mark",
+	bridge.DeliveryFailed:    "x",
+	bridge.DeliveryNotSent:   "no_entry_sign",
+	bridge.DeliveryCancelled: "wastebasket",
+	bridge.DeliveryUncertain: "warning",
+}
+
+// StateOfReaction maps a mark reaction back to its state ("" if none).
+func StateOfReaction(name string) bridge.DeliveryState {
+	for s, r := range MarkReactions {
+		if r == name {
+			return s
+		}
+	}
+	return ""
+}
+
+// retryValue is what a Retry button carries: the outbox id and the staff
+// message it belongs to (so the Invocation can name it).
+type retryValue struct {
+	Outbox  string `json:"o"`
+	Message string `json:"m"`
+	Author  string `json:"a,omitempty"`
+}
+
+func isSlackErr(err error, codes ...string) bool {
+	var se slack.SlackErrorResponse
+	if errors.As(err, &se) {
+		for _, c := range codes {
+			if se.Err == c {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Mark shows m's delivery: one reaction on the message; a line in the
+// thread when sent (with the public link), failed (with a Retry button) or
+// uncertain; and a private explanation to its author when not sent.
+func (d *Desk) Mark(ctx context.Context, m bridge.MessageRef, dl bridge.Delivery) error {
+	key := m.Channel + "/" + m.ID
+	item := slack.ItemRef{Channel: m.Channel, Timestamp: m.ID}
+	want := MarkReactions[dl.State]
+	d.mu.Lock()
+	prev := d.marks[key]
+	line := d.lines[key]
+	d.mu.Unlock()
+
+	if prev != want {
+		if prev != "" {
+			err := d.call(ctx, "reactions.remove", func(ctx context.Context) error {
+				return d.api.RemoveReactionContext(ctx, prev, item)
+			})
+			if err != nil && !isSlackErr(err, "no_reaction", "message_not_found") {
+				return fmt.Errorf("slack: mark: remove reaction: %w", err)
+			}
+		}
+		if want != "" {
+			err := d.call(ctx, "reactions.add", func(ctx context.Context) error {
+				return d.api.AddReactionContext(ctx, want, item)
+			})
+			if err != nil && !isSlackErr(err, "already_reacted", "message_not_found") {
+				return fmt.Errorf("slack: mark: add reaction: %w", err)
+			}
+		}
+		d.mu.Lock()
+		d.marks[key] = want
+		d.mu.Unlock()
+	}
+
+	text, blocks := markLine(m, dl)
+	switch {
+	case text == "" && line == "":
+	case text == "":
+		// The line no longer applies (pending again after a retry): say so.
+		if err := d.setLine(ctx, m, line, "Sending again…", nil); err != nil {
+			return err
+		}
+	default:
+		if err := d.setLine(ctx, m, line, text, blocks); err != nil {
+			return err
+		}
+	}
+	if dl.State == bridge.DeliveryNotSent && dl.Reason != "" && m.Author != "" {
+		if err := d.ephemeral(ctx, m.Channel, m.Thread, m.Author, "Not sent: "+dl.Reason, nil); err != nil {
+			return fmt.Errorf("slack: mark: explain: %w", err)
+		}
+	}
+	return nil
+}
+
+// markLine is the thread line for a delivery, or "" when none is needed.
+func markLine(m bridge.MessageRef, dl bridge.Delivery) (string, []slack.Block) {
+	var text string
+	switch dl.State {
+	case bridge.DeliverySent:
+		if dl.Link == "" {
+			return "", nil
+		}
+		text = ":white_check_mark: Sent: " + link(dl.Link, dl.Link)
+	case bridge.DeliveryFailed:
+		text = ":x: Not delivered"
+		if dl.Reason != "" {
+			text += ": " + escape(dl.Reason)
+		}
+	case bridge.DeliveryUncertain:
+		text = ":warning: Unsure whether this was sent"
+		if dl.Link != "" {
+			text += "; check " + link(dl.Link, dl.Link) + " before sending again"
+		}
+		if dl.Reason != "" {
+			text += " (" + escape(dl.Reason) + ")"
+		}
+	case bridge.DeliveryCancelled:
+		text = ":wastebasket: Cancelled"
+	default:
+		return "", nil
+	}
+	text = cut(text, maxSectionText)
+	blocks := []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
+	if dl.Retry != "" && (dl.State == bridge.DeliveryFailed || dl.State == bridge.DeliveryUncertain) {
+		v, _ := json.Marshal(retryValue{Outbox: dl.Retry, Message: m.ID, Author: m.Author})
+		label := "Retry"
+		if dl.State == bridge.DeliveryUncertain {
+			label = "Send again"
+		}
+		blocks = append(blocks, slack.NewActionBlock(retryBlockID,
+			slack.NewButtonBlockElement(actionPrefix+"retry", string(v), plain(label))))
+	}
+	return text, blocks
+}
+
+// setLine posts the message's delivery line in its thread, or edits it.
+func (d *Desk) setLine(ctx context.Context, m bridge.MessageRef, line, text string, blocks []slack.Block) error {
+	if len(blocks) == 0 {
+		blocks = []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
+	}
+	if line != "" {
+		err := d.call(ctx, "chat.update", func(ctx context.Context) error {
+			_, _, _, err := d.api.UpdateMessageContext(ctx, m.Channel, line, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...))
+			return err
+		})
+		if err == nil || !isSlackErr(err, "message_not_found") {
+			if err != nil {
+				return fmt.Errorf("slack: mark: update line: %w", err)
+			}
+			return nil
+		}
+	}
+	thread := m.Thread
+	if thread == "" {
+		thread = m.ID
+	}
+	ts, err := d.post(ctx, m.Channel, d.priority(thread), slack.MsgOptionTS(thread), slack.MsgOptionText(text, false),
+		slack.MsgOptionBlocks(blocks...), slack.MsgOptionDisableLinkUnfurl())
+	if err != nil {
+		return fmt.Errorf("slack: mark: post line: %w", err)
+	}
+	d.mu.Lock()
+	d.lines[m.Channel+"/"+m.ID] = ts
+	d.mu.Unlock()
+	return nil
+}

@@ -1,0 +1,315 @@
+// Package slack is Earshot's Slack desk: one thread per case under a live
+// Block Kit card, customer follow-ups and notices posted into the thread,
+// staff thread messages (new, edited, deleted) handed to the bridge, delivery
+// marks on staff messages, card buttons and channel slash commands turned
+// into bridge.Invocation, and paced posting that honours Slack's limits.
+//
+// It talks to Slack through github.com/slack-go/slack. Events arrive over
+// Socket Mode (the default: an app-level token, no public URL) or over HTTP
+// (Events API, slash commands and interactivity on the shared listener, see
+// Routes), where every request is verified on its raw body before parsing.
+// Every exported method that talks to Slack does network I/O and blocks.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// Name is the desk's name in config, ids and metrics.
+const Name = "slack"
+
+// Config is the slack: section of the config file.
+type Config struct {
+	BotToken      string `yaml:"bot_token"`      // xoxb-...
+	AppToken      string `yaml:"app_token"`      // xapp-..., for Socket Mode
+	SigningSecret string `yaml:"signing_secret"` // for HTTP mode
+	// Mode is "socket" (default) or "http".
+	Mode string `yaml:"mode"`
+	// APIURL points the client elsewhere than https://slack.com/api/ (the
+	// fake in tests and the demo). A trailing slash is added when missing.
+	APIURL string `yaml:"api_url"`
+	// Customize says the app has chat:write.customize: customer follow-ups
+	// are posted under the customer's name and avatar instead of a prefix.
+	Customize bool `yaml:"customize"`
+	// Pacing tunes the limits in front of Slack's.
+	Pacing Pacing `yaml:"pacing"`
+	// PingInterval is how long Socket Mode waits for Slack's pings before
+	// reconnecting; default 30s.
+	PingInterval time.Duration `yaml:"ping_interval"`
+}
+
+// Pacing tunes how fast the desk writes to Slack.
+type Pacing struct {
+	// ChannelPerSecond paces chat.postMessage per channel; default 1.
+	ChannelPerSecond float64 `yaml:"channel_per_second"`
+	// ChannelBurst is the burst per channel; default 3.
+	ChannelBurst int `yaml:"channel_burst"`
+	// WorkspacePerSecond paces chat.postMessage across channels; default 4.
+	WorkspacePerSecond float64 `yaml:"workspace_per_second"`
+	// UpdatesPerMinute paces each Tier 3 method (chat.update, reactions.*,
+	// chat.postEphemeral); default 50.
+	UpdatesPerMinute float64 `yaml:"updates_per_minute"`
+}
+
+func (c Config) withDefaults() Config {
+	if c.Mode == "" {
+		c.Mode = "socket"
+	}
+	if c.Pacing.ChannelPerSecond <= 0 {
+		c.Pacing.ChannelPerSecond = 1
+	}
+	if c.Pacing.ChannelBurst <= 0 {
+		c.Pacing.ChannelBurst = 3
+	}
+	if c.Pacing.WorkspacePerSecond <= 0 {
+		c.Pacing.WorkspacePerSecond = 4
+	}
+	if c.Pacing.UpdatesPerMinute <= 0 {
+		c.Pacing.UpdatesPerMinute = 50
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 30 * time.Second
+	}
+	if c.APIURL != "" && !strings.HasSuffix(c.APIURL, "/") {
+		c.APIURL += "/"
+	}
+	return c
+}
+
+// Desk is the Slack desk. Safe for concurrent use.
+type Desk struct {
+	cfg    Config
+	log    *slog.Logger
+	obs    bridge.RequestObserver
+	now    func() time.Time
+	api    *slack.Client
+	pacer  *pacer
+	tier3  map[string]*rate.Limiter
+	people *people
+
+	mu        sync.Mutex
+	botUser   string
+	prio      map[string]int       // thread ts -> case priority, for pacing
+	marks     map[string]string    // message key -> mark reaction now shown
+	lines     map[string]string    // message key -> ts of its delivery line
+	inbox     bridge.Inbox         // set while Listen runs (HTTP mode)
+	listenCtx context.Context      // Listen's context, for work after an HTTP ack
+	seen      map[string]time.Time // event ids already handled
+	work      sync.WaitGroup       // handlers running after an ack
+	sem       chan struct{}
+	listened  bool
+}
+
+var (
+	_ bridge.Desk         = (*Desk)(nil)
+	_ bridge.Notifier     = (*Desk)(nil)
+	_ bridge.RouteMounter = (*Desk)(nil)
+	_ bridge.Checker      = (*Desk)(nil)
+)
+
+// New validates cfg and prepares the client. It does no I/O.
+func New(cfg Config, deps bridge.Deps) (*Desk, error) {
+	cfg = cfg.withDefaults()
+	if cfg.BotToken == "" {
+		return nil, errors.New("slack: bot_token is required")
+	}
+	switch cfg.Mode {
+	case "socket":
+		if cfg.AppToken == "" {
+			return nil, errors.New("slack: app_token is required in socket mode")
+		}
+	case "http":
+		if cfg.SigningSecret == "" {
+			return nil, errors.New("slack: signing_secret is required in http mode")
+		}
+	default:
+		return nil, fmt.Errorf("slack: mode must be \"socket\" or \"http\", not %q", cfg.Mode)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.Default()
+	}
+	if deps.Requests == nil {
+		deps.Requests = bridge.NopObserver{}
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	opts := []slack.Option{slack.OptionAppLevelToken(cfg.AppToken), slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second})}
+	if cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
+	}
+	d := &Desk{
+		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now,
+		api:   slack.New(cfg.BotToken, opts...),
+		pacer: newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond),
+		tier3: map[string]*rate.Limiter{},
+		prio:  map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
+		seen: map[string]time.Time{},
+		sem:  make(chan struct{}, 16),
+	}
+	per := rate.Limit(cfg.Pacing.UpdatesPerMinute / 60)
+	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))
+	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete"} {
+		d.tier3[m] = rate.NewLimiter(per, burst)
+	}
+	d.people = newPeople(d)
+	return d, nil
+}
+
+// Name returns "slack".
+func (d *Desk) Name() string { return Name }
+
+// observe records one request's outcome and returns err wrapped with op.
+func (d *Desk) observe(op string, start time.Time, err error) {
+	outcome := bridge.OutcomeOK
+	var rl *slack.RateLimitedError
+	switch {
+	case err == nil:
+	case errors.As(err, &rl):
+		outcome = bridge.OutcomeRateLimited
+	default:
+		outcome = bridge.OutcomeError
+	}
+	d.obs.ObserveRequest(Name, op, outcome, time.Since(start))
+}
+
+// call makes one paced-by-tier, retried API call and records it.
+func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	return retry(ctx, d.tier3[op], func(ctx context.Context) error {
+		start := time.Now()
+		err := fn(ctx)
+		d.observe(op, start, err)
+		return err
+	})
+}
+
+// post sends one chat.postMessage through the channel pacer.
+func (d *Desk) post(ctx context.Context, channel string, prio int, opts ...slack.MsgOption) (string, error) {
+	var ts string
+	err := d.pacer.Do(ctx, channel, prio, func(ctx context.Context) error {
+		start := time.Now()
+		_, t, err := d.api.PostMessageContext(ctx, channel, opts...)
+		d.observe("chat.postMessage", start, err)
+		ts = t
+		return err
+	})
+	return ts, err
+}
+
+// Check calls auth.test with the bot token (and apps.connections.open is
+// left to Listen): `earshot check`.
+func (d *Desk) Check(ctx context.Context) error {
+	_, err := d.botUserID(ctx)
+	return err
+}
+
+// botUserID returns our bot's user id from auth.test, cached.
+func (d *Desk) botUserID(ctx context.Context) (string, error) {
+	d.mu.Lock()
+	id := d.botUser
+	d.mu.Unlock()
+	if id != "" {
+		return id, nil
+	}
+	var res *slack.AuthTestResponse
+	err := d.call(ctx, "auth.test", func(ctx context.Context) error {
+		var err error
+		res, err = d.api.AuthTestContext(ctx)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("slack: auth.test: %w", err)
+	}
+	d.mu.Lock()
+	d.botUser = res.UserID
+	d.mu.Unlock()
+	return res.UserID, nil
+}
+
+func (d *Desk) priority(threadTS string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.prio[threadTS]
+}
+
+// OpenThread posts the case's card in channel; the card's ts is the thread.
+func (d *Desk) OpenThread(ctx context.Context, channel string, c bridge.CaseView) (bridge.ThreadRef, error) {
+	blocks, fallback := RenderCard(c)
+	ts, err := d.post(ctx, channel, c.Priority, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...),
+		slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+	if err != nil {
+		return bridge.ThreadRef{}, fmt.Errorf("slack: open thread: %w", err)
+	}
+	d.mu.Lock()
+	d.prio[ts] = c.Priority
+	d.mu.Unlock()
+	return bridge.ThreadRef{Desk: Name, Channel: channel, ID: ts}, nil
+}
+
+// UpdateCard re-renders the card in place with chat.update.
+func (d *Desk) UpdateCard(ctx context.Context, t bridge.ThreadRef, c bridge.CaseView) error {
+	d.mu.Lock()
+	d.prio[t.ID] = c.Priority
+	d.mu.Unlock()
+	blocks, fallback := RenderCard(c)
+	err := d.call(ctx, "chat.update", func(ctx context.Context) error {
+		_, _, _, err := d.api.UpdateMessageContext(ctx, t.Channel, t.ID, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("slack: update card: %w", err)
+	}
+	return nil
+}
+
+// Post adds a customer follow-up or a notice to the thread.
+func (d *Desk) Post(ctx context.Context, t bridge.ThreadRef, m bridge.DeskMessage) (bridge.MessageRef, error) {
+	blocks, fallback := renderMessage(m, d.cfg.Customize)
+	opts := []slack.MsgOption{slack.MsgOptionTS(t.ID), slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...),
+		slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl()}
+	if m.Kind == bridge.DeskCustomer && m.Author != nil && d.cfg.Customize {
+		opts = append(opts, slack.MsgOptionUsername(cut(fmt.Sprintf("%s (%s)", authorName(*m.Author), m.Author.Handle), 80)))
+		if m.Author.Avatar != "" {
+			opts = append(opts, slack.MsgOptionIconURL(m.Author.Avatar))
+		}
+	}
+	ts, err := d.post(ctx, t.Channel, d.priority(t.ID), opts...)
+	if err != nil {
+		return bridge.MessageRef{}, fmt.Errorf("slack: post in thread: %w", err)
+	}
+	return bridge.MessageRef{Desk: Name, Channel: t.Channel, Thread: t.ID, ID: ts}, nil
+}
+
+// Notify says text privately to staffID in channel (in thread t when set).
+func (d *Desk) Notify(ctx context.Context, channel string, t bridge.ThreadRef, staffID, text string) error {
+	if err := d.ephemeral(ctx, channel, t.ID, staffID, text, nil); err != nil {
+		return fmt.Errorf("slack: notify: %w", err)
+	}
+	return nil
+}
+
+func (d *Desk) ephemeral(ctx context.Context, channel, threadTS, user, text string, blocks []slack.Block) error {
+	opts := []slack.MsgOption{slack.MsgOptionText(escape(cut(text, maxFallback)), false)}
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	if len(blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(blocks...))
+	}
+	return d.call(ctx, "chat.postEphemeral", func(ctx context.Context) error {
+		_, err := d.api.PostEphemeralContext(ctx, channel, user, opts...)
+		return err
+	})
+}

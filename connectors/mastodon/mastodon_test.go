@@ -432,3 +432,23 @@ func TestFakeChangeFeedAndValidation(t *testing.T) {
 		t.Error("URL should count 23: 4+23 > 20")
 	}
 }
+
+// Every call runs under a deadline: a slow instance gives a retryable,
+// possibly-sent error (the Idempotency-Key makes the retry safe).
+func TestSlowInstanceTimesOut(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	if err := fx.net.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fx.net.cfg.RequestTimeout = 50 * time.Millisecond
+	fx.fake.SetLatency(400 * time.Millisecond)
+	_, err := fx.net.Publish(context.Background(), bridge.Reply{Text: "hi", To: bridge.Author{Handle: "ana@fake.social"}, IdempotencyKey: "k"})
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || !pe.Retryable || !pe.MaybeSent {
+		t.Errorf("slow publish = %#v", err)
+	}
+	if a, ok := fx.fake.Lookup("@ana@fake.social"); !ok || a.ID != fx.ana.ID {
+		t.Errorf("Lookup = %+v %v", a, ok)
+	}
+}

@@ -197,6 +197,19 @@ func (s *Server) AddAccount(name, display string, followers int) Account {
 	return *a
 }
 
+// Lookup finds an account by handle or DID.
+func (s *Server) Lookup(handleOrDID string) (Account, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.byHandle[strings.TrimPrefix(handleOrDID, "@")]; a != nil {
+		return *a, true
+	}
+	if a := s.accounts[handleOrDID]; a != nil {
+		return *a, true
+	}
+	return Account{}, false
+}
+
 // SetDMPolicy sets who may message did: "all", "following" or "none".
 func (s *Server) SetDMPolicy(did, policy string) {
 	s.mu.Lock()

@@ -178,6 +178,19 @@ func (s *Server) AddAccount(username, name string, followers int) Account {
 	return *a
 }
 
+// Lookup finds an account by username ("ana" or "ana@fake.social").
+func (s *Server) Lookup(username string) (Account, bool) {
+	username = strings.TrimSuffix(strings.TrimPrefix(username, "@"), "@"+Domain)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, a := range s.accounts {
+		if strings.EqualFold(a.Username, username) {
+			return *a, true
+		}
+	}
+	return Account{}, false
+}
+
 // FailNext makes the next n POST /api/v1/statuses fail with status; a 429
 // carries X-RateLimit-Reset wait from now (ISO-8601).
 func (s *Server) FailNext(status, n int, wait time.Duration) {

@@ -22,6 +22,7 @@ import (
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/bluesky"
 	"github.com/earshot-dev/earshot/connectors/mastodon"
+	"github.com/earshot-dev/earshot/connectors/slack"
 	"github.com/earshot-dev/earshot/connectors/webhook"
 )
 
@@ -33,7 +34,7 @@ import (
 // version yet: Build refuses them with a clear error. (A yaml.Node field
 // must not be a pointer: yaml.v3 would decode into the Node's own fields.)
 type Config struct {
-	Slack    yaml.Node        `yaml:"slack"`
+	Slack    *slack.Config    `yaml:"slack"`
 	Discord  yaml.Node        `yaml:"discord"`
 	Mastodon *mastodon.Config `yaml:"mastodon"`
 	Bluesky  *bluesky.Config  `yaml:"bluesky"`
@@ -69,7 +70,7 @@ func (c Config) Sections() []Section {
 			out = append(out, Section{Name: name, Kind: k})
 		}
 	}
-	add(given(c.Slack), "slack", KindDesk)
+	add(c.Slack != nil, "slack", KindDesk)
 	add(given(c.Discord), "discord", KindDesk)
 	add(c.Mastodon != nil, "mastodon", KindNetwork)
 	add(c.Bluesky != nil, "bluesky", KindNetwork)
@@ -124,6 +125,8 @@ func Build(cfg Config, base bridge.Deps) (*Set, error) {
 		// Each connector package wires in here as it lands.
 		var err error
 		switch sec.Name {
+		case "slack":
+			err = addDesk(s, sec.Name, *cfg.Slack, deps, slack.New)
 		case "mastodon":
 			err = addNetwork(s, sec.Name, *cfg.Mastodon, deps, mastodon.New)
 		case "bluesky":

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/earshot-dev/earshot/connectors/mastodon/mastodonfake"
+	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
+)
+
+// `earshot check` reaches real connectors pointed at the fakes: a good
+// config passes, a wrong token fails by name without echoing the token.
+func TestCLICheckAgainstFakes(t *testing.T) {
+	sf, err := slackfake.New(slackfake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sf.Close() })
+	mf := mastodonfake.New(mastodonfake.Options{})
+	t.Cleanup(mf.Close)
+
+	cfg := func(slackToken, mastoToken string) string {
+		return `queues: [{name: care, desk: slack, channel: C1}]
+watch: [{network: mastodon, mentions: true}]
+slack:
+  bot_token: ` + slackToken + `
+  app_token: xapp-fake
+  api_url: ` + sf.APIURL() + `
+mastodon:
+  server: ` + mf.URL() + `
+  access_token: ` + mastoToken + `
+`
+	}
+	code, out, errOut := cli(t, "check", "--config", writeConfig(t, cfg(sf.Options().BotToken, mf.Us().Token)))
+	if code != exitOK || !strings.Contains(out, "ok   slack") || !strings.Contains(out, "ok   mastodon") {
+		t.Errorf("check against fakes = %d\n%s%s", code, out, errOut)
+	}
+
+	const wrong = "xoxb-wrong-token-777"
+	code, out, errOut = cli(t, "check", "--config", writeConfig(t, cfg(wrong, "masto-wrong-token-888")))
+	if code != exitFail || !strings.Contains(out, "FAIL slack") || !strings.Contains(out, "FAIL mastodon") {
+		t.Errorf("check with wrong tokens = %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, wrong) || strings.Contains(out+errOut, "masto-wrong-token-888") {
+		t.Errorf("token leaked:\n%s%s", out, errOut)
+	}
+}

@@ -307,9 +307,11 @@ func FindMentions(text string) []Mention {
 	return out
 }
 
+// resolveHandle finds a handle's DID, from the cache (profiles seen, handles
+// resolved before) or com.atproto.identity.resolveHandle.
 func (n *Network) resolveHandle(ctx context.Context, handle string) (string, error) {
-	if p, ok := n.profiles.byHandle(handle); ok {
-		return p.DID, nil
+	if did, ok := n.profiles.didOf(handle); ok {
+		return did, nil
 	}
 	var out struct {
 		DID string `json:"did"`
@@ -318,6 +320,7 @@ func (n *Network) resolveHandle(ctx context.Context, handle string) (string, err
 		url.Values{"handle": {handle}}, nil, &out, nil, ""); err != nil {
 		return "", err
 	}
+	n.profiles.putHandle(handle, out.DID)
 	return out.DID, nil
 }
 

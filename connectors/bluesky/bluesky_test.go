@@ -229,6 +229,10 @@ func TestPostFieldsRefsAndHandleResolution(t *testing.T) {
 	if last.Record.Reply.Root.URI != p.ID {
 		t.Errorf("root = %+v", last.Record.Reply.Root)
 	}
+	// The author's handle is known from their profile: no resolveHandle call.
+	if _, _, resolved := fx.fake.SessionCounts(); resolved != 0 {
+		t.Errorf("resolveHandle called %d times for a cached handle", resolved)
+	}
 }
 
 func TestExpiredTokenIsRefreshed(t *testing.T) {
@@ -236,9 +240,14 @@ func TestExpiredTokenIsRefreshed(t *testing.T) {
 	fx := newFixture(t, Config{})
 	in := listen(t, fx)
 	p := in.WaitPost(t, 5*time.Second, byID(fx.post(t, "@"+blueskyfake.OurHandle+" hi", "")))
+	created, _, _ := fx.fake.SessionCounts()
 	fx.fake.ExpireTokens()
 	if _, err := fx.net.Publish(context.Background(), bridge.Reply{InReplyTo: p.ID, InRef: p.Ref, To: p.Author, Text: "hello"}); err != nil {
 		t.Fatalf("publish after expiry: %v", err)
+	}
+	c2, refreshed, _ := fx.fake.SessionCounts()
+	if refreshed != 1 || c2 != created {
+		t.Errorf("after ExpiredToken: %d new logins, %d refreshes; want 0 and 1", c2-created, refreshed)
 	}
 }
 

@@ -377,7 +377,9 @@ type profileCache struct {
 	mu  sync.Mutex
 	ttl time.Duration
 	now func() time.Time
-	m   map[string]profileEntry
+	m   map[string]profileEntry // by DID
+	// handles maps a lower-cased handle to its DID (in the entry's profile).
+	handles map[string]profileEntry
 }
 
 func (c *profileCache) get(did string) (profile, bool) {
@@ -390,24 +392,37 @@ func (c *profileCache) get(did string) (profile, bool) {
 	return e.p, true
 }
 
-func (c *profileCache) byHandle(h string) (profile, bool) {
+// didOf finds a handle's DID among cached profiles and resolutions.
+func (c *profileCache) didOf(h string) (string, bool) {
+	h = strings.ToLower(h)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, e := range c.m {
-		if strings.EqualFold(e.p.Handle, h) && c.now().Sub(e.at) <= c.ttl {
-			return e.p, true
-		}
+	if e, ok := c.handles[h]; ok && c.now().Sub(e.at) <= c.ttl {
+		return e.p.DID, true
 	}
-	return profile{}, false
+	return "", false
+}
+
+// putHandle caches a handle resolution.
+func (c *profileCache) putHandle(h, did string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.handles == nil || len(c.handles) > 10000 {
+		c.handles = map[string]profileEntry{}
+	}
+	c.handles[strings.ToLower(h)] = profileEntry{p: profile{DID: did, Handle: h}, at: c.now()}
 }
 
 func (c *profileCache) put(p profile) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if len(c.m) > 10000 {
 		clear(c.m)
 	}
 	c.m[p.DID] = profileEntry{p: p, at: c.now()}
+	c.mu.Unlock()
+	if p.Handle != "" {
+		c.putHandle(p.Handle, p.DID)
+	}
 }
 
 // profile returns did's profile, from the cache or app.bsky.actor.getProfile.

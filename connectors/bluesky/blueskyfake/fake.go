@@ -135,6 +135,18 @@ type Server struct {
 	subs     map[*sub]bool
 	watchers []chan Event
 	us       Account
+	created  int // sessions created
+	renewed  int // sessions refreshed
+	resolved int // resolveHandle calls
+}
+
+// SessionCounts says how many sessions were created and refreshed, and how
+// many handles were resolved, so tests can see a refresh really happened
+// and caches really hold.
+func (s *Server) SessionCounts() (created, refreshed, resolved int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.created, s.renewed, s.resolved
 }
 
 // Our account's login.
@@ -598,6 +610,7 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		acc, rf := s.issueLocked(a.DID)
+		s.created++
 		s.mu.Unlock()
 		s.session(w, a.DID, acc, rf)
 	})
@@ -612,12 +625,14 @@ func (s *Server) routes() http.Handler {
 		}
 		delete(s.refresh, tok) // refresh tokens are single use
 		acc, rf := s.issueLocked(did)
+		s.renewed++
 		s.mu.Unlock()
 		s.session(w, did, acc, rf)
 	})
 	mux.HandleFunc("GET /xrpc/com.atproto.identity.resolveHandle", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		a := s.byHandle[r.URL.Query().Get("handle")]
+		s.resolved++
 		s.mu.Unlock()
 		if a == nil {
 			xerr(w, 400, "InvalidRequest", "Unable to resolve handle")

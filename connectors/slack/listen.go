@@ -50,10 +50,27 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 		}
 	}
 	if d.cfg.Mode == "http" {
+		d.setConnected(true)
+		defer d.setConnected(false)
 		<-ctx.Done()
 		return nil
 	}
 	return d.socket(ctx, in)
+}
+
+// Listening reports whether events can reach the desk now: the Socket
+// Mode connection said hello, or (http mode) Listen runs so the routes
+// deliver. For health checks and tests.
+func (d *Desk) Listening() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.connected && d.listened
+}
+
+func (d *Desk) setConnected(v bool) {
+	d.mu.Lock()
+	d.connected = v
+	d.mu.Unlock()
 }
 
 // socket runs Socket Mode until ctx ends.
@@ -79,6 +96,7 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 		select {
 		case <-ctx.Done():
 			cancel()
+			d.setConnected(false)
 			// Drain until the client stops, so it never blocks on Events.
 			for {
 				select {
@@ -120,7 +138,12 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 					}
 					d.spawn(ctx, func(ctx context.Context) { d.handleInteraction(ctx, in, cb) })
 				}
+			case socketmode.EventTypeHello:
+				d.setConnected(true)
+			case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+				d.setConnected(false)
 			case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth:
+				d.setConnected(false)
 				d.log.Warn("slack: socket mode connection problem", "type", string(ev.Type))
 			}
 		}

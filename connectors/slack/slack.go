@@ -110,6 +110,7 @@ type Desk struct {
 	work      sync.WaitGroup       // handlers running after an ack
 	sem       chan struct{}
 	listened  bool
+	connected bool
 }
 
 var (

@@ -328,6 +328,14 @@ func joinPath(path, key string) string {
 	return path + "." + key
 }
 
+// markBad records a node whose problem was reported, so later checks skip it.
+func (w *treeWalker) markBad(n *yaml.Node) {
+	if w.bad == nil {
+		w.bad = map[*yaml.Node]bool{}
+	}
+	w.bad[n] = true
+}
+
 // expand replaces ${VAR} in every scalar value (not in keys).
 func (w *treeWalker) expand(n *yaml.Node, path string, depth int) {
 	if depth > maxDepth {
@@ -342,10 +350,7 @@ func (w *treeWalker) expand(n *yaml.Node, path string, depth int) {
 		v, err := expandEnv(n.Value, w.getenv)
 		if err != nil {
 			w.errorf(n, path, "%v", err)
-			if w.bad == nil {
-				w.bad = map[*yaml.Node]bool{}
-			}
-			w.bad[n] = true
+			w.markBad(n)
 			return
 		}
 		if v != n.Value {
@@ -497,6 +502,9 @@ func (w *treeWalker) walk(n *yaml.Node, t reflect.Type, path string, depth int) 
 				continue
 			}
 			ft, ok := fields[k.Value]
+			if !ok && w.bad[k] {
+				continue // a *_file key already reported
+			}
 			if !ok {
 				w.errorf(k, joinPath(path, k.Value), "unknown key %q%s", k.Value, suggest(k.Value, fields))
 				continue
@@ -567,16 +575,21 @@ func (w *treeWalker) resolveFiles(n *yaml.Node, path string, known func(string) 
 		if known != nil && (known(k.Value) || !known(base)) {
 			continue
 		}
-		if w.bad[v] {
+		if w.bad[v] { // its ${VAR} failed, already reported
+			w.markBad(k)
 			continue
 		}
 		p := joinPath(path, k.Value)
+		bad := func(n *yaml.Node, format string, args ...any) {
+			w.errorf(n, p, format, args...)
+			w.markBad(k) // reported here: not also an unknown key
+		}
 		if present[base] {
-			w.errorf(k, p, "give %s or %s, not both", base, k.Value)
+			bad(k, "give %s or %s, not both", base, k.Value)
 			continue
 		}
 		if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" {
-			w.errorf(v, p, "want a file path")
+			bad(v, "want a file path")
 			continue
 		}
 		file := v.Value
@@ -585,16 +598,16 @@ func (w *treeWalker) resolveFiles(n *yaml.Node, path string, known func(string) 
 		}
 		data, err := w.readFile(file)
 		if err != nil {
-			w.errorf(v, p, "%v", err)
+			bad(v, "%v", err)
 			continue
 		}
 		if len(data) > maxSecretFile {
-			w.errorf(v, p, "%s is larger than %d bytes", file, maxSecretFile)
+			bad(v, "%s is larger than %d bytes", file, maxSecretFile)
 			continue
 		}
 		secret := strings.TrimRight(string(data), "\r\n")
 		if secret == "" {
-			w.errorf(v, p, "%s is empty", file)
+			bad(v, "%s is empty", file)
 			continue
 		}
 		if len(secret) >= minSecretLen {

@@ -243,7 +243,14 @@ func TestFileKeyErrors(t *testing.T) {
 			if !strings.Contains(got, tc.want) {
 				t.Errorf("error:\n%s\nwant it to contain:\n%s", got, tc.want)
 			}
+			if strings.Count(got, "\n") != 0 {
+				t.Errorf("one problem reported more than once:\n%s", got)
+			}
 		})
+	}
+	got := parseErr(t, minimalYAML+"mastodon:\n  access_token_file: ${NOPE}\n", env(), files())
+	if strings.Count(got, "\n") != 0 || !strings.Contains(got, "NOPE is not set") {
+		t.Errorf("unset variable in a *_file path:\n%s", got)
 	}
 }
 

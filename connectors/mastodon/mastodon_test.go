@@ -452,3 +452,56 @@ func TestSlowInstanceTimesOut(t *testing.T) {
 		t.Errorf("Lookup = %+v %v", a, ok)
 	}
 }
+
+// More mentions than one page arrive while down: the gap fill pages forward
+// from the kept id and delivers each exactly once, oldest first.
+func TestGapFillPagesForward(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	in := connectortest.NewRecordingInbox()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fx.net.Listen(ctx, in) }()
+	connectortest.WaitFor(t, 5*time.Second, "stream", func() bool { return fx.fake.Streams() > 0 })
+	seed := fx.post(t, "@earshot first", "")
+	in.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == seed })
+	cancel()
+	<-done
+	connectortest.WaitFor(t, 5*time.Second, "stream closed", func() bool { return fx.fake.Streams() == 0 })
+
+	var ids []string
+	for i := range 95 {
+		ids = append(ids, fx.post(t, fmt.Sprintf("@earshot down %d", i), ""))
+	}
+	n2, err := New(Config{Server: fx.fake.URL(), AccessToken: token}, bridge.Deps{DataDir: fx.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in2 := listen(t, &fixture{fake: fx.fake, net: n2})
+	connectortest.WaitFor(t, 10*time.Second, "95 posts", func() bool { return len(in2.Posts()) >= 95 })
+	got := in2.Posts()
+	if len(got) != 95 {
+		t.Fatalf("delivered %d posts, want 95", len(got))
+	}
+	for i, p := range got {
+		if p.ID != ids[i] {
+			t.Fatalf("post %d is %s, want %s (oldest first, once each)", i, p.ID, ids[i])
+		}
+	}
+}
+
+// A mention inside someone else's thread we never saw: the root comes from
+// the status context.
+func TestConversationRootFromContext(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	in := listen(t, fx)
+	bob := fx.fake.AddAccount("bob", "Bob", 3)
+	root, _ := fx.fake.Post(bob.ID, "trains are late today", mastodonfake.PostOptions{})
+	mid, _ := fx.fake.Post(bob.ID, "still late", mastodonfake.PostOptions{InReplyTo: root.ID})
+	id := fx.post(t, "@earshot same here", mid.ID)
+	p := in.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == id })
+	if p.Conversation != root.ID || p.InReplyTo != mid.ID || p.ReplyToUs {
+		t.Errorf("post = %+v; want conversation %s", p, root.ID)
+	}
+}

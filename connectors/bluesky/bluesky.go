@@ -5,7 +5,9 @@
 // reply to our posts, match a keyword, or are our own (flagged FromUs). The
 // last event time (time_us) is the cursor: reconnects resume from it, and it
 // is kept in Deps.DataDir so a restart resumes too; posts are deduplicated
-// by uri. Authors' profiles are fetched and cached.
+// by uri. Authors' profiles are fetched and cached. The session (access and
+// refresh tokens) is kept in Deps.DataDir (0600) so restarts refresh it
+// instead of logging in again (createSession is scarce on bsky.social).
 //
 // Publishing creates an app.bsky.feed.post record with root/parent reply
 // refs (from Post.Ref, handed back as Reply.InRef) and mention facets at
@@ -28,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -137,6 +140,9 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384)}
 	n.xrpc = &client{base: cfg.Service, ident: cfg.Identifier, password: cfg.AppPassword,
 		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout}
+	if deps.DataDir != "" {
+		n.xrpc.store = filepath.Join(deps.DataDir, "bluesky-session.json")
+	}
 	n.profiles = &profileCache{ttl: time.Hour, now: deps.Now, m: map[string]profileEntry{}}
 	if err := n.loadCursor(); err != nil {
 		return nil, err

@@ -449,3 +449,31 @@ func FuzzScanTimeUS(f *testing.F) {
 		}
 	})
 }
+
+// The session is kept in the data dir: a restart reuses it (refreshing
+// when expired) instead of logging in again.
+func TestSessionKeptAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	if err := fx.net.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fx.fake.ExpireTokens()
+	n2, err := New(Config{Service: fx.fake.URL(), Jetstream: fx.fake.JetstreamURL(), Identifier: blueskyfake.OurHandle,
+		AppPassword: blueskyfake.OurPassword}, bridge.Deps{DataDir: fx.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n2.profile(context.Background(), fx.ana.DID); err != nil {
+		t.Fatal(err)
+	}
+	created, refreshed, _ := fx.fake.SessionCounts()
+	if created != 1 || refreshed != 1 {
+		t.Errorf("logins %d, refreshes %d; want 1 and 1", created, refreshed)
+	}
+	// A changed identifier ignores the stored session.
+	n3, _ := New(Config{Service: fx.fake.URL(), Identifier: "ana.fake.bsky", AppPassword: "pw-ana"}, bridge.Deps{DataDir: fx.dir})
+	if did, err := n3.me(context.Background()); err != nil || did != fx.ana.DID {
+		t.Errorf("me = %s, %v", did, err)
+	}
+}

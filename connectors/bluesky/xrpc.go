@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -57,8 +59,50 @@ type client struct {
 	now      func() time.Time
 	timeout  time.Duration
 
-	mu   sync.Mutex // guards sess; held across login so only one happens at a time
-	sess *session
+	// store, when set, is the file that keeps the session across restarts
+	// (mode 0600): bsky.social allows few createSession calls a day.
+	store string
+
+	mu     sync.Mutex // guards sess; held across login so only one happens at a time
+	sess   *session
+	loaded bool
+}
+
+// savedSession is the stored form; Ident guards against a config change.
+type savedSession struct {
+	Ident string `json:"identifier"`
+	session
+}
+
+// loadLocked reads the stored session once.
+func (c *client) loadLocked() {
+	if c.loaded || c.store == "" {
+		return
+	}
+	c.loaded = true
+	b, err := os.ReadFile(c.store)
+	if err != nil {
+		return
+	}
+	var s savedSession
+	if json.Unmarshal(b, &s) == nil && s.Ident == c.ident && s.Refresh != "" {
+		c.sess = &s.session
+	}
+}
+
+// saveLocked writes the current session; failures only cost a login later.
+func (c *client) saveLocked() {
+	if c.store == "" || c.sess == nil {
+		return
+	}
+	b, _ := json.Marshal(savedSession{Ident: c.ident, session: *c.sess})
+	if err := os.MkdirAll(filepath.Dir(c.store), 0o700); err != nil {
+		return
+	}
+	tmp := c.store + ".tmp"
+	if os.WriteFile(tmp, b, 0o600) == nil {
+		_ = os.Rename(tmp, c.store)
+	}
 }
 
 // call does one XRPC request. op names it for the metrics. in (a value to
@@ -89,6 +133,7 @@ func (c *client) call(ctx context.Context, op, method, nsid string, q url.Values
 func (c *client) session(ctx context.Context) (*session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.loadLocked()
 	if c.sess != nil {
 		return c.sess, nil
 	}
@@ -104,6 +149,7 @@ func (c *client) loginLocked(ctx context.Context) (*session, error) {
 		return nil, fmt.Errorf("bluesky: log in: %w", err)
 	}
 	c.sess = &session{Access: out.AccessJwt, Refresh: out.RefreshJwt, DID: out.DID, Handle: out.Handle}
+	c.saveLocked()
 	return c.sess, nil
 }
 
@@ -120,6 +166,7 @@ func (c *client) renew(ctx context.Context, old *session) (*session, error) {
 	err := c.do(ctx, "refreshSession", http.MethodPost, "com.atproto.server.refreshSession", nil, nil, &out, nil, old.Refresh)
 	if err == nil {
 		c.sess = &session{Access: out.AccessJwt, Refresh: out.RefreshJwt, DID: out.DID, Handle: out.Handle}
+		c.saveLocked()
 		return c.sess, nil
 	}
 	c.sess = nil

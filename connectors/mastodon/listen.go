@@ -127,7 +127,13 @@ func (s *seenSet) forget(id string) {
 func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	backoff := newBackoff()
 	for {
-		if _, err := n.ensureMe(ctx); err != nil {
+		_, err := n.ensureMe(ctx)
+		if err == nil {
+			// The very first start notes where history ends, before a
+			// stream opens: everything after that point is delivered.
+			err = n.baseline(ctx)
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -221,6 +227,7 @@ func (n *Network) connect(ctx context.Context, cancel context.CancelFunc, kind, 
 		}
 		n.deps.Requests.ObserveRequest(Name, "stream", bridge.OutcomeOK, time.Since(start))
 		c.SetReadLimit(maxSSELine)
+		go keepAlive(ctx, cancel, c, n.idle)
 		return &wsSource{ctx: ctx, c: c}, nil
 	}
 	u := "http" + strings.TrimPrefix(base, "ws") + "/api/v1/streaming/" + kind
@@ -247,16 +254,55 @@ func (n *Network) connect(ctx context.Context, cancel context.CancelFunc, kind, 
 		defer resp.Body.Close()
 		return nil, fmt.Errorf("mastodon: open %s stream: %w", kind, apiError(resp))
 	}
-	return &sseSource{r: newSSEReader(resp.Body), body: resp.Body}, nil
+	body := &idleReader{r: resp.Body, t: time.AfterFunc(n.idle, cancel), idle: n.idle}
+	return &sseSource{r: newSSEReader(body), body: resp.Body, t: body.t}, nil
+}
+
+// idleReader ends a stream (through the timer's cancel) when no byte, not
+// even a ":thump" keep-alive, arrived for idle: a half-open connection.
+type idleReader struct {
+	r    io.Reader
+	t    *time.Timer
+	idle time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(r.idle)
+	}
+	return n, err
+}
+
+// keepAlive pings a WebSocket every idle/3 and ends the stream (cancel)
+// when a pong does not come back within idle/3: a half-open connection.
+func keepAlive(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, idle time.Duration) {
+	t := time.NewTicker(idle / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, pcancel := context.WithTimeout(ctx, idle/3)
+		err := c.Ping(pctx)
+		pcancel()
+		if err != nil {
+			cancel()
+			return
+		}
+	}
 }
 
 type sseSource struct {
 	r    *sseReader
 	body io.ReadCloser
+	t    *time.Timer
 }
 
 func (s *sseSource) Next() (sseEvent, error) { return s.r.Next() }
-func (s *sseSource) Close()                  { s.body.Close() }
+func (s *sseSource) Close()                  { s.t.Stop(); s.body.Close() }
 
 type wsSource struct {
 	ctx context.Context
@@ -276,7 +322,7 @@ func (s *wsSource) Next() (sseEvent, error) {
 		return ev, nil
 	}
 }
-func (s *wsSource) Close() { s.c.CloseNow() }
+func (s *wsSource) Close() { _ = s.c.CloseNow() }
 
 // redact removes the token from an error's text (a dial error may quote the URL).
 func redact(err error, secret string) error {
@@ -284,6 +330,18 @@ func redact(err error, secret string) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), secret, "[redacted]"))
+}
+
+// baseline, on the very first start (no id kept), notes the newest
+// notification as history. Otherwise it does nothing.
+func (n *Network) baseline(ctx context.Context) error {
+	n.mu.Lock()
+	last := n.state.LastNotification
+	n.mu.Unlock()
+	if last != "" {
+		return nil
+	}
+	return n.fillGap(ctx, nil)
 }
 
 // fillGap delivers mention notifications newer than the last one handled.
@@ -304,9 +362,14 @@ func (n *Network) fillGap(ctx context.Context, in bridge.Inbox) error {
 		}
 		sort.Slice(notes, func(i, j int) bool { return idLess(string(notes[i].ID), string(notes[j].ID)) })
 		if last == "" {
+			// First start (baseline, before any stream opens): what is
+			// there is history. "0" marks "nothing yet", so the next gap
+			// fill delivers everything after it.
+			base := "0"
 			if len(notes) > 0 {
-				n.noteNotification(string(notes[len(notes)-1].ID))
+				base = string(notes[len(notes)-1].ID)
 			}
+			n.noteNotification(base)
 			return nil
 		}
 		for _, nt := range notes {

@@ -68,6 +68,7 @@ type Network struct {
 	api    *gomastodon.Client // REST through go-mastodon, with our transport
 	http   *http.Client       // our own small requests, same transport
 	stream *http.Client       // streaming: no overall timeout
+	idle   time.Duration      // a stream silent this long is dead (keep-alives come every ~15s)
 
 	mu        sync.Mutex
 	me        *gomastodon.Account
@@ -123,7 +124,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, roots: map[string]string{}, seen: newSeenSet(8192)}
+	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, roots: map[string]string{}, seen: newSeenSet(8192), idle: time.Minute}
 	rt := &transport{base: http.DefaultTransport, obs: deps.Requests, now: deps.Now}
 	n.api = gomastodon.NewClient(&gomastodon.Config{Server: cfg.Server, AccessToken: cfg.AccessToken})
 	n.api.Client = http.Client{Transport: rt}

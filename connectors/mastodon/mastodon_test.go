@@ -38,7 +38,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	f := mastodonfake.New(mastodonfake.Options{})
+	f := mastodonfake.New(mastodonfake.Options{KeepAlive: 50 * time.Millisecond})
 	t.Cleanup(f.Close)
 	cfg.Server = f.URL()
 	if cfg.AccessToken == "" {
@@ -503,5 +503,24 @@ func TestConversationRootFromContext(t *testing.T) {
 	p := in.WaitPost(t, 5*time.Second, func(p bridge.Post) bool { return p.ID == id })
 	if p.Conversation != root.ID || p.InReplyTo != mid.ID || p.ReplyToUs {
 		t.Errorf("post = %+v; want conversation %s", p, root.ID)
+	}
+}
+
+// A half-open stream (silent, not closed) is noticed and replaced; the
+// mention posted meanwhile arrives through the gap fill, once.
+func TestSilentStreamIsReplaced(t *testing.T) {
+	for _, mode := range []string{"sse", "websocket"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t, Config{Stream: mode})
+			fx.net.idle = 300 * time.Millisecond
+			in := listen(t, fx)
+			fx.fake.StallStreams()
+			id := fx.post(t, "@earshot anyone there?", "")
+			p := in.WaitPost(t, 10*time.Second, func(p bridge.Post) bool { return p.ID == id })
+			if !p.MentionsUs {
+				t.Errorf("post = %+v", p)
+			}
+		})
 	}
 }

@@ -73,6 +73,8 @@ type Event struct {
 // Options configure a fake.
 type Options struct {
 	MaxChars int // instance limit; default 500
+	// KeepAlive is the interval of ":thump" comments on SSE streams; default 15s as Mastodon.
+	KeepAlive time.Duration
 }
 
 type failure struct {
@@ -85,6 +87,8 @@ type stream struct {
 	tag     string // hashtag stream, or ""
 	ch      chan streamEvent
 	drop    chan struct{}
+	stall   chan struct{} // closed: go silent (no events, no keep-alives) but keep the connection
+	conn    *freezeConn   // frozen on stall: not even pongs go back
 }
 
 type streamEvent struct {
@@ -93,8 +97,9 @@ type streamEvent struct {
 
 // Server is a running fake instance.
 type Server struct {
-	srv      *httptest.Server
-	maxChars int
+	srv       *httptest.Server
+	maxChars  int
+	keepAlive time.Duration
 
 	mu        sync.Mutex
 	nextID    int64
@@ -107,6 +112,7 @@ type Server struct {
 	fails     []failure
 	latency   time.Duration
 	streams   map[*stream]bool
+	stalled   map[*stream]bool
 	subs      []chan Event
 	us        Account
 	publishes int
@@ -124,14 +130,19 @@ func New(opts Options) *Server {
 	if opts.MaxChars <= 0 {
 		opts.MaxChars = 500
 	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = 15 * time.Second
+	}
 	s := &Server{
-		maxChars: opts.MaxChars,
-		nextID:   109000000000000000,
-		accounts: map[string]*Account{},
-		byToken:  map[string]*Account{},
-		byID:     map[string]*Status{},
-		idem:     map[string]string{},
-		streams:  map[*stream]bool{},
+		maxChars:  opts.MaxChars,
+		keepAlive: opts.KeepAlive,
+		nextID:    109000000000000000,
+		accounts:  map[string]*Account{},
+		byToken:   map[string]*Account{},
+		byID:      map[string]*Status{},
+		idem:      map[string]string{},
+		streams:   map[*stream]bool{},
+		stalled:   map[*stream]bool{},
 	}
 	s.us = s.AddAccount("earshot", "Earshot Support", 1200)
 	s.mu.Lock()
@@ -139,7 +150,12 @@ func New(opts Options) *Server {
 	s.accounts[s.us.ID].Token = "earshot-token"
 	s.us.Token = "earshot-token"
 	s.mu.Unlock()
-	s.srv = httptest.NewServer(s.routes())
+	s.srv = httptest.NewUnstartedServer(s.routes())
+	s.srv.Listener = freezeListener{s.srv.Listener}
+	s.srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	s.srv.Start()
 	return s
 }
 
@@ -215,6 +231,26 @@ func (s *Server) DropStreams() {
 	for st := range s.streams {
 		close(st.drop)
 		delete(s.streams, st)
+	}
+	for st := range s.stalled {
+		close(st.drop)
+		delete(s.stalled, st)
+	}
+}
+
+// StallStreams makes every open stream go silent without closing it (a
+// half-open connection): no events, no keep-alives. Clients must notice and
+// reconnect. New streams work normally.
+func (s *Server) StallStreams() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for st := range s.streams {
+		close(st.stall)
+		if st.conn != nil {
+			st.conn.freeze()
+		}
+		delete(s.streams, st)
+		s.stalled[st] = true
 	}
 }
 
@@ -691,9 +727,11 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, a *Accoun
 	writeJSON(w, 200, out)
 }
 
-func (s *Server) register(st *stream) {
+func (s *Server) register(r *http.Request, st *stream) {
+	st.conn = connOf(r.Context())
 	st.ch = make(chan streamEvent, 256)
 	st.drop = make(chan struct{})
+	st.stall = make(chan struct{})
 	s.mu.Lock()
 	s.streams[st] = true
 	s.mu.Unlock()
@@ -701,9 +739,8 @@ func (s *Server) register(st *stream) {
 
 func (s *Server) unregister(st *stream) {
 	s.mu.Lock()
-	if s.streams[st] {
-		delete(s.streams, st)
-	}
+	delete(s.streams, st)
+	delete(s.stalled, st)
 	s.mu.Unlock()
 }
 
@@ -715,19 +752,25 @@ func (s *Server) sse(w http.ResponseWriter, r *http.Request, st *stream) {
 		apiErr(w, 500, "no flusher")
 		return
 	}
-	s.register(st)
+	s.register(r, st)
 	defer s.unregister(st)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(200)
 	_, _ = fmt.Fprint(w, ":)\n\n")
 	fl.Flush()
-	tick := time.NewTicker(2 * time.Second)
+	tick := time.NewTicker(s.keepAlive)
 	defer tick.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-st.drop:
+			return
+		case <-st.stall:
+			select {
+			case <-r.Context().Done():
+			case <-st.drop:
+			}
 			return
 		case <-tick.C:
 			_, _ = fmt.Fprint(w, ":thump\n\n")
@@ -756,7 +799,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, a *Account) {
 		return
 	}
 	defer c.CloseNow()
-	s.register(st)
+	s.register(r, st)
 	defer s.unregister(st)
 	ctx := c.CloseRead(r.Context())
 	for {
@@ -764,6 +807,12 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, a *Account) {
 		case <-ctx.Done():
 			return
 		case <-st.drop:
+			return
+		case <-st.stall:
+			select {
+			case <-ctx.Done():
+			case <-st.drop:
+			}
 			return
 		case ev := <-st.ch:
 			msg, _ := json.Marshal(map[string]any{"stream": []string{r.URL.Query().Get("stream")}, "event": ev.event, "payload": ev.payload})

@@ -83,6 +83,8 @@ type Network struct {
 	profiles *profileCache
 	seen     *seenSet
 
+	idle time.Duration // a stream that does not answer a ping within idle/3 is dead
+
 	mu     sync.Mutex
 	cursor int64 // last handled time_us
 	saved  time.Time
@@ -137,7 +139,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384)}
+	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384), idle: time.Minute}
 	n.xrpc = &client{base: cfg.Service, ident: cfg.Identifier, password: cfg.AppPassword,
 		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout}
 	if deps.DataDir != "" {

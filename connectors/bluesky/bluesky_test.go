@@ -477,3 +477,28 @@ func TestSessionKeptAcrossRestarts(t *testing.T) {
 		t.Errorf("me = %s, %v", did, err)
 	}
 }
+
+// A half-open Jetstream connection is noticed by its missing pong and
+// replaced; the post made meanwhile arrives through the cursor, once.
+func TestSilentStreamIsReplaced(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	fx.net.idle = 300 * time.Millisecond
+	in := listen(t, fx)
+	fx.fake.StallStreams()
+	id := fx.post(t, "@"+blueskyfake.OurHandle+" anyone there?", "")
+	in.WaitPost(t, 10*time.Second, byID(id))
+	connectortest.WaitFor(t, 5*time.Second, "a new stream", func() bool { return fx.fake.Streams() > 0 })
+	checkOnce(t, in)
+}
+
+func checkOnce(t *testing.T, in *connectortest.RecordingInbox) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, p := range in.Posts() {
+		seen[p.ID]++
+		if seen[p.ID] == 2 {
+			t.Errorf("%s delivered twice", p.ID)
+		}
+	}
+}

@@ -244,6 +244,9 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (he
 	}
 	n.deps.Requests.ObserveRequest(Name, "jetstream", bridge.OutcomeOK, time.Since(start))
 	defer c.CloseNow()
+	sctx, cancelStream := context.WithCancel(ctx)
+	defer cancelStream()
+	go keepAlive(sctx, cancelStream, c, n.idle)
 	if cursor == 0 {
 		// First connection ever: from now on (a little earlier, for clock
 		// skew), so a drop before the first event still resumes without a gap.
@@ -258,7 +261,7 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (he
 	}()
 	meBytes := []byte(me)
 	for {
-		_, b, err := c.Read(ctx)
+		_, b, err := c.Read(sctx)
 		if err != nil {
 			return true, err
 		}
@@ -442,6 +445,28 @@ func (n *Network) profile(ctx context.Context, did string) (profile, error) {
 }
 
 // ---- small helpers ----
+
+// keepAlive pings the Jetstream connection every idle/3 and ends the
+// stream (cancel) when no pong comes back within idle/3: a half-open
+// connection would otherwise block the read forever.
+func keepAlive(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, idle time.Duration) {
+	t := time.NewTicker(idle / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, pcancel := context.WithTimeout(ctx, idle/3)
+		err := c.Ping(pctx)
+		pcancel()
+		if err != nil {
+			cancel()
+			return
+		}
+	}
+}
 
 // seenSet remembers the last uris delivered.
 type seenSet struct {

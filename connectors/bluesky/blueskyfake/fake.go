@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -111,6 +112,7 @@ type failure struct {
 type sub struct {
 	ch   chan []byte
 	drop chan struct{}
+	conn *freezeConn
 }
 
 // Server is a running fake.
@@ -133,6 +135,7 @@ type Server struct {
 	fails    []failure
 	latency  time.Duration
 	subs     map[*sub]bool
+	stalled  map[*sub]bool
 	watchers []chan Event
 	us       Account
 	created  int // sessions created
@@ -160,7 +163,7 @@ func New() *Server {
 	s := &Server{
 		accounts: map[string]*Account{}, byHandle: map[string]*Account{},
 		access: map[string]string{}, refresh: map[string]string{}, expired: map[string]bool{},
-		byURI: map[string]*Post{}, subs: map[*sub]bool{},
+		byURI: map[string]*Post{}, subs: map[*sub]bool{}, stalled: map[*sub]bool{},
 	}
 	s.us = s.AddAccount("earshot", "Earshot Support", 900)
 	s.mu.Lock()
@@ -168,7 +171,12 @@ func New() *Server {
 	a.Password = OurPassword
 	s.us = *a
 	s.mu.Unlock()
-	s.srv = httptest.NewServer(s.routes())
+	s.srv = httptest.NewUnstartedServer(s.routes())
+	s.srv.Listener = freezeListener{s.srv.Listener}
+	s.srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	s.srv.Start()
 	return s
 }
 
@@ -273,6 +281,24 @@ func (s *Server) DropStreams() {
 	for x := range s.subs {
 		close(x.drop)
 		delete(s.subs, x)
+	}
+	for x := range s.stalled {
+		close(x.drop)
+		delete(s.stalled, x)
+	}
+}
+
+// StallStreams freezes every open Jetstream connection without closing it
+// (a half-open connection: no events, no pongs). New connections work.
+func (s *Server) StallStreams() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for x := range s.subs {
+		if x.conn != nil {
+			x.conn.freeze()
+		}
+		delete(s.subs, x)
+		s.stalled[x] = true
 	}
 }
 
@@ -805,7 +831,7 @@ func (s *Server) jetstream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow()
-	x := &sub{ch: make(chan []byte, 1024), drop: make(chan struct{})}
+	x := &sub{ch: make(chan []byte, 1024), drop: make(chan struct{}), conn: connOf(r.Context())}
 	s.mu.Lock()
 	var backlog [][]byte
 	if cur := q.Get("cursor"); cur != "" {
@@ -821,6 +847,7 @@ func (s *Server) jetstream(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		s.mu.Lock()
 		delete(s.subs, x)
+		delete(s.stalled, x)
 		s.mu.Unlock()
 	}()
 	ctx := c.CloseRead(r.Context())

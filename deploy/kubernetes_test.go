@@ -2,16 +2,19 @@ package deploy
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -408,5 +411,51 @@ func TestPrometheusRuleEqualsAlerts(t *testing.T) {
 	}
 	if !reflect.DeepEqual(dig(pr, "spec", "groups"), alerts["groups"]) {
 		t.Error("kubernetes/prometheusrule.yaml's groups differ from prometheus/alerts.yml: run `go test ./deploy -run TestPrometheusRule -update`")
+	}
+}
+
+// kubectl kustomize renders the directory: every listed file exists and
+// parses as Kubernetes objects, and the namespace and labels apply.
+// kubectl is part of the development machine's image but not installed by
+// .ci/run, so this test skips (loudly) without it, even in CI.
+func TestKustomizeBuild(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("!!! kubectl is not installed: cannot render deploy/kubernetes with kustomize (apt-get install -y kubectl)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "kustomize", filepath.Join(repoRoot(t), "deploy", "kubernetes"))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("kubectl kustomize: %v\n%s", err, stderr.String())
+	}
+	objs, err := decodeAll(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]bool{}
+	for _, o := range objs {
+		kinds[o.kind()] = true
+		if o.kind() != "Namespace" && dig(map[string]any(o), "metadata", "namespace") != "earshot" {
+			t.Errorf("%s/%s rendered without namespace earshot", o.kind(), o.name())
+		}
+		if dig(map[string]any(o), "metadata", "labels", "app.kubernetes.io/part-of") != "earshot" {
+			t.Errorf("%s/%s rendered without the part-of label", o.kind(), o.name())
+		}
+		if o.kind() == "Deployment" {
+			img := dig(map[string]any(o), "spec", "template", "spec", "containers", 0, "image")
+			if img != "ghcr.io/earshot-dev/earshot:latest" {
+				t.Errorf("rendered image = %v", img)
+			}
+		}
+	}
+	for _, k := range []string{"Namespace", "ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"} {
+		if !kinds[k] {
+			t.Errorf("kustomize rendered no %s", k)
+		}
 	}
 }

@@ -438,6 +438,36 @@ func RunNetworkSuite(t *testing.T, h NetworkHarness) {
 		checkNoSecret(t, env, err)
 	})
 
+	t.Run("IdempotentPublish", func(t *testing.T) {
+		t.Parallel()
+		env := h.New(t)
+		idem, ok := env.Network.(bridge.Idempotent)
+		if !ok || !idem.Idempotent() {
+			t.Skip("network does not claim idempotent publication")
+		}
+		in := listen(t, env)
+		first := in.WaitPost(t, waitTimeout, byID(env.Mention(t, "twice?")))
+		r := bridge.Reply{Case: "E-5", Network: env.Network.Name(), InReplyTo: first.ID, InRef: first.Ref,
+			To: first.Author, Text: "Only once, please", IdempotencyKey: "suite-idem-1"}
+		a, err := env.Network.Publish(publishCtx(t), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := env.Network.Publish(publishCtx(t), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range env.Published(t) {
+			if strings.Contains(p.Text, "Only once, please") {
+				n++
+			}
+		}
+		if a.ID != b.ID || n != 1 {
+			t.Errorf("two attempts with one key: ids %q and %q, %d publications; want one", a.ID, b.ID, n)
+		}
+	})
+
 	t.Run("RetryClassification", func(t *testing.T) {
 		t.Parallel()
 		env := h.New(t)

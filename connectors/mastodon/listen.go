@@ -166,6 +166,18 @@ func (n *Network) streamLoop(ctx context.Context, in bridge.Inbox, kind, tag str
 			backoff.reset()
 		}
 		n.log.Info("mastodon: stream ended, reconnecting", "stream", kind, "err", err)
+		var rl *rateLimitError
+		if errors.As(err, &rl) && rl.wait > 0 {
+			// The instance said when: wait for its reset, not the backoff.
+			t := time.NewTimer(rl.wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
 		if !backoff.sleep(ctx) {
 			return
 		}

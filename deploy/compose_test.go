@@ -188,3 +188,39 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 }
+
+// Panels fit the 24-column grid without overlapping, ids are unique, and
+// every panel has a title and a description (the operator's first help).
+func TestDashboardLayout(t *testing.T) {
+	_, dash := dashboardExprs(t)
+	type rect struct{ x, y, w, h int }
+	var placed []rect
+	var titles []string
+	ids := map[int]bool{}
+	for _, p := range dig(dash, "panels").([]any) {
+		title, _ := dig(p, "title").(string)
+		id := int(dig(p, "id").(float64))
+		if ids[id] {
+			t.Errorf("panel id %d used twice", id)
+		}
+		ids[id] = true
+		g := rect{int(dig(p, "gridPos", "x").(float64)), int(dig(p, "gridPos", "y").(float64)),
+			int(dig(p, "gridPos", "w").(float64)), int(dig(p, "gridPos", "h").(float64))}
+		if g.w <= 0 || g.h <= 0 || g.x < 0 || g.x+g.w > 24 {
+			t.Errorf("panel %q gridPos %+v is outside the 24-column grid", title, g)
+		}
+		for i, o := range placed {
+			if g.x < o.x+o.w && o.x < g.x+g.w && g.y < o.y+o.h && o.y < g.y+g.h {
+				t.Errorf("panel %q overlaps panel %q", title, titles[i])
+			}
+		}
+		placed = append(placed, g)
+		titles = append(titles, title)
+		if title == "" {
+			t.Errorf("panel %d has no title", id)
+		}
+		if dig(p, "type") != "row" && dig(p, "description") == nil {
+			t.Errorf("panel %q has no description", title)
+		}
+	}
+}

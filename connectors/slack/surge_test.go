@@ -1,0 +1,161 @@
+package slack_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/slack"
+)
+
+// Surge limits, scaled up from Slack's ~1 message/s per channel so the test
+// runs in seconds: the fake allows surgeRate per channel; the desk paces at
+// 98% of it with a smaller burst.
+const (
+	surgeRate  = 100.0
+	surgeBurst = 5
+)
+
+// surge opens n cases in one channel at once, the last `high` of them with a
+// higher priority, and returns how long it took and the order the cards
+// landed in.
+func surge(tb testing.TB, n, high int) (time.Duration, []string, *env) {
+	// A smaller burst than the platform's leaves room for jitter.
+	e := newEnv(tb, envOpts{pacing: slack.Pacing{ChannelPerSecond: surgeRate * 0.98, ChannelBurst: 2,
+		WorkspacePerSecond: 10 * surgeRate, UpdatesPerMinute: 60000}})
+	e.fake.SetPostRate(surgeRate, surgeBurst, 4*surgeRate)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := time.Now()
+	for i := range n {
+		if i == n-high {
+			time.Sleep(20 * time.Millisecond) // the urgent ones arrive once the queue is full
+		}
+		cv := connectortest.SuiteCase(fmt.Sprintf("E-%d", i+1))
+		if i >= n-high {
+			cv.Priority = 9
+		} else {
+			cv.Priority = 0
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.desk.OpenThread(ctx, channel, cv)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			tb.Fatalf("OpenThread during the surge: %v", err)
+		}
+	}
+	var order []string
+	for _, m := range e.fake.Messages(channel) {
+		id, _, _ := strings.Cut(m.Visible(), " ·")
+		order = append(order, id)
+	}
+	return elapsed, order, e
+}
+
+func TestSurgeLosesNothing(t *testing.T) {
+	t.Parallel()
+	const n, high = 500, 50
+	elapsed, order, e := surge(t, n, high)
+	if len(order) != n {
+		t.Fatalf("%d cards in the channel, want %d", len(order), n)
+	}
+	seen := map[string]bool{}
+	for _, id := range order {
+		if seen[id] {
+			t.Errorf("card %s posted twice", id)
+		}
+		seen[id] = true
+	}
+	// The urgent cases overtake the queued ordinary ones: all of them land
+	// before the last ordinary case does.
+	lastHigh, lastLow := -1, -1
+	for i, id := range order {
+		var num int
+		fmt.Sscanf(id, "E-%d", &num)
+		if num > n-high {
+			lastHigh = i
+		} else {
+			lastLow = i
+		}
+	}
+	if lastHigh > lastLow {
+		t.Errorf("the last urgent card landed at %d, after the last ordinary one (%d)", lastHigh, lastLow)
+	}
+	rate := float64(n) / elapsed.Seconds()
+	t.Logf("surge: %d cards in %v = %.1f/s of %.0f/s allowed (%.0f%%); fake refused %d with 429, all retried",
+		n, elapsed.Round(time.Millisecond), rate, surgeRate, 100*rate/surgeRate, e.fake.RateLimited())
+}
+
+// BenchmarkSurge reports the achieved posting rate against the fake's limit
+// (go test -run XXX -bench Surge ./connectors/slack/).
+func BenchmarkSurge(b *testing.B) {
+	for range b.N {
+		const n = 500
+		elapsed, order, e := surge(b, n, 50)
+		if len(order) != n {
+			b.Fatalf("%d cards, want %d", len(order), n)
+		}
+		rate := float64(n) / elapsed.Seconds()
+		b.ReportMetric(rate, "msgs/s")
+		b.ReportMetric(100*rate/surgeRate, "%_of_limit")
+		b.ReportMetric(float64(e.fake.RateLimited()), "429s")
+	}
+}
+
+func BenchmarkRenderCard(b *testing.B) {
+	cv := connectortest.SuiteCase("E-42")
+	cv.Status = bridge.StatusClaimed
+	b.ReportAllocs()
+	for range b.N {
+		slack.RenderCard(cv)
+	}
+}
+
+// A desk paced faster than the platform allows still delivers everything:
+// each 429's Retry-After is waited out and the same message goes again.
+func TestRateLimitedPostsAllLand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{pacing: slack.Pacing{ChannelPerSecond: 1000, ChannelBurst: 100, WorkspacePerSecond: 1000, UpdatesPerMinute: 60000}})
+	e.fake.SetPostRate(20, 5, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	const n = 12
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.desk.OpenThread(ctx, channel, connectortest.SuiteCase(fmt.Sprintf("E-%d", i)))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("OpenThread: %v", err)
+		}
+	}
+	if got := len(e.fake.Messages(channel)); got != n {
+		t.Errorf("%d cards landed, want %d", got, n)
+	}
+	if e.fake.RateLimited() == 0 {
+		t.Error("the fake never refused a call: the test did not exercise 429s")
+	}
+}

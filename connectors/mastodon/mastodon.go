@@ -265,6 +265,10 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	if strings.TrimSpace(r.Text) == "" {
 		return bridge.PostRef{}, &bridge.PublishError{Op: op, Reason: "Mastodon: the reply is empty"}
 	}
+	if r.Private && strings.TrimPrefix(r.To.Handle, "@") == "" {
+		// A direct status reaches only the accounts it mentions.
+		return bridge.PostRef{}, &bridge.PublishError{Op: op, Reason: "Mastodon: the customer's handle is unknown, so a direct message would reach no one"}
+	}
 	text := r.Text
 	if h := strings.TrimPrefix(r.To.Handle, "@"); h != "" && !strings.Contains(strings.ToLower(text), "@"+strings.ToLower(h)) {
 		text = "@" + h + " " + text

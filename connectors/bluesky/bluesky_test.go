@@ -502,3 +502,43 @@ func checkOnce(t *testing.T, in *connectortest.RecordingInbox) {
 		}
 	}
 }
+
+// Secrets never reach the logs, even while every call fails.
+func TestLogsCarryNoPassword(t *testing.T) {
+	t.Parallel()
+	f := blueskyfake.New()
+	t.Cleanup(f.Close)
+	var buf syncBuffer
+	n, err := New(Config{Service: f.URL(), Jetstream: f.JetstreamURL(), Identifier: blueskyfake.OurHandle,
+		AppPassword: "s3cr3t-wrong", RequestTimeout: time.Second},
+		bridge.Deps{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	_ = n.Listen(ctx, connectortest.NewRecordingInbox())
+	if !strings.Contains(buf.String(), "401") {
+		t.Errorf("expected the refusal to be logged, got %q", buf.String())
+	}
+	if strings.Contains(buf.String(), "s3cr3t") {
+		t.Errorf("log leaks the password: %s", buf.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

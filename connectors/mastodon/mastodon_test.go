@@ -524,3 +524,64 @@ func TestSilentStreamIsReplaced(t *testing.T) {
 		})
 	}
 }
+
+// Secrets never reach the logs, even while every call fails.
+func TestLogsCarryNoToken(t *testing.T) {
+	t.Parallel()
+	f := mastodonfake.New(mastodonfake.Options{})
+	t.Cleanup(f.Close)
+	var buf syncBuffer
+	n, err := New(Config{Server: f.URL(), AccessToken: "s3cr3t-token-value", RequestTimeout: time.Second},
+		bridge.Deps{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	_ = n.Listen(ctx, connectortest.NewRecordingInbox())
+	if !strings.Contains(buf.String(), "401") {
+		t.Errorf("expected the refusal to be logged, got %q", buf.String())
+	}
+	if strings.Contains(buf.String(), "s3cr3t") {
+		t.Errorf("log leaks the token: %s", buf.String())
+	}
+	_, err = n.Publish(context.Background(), bridge.Reply{Text: strings.Repeat("x", 500), To: bridge.Author{Handle: "a"}})
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("Publish = %v", err)
+	}
+}
+
+func TestOverLimitSaysCountAndLimit(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	if err := fx.net.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Repeat("a", 460) + " https://example.com/" + strings.Repeat("x", 100)
+	_, err := fx.net.Publish(context.Background(), bridge.Reply{Text: text, To: bridge.Author{Handle: "ana@fake.social"}})
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || pe.Retryable || !strings.Contains(pe.Reason, "484 characters") || !strings.Contains(pe.Reason, "468") {
+		t.Errorf("over limit = %v", err)
+	}
+	if len(fx.fake.Published()) != 0 {
+		t.Error("an over-limit reply reached the instance")
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

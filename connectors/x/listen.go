@@ -1,0 +1,614 @@
+package x
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// state is what survives a restart, in Deps.DataDir/x-state.json.
+type state struct {
+	SinceID       string    `json:"since_id,omitempty"`        // newest mention delivered
+	Primed        bool      `json:"primed,omitempty"`          // the mentions baseline is set
+	StreamSinceID string    `json:"stream_since_id,omitempty"` // newest keyword post delivered
+	StreamFrom    time.Time `json:"stream_from,omitzero"`      // first stream connection, the gap-fill floor before any keyword post
+}
+
+func (n *Network) statePath() string {
+	if n.deps.DataDir == "" {
+		return ""
+	}
+	return filepath.Join(n.deps.DataDir, "x-state.json")
+}
+
+func (n *Network) loadState() error {
+	p := n.statePath()
+	if p == "" {
+		return nil
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("x: read state: %w", err)
+	}
+	if err := json.Unmarshal(b, &n.state); err != nil {
+		return fmt.Errorf("x: state file %s is not readable JSON: %w", p, err)
+	}
+	return nil
+}
+
+// saveStateLocked writes the state atomically; n.mu is held.
+func (n *Network) saveStateLocked() {
+	p := n.statePath()
+	if p == "" {
+		return
+	}
+	b, _ := json.Marshal(n.state)
+	if err := writeFileAtomic(p, b); err != nil {
+		n.log.Warn("x: save state", "err", err)
+	}
+}
+
+// idLess compares X ids (decimal snowflakes of any length).
+func idLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+// Connected reports whether the first mentions poll is done and, when
+// keywords are configured, the filtered stream is connected.
+func (n *Network) Connected() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.polled && (len(n.cfg.Keywords) == 0 || n.streams > 0)
+}
+
+// Listen polls mentions and, with keywords, reads the filtered stream,
+// delivering into in until ctx ends. It blocks, reconnects by itself, and
+// returns nil when ctx ends, or an error when X refuses our credentials.
+func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
+	bo := n.newBackoff()
+	var me *user
+	for {
+		var err error
+		me, err = n.ensureMe(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		var ae *apiError
+		if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
+			return err
+		}
+		n.log.Warn("x: cannot reach X yet", "err", err)
+		if !bo.sleep(ctx, 0) {
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { n.pollLoop(ctx, in, me) })
+	if len(n.cfg.Keywords) > 0 {
+		wg.Go(func() { n.streamLoop(ctx, in, me) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// ---- mentions ----
+
+var tweetQuery = url.Values{
+	"tweet.fields": {"author_id,conversation_id,created_at,in_reply_to_user_id,referenced_tweets,entities,lang"},
+	"expansions":   {"author_id"},
+	"user.fields":  {"username,name,profile_image_url,public_metrics"},
+}
+
+func baseQuery() url.Values {
+	q := url.Values{}
+	for k, v := range tweetQuery {
+		q[k] = v
+	}
+	return q
+}
+
+// timelinePage is a page of the mentions timeline or of recent search.
+type timelinePage struct {
+	Data     []tweet  `json:"data"`
+	Includes includes `json:"includes"`
+	Meta     struct {
+		NewestID  string `json:"newest_id"`
+		NextToken string `json:"next_token"`
+		ResultCnt int    `json:"result_count"`
+	} `json:"meta"`
+}
+
+// maxPages bounds one gap fill (the mentions timeline keeps 800 posts).
+const maxPages = 20
+
+func (n *Network) pollLoop(ctx context.Context, in bridge.Inbox, me *user) {
+	for {
+		wait := n.cfg.PollInterval
+		if err := n.pollMentions(ctx, in, me); err != nil && ctx.Err() == nil {
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Wait > wait {
+				wait = ae.Wait
+			}
+			n.log.Warn("x: poll mentions", "err", err, "next_in", wait)
+		}
+		n.mu.Lock()
+		n.polled = true
+		n.mu.Unlock()
+		if !sleepCtx(ctx, wait) {
+			return
+		}
+	}
+}
+
+// pollMentions fetches every mention since the last one delivered, pages
+// through the gap, delivers oldest first, then moves since_id.
+func (n *Network) pollMentions(ctx context.Context, in bridge.Inbox, me *user) error {
+	n.mu.Lock()
+	st := n.state
+	n.mu.Unlock()
+	path := "/2/users/" + url.PathEscape(me.ID) + "/mentions"
+	if !st.Primed && !n.cfg.Backfill {
+		// First start: begin from now rather than flooding the queue with the past.
+		q := baseQuery()
+		q.Set("max_results", "5")
+		var page timelinePage
+		if _, err := n.api.do(ctx, "mentions", http.MethodGet, path, q, nil, &page); err != nil {
+			return err
+		}
+		n.mu.Lock()
+		n.state.Primed = true
+		if page.Meta.NewestID != "" {
+			n.state.SinceID = page.Meta.NewestID
+		}
+		n.saveStateLocked()
+		n.mu.Unlock()
+		return nil
+	}
+	q := baseQuery()
+	q.Set("max_results", "100")
+	if st.SinceID != "" {
+		q.Set("since_id", st.SinceID)
+	}
+	tweets, users, err := n.pages(ctx, "mentions", path, q, "pagination_token")
+	// Oldest first; since_id moves only over delivered posts, so a failed
+	// delivery is fetched again by the next poll.
+	newest := st.SinceID
+	for _, t := range tweets {
+		if derr := n.deliver(ctx, in, t, users, true, me); derr != nil {
+			err = errors.Join(err, derr)
+			break
+		}
+		if idLess(newest, t.ID) {
+			newest = t.ID
+		}
+	}
+	n.mu.Lock()
+	n.state.Primed = true
+	if idLess(n.state.SinceID, newest) {
+		n.state.SinceID = newest
+	}
+	n.saveStateLocked()
+	n.mu.Unlock()
+	return err
+}
+
+var errPartialPages = errors.New("x: not every page could be read")
+
+// pages reads every page of a newest-first listing and returns its tweets
+// oldest first. When a page fails after the first, it returns only the
+// tweets older than the gap that remains (none: pages come newest first, so
+// a missing page means older posts are missing) and the error.
+func (n *Network) pages(ctx context.Context, op, path string, q url.Values, tokenParam string) ([]tweet, map[string]user, error) {
+	users := map[string]user{}
+	var all []tweet
+	for page := 0; page < maxPages; page++ {
+		var p timelinePage
+		partial, err := n.api.do(ctx, op, http.MethodGet, path, q, nil, &p)
+		if err != nil {
+			if page == 0 {
+				return nil, nil, err
+			}
+			// Newer pages read, older ones not: deliver nothing from this
+			// round (since_id must not jump over the missing older posts).
+			return nil, nil, errors.Join(errPartialPages, err)
+		}
+		if len(partial) > 0 {
+			n.log.Warn("x: answer carried partial errors", "op", op, "count", len(partial), "first", partial[0].Detail)
+		}
+		all = append(all, p.Data...)
+		for _, u := range p.Includes.Users {
+			users[u.ID] = u
+		}
+		if p.Meta.NextToken == "" {
+			break
+		}
+		q.Set(tokenParam, p.Meta.NextToken)
+	}
+	sort.Slice(all, func(i, j int) bool { return idLess(all[i].ID, all[j].ID) })
+	return all, users, nil
+}
+
+// deliver hands one tweet to the inbox unless it was delivered before.
+func (n *Network) deliver(ctx context.Context, in bridge.Inbox, t tweet, users map[string]user, viaMentions bool, me *user) error {
+	n.mu.Lock()
+	if n.seen.has(t.ID) || n.inflight[t.ID] {
+		n.mu.Unlock()
+		return nil
+	}
+	n.inflight[t.ID] = true
+	n.mu.Unlock()
+	err := in.Post(ctx, n.toPost(t, users, viaMentions, me))
+	n.mu.Lock()
+	delete(n.inflight, t.ID)
+	if err == nil {
+		n.seen.add(t.ID)
+	}
+	n.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("x: deliver post: %w", err)
+	}
+	return nil
+}
+
+// toPost maps a tweet and its expanded author.
+func (n *Network) toPost(t tweet, users map[string]user, viaMentions bool, me *user) bridge.Post {
+	u, ok := users[t.AuthorID]
+	if !ok {
+		u = user{ID: t.AuthorID, Username: t.AuthorID}
+	}
+	p := bridge.Post{
+		Network: Name,
+		ID:      t.ID,
+		Author: bridge.Author{ID: u.ID, Handle: u.Username, Name: u.Name, URL: "https://x.com/" + u.Username,
+			Avatar: u.ProfileImageURL, Followers: u.PublicMetrics.Followers},
+		Text: html.UnescapeString(t.Text), // X escapes &, < and > in text
+		URL:  "https://x.com/" + u.Username + "/status/" + t.ID,
+		Lang: t.Lang,
+		Ref:  map[string]string{"author_id": t.AuthorID, "conversation_id": t.ConversationID},
+	}
+	if ts, err := time.Parse(time.RFC3339Nano, t.CreatedAt); err == nil {
+		p.CreatedAt = ts.UTC()
+	} else {
+		p.CreatedAt = n.deps.Now().UTC()
+	}
+	for _, r := range t.ReferencedTweets {
+		if r.Type == "replied_to" {
+			p.InReplyTo = r.ID
+		}
+	}
+	if t.ConversationID != "" && t.ConversationID != t.ID {
+		p.Conversation = t.ConversationID
+	}
+	p.FromUs = t.AuthorID == me.ID
+	p.ReplyToUs = !p.FromUs && t.InReplyToUserID == me.ID
+	for _, m := range t.Entities.Mentions {
+		if strings.EqualFold(m.Username, me.Username) {
+			p.MentionsUs = true
+		}
+	}
+	if viaMentions && !p.ReplyToUs && !p.FromUs {
+		p.MentionsUs = true
+	}
+	return p
+}
+
+// ---- filtered stream ----
+
+// ruleValue turns a configured keyword into a rule: phrases are quoted.
+func ruleValue(k string) string {
+	if strings.ContainsAny(k, " \t") && !strings.HasPrefix(k, `"`) && !strings.ContainsAny(k, "()") && !strings.Contains(k, " OR ") {
+		return `"` + k + `"`
+	}
+	return k
+}
+
+type ruleList struct {
+	Data []struct {
+		ID    string `json:"id"`
+		Value string `json:"value"`
+		Tag   string `json:"tag"`
+	} `json:"data"`
+}
+
+// syncRules makes the stream rules tagged "earshot" equal the configured keywords.
+func (n *Network) syncRules(ctx context.Context) error {
+	var cur ruleList
+	if _, err := n.api.do(ctx, "stream.rules", http.MethodGet, "/2/tweets/search/stream/rules", nil, nil, &cur); err != nil {
+		return err
+	}
+	want := map[string]bool{}
+	for _, k := range n.cfg.Keywords {
+		want[ruleValue(k)] = true
+	}
+	var del []string
+	have := map[string]bool{}
+	for _, r := range cur.Data {
+		if r.Tag != ruleTag {
+			continue
+		}
+		if want[r.Value] && !have[r.Value] {
+			have[r.Value] = true
+			continue
+		}
+		del = append(del, r.ID)
+	}
+	if len(del) > 0 {
+		body := map[string]any{"delete": map[string]any{"ids": del}}
+		if _, err := n.api.do(ctx, "stream.rules", http.MethodPost, "/2/tweets/search/stream/rules", nil, body, nil); err != nil {
+			return err
+		}
+	}
+	var add []map[string]string
+	for _, k := range n.cfg.Keywords {
+		v := ruleValue(k)
+		if !have[v] {
+			have[v] = true
+			add = append(add, map[string]string{"value": v, "tag": ruleTag})
+		}
+	}
+	if len(add) > 0 {
+		body := map[string]any{"add": add}
+		if _, err := n.api.do(ctx, "stream.rules", http.MethodPost, "/2/tweets/search/stream/rules", nil, body, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Network) streamLoop(ctx context.Context, in bridge.Inbox, me *user) {
+	bo := n.newBackoff()
+	synced := false
+	for ctx.Err() == nil {
+		var err error
+		if !synced {
+			if err = n.syncRules(ctx); err == nil {
+				synced = true
+			}
+		}
+		healthy := false
+		if err == nil {
+			healthy, err = n.runStream(ctx, in, me)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if healthy {
+			bo.reset()
+		}
+		var wait time.Duration
+		var ae *apiError
+		if errors.As(err, &ae) && ae.Wait > 0 {
+			wait = ae.Wait
+		}
+		n.log.Info("x: stream ended; reconnecting", "err", err)
+		if !bo.sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// runStream connects the filtered stream, fills the gap since the last
+// keyword post through recent search, and reads until the stream ends.
+// healthy reports that the connection was up long enough to reset backoff.
+func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (healthy bool, err error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	resp, _, err := n.api.send(sctx, "stream", http.MethodGet, "/2/tweets/search/stream", baseQuery(), nil)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		raw := make([]byte, 64<<10)
+		k, _ := readAtMost(resp.Body, raw)
+		return false, n.api.failure("stream", resp, raw[:k])
+	}
+	stall := time.AfterFunc(n.cfg.StallTimeout, cancel)
+	defer stall.Stop()
+
+	n.mu.Lock()
+	n.streams++
+	first := n.state.StreamFrom.IsZero()
+	if first {
+		n.state.StreamFrom = n.deps.Now().UTC()
+		n.saveStateLocked()
+	}
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.streams--
+		n.mu.Unlock()
+	}()
+	connected := time.Now()
+
+	// Gap fill runs alongside the reader; the seen set drops overlaps.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	if !first {
+		wg.Go(func() {
+			if err := n.fillStreamGap(sctx, in, me); err != nil && sctx.Err() == nil {
+				n.log.Warn("x: stream gap fill", "err", err)
+				cancel() // reconnect and try again: StreamSinceID did not move past the gap
+			}
+		})
+	}
+
+	rd := newStreamReader(resp.Body)
+	for {
+		line, err := rd.next()
+		if err != nil {
+			return time.Since(connected) > time.Minute, fmt.Errorf("x: stream: %w", err)
+		}
+		stall.Reset(n.cfg.StallTimeout)
+		msg, keepAlive, err := decodeLine(line)
+		if keepAlive {
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, errDisconnect) {
+				return time.Since(connected) > time.Minute, err
+			}
+			n.log.Warn("x: stream: skipped a line", "err", err)
+			continue
+		}
+		users := map[string]user{}
+		for _, u := range msg.Includes.Users {
+			users[u.ID] = u
+		}
+		if err := n.deliver(sctx, in, *msg.Data, users, false, me); err != nil {
+			return false, err // reconnect: the gap fill brings it again
+		}
+		n.noteStreamed(msg.Data.ID)
+	}
+}
+
+func readAtMost(r interface{ Read([]byte) (int, error) }, b []byte) (int, error) {
+	total := 0
+	for total < len(b) {
+		k, err := r.Read(b[total:])
+		total += k
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (n *Network) noteStreamed(id string) {
+	n.mu.Lock()
+	if idLess(n.state.StreamSinceID, id) {
+		n.state.StreamSinceID = id
+		n.saveStateLocked()
+	}
+	n.mu.Unlock()
+}
+
+// searchQueries turns the rules into recent-search queries of at most 512
+// characters each.
+func (n *Network) searchQueries() []string {
+	var out []string
+	cur := ""
+	for _, k := range n.cfg.Keywords {
+		v := "(" + ruleValue(k) + ")"
+		switch {
+		case cur == "":
+			cur = v
+		case len(cur)+4+len(v) <= 512:
+			cur += " OR " + v
+		default:
+			out = append(out, cur)
+			cur = v
+		}
+	}
+	if cur != "" {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// fillStreamGap delivers keyword posts made while the stream was down.
+func (n *Network) fillStreamGap(ctx context.Context, in bridge.Inbox, me *user) error {
+	n.mu.Lock()
+	since, from := n.state.StreamSinceID, n.state.StreamFrom
+	n.mu.Unlock()
+	for _, query := range n.searchQueries() {
+		q := baseQuery()
+		q.Set("query", query)
+		q.Set("max_results", "100")
+		if since != "" {
+			q.Set("since_id", since)
+		} else if !from.IsZero() {
+			q.Set("start_time", from.Add(-time.Second).UTC().Format(time.RFC3339))
+		}
+		tweets, users, err := n.pages(ctx, "search.recent", "/2/tweets/search/recent", q, "next_token")
+		if err != nil {
+			return err
+		}
+		for _, t := range tweets {
+			if err := n.deliver(ctx, in, t, users, false, me); err != nil {
+				return err
+			}
+			n.noteStreamed(t.ID)
+		}
+	}
+	return nil
+}
+
+// ---- small helpers ----
+
+// seenSet remembers up to max ids, forgetting the oldest first.
+type seenSet struct {
+	ids   map[string]bool
+	order []string
+	max   int
+}
+
+func newSeenSet(max int) *seenSet { return &seenSet{ids: map[string]bool{}, max: max} }
+
+func (s *seenSet) has(id string) bool { return s.ids[id] }
+
+func (s *seenSet) add(id string) {
+	if s.ids[id] {
+		return
+	}
+	s.ids[id] = true
+	s.order = append(s.order, id)
+	if len(s.order) > s.max {
+		delete(s.ids, s.order[0])
+		s.order = s.order[1:]
+	}
+}
+
+type backoff struct {
+	min, max, d time.Duration
+}
+
+func (n *Network) newBackoff() *backoff {
+	return &backoff{min: n.backoffMin, max: n.backoffMax, d: n.backoffMin}
+}
+
+func (b *backoff) reset() { b.d = b.min }
+
+// sleep waits the current backoff (with jitter), or at least floor, and
+// doubles it; false when ctx ended.
+func (b *backoff) sleep(ctx context.Context, floor time.Duration) bool {
+	d := b.d/2 + rand.N(b.d/2+1)
+	if d < floor {
+		d = floor
+	}
+	b.d = min(b.d*2, b.max)
+	return sleepCtx(ctx, d)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,439 @@
+package x
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/x/xfake"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+const (
+	clientID     = "earshot-client"
+	clientSecret = "x-client-secret-77"
+)
+
+type countingObserver struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingObserver) ObserveRequest(platform, op, outcome string, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[platform+" "+op+" "+outcome]++
+}
+
+func (c *countingObserver) get(k string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[k]
+}
+
+type fixture struct {
+	fake *xfake.Server
+	ana  xfake.User
+	cfg  Config
+	dir  string
+	obs  *countingObserver
+}
+
+func newFixture(t *testing.T, keywords ...string) *fixture {
+	t.Helper()
+	f := xfake.New(xfake.Options{KeepAlive: 100 * time.Millisecond})
+	t.Cleanup(f.Close)
+	fx := &fixture{fake: f, ana: f.AddUser("ana_l", "Ana Lima", 42), dir: t.TempDir(), obs: &countingObserver{}}
+	fx.cfg = Config{APIURL: f.URL(), ClientID: clientID, ClientSecret: clientSecret, RefreshToken: "x-refresh-0",
+		Keywords: keywords, PollInterval: 40 * time.Millisecond, RequestTimeout: 5 * time.Second, StallTimeout: 2 * time.Second}
+	return fx
+}
+
+func (fx *fixture) network(t *testing.T) *Network {
+	t.Helper()
+	cfg := fx.cfg
+	cfg.Keywords = append([]string(nil), fx.cfg.Keywords...)
+	n, err := New(cfg, bridge.Deps{DataDir: fx.dir, Requests: fx.obs, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.backoffMin, n.backoffMax = 20*time.Millisecond, 200*time.Millisecond
+	return n
+}
+
+func (fx *fixture) tweet(t testing.TB, text, replyTo string) string {
+	t.Helper()
+	tw, err := fx.fake.Tweet(fx.ana.ID, text, xfake.TweetOptions{ReplyTo: replyTo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tw.ID
+}
+
+// run starts Listen; stop cancels it and waits.
+func run(t *testing.T, n *Network) (*connectortest.RecordingInbox, func()) {
+	t.Helper()
+	in := connectortest.NewRecordingInbox()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Listen(ctx, in) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Listen: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	connectortest.WaitFor(t, 10*time.Second, "x to connect", n.Connected)
+	return in, stop
+}
+
+func harness(keywords ...string) connectortest.NetworkHarness {
+	return connectortest.NetworkHarness{New: func(t *testing.T) *connectortest.NetworkEnv {
+		fx := newFixture(t, keywords...)
+		n := fx.network(t)
+		f := fx.fake
+		return &connectortest.NetworkEnv{
+			Network:   n,
+			Secrets:   []string{clientSecret, "x-refresh-0", "x-access-1", "x-refresh-1"},
+			Listening: n.Connected,
+			Mention:   func(t testing.TB, text string) string { return fx.tweet(t, "@earshot "+text, "") },
+			Reply:     func(t testing.TB, inReplyTo, text string) string { return fx.tweet(t, "@earshot "+text, inReplyTo) },
+			Published: func(t testing.TB) []connectortest.Published {
+				var out []connectortest.Published
+				for _, tw := range f.Published() {
+					out = append(out, connectortest.Published{ID: tw.ID, InReplyTo: tw.InReplyTo, Text: tw.Text})
+				}
+				for _, d := range f.DMs() {
+					if d.SenderID == f.Us().ID {
+						out = append(out, connectortest.Published{ID: d.ID, Text: d.Text, Direct: true, To: d.RecipientID})
+					}
+				}
+				return out
+			},
+			Fail: func(t testing.TB, status, n int, wait time.Duration) { f.FailNext(status, n, wait) },
+			Drop: func(t testing.TB) { f.DropStreams() },
+			DM:   true,
+		}
+	}}
+}
+
+func TestNetworkSuite(t *testing.T) { connectortest.RunNetworkSuite(t, harness()) }
+func TestNetworkSuiteWithStream(t *testing.T) {
+	connectortest.RunNetworkSuite(t, harness("delayed train"))
+}
+
+func byID(id string) func(bridge.Post) bool { return func(p bridge.Post) bool { return p.ID == id } }
+
+func checkOnce(t *testing.T, posts []bridge.Post) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, p := range posts {
+		seen[p.ID]++
+		if seen[p.ID] == 2 {
+			t.Errorf("post %s (%q) delivered twice", p.ID, p.Text)
+		}
+	}
+}
+
+func TestStreamDropAndRestartNothingMissedNothingTwice(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, "refund")
+	n := fx.network(t)
+	in, stop := run(t, n)
+
+	var ids []string
+	ids = append(ids, fx.tweet(t, "I want a refund now", ""))
+	in.WaitPost(t, 5*time.Second, byID(ids[0]))
+	fx.fake.DropStreams()
+	ids = append(ids, fx.tweet(t, "still no refund while your stream is down", ""))
+	connectortest.WaitFor(t, 5*time.Second, "stream back", func() bool { return fx.fake.Streams() > 0 })
+	ids = append(ids, fx.tweet(t, "refund please, after the reconnect", ""))
+	for _, id := range ids {
+		in.WaitPost(t, 5*time.Second, byID(id))
+	}
+	stop()
+
+	// Down for a while: posts made meanwhile arrive after a restart (gap fill
+	// from the saved stream position), and nothing earlier comes again.
+	var later []string
+	for i := range 3 {
+		later = append(later, fx.tweet(t, fmt.Sprintf("refund %d while earshot was down", i), ""))
+	}
+	n2 := fx.network(t)
+	in2, _ := run(t, n2)
+	for _, id := range later {
+		in2.WaitPost(t, 5*time.Second, byID(id))
+	}
+	time.Sleep(100 * time.Millisecond) // let a stray duplicate show itself
+	all := append(in.Posts(), in2.Posts()...)
+	checkOnce(t, all)
+	if len(all) != len(ids)+len(later) {
+		t.Errorf("delivered %d posts, want %d: %+v", len(all), len(ids)+len(later), all)
+	}
+	for _, p := range all {
+		if p.MentionsUs || p.FromUs {
+			t.Errorf("keyword post %s flagged MentionsUs=%v FromUs=%v", p.ID, p.MentionsUs, p.FromUs)
+		}
+	}
+}
+
+func TestSinceIDSurvivesRestartAndGapsArePaged(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	old := fx.tweet(t, "@earshot an old complaint from before we started", "")
+	n := fx.network(t)
+	in, stop := run(t, n)
+	first := fx.tweet(t, "@earshot first", "")
+	in.WaitPost(t, 5*time.Second, byID(first))
+	stop()
+
+	var st state
+	b, err := os.ReadFile(filepath.Join(fx.dir, "x-state.json"))
+	if err != nil || json.Unmarshal(b, &st) != nil || st.SinceID != first {
+		t.Fatalf("state file: %s %v, want since_id %s", b, err, first)
+	}
+
+	// 130 mentions while down: two pages of 100.
+	var gap []string
+	for i := range 130 {
+		gap = append(gap, fx.tweet(t, fmt.Sprintf("@earshot gap %d", i), ""))
+	}
+	n2 := fx.network(t)
+	in2, _ := run(t, n2)
+	for _, id := range gap {
+		in2.WaitPost(t, 10*time.Second, byID(id))
+	}
+	posts := in2.Posts()
+	checkOnce(t, append(in.Posts(), posts...))
+	for i, p := range posts[:len(gap)] {
+		if p.ID != gap[i] {
+			t.Fatalf("post %d is %s, want %s: gaps are delivered oldest first", i, p.ID, gap[i])
+		}
+	}
+	for _, p := range append(in.Posts(), posts...) {
+		if p.ID == old {
+			t.Errorf("the mention from before the first start was delivered (backfill is off)")
+		}
+	}
+}
+
+func TestTweetMapping(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	n := fx.network(t)
+	in, _ := run(t, n)
+	id := fx.tweet(t, `@earshot A & B <3 "quoted"`, "")
+	p := in.WaitPost(t, 5*time.Second, byID(id))
+	if p.Text != `@earshot A & B <3 "quoted"` {
+		t.Errorf("text %q: X's HTML escapes must be undone", p.Text)
+	}
+	if p.Author.Handle != "ana_l" || p.Author.Name != "Ana Lima" || p.Author.Followers != 42 || p.Author.Avatar == "" {
+		t.Errorf("author %+v not expanded", p.Author)
+	}
+	if p.URL != "https://x.com/ana_l/status/"+id || p.Lang != "en" || p.Ref["author_id"] != fx.ana.ID {
+		t.Errorf("post %+v", p)
+	}
+}
+
+func TestPartialErrorsStillDeliver(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	fx.fake.PartialErrors(true)
+	n := fx.network(t)
+	in, _ := run(t, n)
+	in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "@earshot partial", "")))
+}
+
+func TestRateLimitsFromHeaders(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	n := fx.network(t)
+	me, err := n.ensureMe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.state.Primed = true
+	for _, legacy := range []bool{false, true} {
+		fx.fake.FailReads(429, 1, 4*time.Second, legacy)
+		err := n.pollMentions(context.Background(), connectortest.NewRecordingInbox(), me)
+		var ae *apiError
+		if !errors.As(err, &ae) || !ae.rateLimited() || ae.Wait < 3*time.Second || ae.Wait > 5*time.Second {
+			t.Errorf("legacy=%v: %v, want a rate limit of about 4s from x-rate-limit-reset", legacy, err)
+		}
+		if legacy && ae != nil && ae.Code != 88 {
+			t.Errorf("legacy code = %d, want 88", ae.Code)
+		}
+	}
+	if fx.obs.get("x mentions rate_limited") != 2 {
+		t.Errorf("rate limited requests observed: %v", fx.obs.n)
+	}
+}
+
+func TestPublishTimeoutAfterSendIsMaybeSent(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	fx.cfg.RequestTimeout = 300 * time.Millisecond
+	n := fx.network(t)
+	if _, ok := any(n).(bridge.Idempotent); ok {
+		t.Fatal("X has no idempotency key: the network must not be Idempotent")
+	}
+	target := fx.tweet(t, "@earshot where is my bag", "")
+	if err := n.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fx.fake.HangNextPost(1)
+	_, err := n.Publish(context.Background(), bridge.Reply{Case: "E-1", InReplyTo: target, To: bridge.Author{ID: fx.ana.ID}, Text: "We found it", IdempotencyKey: "k"})
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || !pe.MaybeSent {
+		t.Fatalf("timeout after send: %v, want PublishError with MaybeSent", err)
+	}
+	if len(fx.fake.Published()) != 1 {
+		t.Errorf("fake shows %d published, want 1 (it did go through)", len(fx.fake.Published()))
+	}
+	if got := fx.obs.get("x publish error"); got != 1 {
+		t.Errorf("publish attempts observed as error: %d, want 1", got)
+	}
+	// Not sent at all: refused before sending, no attempt reached X.
+	before := fx.fake.PublishAttempts()
+	_, err = n.Publish(context.Background(), bridge.Reply{Case: "E-1", InReplyTo: target, To: bridge.Author{ID: fx.ana.ID}, Text: strings.Repeat("東", 141), IdempotencyKey: "k2"})
+	if errors.As(err, &pe); err == nil || pe.Retryable || !strings.Contains(pe.Reason, "282") || !strings.Contains(pe.Reason, "280") {
+		t.Errorf("over-long CJK: %v, want a permanent refusal naming 282 of 280", err)
+	}
+	if fx.fake.PublishAttempts() != before {
+		t.Error("an over-long text reached X")
+	}
+}
+
+func TestRefreshTokenRotationIsPersisted(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	ctx := context.Background()
+	n1 := fx.network(t)
+	if err := n1.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read := func() tokenFile {
+		var tf tokenFile
+		b, err := os.ReadFile(filepath.Join(fx.dir, "x-token.json"))
+		if err != nil || json.Unmarshal(b, &tf) != nil {
+			t.Fatalf("token file: %v", err)
+		}
+		fi, _ := os.Stat(filepath.Join(fx.dir, "x-token.json"))
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
+		}
+		return tf
+	}
+	if tf := read(); tf.RefreshToken != "x-refresh-1" || tf.AccessToken != "x-access-1" || tf.Expiry.IsZero() {
+		t.Fatalf("after the first refresh the file holds %+v", tf)
+	}
+	// A restart with the same (now dead) configured token continues the chain from the file.
+	fx.fake.ExpireAccessTokens()
+	n2 := fx.network(t)
+	if err := n2.Check(ctx); err == nil {
+		t.Fatal("a check with an expired access token passed")
+	}
+	if err := n2.Check(ctx); err != nil {
+		t.Fatalf("after the 401 the next request must refresh: %v", err)
+	}
+	if tf := read(); tf.RefreshToken != "x-refresh-2" || fx.fake.RefreshToken() != "x-refresh-2" {
+		t.Fatalf("refresh chain: file %+v, fake %s", tf, fx.fake.RefreshToken())
+	}
+	// Proactive refresh: a token about to expire is refreshed before use.
+	n3 := fx.network(t)
+	n3.api.auth.(*oauth2Auth).tok.Expiry = time.Now().Add(30 * time.Second)
+	if err := n3.Check(ctx); err != nil || fx.fake.Refreshes() != 3 {
+		t.Fatalf("proactive refresh: %v, refreshes %d", err, fx.fake.Refreshes())
+	}
+	// A newly configured refresh token (re-authorized) wins over the file.
+	fx.cfg.RefreshToken = "operator-new-token"
+	n4 := fx.network(t)
+	if got := n4.api.auth.(*oauth2Auth).tok.RefreshToken; got != "operator-new-token" {
+		t.Errorf("new configured token ignored: chain uses %q", got)
+	}
+	err := n4.Check(ctx)
+	if err == nil || strings.Contains(err.Error(), "operator-new-token") || strings.Contains(err.Error(), clientSecret) {
+		t.Errorf("refusal of an unknown refresh token: %v (must fail without echoing secrets)", err)
+	}
+}
+
+func TestOAuth1(t *testing.T) {
+	t.Parallel()
+	f := xfake.New(xfake.Options{ConsumerKey: "ck", Token: "at-oauth1"})
+	t.Cleanup(f.Close)
+	ana := f.AddUser("ana", "Ana", 1)
+	tw, _ := f.Tweet(ana.ID, "@earshot hi", xfake.TweetOptions{})
+	n, err := New(Config{APIURL: f.URL(), ConsumerKey: "ck", ConsumerSecret: "cs-secret", AccessToken: "at-oauth1", AccessTokenSecret: "ats-secret"},
+		bridge.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Publish(context.Background(), bridge.Reply{InReplyTo: tw.ID, To: bridge.Author{ID: ana.ID}, Text: "hello", IdempotencyKey: "k"}); err != nil {
+		t.Fatalf("publish with OAuth 1.0a: %v", err)
+	}
+}
+
+func TestRulesSyncedFromConfig(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, "refund", "delayed train")
+	// A stale rule of ours and a rule owned by another tool.
+	stale := fx.network(t)
+	stale.cfg.Keywords = []string{"old keyword"}
+	if err := stale.syncRules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := fx.network(t)
+	run(t, n)
+	var got []string
+	for _, r := range fx.fake.Rules() {
+		got = append(got, r.Value+"|"+r.Tag)
+	}
+	want := `refund|earshot,"delayed train"|earshot`
+	if strings.Join(got, ",") != want {
+		t.Errorf("rules %v, want %s", got, want)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, c := range []Config{
+		{},
+		{APIURL: "ftp://x", AccessToken: "a"},
+		{RefreshToken: "r"},
+		{ConsumerKey: "k", ConsumerSecret: "s-secret"},
+		{ConsumerKey: "k", ConsumerSecret: "s-secret", AccessToken: "a", AccessTokenSecret: "b", ClientID: "c"},
+		{AccessToken: "a", Keywords: []string{" "}},
+	} {
+		_, err := New(c, bridge.Deps{})
+		if err == nil {
+			t.Errorf("New(%+v) accepted", c)
+		} else if strings.Contains(err.Error(), "s-secret") {
+			t.Errorf("error echoes a secret: %v", err)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package slack_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/slack"
+	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
+)
+
+// The fake drops the socket (disconnect envelope, then close); the desk
+// reconnects by itself and misses nothing said meanwhile.
+func TestSocketReconnects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	in := connectortest.NewRecordingInbox()
+	listen(t, e.desk, in)
+	th, err := e.desk.OpenThread(context.Background(), channel, connectortest.SuiteCase("E-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fake.Say(staffID, channel, th.ID, "before")
+	connectortest.WaitStaffMessage(t, in, func(m bridge.StaffMessage) bool { return m.Text == "before" })
+	e.fake.DropSockets()
+	e.fake.Say(staffID, channel, th.ID, "while away")
+	connectortest.WaitStaffMessage(t, in, func(m bridge.StaffMessage) bool { return m.Text == "while away" })
+	if e.fake.Connects() < 2 {
+		t.Errorf("%d socket connections, want a reconnect", e.fake.Connects())
+	}
+}
+
+// Wrong tokens: Check fails without echoing them, and Listen's retries log
+// no secret.
+func TestSecretsStayOut(t *testing.T) {
+	t.Parallel()
+	f, err := slackfake.New(slackfake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	logs := &syncBuffer{}
+	cfg := slack.Config{BotToken: "xoxb-wrong-bot-token-123", AppToken: "xapp-wrong-app-token-456", APIURL: f.APIURL()}
+	d, err := slack.New(cfg, bridge.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = d.Check(context.Background())
+	if err == nil {
+		t.Fatal("Check passed with a wrong token")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := d.Listen(ctx, connectortest.NewRecordingInbox()); err != nil {
+		t.Errorf("Listen returned %v when its context ended", err)
+	}
+	for _, s := range []string{cfg.BotToken, cfg.AppToken} {
+		if strings.Contains(err.Error(), s) || strings.Contains(logs.String(), s) {
+			t.Errorf("secret %q leaked: err %q logs %q", s, err, logs.String())
+		}
+	}
+	if _, err := slack.New(slack.Config{BotToken: "x", Mode: "carrier-pigeon"}, bridge.Deps{}); err == nil {
+		t.Error("an unknown mode was accepted")
+	}
+	if _, err := slack.New(slack.Config{BotToken: "x"}, bridge.Deps{}); err == nil {
+		t.Error("socket mode without an app token was accepted")
+	}
+}

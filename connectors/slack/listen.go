@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -364,17 +365,26 @@ func (d *Desk) handleSlash(ctx context.Context, in bridge.Inbox, cmd slack.Slash
 	name, args, raw := ParseSlash(cmd.Command, cmd.Text)
 	inv := bridge.Invocation{Desk: Name, Source: bridge.SourceSlash, Staff: d.people.staff(ctx, cmd.UserID),
 		Channel: cmd.ChannelID, Name: name, Args: args, Raw: raw}
-	d.respond(ctx, cmd.ChannelID, "", cmd.UserID, in.Command(ctx, inv))
+	d.respond(ctx, cmd.ChannelID, "", cmd.UserID, cmd.ResponseURL, in.Command(ctx, inv))
 }
 
 // respond shows a command's answer: privately, or in the thread/channel.
-func (d *Desk) respond(ctx context.Context, channel, threadTS, user string, r bridge.Response) {
+// A private answer goes by chat.postEphemeral (in the thread when there is
+// one); if that fails (the bot is not in the channel) it goes to the
+// command's response_url instead.
+func (d *Desk) respond(ctx context.Context, channel, threadTS, user, responseURL string, r bridge.Response) {
 	if r.Text == "" {
 		return
 	}
 	var err error
 	if r.Private || !r.OK {
 		err = d.ephemeral(ctx, channel, threadTS, user, r.Text, nil)
+		if err != nil && d.responseURLOK(responseURL) {
+			start := time.Now()
+			err = slack.PostWebhookContext(ctx, responseURL, &slack.WebhookMessage{
+				Text: escape(cut(r.Text, maxFallback)), ResponseType: "ephemeral"})
+			d.observe("response_url", start, err)
+		}
 	} else {
 		opts := []slack.MsgOption{slack.MsgOptionText(escape(cut(r.Text, maxMessageText)), false)}
 		if threadTS != "" {
@@ -387,6 +397,24 @@ func (d *Desk) respond(ctx context.Context, channel, threadTS, user string, r br
 	}
 }
 
+// responseURLOK accepts only Slack's own response URLs (or the configured
+// API host, for the fake), so a forged payload cannot make us post elsewhere.
+func (d *Desk) responseURLOK(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return false
+	}
+	if u.Scheme == "https" && (u.Host == "hooks.slack.com" || strings.HasSuffix(u.Host, ".slack.com")) {
+		return true
+	}
+	if d.cfg.APIURL != "" {
+		if api, err := url.Parse(d.cfg.APIURL); err == nil && api.Host == u.Host && api.Scheme == u.Scheme {
+			return true
+		}
+	}
+	return false
+}
+
 // handleInteraction turns a card or Retry button press into a command.
 func (d *Desk) handleInteraction(ctx context.Context, in bridge.Inbox, cb slack.InteractionCallback) {
 	ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
@@ -396,7 +424,7 @@ func (d *Desk) handleInteraction(ctx context.Context, in bridge.Inbox, cb slack.
 		return
 	}
 	inv.Staff = d.people.staff(ctx, cb.User.ID)
-	d.respond(ctx, inv.Channel, inv.Thread.ID, cb.User.ID, in.Command(ctx, inv))
+	d.respond(ctx, inv.Channel, inv.Thread.ID, cb.User.ID, cb.ResponseURL, in.Command(ctx, inv))
 }
 
 // ParseInteraction turns a block_actions payload into an Invocation (Staff

@@ -70,3 +70,24 @@ func TestSecretsStayOut(t *testing.T) {
 		t.Error("socket mode without an app token was accepted")
 	}
 }
+
+// When chat.postEphemeral is refused (the user is unknown to the channel),
+// the answer goes to the command's response_url instead.
+func TestPrivateAnswerFallsBackToResponseURL(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	in := connectortest.NewRecordingInbox()
+	in.Respond = func(inv bridge.Invocation) bridge.Response {
+		return bridge.Response{Private: true, Text: "nothing to claim"}
+	}
+	listen(t, e.desk, in)
+	e.fake.Slash("U9GHOST", channel, "/claim", "")
+	connectortest.WaitFor(t, 10*time.Second, "the answer by response_url", func() bool {
+		for _, eph := range e.fake.Ephemerals("U9GHOST") {
+			if eph.Text == "nothing to claim" {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -25,6 +25,8 @@ type state struct {
 	Primed        bool      `json:"primed,omitempty"`          // the mentions baseline is set
 	StreamSinceID string    `json:"stream_since_id,omitempty"` // newest keyword post delivered
 	StreamFrom    time.Time `json:"stream_from,omitzero"`      // first stream connection, the gap-fill floor before any keyword post
+	DMSinceID     string    `json:"dm_since_id,omitempty"`     // newest DM event seen
+	DMPrimed      bool      `json:"dm_primed,omitempty"`
 }
 
 func (n *Network) statePath() string {
@@ -152,6 +154,15 @@ func (n *Network) pollLoop(ctx context.Context, in bridge.Inbox, me *user) {
 				wait = ae.Wait
 			}
 			n.log.Warn("x: poll mentions", "err", err, "next_in", wait)
+		}
+		if n.cfg.DirectMessages {
+			if err := n.pollDMs(ctx, in, me); err != nil && ctx.Err() == nil {
+				var ae *apiError
+				if errors.As(err, &ae) && ae.Wait > wait {
+					wait = ae.Wait
+				}
+				n.log.Warn("x: poll direct messages", "err", err, "next_in", wait)
+			}
 		}
 		n.mu.Lock()
 		n.polled = true
@@ -312,6 +323,131 @@ func (n *Network) toPost(t tweet, users map[string]user, viaMentions bool, me *u
 		p.MentionsUs = true
 	}
 	return p
+}
+
+// ---- direct messages ----
+
+// dmEvent is one DM event as GET /2/dm_events returns it.
+type dmEvent struct {
+	ID             string `json:"id"`
+	EventType      string `json:"event_type"`
+	Text           string `json:"text"`
+	SenderID       string `json:"sender_id"`
+	ConversationID string `json:"dm_conversation_id"`
+	CreatedAt      string `json:"created_at"`
+}
+
+// pollDMs delivers customers' DMs newer than the last one seen. The
+// endpoint has no since_id: pages (newest first) are read until an event
+// already seen, then delivered oldest first.
+func (n *Network) pollDMs(ctx context.Context, in bridge.Inbox, me *user) error {
+	n.mu.Lock()
+	st := n.state
+	n.mu.Unlock()
+	q := url.Values{
+		"event_types":     {"MessageCreate"},
+		"dm_event.fields": {"id,text,event_type,sender_id,dm_conversation_id,created_at"},
+		"expansions":      {"sender_id"},
+		"user.fields":     {"username,name,profile_image_url,public_metrics"},
+		"max_results":     {"100"},
+	}
+	if !st.DMPrimed {
+		q.Set("max_results", "1")
+	}
+	users := map[string]user{}
+	var fresh []dmEvent
+	newest := st.DMSinceID
+pages:
+	for page := 0; page < maxPages; page++ {
+		var p struct {
+			Data     []dmEvent `json:"data"`
+			Includes includes  `json:"includes"`
+			Meta     struct {
+				NextToken string `json:"next_token"`
+			} `json:"meta"`
+		}
+		if _, err := n.api.do(ctx, "dm_events", http.MethodGet, "/2/dm_events", q, nil, &p); err != nil {
+			return err // nothing delivered: the next poll reads the same pages
+		}
+		for _, u := range p.Includes.Users {
+			users[u.ID] = u
+		}
+		for _, e := range p.Data {
+			if st.DMSinceID != "" && !idLess(st.DMSinceID, e.ID) {
+				break pages
+			}
+			if idLess(newest, e.ID) {
+				newest = e.ID
+			}
+			fresh = append(fresh, e)
+		}
+		if !st.DMPrimed || p.Meta.NextToken == "" {
+			break
+		}
+		q.Set("pagination_token", p.Meta.NextToken)
+	}
+	if st.DMPrimed {
+		sort.Slice(fresh, func(i, j int) bool { return idLess(fresh[i].ID, fresh[j].ID) })
+		for i, e := range fresh {
+			if e.EventType != "MessageCreate" || e.SenderID == me.ID {
+				continue
+			}
+			if err := n.deliverDM(ctx, in, e, users); err != nil {
+				// Keep the position just before the failed one.
+				newest = st.DMSinceID
+				if i > 0 {
+					newest = fresh[i-1].ID
+				}
+				n.setDMSince(newest)
+				return err
+			}
+		}
+	}
+	n.setDMSince(newest)
+	return nil
+}
+
+func (n *Network) setDMSince(id string) {
+	n.mu.Lock()
+	n.state.DMPrimed = true
+	if idLess(n.state.DMSinceID, id) {
+		n.state.DMSinceID = id
+	}
+	n.saveStateLocked()
+	n.mu.Unlock()
+}
+
+func (n *Network) deliverDM(ctx context.Context, in bridge.Inbox, e dmEvent, users map[string]user) error {
+	u, ok := users[e.SenderID]
+	if !ok {
+		u = user{ID: e.SenderID, Username: e.SenderID}
+	}
+	p := bridge.Post{
+		Network: Name, ID: "dm:" + e.ID,
+		Author: bridge.Author{ID: u.ID, Handle: u.Username, Name: u.Name, URL: "https://x.com/" + u.Username,
+			Avatar: u.ProfileImageURL, Followers: u.PublicMetrics.Followers},
+		Text: e.Text, URL: "https://x.com/messages/" + e.ConversationID,
+		Conversation: "dm:" + e.ConversationID, Direct: true,
+		Ref: map[string]string{"author_id": e.SenderID, "dm_conversation_id": e.ConversationID},
+	}
+	if ts, err := time.Parse(time.RFC3339Nano, e.CreatedAt); err == nil {
+		p.CreatedAt = ts.UTC()
+	} else {
+		p.CreatedAt = n.deps.Now().UTC()
+	}
+	n.mu.Lock()
+	if n.seen.has(p.ID) {
+		n.mu.Unlock()
+		return nil
+	}
+	n.mu.Unlock()
+	if err := in.Post(ctx, p); err != nil {
+		return fmt.Errorf("x: deliver direct message: %w", err)
+	}
+	n.mu.Lock()
+	n.seen.add(p.ID)
+	n.mu.Unlock()
+	return nil
 }
 
 // ---- filtered stream ----

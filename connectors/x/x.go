@@ -63,6 +63,9 @@ type Config struct {
 	// Keywords are filtered stream rules (one per keyword or phrase);
 	// empty means no stream, mentions only.
 	Keywords []string `yaml:"keywords"`
+	// DirectMessages polls our DM events (needs the dm.read scope) so a
+	// customer's DMs reach their case after a move to DM; default false.
+	DirectMessages bool `yaml:"direct_messages"`
 	// PollInterval is the wait between mentions timeline polls; default 60s.
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// Backfill delivers the mentions already on the timeline on the very

@@ -437,3 +437,34 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestDirectMessagesBothWays(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	fx.cfg.DirectMessages = true
+	early := fx.fake.SendDM(fx.ana.ID, fx.fake.Us().ID, "a DM from before we started")
+	n := fx.network(t)
+	in, stop := run(t, n)
+	first := in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "@earshot my card was charged twice", "")))
+	ref, err := n.Publish(context.Background(), bridge.Reply{Case: "E-5", Private: true, To: first.Author, Text: "Please send your booking number here", IdempotencyKey: "dm1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := fx.fake.SendDM(fx.ana.ID, fx.fake.Us().ID, "It is ABC123")
+	p := in.WaitPost(t, 5*time.Second, byID("dm:"+d.ID))
+	if !p.Direct || p.Author.ID != fx.ana.ID || p.Author.Handle != "ana_l" || p.Conversation != "dm:"+d.ConversationID || p.Text != "It is ABC123" {
+		t.Errorf("DM post %+v", p)
+	}
+	stop()
+	d2 := fx.fake.SendDM(fx.ana.ID, fx.fake.Us().ID, "hello?")
+	in2, _ := run(t, fx.network(t))
+	in2.WaitPost(t, 5*time.Second, byID("dm:"+d2.ID))
+	time.Sleep(100 * time.Millisecond)
+	all := append(in.Posts(), in2.Posts()...)
+	checkOnce(t, all)
+	for _, p := range all {
+		if p.ID == "dm:"+early.ID || p.ID == "dm:"+ref.ID {
+			t.Errorf("delivered %s (%q): the DM from before the start and our own DM must not come in", p.ID, p.Text)
+		}
+	}
+}

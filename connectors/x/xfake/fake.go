@@ -618,6 +618,7 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, 200, map[string]any{"data": u})
 	}))
 	mux.HandleFunc("GET /2/users/{id}/mentions", read(s.mentions))
+	mux.HandleFunc("GET /2/dm_events", read(s.dmEvents))
 	mux.HandleFunc("GET /2/tweets/search/recent", read(s.search))
 	mux.HandleFunc("GET /2/tweets/search/stream/rules", read(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
@@ -1080,4 +1081,58 @@ func (s *Server) createDM(w http.ResponseWriter, r *http.Request) (func(), bool)
 	return func() {
 		writeJSON(w, 201, map[string]any{"data": map[string]any{"dm_conversation_id": d.ConversationID, "dm_event_id": d.ID}})
 	}, false
+}
+
+// dmEvents is GET /2/dm_events: our account's DM events, newest first,
+// paged by pagination_token (X offers no since_id here).
+func (s *Server) dmEvents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	max := 100
+	if v := q.Get("max_results"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			problem(w, 400, "Invalid Request", "The `max_results` query parameter value ["+v+"] is not between 1 and 100", "https://api.twitter.com/2/problems/invalid-request")
+			return
+		}
+		max = n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []DM
+	for i := len(s.dms) - 1; i >= 0; i-- {
+		if d := s.dms[i]; d.SenderID == s.us.ID || d.RecipientID == s.us.ID {
+			all = append(all, d)
+		}
+	}
+	start := 0
+	if tok := q.Get("pagination_token"); tok != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(tok, "d"))
+		if err != nil || n < 0 || n > len(all) {
+			problem(w, 400, "Invalid Request", "The `pagination_token` query parameter value is invalid", "https://api.twitter.com/2/problems/invalid-request")
+			return
+		}
+		start = n
+	}
+	end := min(start+max, len(all))
+	var data []map[string]any
+	seen := map[string]bool{}
+	var us []apiUser
+	for _, d := range all[start:end] {
+		data = append(data, map[string]any{"id": d.ID, "event_type": "MessageCreate", "text": d.Text, "sender_id": d.SenderID,
+			"dm_conversation_id": d.ConversationID, "created_at": d.CreatedAt.Format("2006-01-02T15:04:05.000Z")})
+		if u := s.users[d.SenderID]; u != nil && !seen[u.ID] {
+			seen[u.ID] = true
+			us = append(us, s.userJSON(u))
+		}
+	}
+	meta := map[string]any{"result_count": len(data)}
+	if end < len(all) {
+		meta["next_token"] = "d" + strconv.Itoa(end)
+	}
+	body := map[string]any{"meta": meta}
+	if len(data) > 0 {
+		body["data"] = data
+		body["includes"] = map[string]any{"users": us}
+	}
+	writeJSON(w, 200, body)
 }

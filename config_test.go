@@ -82,9 +82,10 @@ func TestExampleConfigLoadsAndValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc, err := parseConfig("deploy/earshot.example.yaml", raw,
-		env("SLACK_BOT_TOKEN", "xoxb-from-env-1234", "SLACK_APP_TOKEN", "xapp-from-env-1", "MASTODON_ACCESS_TOKEN", "masto-secret-5678", "BLUESKY_APP_PASSWORD", "bsky-app-pw-1"),
+		env("SLACK_BOT_TOKEN", "xoxb-from-env-1234", "SLACK_APP_TOKEN", "xapp-from-env-1", "MASTODON_ACCESS_TOKEN", "masto-secret-5678", "BLUESKY_APP_PASSWORD", "bsky-app-pw-1", "X_CLIENT_ID", "x-client-id"),
 		files(filepath.Join("deploy", "secrets/slack-signing-secret"), "signing-secret-abcd\n",
-			filepath.Join("deploy", "secrets/webhook-secret"), "webhook-secret-efgh\n"))
+			filepath.Join("deploy", "secrets/webhook-secret"), "webhook-secret-efgh\n",
+			filepath.Join("deploy", "secrets/x-refresh-token"), "x-refresh-token-ijkl\n"))
 	if err != nil {
 		t.Fatalf("example config: %v", err)
 	}
@@ -95,12 +96,12 @@ func TestExampleConfigLoadsAndValidates(t *testing.T) {
 	if got := len(p.Bridge.Queues); got != 2 {
 		t.Errorf("queues = %d, want 2", got)
 	}
-	for _, s := range []string{"xoxb-from-env-1234", "masto-secret-5678", "signing-secret-abcd", "bsky-app-pw-1", "xapp-from-env-1", "webhook-secret-efgh"} {
+	for _, s := range []string{"xoxb-from-env-1234", "masto-secret-5678", "signing-secret-abcd", "bsky-app-pw-1", "xapp-from-env-1", "x-refresh-token-ijkl", "webhook-secret-efgh"} {
 		if !contains(lc.Secrets, s) {
 			t.Errorf("secret %q not recorded for redaction (have %d secrets)", s, len(lc.Secrets))
 		}
 	}
-	if len(lc.File.Connectors.Sections()) != 4 {
+	if len(lc.File.Connectors.Sections()) != 5 {
 		t.Errorf("connector sections not decoded: %+v", lc.File.Connectors)
 	}
 	// Every built connector accepts its example section.
@@ -486,7 +487,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add("a: &x {b: *x}\n")
 	f.Add("queues:\n  - &q {name: a}\n  - *q\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		lc, err := parseConfig("/cfg/f.yaml", []byte(s), env("SLACK_BOT_TOKEN", "t", "SLACK_APP_TOKEN", "a", "MASTODON_ACCESS_TOKEN", "m", "BLUESKY_APP_PASSWORD", "b"), files("/cfg/x", "secret"))
+		lc, err := parseConfig("/cfg/f.yaml", []byte(s), env("SLACK_BOT_TOKEN", "t", "SLACK_APP_TOKEN", "a", "MASTODON_ACCESS_TOKEN", "m", "BLUESKY_APP_PASSWORD", "b", "X_CLIENT_ID", "c"), files("/cfg/x", "secret"))
 		if err != nil {
 			var es configErrors
 			if !errors.As(err, &es) {

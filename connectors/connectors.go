@@ -24,6 +24,7 @@ import (
 	"github.com/earshot-dev/earshot/connectors/mastodon"
 	"github.com/earshot-dev/earshot/connectors/slack"
 	"github.com/earshot-dev/earshot/connectors/webhook"
+	"github.com/earshot-dev/earshot/connectors/x"
 )
 
 // Config holds one optional section per connector. A nil section means the
@@ -38,7 +39,7 @@ type Config struct {
 	Discord  yaml.Node        `yaml:"discord"`
 	Mastodon *mastodon.Config `yaml:"mastodon"`
 	Bluesky  *bluesky.Config  `yaml:"bluesky"`
-	X        yaml.Node        `yaml:"x"`
+	X        *x.Config        `yaml:"x"`
 	Webhook  *webhook.Config  `yaml:"webhook"`
 }
 
@@ -74,7 +75,7 @@ func (c Config) Sections() []Section {
 	add(given(c.Discord), "discord", KindDesk)
 	add(c.Mastodon != nil, "mastodon", KindNetwork)
 	add(c.Bluesky != nil, "bluesky", KindNetwork)
-	add(given(c.X), "x", KindNetwork)
+	add(c.X != nil, "x", KindNetwork)
 	add(c.Webhook != nil, "webhook", KindNetwork)
 	return out
 }
@@ -131,6 +132,8 @@ func Build(cfg Config, base bridge.Deps) (*Set, error) {
 			err = addNetwork(s, sec.Name, *cfg.Mastodon, deps, mastodon.New)
 		case "bluesky":
 			err = addNetwork(s, sec.Name, *cfg.Bluesky, deps, bluesky.New)
+		case "x":
+			err = addNetwork(s, sec.Name, *cfg.X, deps, x.New)
 		case "webhook":
 			err = addNetwork(s, sec.Name, *cfg.Webhook, deps, webhook.New)
 		default:

@@ -86,3 +86,29 @@ func FuzzHandler(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkInbound measures the whole inbound route: bound, verify, parse, deliver.
+func BenchmarkInbound(b *testing.B) {
+	now := time.Unix(1_800_000_000, 0)
+	n, err := New(Config{Secret: "s"}, bridge.Deps{Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n.inbox = nopInbox{}
+	h := n.Routes()["POST /webhook/{source}"]
+	ts := strconv.FormatInt(now.Unix(), 10)
+	i := 0
+	for b.Loop() {
+		i++
+		body := []byte(`{"id":"` + strconv.Itoa(i) + `","author":{"id":"u1","handle":"ana","followers":3},"text":"two weeks and still no refund","lang":"en","created_at":"2026-11-23T10:00:00Z"}`)
+		req := httptest.NewRequest(http.MethodPost, "/webhook/reviews", bytes.NewReader(body))
+		req.SetPathValue("source", "reviews")
+		req.Header.Set(HeaderTimestamp, ts)
+		req.Header.Set(HeaderSignature, Sign("s", now, body))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != 200 {
+			b.Fatal(w.Code, w.Body.String())
+		}
+	}
+}

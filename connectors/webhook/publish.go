@@ -65,6 +65,9 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	if name == "" {
 		name, _, _ = splitID(r.To.ID)
 	}
+	if name == "" {
+		return bridge.PostRef{}, perm("cannot tell which webhook source this reply belongs to (no source in the post or customer id)")
+	}
 	src, ok := n.source(name)
 	if !ok {
 		return bridge.PostRef{}, perm(fmt.Sprintf("no webhook source named %q is configured", name))

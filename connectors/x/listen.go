@@ -148,7 +148,8 @@ const maxPages = 20
 func (n *Network) pollLoop(ctx context.Context, in bridge.Inbox, me *user) {
 	for {
 		wait := n.cfg.PollInterval
-		if err := n.pollMentions(ctx, in, me); err != nil && ctx.Err() == nil {
+		err := n.pollMentions(ctx, in, me)
+		if err != nil && ctx.Err() == nil {
 			var ae *apiError
 			if errors.As(err, &ae) && ae.Wait > wait {
 				wait = ae.Wait
@@ -164,9 +165,11 @@ func (n *Network) pollLoop(ctx context.Context, in bridge.Inbox, me *user) {
 				n.log.Warn("x: poll direct messages", "err", err, "next_in", wait)
 			}
 		}
-		n.mu.Lock()
-		n.polled = true
-		n.mu.Unlock()
+		if err == nil {
+			n.mu.Lock()
+			n.polled = true
+			n.mu.Unlock()
+		}
 		if !sleepCtx(ctx, wait) {
 			return
 		}

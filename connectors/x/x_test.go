@@ -468,3 +468,109 @@ func TestDirectMessagesBothWays(t *testing.T) {
 		}
 	}
 }
+
+func TestSilentStreamIsReconnected(t *testing.T) {
+	t.Parallel()
+	f := xfake.New(xfake.Options{KeepAlive: time.Hour}) // no keep-alives: the stream looks dead
+	t.Cleanup(f.Close)
+	events := f.Subscribe()
+	ana := f.AddUser("ana", "Ana", 1)
+	n, err := New(Config{APIURL: f.URL(), AccessToken: "x-access-0", Keywords: []string{"refund"}, PollInterval: time.Second,
+		StallTimeout: 200 * time.Millisecond}, bridge.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.backoffMin, n.backoffMax = 10*time.Millisecond, 50*time.Millisecond
+	in, _ := run(t, n)
+	opens := 0
+	deadline := time.After(5 * time.Second)
+	for opens < 3 {
+		select {
+		case e := <-events:
+			if e.Kind == "stream_open" {
+				opens++
+			}
+		case <-deadline:
+			t.Fatalf("the stream was opened %d times; a silent stream must be reconnected", opens)
+		}
+	}
+	// Still working: a keyword post arrives (through the stream or the gap fill).
+	tw, _ := f.Tweet(ana.ID, "refund!", xfake.TweetOptions{})
+	in.WaitPost(t, 5*time.Second, byID(tw.ID))
+}
+
+func TestLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, "refund")
+	var buf syncBuffer
+	n, err := New(fx.cfg, bridge.Deps{DataDir: fx.dir, Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.backoffMin, n.backoffMax = 10*time.Millisecond, 50*time.Millisecond
+	fx.fake.FailReads(500, 3, 0, false)
+	fx.fake.FailReads(429, 2, time.Second, true)
+	in, _ := run(t, n)
+	in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "@earshot hello", "")))
+	fx.fake.ExpireAccessTokens()
+	fx.fake.DropStreams()
+	in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "@earshot again", "")))
+	for _, s := range []string{clientSecret, "x-refresh-", "x-access-"} {
+		if strings.Contains(buf.String(), s) {
+			t.Errorf("logs contain %q:\n%s", s, buf.String())
+		}
+	}
+	if !strings.Contains(buf.String(), "HTTP 500") {
+		t.Errorf("the failures were not logged at all:\n%s", buf.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDuplicateContentIsPermanentWithReason(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	n := fx.network(t)
+	target := fx.tweet(t, "@earshot hi", "")
+	r := bridge.Reply{Case: "E-1", InReplyTo: target, To: bridge.Author{ID: fx.ana.ID}, Text: "Thanks!", IdempotencyKey: "k"}
+	if _, err := n.Publish(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	_, err := n.Publish(context.Background(), r)
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || pe.Retryable || !strings.Contains(pe.Reason, "same text twice") {
+		t.Errorf("duplicate: %v, want a permanent refusal explaining X's duplicate rule", err)
+	}
+	if got := fx.obs.get("x publish ok") + fx.obs.get("x publish error"); got != 2 {
+		t.Errorf("observed %d publish attempts, want 2", got)
+	}
+	// A reply to a tweet that does not exist: the problem's detail reaches staff.
+	_, err = n.Publish(context.Background(), bridge.Reply{Case: "E-1", InReplyTo: "1", To: bridge.Author{ID: fx.ana.ID}, Text: "x", IdempotencyKey: "k2"})
+	if !errors.As(err, &pe) || pe.Retryable || !strings.Contains(pe.Reason, "deleted or is not visible") {
+		t.Errorf("reply to a missing tweet: %v", err)
+	}
+}
+
+func BenchmarkDecodeLine(b *testing.B) {
+	line := []byte(`{"data":{"id":"1860000000000000123","text":"my train is delayed again &amp; no refund","author_id":"99","conversation_id":"1860000000000000123","created_at":"2026-11-23T10:00:00.000Z","lang":"en","entities":{"mentions":[{"start":0,"end":8,"username":"earshot"}]}},"includes":{"users":[{"id":"99","username":"ana","name":"Ana","profile_image_url":"https://x/img.png","public_metrics":{"followers_count":42}}]},"matching_rules":[{"id":"5","tag":"earshot"}]}`)
+	for b.Loop() {
+		if _, _, err := decodeLine(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -587,10 +587,19 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (hea
 	defer wg.Wait()
 	if !first {
 		wg.Go(func() {
-			if err := n.fillStreamGap(sctx, in, me); err != nil && sctx.Err() == nil {
-				n.log.Warn("x: stream gap fill", "err", err)
-				cancel() // reconnect and try again: StreamSinceID did not move past the gap
+			err := n.fillStreamGap(sctx, in, me)
+			if err == nil || sctx.Err() != nil {
+				return
 			}
+			var ae *apiError
+			if errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && !ae.rateLimited() {
+				// Not allowed (an access tier without recent search): live
+				// with the gap rather than reconnecting forever.
+				n.log.Error("x: cannot fill the stream gap; keyword posts made while the stream was down are missed", "err", err)
+				return
+			}
+			n.log.Warn("x: stream gap fill; reconnecting to try again", "err", err)
+			cancel() // StreamSinceID did not move past the gap
 		})
 	}
 

@@ -574,3 +574,26 @@ func BenchmarkDecodeLine(b *testing.B) {
 		}
 	}
 }
+
+func TestForbiddenGapFillDoesNotReconnectForever(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, "refund")
+	fx.fake.DisableSearch(true)
+	events := fx.fake.Subscribe()
+	n := fx.network(t)
+	in, _ := run(t, n)
+	in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "refund one", "")))
+	fx.fake.DropStreams()
+	connectortest.WaitFor(t, 5*time.Second, "reconnect", func() bool { return fx.fake.Streams() > 0 })
+	in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "refund two", "")))
+	time.Sleep(300 * time.Millisecond)
+	opens := 0
+	for len(events) > 0 {
+		if e := <-events; e.Kind == "stream_open" {
+			opens++
+		}
+	}
+	if opens != 2 {
+		t.Errorf("stream opened %d times, want 2 (connect, one reconnect)", opens)
+	}
+}

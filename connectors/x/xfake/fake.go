@@ -113,6 +113,7 @@ type Server struct {
 	hangNext    int
 	latency     time.Duration
 	partial     bool
+	noSearch    bool
 	attempts    int
 	mentionReqs int
 	closed      chan struct{}
@@ -263,6 +264,14 @@ func (s *Server) SetLatency(d time.Duration) {
 func (s *Server) PartialErrors(on bool) {
 	s.mu.Lock()
 	s.partial = on
+	s.mu.Unlock()
+}
+
+// DisableSearch makes recent search answer 403 client-forbidden, as for
+// an access tier without it.
+func (s *Server) DisableSearch(on bool) {
+	s.mu.Lock()
+	s.noSearch = on
 	s.mu.Unlock()
 }
 
@@ -765,6 +774,10 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.noSearch {
+		problem(w, 403, "Client Forbidden", "When authenticating requests to the Twitter API v2 endpoints, you must use keys and tokens from a Twitter developer App that is attached to a Project.", "https://api.twitter.com/2/problems/client-forbidden")
+		return
+	}
 	s.pageLocked(w, r, func(t *Tweet) bool { return matchQuery(q, t.Text) }, "next_token", 10)
 }
 

@@ -108,11 +108,11 @@ func runFlow(t *testing.T, mode string) {
 	}
 	waitCard("Claimed by " + staffName)
 	_ = e.fake.Press(staffID, channel, th.ID, "earshot:release", "")
-	waitCard("New")
+	waitCard("*Status*\nNew")
 	e.fake.Slash(staffID, channel, "/claim", "E-1")
 	waitCard("Claimed by " + staffName)
 	_ = e.fake.Press(staffID, channel, th.ID, "earshot:release", "")
-	waitCard("New")
+	waitCard("*Status*\nNew")
 	e.fake.Say(staffID, channel, th.ID, "!claim")
 	waitCard("Claimed by " + staffName)
 
@@ -140,7 +140,7 @@ func runFlow(t *testing.T, mode string) {
 
 	// Resolve by slash command: the card shows it and offers Reopen.
 	e.fake.Slash(staffID, channel, "/resolve", "E-1")
-	waitCard("Resolved")
+	waitCard("*Status*\nResolved")
 	m, _ := e.fake.Message(channel, th.ID)
 	var verbs []string
 	for _, a := range m.Actions() {

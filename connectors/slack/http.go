@@ -138,7 +138,7 @@ func (d *Desk) serveEvents(w http.ResponseWriter, _ *http.Request, body []byte) 
 		return
 	}
 	w.WriteHeader(http.StatusOK) // ack first, work after
-	d.spawn(l.ctx, func(ctx context.Context) { d.handleEvent(ctx, l.in, body) })
+	d.dispatchEvent(l.ctx, l.in, body)
 }
 
 func (d *Desk) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte) {

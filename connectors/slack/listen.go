@@ -123,7 +123,7 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 					if json.Unmarshal(payload, &cb) == nil && cb.EventID != "" && d.seenEvent(cb.EventID) {
 						continue
 					}
-					d.spawn(ctx, func(ctx context.Context) { d.handleEvent(ctx, in, payload) })
+					d.dispatchEvent(ctx, in, payload)
 				case socketmode.EventTypeSlashCommand:
 					var cmd slack.SlashCommand
 					if err := json.Unmarshal(payload, &cmd); err != nil {
@@ -272,22 +272,69 @@ func tsTime(ts string) time.Time {
 	return time.Unix(s, us*1000).UTC()
 }
 
-// handleEvent hands a thread message over to the bridge.
-func (d *Desk) handleEvent(ctx context.Context, in bridge.Inbox, payload []byte) {
-	ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
-	defer cancel()
-	bot, _ := d.botUserID(ctx)
+// dispatchEvent hands a thread message over to the bridge after the ack.
+// Messages of one thread are handed over one at a time in arrival order,
+// so an edit or delete never overtakes the message it changes.
+func (d *Desk) dispatchEvent(ctx context.Context, in bridge.Inbox, payload []byte) {
+	d.mu.Lock()
+	bot := d.botUser
+	d.mu.Unlock()
 	m, user, ok := ParseStaffMessage(payload, bot)
 	if !ok {
 		return
 	}
-	if m.At.IsZero() {
-		m.At = d.now()
+	d.spawnOrdered(ctx, m.Thread.Channel+"/"+m.Thread.ID, func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
+		defer cancel()
+		if m.At.IsZero() {
+			m.At = d.now()
+		}
+		m.Staff = d.people.staff(ctx, user)
+		if err := in.StaffMessage(ctx, m); err != nil {
+			d.log.Warn("slack: staff message not taken", "err", err)
+		}
+	})
+}
+
+// spawnOrdered runs fn after every earlier fn with the same key, each
+// bounded like spawn; Listen waits for them.
+func (d *Desk) spawnOrdered(ctx context.Context, key string, fn func(ctx context.Context)) {
+	d.mu.Lock()
+	if !d.listened {
+		d.mu.Unlock()
+		return
 	}
-	m.Staff = d.people.staff(ctx, user)
-	if err := in.StaffMessage(ctx, m); err != nil {
-		d.log.Warn("slack: staff message not taken", "err", err)
+	d.work.Add(1)
+	q := d.ordered[key]
+	d.ordered[key] = append(q, fn)
+	start := len(q) == 0
+	d.mu.Unlock()
+	if !start {
+		return
 	}
+	go func() {
+		for {
+			d.mu.Lock()
+			q := d.ordered[key]
+			if len(q) == 0 {
+				delete(d.ordered, key)
+				d.mu.Unlock()
+				return
+			}
+			next := q[0]
+			d.mu.Unlock()
+			select {
+			case d.sem <- struct{}{}:
+				next(context.WithoutCancel(ctx))
+				<-d.sem
+			case <-ctx.Done():
+			}
+			d.mu.Lock()
+			d.ordered[key] = d.ordered[key][1:]
+			d.mu.Unlock()
+			d.work.Done()
+		}
+	}()
 }
 
 // seenEvent records event id and reports whether it was seen before (the

@@ -109,6 +109,7 @@ type Desk struct {
 	seen      map[string]time.Time // event ids already handled
 	work      sync.WaitGroup       // handlers running after an ack
 	sem       chan struct{}
+	ordered   map[string][]func(context.Context) // per-thread queues of staff messages
 	listened  bool
 	connected bool
 }
@@ -157,8 +158,9 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		pacer: newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond),
 		tier3: map[string]*rate.Limiter{},
 		prio:  map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
-		seen: map[string]time.Time{},
-		sem:  make(chan struct{}, 16),
+		seen:    map[string]time.Time{},
+		sem:     make(chan struct{}, 16),
+		ordered: map[string][]func(context.Context){},
 	}
 	per := rate.Limit(cfg.Pacing.UpdatesPerMinute / 60)
 	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))

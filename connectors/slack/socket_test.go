@@ -91,3 +91,34 @@ func TestPrivateAnswerFallsBackToResponseURL(t *testing.T) {
 		return false
 	})
 }
+
+// A message, its edit and its delete reach the bridge in that order even
+// when they arrive back to back.
+func TestThreadMessagesKeepOrder(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"socket", "http"} {
+		e := newEnv(t, envOpts{mode: mode})
+		in := connectortest.NewRecordingInbox()
+		listen(t, e.desk, in)
+		th, err := e.desk.OpenThread(context.Background(), channel, connectortest.SuiteCase("E-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 10
+		for range n {
+			ts := e.fake.Say(staffID, channel, th.ID, "v1")
+			_ = e.fake.Edit(channel, ts, "v2")
+			_ = e.fake.Delete(channel, ts)
+		}
+		connectortest.WaitFor(t, 10*time.Second, "every change", func() bool { return len(in.StaffMessages()) == 3*n })
+		kinds := map[string][]bridge.MessageKind{}
+		for _, m := range in.StaffMessages() {
+			kinds[m.Message.ID] = append(kinds[m.Message.ID], m.Kind)
+		}
+		for id, k := range kinds {
+			if len(k) != 3 || k[0] != bridge.MessageNew || k[1] != bridge.MessageEdited || k[2] != bridge.MessageDeleted {
+				t.Errorf("%s: message %s changes arrived as %v", mode, id, k)
+			}
+		}
+	}
+}

@@ -1,0 +1,144 @@
+//go:build bridge_api
+
+package webhook_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/webhook/webhookfake"
+)
+
+// recDesk is a minimal recording bridge.Desk for end-to-end tests.
+type recDesk struct {
+	mu      sync.Mutex
+	threads map[string]bridge.CaseView
+	posts   map[string][]bridge.DeskMessage
+	marks   map[string]bridge.Delivery
+	n       int
+}
+
+func newRecDesk() *recDesk {
+	return &recDesk{threads: map[string]bridge.CaseView{}, posts: map[string][]bridge.DeskMessage{}, marks: map[string]bridge.Delivery{}}
+}
+
+func (d *recDesk) Name() string                                     { return "rec" }
+func (d *recDesk) Listen(ctx context.Context, _ bridge.Inbox) error { <-ctx.Done(); return nil }
+func (d *recDesk) OpenThread(_ context.Context, ch string, c bridge.CaseView) (bridge.ThreadRef, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.n++
+	id := fmt.Sprintf("T%d", d.n)
+	d.threads[id] = c
+	return bridge.ThreadRef{Desk: "rec", Channel: ch, ID: id}, nil
+}
+func (d *recDesk) UpdateCard(_ context.Context, t bridge.ThreadRef, c bridge.CaseView) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.threads[t.ID] = c
+	return nil
+}
+func (d *recDesk) Post(_ context.Context, t bridge.ThreadRef, m bridge.DeskMessage) (bridge.MessageRef, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.n++
+	d.posts[t.ID] = append(d.posts[t.ID], m)
+	return bridge.MessageRef{Desk: "rec", Channel: t.Channel, Thread: t.ID, ID: fmt.Sprintf("M%d", d.n)}, nil
+}
+func (d *recDesk) Mark(_ context.Context, m bridge.MessageRef, s bridge.Delivery) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.marks[m.ID] = s
+	return nil
+}
+
+func (d *recDesk) snapshot() (map[string]bridge.CaseView, map[string][]bridge.DeskMessage) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	th := map[string]bridge.CaseView{}
+	for k, v := range d.threads {
+		th[k] = v
+	}
+	ps := map[string][]bridge.DeskMessage{}
+	for k, v := range d.posts {
+		ps[k] = append([]bridge.DeskMessage(nil), v...)
+	}
+	return th, ps
+}
+
+// End to end with the real core: a signed post → case → claimed reply
+// delivered, signed, to the receiver; the customer's answer joins the case.
+func TestEndToEndWithBridge(t *testing.T) {
+	fx := newFixture(t, nil)
+	desk := newRecDesk()
+	b, err := bridge.New(bridge.Options{
+		Config: bridge.Config{
+			Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+			Watch:         []bridge.WatchRule{{Network: "webhook", Mentions: true, RepliesToUs: true, Direct: true}},
+			Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+			UndoWindowSet: true,
+		},
+		DataDir:  t.TempDir(),
+		Networks: []bridge.Network{fx.net},
+		Desks:    []bridge.Desk{desk},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	connectortest.WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && fx.net.Listening() })
+
+	first, res, err := fx.site.Post(ctx, ana, "Two weeks and still no refund", webhookfake.PostOptions{})
+	if err != nil || res.Status != 200 {
+		t.Fatalf("post: %v %+v", err, res)
+	}
+	var thread string
+	var cv bridge.CaseView
+	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool {
+		th, _ := desk.snapshot()
+		for id, c := range th {
+			thread, cv = id, c
+			return true
+		}
+		return false
+	})
+	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew,
+		Thread:  bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread},
+		Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: "S1", Author: "U1"}, Staff: staff,
+		Text: "Sorry! The refund went out today.", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the reply at the receiver", func() bool { return len(fx.site.Replies()) == 1 })
+	rep := fx.site.Replies()[0]
+	if rep.InReplyTo != first.ID || rep.To.ID != ana.ID || rep.Case != string(cv.ID) || rep.IdempotencyKey == "" {
+		t.Errorf("reply %+v", rep)
+	}
+	if _, _, err := fx.site.Post(ctx, ana, "Got it, thanks", webhookfake.PostOptions{InReplyTo: rep.ID}); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the follow-up in the same thread", func() bool {
+		th, ps := desk.snapshot()
+		if len(th) != 1 {
+			return false
+		}
+		for _, m := range ps[thread] {
+			if strings.Contains(m.Text, "Got it") {
+				return true
+			}
+		}
+		return false
+	})
+}

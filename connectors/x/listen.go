@@ -230,10 +230,10 @@ func (n *Network) pollMentions(ctx context.Context, in bridge.Inbox, me *user) e
 
 var errPartialPages = errors.New("x: not every page could be read")
 
-// pages reads every page of a newest-first listing and returns its tweets
-// oldest first. When a page fails after the first, it returns only the
-// tweets older than the gap that remains (none: pages come newest first, so
-// a missing page means older posts are missing) and the error.
+// pages reads every page (at most maxPages) of a newest-first listing and
+// returns its tweets oldest first. If a page after the first fails, it
+// returns no tweets at all: the pages read are the newer ones, and
+// delivering them would move since_id over the older posts not yet read.
 func (n *Network) pages(ctx context.Context, op, path string, q url.Values, tokenParam string) ([]tweet, map[string]user, error) {
 	users := map[string]user{}
 	var all []tweet
@@ -244,8 +244,6 @@ func (n *Network) pages(ctx context.Context, op, path string, q url.Values, toke
 			if page == 0 {
 				return nil, nil, err
 			}
-			// Newer pages read, older ones not: deliver nothing from this
-			// round (since_id must not jump over the missing older posts).
 			return nil, nil, errors.Join(errPartialPages, err)
 		}
 		if len(partial) > 0 {

@@ -597,3 +597,33 @@ func TestForbiddenGapFillDoesNotReconnectForever(t *testing.T) {
 		t.Errorf("stream opened %d times, want 2 (connect, one reconnect)", opens)
 	}
 }
+
+func TestFailedPageMidGapDeliversNothingAndKeepsSinceID(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	n := fx.network(t)
+	me, err := n.ensureMe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.state.Primed, n.state.SinceID = true, fx.tweet(t, "@earshot baseline", "")
+	var gap []string
+	for i := range 150 {
+		gap = append(gap, fx.tweet(t, fmt.Sprintf("@earshot %d", i), ""))
+	}
+	in := connectortest.NewRecordingInbox()
+	fx.fake.FailNextPage(503)
+	if err := n.pollMentions(context.Background(), in, me); err == nil {
+		t.Fatal("a failed second page went unnoticed")
+	}
+	if len(in.Posts()) != 0 || n.state.SinceID == gap[len(gap)-1] {
+		t.Fatalf("after a failed page: %d delivered, since_id %s; want none and the old since_id", len(in.Posts()), n.state.SinceID)
+	}
+	if err := n.pollMentions(context.Background(), in, me); err != nil {
+		t.Fatal(err)
+	}
+	got := in.Posts()
+	if len(got) != len(gap) || got[0].ID != gap[0] || got[len(got)-1].ID != gap[len(gap)-1] || n.state.SinceID != gap[len(gap)-1] {
+		t.Errorf("second poll delivered %d (want %d, oldest first) and since_id %s", len(got), len(gap), n.state.SinceID)
+	}
+}

@@ -114,6 +114,7 @@ type Server struct {
 	latency     time.Duration
 	partial     bool
 	noSearch    bool
+	failPage    int // status for the next request of a page after the first
 	attempts    int
 	mentionReqs int
 	closed      chan struct{}
@@ -264,6 +265,14 @@ func (s *Server) SetLatency(d time.Duration) {
 func (s *Server) PartialErrors(on bool) {
 	s.mu.Lock()
 	s.partial = on
+	s.mu.Unlock()
+}
+
+// FailNextPage makes the next request for a page after the first (one
+// carrying a pagination token) fail with status.
+func (s *Server) FailNextPage(status int) {
+	s.mu.Lock()
+	s.failPage = status
 	s.mu.Unlock()
 }
 
@@ -698,6 +707,11 @@ func (s *Server) pageLocked(w http.ResponseWriter, r *http.Request, match func(*
 	}
 	start := 0
 	if tok := q.Get(tokenParam); tok != "" {
+		if st := s.failPage; st != 0 {
+			s.failPage = 0
+			s.injected(w, failure{status: st})
+			return
+		}
 		n, err := strconv.Atoi(strings.TrimPrefix(tok, "p"))
 		if err != nil || n < 0 || n > len(all) {
 			problem(w, 400, "Invalid Request", "The `"+tokenParam+"` query parameter value is invalid", "https://api.twitter.com/2/problems/invalid-request")

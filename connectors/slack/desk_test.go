@@ -45,6 +45,7 @@ type envOpts struct {
 	customize bool
 	pacing    slack.Pacing
 	now       func() time.Time
+	ackWait   time.Duration // the fake's AckTimeout
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -52,7 +53,7 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // newEnv starts a fake and a desk pointed at it (not listening yet).
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	f, err := slackfake.New(slackfake.Options{PingInterval: 200 * time.Millisecond, Customize: o.customize,
+	f, err := slackfake.New(slackfake.Options{PingInterval: 200 * time.Millisecond, Customize: o.customize, AckTimeout: o.ackWait,
 		BotToken: "xoxb-secret-bot-token", AppToken: "xapp-secret-app-token", SigningSecret: "secret-signing"})
 	if err != nil {
 		t.Fatal(err)

@@ -211,11 +211,24 @@ func (d *Desk) post(ctx context.Context, channel string, prio int, opts ...slack
 	return ts, err
 }
 
-// Check calls auth.test with the bot token (and apps.connections.open is
-// left to Listen): `earshot check`.
+// Check calls auth.test with the bot token and, in socket mode,
+// apps.connections.open with the app token: `earshot check`.
 func (d *Desk) Check(ctx context.Context) error {
-	_, err := d.botUserID(ctx)
-	return err
+	if _, err := d.botUserID(ctx); err != nil {
+		return err
+	}
+	if d.cfg.Mode == "socket" {
+		// Proves the app-level token and that Socket Mode is enabled; the
+		// returned URL is not dialled.
+		err := d.call(ctx, "apps.connections.open", func(ctx context.Context) error {
+			_, _, err := d.api.StartSocketModeContext(ctx)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("slack: apps.connections.open (app_token, Socket Mode enabled?): %w", err)
+		}
+	}
+	return nil
 }
 
 // botUserID returns our bot's user id from auth.test, cached.

@@ -107,6 +107,10 @@ type Options struct {
 	Customize bool
 	// Now is the clock used for ts values and signatures; default time.Now.
 	Now func() time.Time
+	// AckTimeout, when set, redelivers a Socket Mode envelope not
+	// acknowledged within it (retry_attempt+1, at most 3 times), as Slack
+	// does; the app must deduplicate by event_id.
+	AckTimeout time.Duration
 }
 
 type bucket struct {
@@ -168,35 +172,37 @@ type Fake struct {
 	ln   net.Listener
 	url  string
 
-	mu        sync.Mutex
-	users     map[string]User
-	groups    map[string][]string // group id -> user ids
-	groupName map[string]string
-	channels  map[string][]*Message
-	chanNames map[string]string
-	ephs      []Ephemeral
-	lastTS    int64
-	seq       int
-	fails     []failure
-	latency   time.Duration
-	chanRate  map[string]*bucket
-	postRate  float64
-	postBurst float64
-	workspace bucket
-	calls     map[string]int
-	limited   int
-	acks      map[string]json.RawMessage
-	pending   []envelope // waiting for a socket or HTTP target
-	socks     []*socketConn
-	connects  int
-	target    string // HTTP mode: base URL of the app's routes
-	subs      []chan Event
-	responses map[string]responseURL
-	closed    bool
-	wg        sync.WaitGroup
-	stop      chan struct{}
-	upgrader  websocket.Upgrader
-	client    *http.Client
+	mu          sync.Mutex
+	users       map[string]User
+	groups      map[string][]string // group id -> user ids
+	groupName   map[string]string
+	channels    map[string][]*Message
+	chanNames   map[string]string
+	ephs        []Ephemeral
+	lastTS      int64
+	seq         int
+	fails       []failure
+	latency     time.Duration
+	chanRate    map[string]*bucket
+	methRate    map[string]*bucket
+	redelivered int
+	postRate    float64
+	postBurst   float64
+	workspace   bucket
+	calls       map[string]int
+	limited     int
+	acks        map[string]json.RawMessage
+	pending     []envelope // waiting for a socket or HTTP target
+	socks       []*socketConn
+	connects    int
+	target      string // HTTP mode: base URL of the app's routes
+	subs        []chan Event
+	responses   map[string]responseURL
+	closed      bool
+	wg          sync.WaitGroup
+	stop        chan struct{}
+	upgrader    websocket.Upgrader
+	client      *http.Client
 }
 
 type responseURL struct {
@@ -232,6 +238,7 @@ func New(opts Options) (*Fake, error) {
 		channels:  map[string][]*Message{},
 		chanNames: map[string]string{},
 		chanRate:  map[string]*bucket{},
+		methRate:  map[string]*bucket{},
 		calls:     map[string]int{},
 		acks:      map[string]json.RawMessage{},
 		responses: map[string]responseURL{},
@@ -323,6 +330,31 @@ func (f *Fake) SetPostRate(perChannel float64, burst int, workspace float64) {
 	f.postRate, f.postBurst = perChannel, float64(max(burst, 1))
 	f.chanRate = map[string]*bucket{}
 	f.workspace = bucket{rate: workspace, burst: math.Max(1, workspace)}
+}
+
+// SetMethodRate limits Web API method (Slack's tiers: chat.update,
+// reactions.add are Tier 3, about 50 a minute) to perMinute with burst,
+// workspace-wide; 0 removes the limit.
+func (f *Fake) SetMethodRate(method string, perMinute float64, burst int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if perMinute <= 0 {
+		delete(f.methRate, method)
+		return
+	}
+	f.methRate[method] = &bucket{rate: perMinute / 60, burst: float64(max(burst, 1))}
+}
+
+// Channels lists the channels that have messages or were added, sorted.
+func (f *Fake) Channels() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]string, 0, len(f.channels))
+	for id := range f.channels {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // FailNext makes the next n Web API write calls (chat.*, reactions.*)
@@ -764,8 +796,26 @@ func (f *Fake) flush() {
 			return
 		}
 		f.emit(Event{Kind: "delivery"})
+		if sock != nil && f.opts.AckTimeout > 0 && env.Retry < 3 {
+			time.AfterFunc(f.opts.AckTimeout, func() { f.redeliver(env) })
+		}
 		f.mu.Unlock()
 	}
+}
+
+// redeliver puts an envelope back in line when it was not acknowledged.
+func (f *Fake) redeliver(env envelope) {
+	f.mu.Lock()
+	_, acked := f.acks[env.ID]
+	if acked || f.closed {
+		f.mu.Unlock()
+		return
+	}
+	env.Retry++
+	f.redelivered++
+	f.pending = append(f.pending, env)
+	f.mu.Unlock()
+	f.flush()
 }
 
 // post delivers one envelope over HTTP, signed, retrying events up to 3
@@ -931,6 +981,14 @@ func (f *Fake) Acked(id string) bool {
 	defer f.mu.Unlock()
 	_, ok := f.acks[id]
 	return ok
+}
+
+// Redelivered returns how many Socket Mode envelopes were sent again for
+// want of a timely ack (Options.AckTimeout).
+func (f *Fake) Redelivered() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.redelivered
 }
 
 // Acks returns how many envelopes were acknowledged.
@@ -1118,6 +1176,13 @@ func blocksArg(args map[string]any) (json.RawMessage, *apiError) {
 func (f *Fake) call(method string, args map[string]any) (res map[string]any, aerr *apiError, wait time.Duration, echo map[string]any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if b := f.methRate[method]; b != nil {
+		if ok, wait := b.take(f.opts.Now()); !ok {
+			f.limited++
+			f.emit(Event{Kind: "rate_limited"})
+			return nil, nil, wait, nil
+		}
+	}
 	switch method {
 	case "auth.test":
 		return map[string]any{"url": "https://fake.slack.com/", "team": "Fake", "user": "earshot",

@@ -344,3 +344,64 @@ func TestConfigValidation(t *testing.T) {
 		}
 	}
 }
+
+// slowInbox blocks Post until released.
+type slowInbox struct {
+	*connectortest.RecordingInbox
+	release chan struct{}
+}
+
+func (s slowInbox) Post(ctx context.Context, p bridge.Post) error {
+	<-s.release
+	return s.RecordingInbox.Post(ctx, p)
+}
+
+func TestConcurrentDuplicatesAcceptOnce(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, nil)
+	in := slowInbox{connectortest.NewRecordingInbox(), make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fx.net.Listen(ctx, in) }()
+	t.Cleanup(func() { cancel(); <-done })
+	connectortest.WaitFor(t, 5*time.Second, "listen", fx.net.Listening)
+
+	body := []byte(`{"id":"dup","author":{"id":"a"},"text":"hi"}`)
+	first := make(chan webhookfake.Result, 1)
+	go func() { r, _ := fx.site.Send(context.Background(), "", body); first <- r }()
+	// The second copy arrives while the first is being journaled.
+	var second webhookfake.Result
+	connectortest.WaitFor(t, 5*time.Second, "the in-flight answer", func() bool {
+		second, _ = fx.site.Send(context.Background(), "", body)
+		return second.Status == http.StatusConflict
+	})
+	close(in.release)
+	if r := <-first; r.Status != 200 || !strings.Contains(r.Body, "accepted") {
+		t.Errorf("first: %+v", r)
+	}
+	if r, _ := fx.site.Send(context.Background(), "", body); r.Status != 200 || !strings.Contains(r.Body, "duplicate") {
+		t.Errorf("after: %+v, want 200 duplicate", r)
+	}
+	if n := len(in.Posts()); n != 1 {
+		t.Errorf("%d posts delivered, want 1", n)
+	}
+}
+
+func TestFakeReceiverChecksSignatureAndKey(t *testing.T) {
+	t.Parallel()
+	site := webhookfake.New(webhookfake.Options{Secret: "right"})
+	t.Cleanup(site.Close)
+	events := site.Subscribe()
+	n, err := webhook.New(webhook.Config{Secret: "wrong", ReplyURL: site.ReplyURL()}, bridge.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.Publish(context.Background(), bridge.Reply{Case: "E-1", InReplyTo: "reviews/1", To: bridge.Author{ID: "reviews/a"}, Text: "hi", IdempotencyKey: "k"})
+	pe := bridge.AsPublishError(err)
+	if err == nil || pe.Retryable || !strings.Contains(pe.Reason, "401") || len(site.Replies()) != 0 {
+		t.Errorf("a wrongly signed reply: %v; the fake must refuse it", err)
+	}
+	if e := <-events; e.Kind != "rejected" {
+		t.Errorf("event %+v, want rejected", e)
+	}
+}

@@ -555,3 +555,103 @@ func checkOnce(t *testing.T, in *RecordingInbox) {
 		}
 	}
 }
+
+// RecordingDesk is a minimal bridge.Desk for end-to-end network tests with
+// the real core: it records cards, thread messages and marks, and never
+// delivers anything itself. Safe for concurrent use.
+type RecordingDesk struct {
+	mu      sync.Mutex
+	order   []string                   // thread ids in opening order
+	threads map[string]bridge.CaseView // thread id -> latest card
+	posts   map[string][]bridge.DeskMessage
+	marks   map[string]bridge.Delivery // message id -> latest mark
+	n       int
+}
+
+var _ bridge.Desk = (*RecordingDesk)(nil)
+
+// NewRecordingDesk returns an empty desk named "rec".
+func NewRecordingDesk() *RecordingDesk {
+	return &RecordingDesk{threads: map[string]bridge.CaseView{}, posts: map[string][]bridge.DeskMessage{}, marks: map[string]bridge.Delivery{}}
+}
+
+// Name returns "rec".
+func (d *RecordingDesk) Name() string { return "rec" }
+
+// Listen blocks until ctx ends.
+func (d *RecordingDesk) Listen(ctx context.Context, _ bridge.Inbox) error { <-ctx.Done(); return nil }
+
+// OpenThread records the card and returns thread "T<n>".
+func (d *RecordingDesk) OpenThread(_ context.Context, ch string, c bridge.CaseView) (bridge.ThreadRef, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.n++
+	id := "T" + strconv.Itoa(d.n)
+	d.threads[id] = c
+	d.order = append(d.order, id)
+	return bridge.ThreadRef{Desk: "rec", Channel: ch, ID: id}, nil
+}
+
+// UpdateCard records the card.
+func (d *RecordingDesk) UpdateCard(_ context.Context, t bridge.ThreadRef, c bridge.CaseView) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.threads[t.ID] = c
+	return nil
+}
+
+// Post records m in the thread.
+func (d *RecordingDesk) Post(_ context.Context, t bridge.ThreadRef, m bridge.DeskMessage) (bridge.MessageRef, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.n++
+	d.posts[t.ID] = append(d.posts[t.ID], m)
+	return bridge.MessageRef{Desk: "rec", Channel: t.Channel, Thread: t.ID, ID: "M" + strconv.Itoa(d.n)}, nil
+}
+
+// Mark records the delivery of a staff message.
+func (d *RecordingDesk) Mark(_ context.Context, m bridge.MessageRef, s bridge.Delivery) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.marks[m.ID] = s
+	return nil
+}
+
+// Threads returns the thread ids in opening order.
+func (d *RecordingDesk) Threads() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.order...)
+}
+
+// Card returns the latest card of thread id.
+func (d *RecordingDesk) Card(id string) (bridge.CaseView, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.threads[id]
+	return c, ok
+}
+
+// Messages returns what the bridge posted in thread id.
+func (d *RecordingDesk) Messages(id string) []bridge.DeskMessage {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]bridge.DeskMessage(nil), d.posts[id]...)
+}
+
+// MarkOf returns the latest mark of staff message id.
+func (d *RecordingDesk) MarkOf(id string) bridge.Delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.marks[id]
+}
+
+// HasMessage reports whether thread id shows a message containing text.
+func (d *RecordingDesk) HasMessage(id, text string) bool {
+	for _, m := range d.Messages(id) {
+		if strings.Contains(m.Text, text) {
+			return true
+		}
+	}
+	return false
+}

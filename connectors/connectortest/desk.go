@@ -562,7 +562,7 @@ func RunDeskSuite(t *testing.T, h DeskHarness) {
 		t.Parallel()
 		env := h.New(t)
 		th, cv := openCase(t, env, "E-50")
-		env.Fail(t, 429, 2, 200*time.Millisecond)
+		env.Fail(t, 429, 1, 200*time.Millisecond)
 		if _, err := env.Desk.Post(deskCtx(t), th, bridge.DeskMessage{Kind: bridge.DeskCustomer, Author: &cv.Customer, Text: "after the limit"}); err != nil {
 			t.Fatalf("Post through a 429: %v", err)
 		}

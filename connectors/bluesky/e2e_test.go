@@ -1,0 +1,90 @@
+//go:build bridge_api
+
+package bluesky
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/bluesky/blueskyfake"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+)
+
+// End to end with the real core: a mention becomes a case; the claimer's
+// thread message is published as a correct reply (root/parent refs) on the
+// fake; the follow-up joins the case; the DM handoff goes through the chat
+// proxy and the customer's DM answer joins the case.
+func TestEndToEndWithBridge(t *testing.T) {
+	fx := newFixture(t, Config{})
+	desk := connectortest.NewRecordingDesk()
+	b, err := bridge.New(bridge.Options{
+		Config: bridge.Config{
+			Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+			Watch:         []bridge.WatchRule{{Network: Name, Mentions: true, RepliesToUs: true, Direct: true}},
+			Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+			UndoWindowSet: true,
+		},
+		DataDir:  t.TempDir(),
+		Networks: []bridge.Network{fx.net},
+		Desks:    []bridge.Desk{desk},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	connectortest.WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && fx.fake.Streams() > 0 })
+
+	mention := fx.post(t, "@"+blueskyfake.OurHandle+" my train is 40 minutes late", "")
+	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
+	thread := desk.Threads()[0]
+	cv, _ := desk.Card(thread)
+	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
+		t.Fatal(err)
+	}
+	tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
+	say := func(id, text string) {
+		t.Helper()
+		if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: tref,
+			Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: id, Author: "U1"}, Staff: staff,
+			Text: text, At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	say("S1", "Sorry Ana, the 8:10 is delayed by a signal fault.")
+	connectortest.WaitFor(t, 10*time.Second, "the reply on Bluesky", func() bool { return len(fx.fake.Published()) == 1 })
+	pub := fx.fake.Published()[0]
+	if r := pub.Record.Reply; r == nil || r.Parent.URI != mention || r.Root.URI != mention {
+		t.Errorf("published %+v, want a reply to %s", pub.Record, mention)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the sent mark", func() bool { return desk.MarkOf("S1").State == bridge.DeliverySent })
+
+	fx.post(t, "thanks, any estimate?", pub.URI)
+	connectortest.WaitFor(t, 10*time.Second, "the follow-up in the thread", func() bool { return desk.HasMessage(thread, "any estimate") })
+	if len(desk.Threads()) != 1 {
+		t.Errorf("the follow-up opened another thread: %v", desk.Threads())
+	}
+
+	if _, err := b.MoveToDM(ctx, cv.ID, staff, "We sent you a DM."); err != nil {
+		t.Fatal(err)
+	}
+	say("S2", "What is your booking number?")
+	connectortest.WaitFor(t, 10*time.Second, "the DM", func() bool {
+		for _, m := range fx.fake.DMs(fx.ana.DID) {
+			if m.From == fx.fake.Us().DID && strings.Contains(m.Text, "booking number") {
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := fx.fake.SendDM(fx.ana.DID, fx.fake.Us().DID, "It is ABC123"); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the customer's DM in the thread", func() bool { return desk.HasMessage(thread, "ABC123") })
+}

@@ -88,6 +88,7 @@ func (n *Network) Connected() bool {
 func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	bo := n.newBackoff()
 	var me *user
+	refused := 0
 	for {
 		var err error
 		me, err = n.ensureMe(ctx)
@@ -99,7 +100,10 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 		}
 		var ae *apiError
 		if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
-			return err
+			// Once more: after a 401 the next request refreshes the token.
+			if refused++; refused >= 2 {
+				return err
+			}
 		}
 		n.log.Warn("x: cannot reach X yet", "err", err)
 		if !bo.sleep(ctx, 0) {

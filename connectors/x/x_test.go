@@ -627,3 +627,23 @@ func TestFailedPageMidGapDeliversNothingAndKeepsSinceID(t *testing.T) {
 		t.Errorf("second poll delivered %d (want %d, oldest first) and since_id %s", len(got), len(gap), n.state.SinceID)
 	}
 }
+
+func TestListenRefreshesAfterA401AndGivesUpOnDeadCredentials(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	n1 := fx.network(t)
+	if err := n1.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fx.fake.ExpireAccessTokens() // the saved access token now gets 401; the refresh token still works
+	n := fx.network(t)
+	in, _ := run(t, n)
+	in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "@earshot after a refresh", "")))
+
+	dead := newFixture(t)
+	dead.cfg.RefreshToken, dead.cfg.AccessToken = "revoked-token", "stale-access"
+	err := dead.network(t).Listen(context.Background(), connectortest.NewRecordingInbox())
+	if err == nil || strings.Contains(err.Error(), "revoked-token") || strings.Contains(err.Error(), "stale-access") {
+		t.Errorf("Listen with dead credentials: %v; want an error without secrets", err)
+	}
+}

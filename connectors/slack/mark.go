@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/slack-go/slack"
 
@@ -60,14 +61,34 @@ func (d *Desk) Mark(ctx context.Context, m bridge.MessageRef, dl bridge.Delivery
 	item := slack.ItemRef{Channel: m.Channel, Timestamp: m.ID}
 	want := MarkReactions[dl.State]
 	d.mu.Lock()
-	prev := d.marks[key]
+	prev, known := d.marks[key]
 	line := d.lines[key]
 	d.mu.Unlock()
 
-	if prev != want {
-		if prev != "" {
+	var stale []string // our mark reactions to take off
+	if known {
+		if prev != "" && prev != want {
+			stale = append(stale, prev)
+		}
+	} else if dl.State != bridge.DeliveryPending {
+		// Forgotten (a restart, or an old message): ask Slack what we show.
+		// A first mark is always "pending", which needs no look.
+		shown, err := d.shownMarks(ctx, item)
+		if err != nil && !isSlackErr(err, "message_not_found") {
+			return fmt.Errorf("slack: mark: read reactions: %w", err)
+		}
+		for _, r := range shown {
+			if r != want {
+				stale = append(stale, r)
+			} else {
+				prev = want
+			}
+		}
+	}
+	if prev != want || len(stale) > 0 {
+		for _, r := range stale {
 			err := d.call(ctx, "reactions.remove", func(ctx context.Context) error {
-				return d.api.RemoveReactionContext(ctx, prev, item)
+				return d.api.RemoveReactionContext(ctx, r, item)
 			})
 			if err != nil && !isSlackErr(err, "no_reaction", "message_not_found") {
 				return fmt.Errorf("slack: mark: remove reaction: %w", err)
@@ -81,9 +102,7 @@ func (d *Desk) Mark(ctx context.Context, m bridge.MessageRef, dl bridge.Delivery
 				return fmt.Errorf("slack: mark: add reaction: %w", err)
 			}
 		}
-		d.mu.Lock()
-		d.marks[key] = want
-		d.mu.Unlock()
+		d.remember(d.marks, key, want)
 	}
 
 	text, blocks := markLine(m, dl)
@@ -174,8 +193,44 @@ func (d *Desk) setLine(ctx context.Context, m bridge.MessageRef, line, text stri
 	if err != nil {
 		return fmt.Errorf("slack: mark: post line: %w", err)
 	}
-	d.mu.Lock()
-	d.lines[m.Channel+"/"+m.ID] = ts
-	d.mu.Unlock()
+	d.remember(d.lines, m.Channel+"/"+m.ID, ts)
 	return nil
+}
+
+// maxRemembered bounds the marks and lines the desk keeps in memory; past
+// it they are forgotten and read back from Slack when needed.
+const maxRemembered = 20000
+
+// remember sets m[key] = v, forgetting everything when m is full.
+func (d *Desk) remember(m map[string]string, key, v string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := m[key]; !ok && len(m) >= maxRemembered {
+		clear(m)
+	}
+	m[key] = v
+}
+
+// shownMarks lists the mark reactions our bot now shows on item.
+func (d *Desk) shownMarks(ctx context.Context, item slack.ItemRef) ([]string, error) {
+	bot, err := d.botUserID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var got slack.ReactedItem
+	err = d.call(ctx, "reactions.get", func(ctx context.Context) error {
+		var err error
+		got, err = d.api.GetReactionsContext(ctx, item, slack.GetReactionsParameters{Full: true})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range got.Reactions {
+		if StateOfReaction(r.Name) != "" && slices.Contains(r.Users, bot) {
+			out = append(out, r.Name)
+		}
+	}
+	return out, nil
 }

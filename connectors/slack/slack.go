@@ -164,7 +164,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 	}
 	per := rate.Limit(cfg.Pacing.UpdatesPerMinute / 60)
 	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))
-	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete"} {
+	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete", "reactions.get"} {
 		d.tier3[m] = rate.NewLimiter(per, burst)
 	}
 	d.people = newPeople(d)

@@ -200,3 +200,31 @@ func TestSocketRedeliveryDeduped(t *testing.T) {
 		t.Log("the fake redelivered nothing this time: dedupe not exercised")
 	}
 }
+
+// After a restart the desk no longer remembers which mark it showed: it
+// reads the reactions back and still leaves exactly one mark.
+func TestMarkAfterRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	ctx := context.Background()
+	th, err := e.desk.OpenThread(ctx, channel, connectortest.SuiteCase("E-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := e.fake.Say(staffID, channel, th.ID, "hello")
+	m := bridge.MessageRef{Desk: "slack", Channel: channel, Thread: th.ID, ID: ts, Author: staffID}
+	if err := e.desk.Mark(ctx, m, bridge.Delivery{State: bridge.DeliveryFailed, Reason: "down", Retry: "ob-1"}); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := slack.New(e.cfg, bridge.Deps{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fresh.Mark(ctx, m, bridge.Delivery{State: bridge.DeliverySent, Link: "https://x.example/1"}); err != nil {
+		t.Fatal(err)
+	}
+	msg, _ := e.fake.Message(channel, ts)
+	if len(msg.Reactions) != 1 || msg.Reactions[0].Name != "white_check_mark" {
+		t.Errorf("reactions after restart: %+v, want only the sent mark", msg.Reactions)
+	}
+}

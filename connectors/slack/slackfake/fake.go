@@ -11,7 +11,7 @@
 //
 // Served (POST /api/<method>, form or JSON, token in the form or as Bearer):
 // auth.test, chat.postMessage, chat.update, chat.delete, chat.postEphemeral,
-// reactions.add, reactions.remove, users.info, usergroups.list,
+// reactions.add, reactions.remove, reactions.get, users.info, usergroups.list,
 // usergroups.users.list, conversations.replies, apps.connections.open; the
 // Socket Mode WebSocket at GET /socket (hello, server pings, envelopes, acks,
 // disconnect); POST /response/{id} for response_url posts. In HTTP mode
@@ -1313,6 +1313,18 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 		}
 		f.emit(Event{Kind: "reaction", Channel: ch, TS: ts, Message: ptr(copyMsg(m))})
 		return map[string]any{}, nil, 0, nil
+	case "reactions.get":
+		ch, ts := str(args, "channel"), str(args, "timestamp")
+		m := f.find(ch, ts)
+		if m == nil || m.Deleted {
+			return nil, &apiError{"message_not_found"}, 0, nil
+		}
+		var rs []map[string]any
+		for _, r := range m.Reactions {
+			rs = append(rs, map[string]any{"name": r.Name, "count": len(r.Users), "users": slices.Clone(r.Users)})
+		}
+		return map[string]any{"type": "message", "channel": ch, "message": map[string]any{"type": "message",
+			"ts": m.TS, "text": m.Text, "user": m.User, "reactions": rs}}, nil, 0, nil
 	case "users.info":
 		u, ok := f.users[str(args, "user")]
 		if !ok {

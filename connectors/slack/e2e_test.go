@@ -1,0 +1,121 @@
+//go:build bridge_api
+
+package slack_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+)
+
+// stubNetwork is a minimal network for end-to-end desk tests: posts pushed
+// into it are delivered by Listen; replies are recorded.
+type stubNetwork struct {
+	posts chan bridge.Post
+	mu    sync.Mutex
+	sent  []bridge.Reply
+}
+
+func (n *stubNetwork) Name() string { return "mastodon" }
+func (n *stubNetwork) Listen(ctx context.Context, in bridge.Inbox) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-n.posts:
+			if err := in.Post(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+}
+func (n *stubNetwork) Publish(_ context.Context, r bridge.Reply) (bridge.PostRef, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, r)
+	return bridge.PostRef{Network: "mastodon", ID: "r1", URL: "https://mastodon.social/@shop/r1"}, nil
+}
+func (n *stubNetwork) Limits() bridge.TextLimits { return bridge.TextLimits{Max: 500} }
+func (n *stubNetwork) replies() []bridge.Reply {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]bridge.Reply(nil), n.sent...)
+}
+
+// The whole flow with the real core, through slack-go against slackfake:
+// complaint → card → claim by button, by slash command and by !claim →
+// inline reply → published → marked sent with its link → resolve.
+func runBridgeFlow(t *testing.T, mode string) {
+	e := newEnv(t, envOpts{mode: mode})
+	net := &stubNetwork{posts: make(chan bridge.Post, 1)}
+	b, err := bridge.New(bridge.Options{
+		Config: bridge.Config{
+			Queues:        []bridge.QueueConfig{{Name: "support", Desk: "slack", Channel: channel}},
+			Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
+			Staff:         []bridge.StaffRule{{Desk: "slack", Group: groupID, Role: bridge.RoleAgent}},
+			UndoWindowSet: true,
+		},
+		DataDir:  t.TempDir(),
+		Networks: []bridge.Network{net},
+		Desks:    []bridge.Desk{e.desk},
+		Logger:   quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	connectortest.WaitFor(t, 10*time.Second, "bridge and desk ready", func() bool { return b.Ready() && e.desk.Listening() })
+
+	net.posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: bridge.Author{ID: "109", Handle: "ana@mastodon.social", Name: "Ana Lima"},
+		Text: "@shop my parcel never arrived", URL: "https://mastodon.social/@ana/p1", CreatedAt: time.Now(), MentionsUs: true}
+	connectortest.WaitFor(t, 10*time.Second, "the card", func() bool { return len(e.fake.Messages(channel)) == 1 })
+	th := e.fake.Messages(channel)[0].TS
+	card := func() string { m, _ := e.fake.Message(channel, th); return m.Visible() }
+	id, _, _ := strings.Cut(card(), " ·")
+	waitCard := func(what string) {
+		t.Helper()
+		connectortest.WaitFor(t, 10*time.Second, "the card to show "+what, func() bool { return strings.Contains(card(), what) })
+	}
+	claimed, unclaimed := "Claimed by "+staffName, "*Status*\nNew"
+
+	if err := e.fake.Press(staffID, channel, th, "earshot:claim", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitCard(claimed)
+	_ = e.fake.Press(staffID, channel, th, "earshot:release", "")
+	waitCard(unclaimed)
+	e.fake.Slash(staffID, channel, "/claim", id)
+	waitCard(claimed)
+	_ = e.fake.Press(staffID, channel, th, "earshot:release", "")
+	waitCard(unclaimed)
+	e.fake.Say(staffID, channel, th, "!claim")
+	waitCard(claimed)
+
+	ts := e.fake.Say(staffID, channel, th, "Sorry Ana, a new parcel is on its way")
+	connectortest.WaitFor(t, 10*time.Second, "the reply published", func() bool { return len(net.replies()) == 1 })
+	if r := net.replies()[0]; r.InReplyTo != "p1" || !strings.Contains(r.Text, "new parcel") {
+		t.Errorf("published %+v", r)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the sent mark and link", func() bool {
+		m, _ := e.fake.Message(channel, ts)
+		linked := false
+		for _, x := range e.fake.Thread(channel, th) {
+			linked = linked || strings.Contains(x.Visible(), "https://mastodon.social/@shop/r1")
+		}
+		return linked && len(m.Reactions) == 1 && m.Reactions[0].Name == "white_check_mark"
+	})
+
+	e.fake.Slash(staffID, channel, "/resolve", id+" parcel resent")
+	waitCard("*Status*\nResolved")
+}
+
+func TestBridgeFlowSocket(t *testing.T) { t.Parallel(); runBridgeFlow(t, "socket") }
+func TestBridgeFlowHTTP(t *testing.T)   { t.Parallel(); runBridgeFlow(t, "http") }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
@@ -395,9 +396,12 @@ func ParseSlash(command, text string) (name string, args []string, raw string) {
 	name = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(command), "/"))
 	raw = strings.TrimSpace(unescape(text))
 	if name == "earshot" {
-		verb, rest, _ := strings.Cut(raw, " ")
-		if verb == "" {
+		if raw == "" {
 			return "help", nil, ""
+		}
+		verb, rest := raw, ""
+		if i := strings.IndexFunc(raw, unicode.IsSpace); i >= 0 {
+			verb, rest = raw[:i], raw[i:]
 		}
 		name, raw = strings.ToLower(verb), strings.TrimSpace(rest)
 	}

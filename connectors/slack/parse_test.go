@@ -28,6 +28,7 @@ func TestParseSlash(t *testing.T) {
 		{"/EARSHOT", "Claim e-42", "claim", []string{"e-42"}, "e-42"},
 		{"/earshot", "note E-1 “smart quotes here” &lt;ok&gt;", "note", []string{"E-1", "smart quotes here", "<ok>"}, "E-1 “smart quotes here” <ok>"},
 		{"/earshot", `tag E-1 '' x`, "tag", []string{"E-1", "", "x"}, `E-1 '' x`},
+		{"/earshot", "claim\nE-9", "claim", []string{"E-9"}, "E-9"},
 	}
 	for _, c := range cases {
 		name, args, raw := slack.ParseSlash(c.cmd, c.text)

@@ -144,3 +144,22 @@ func FuzzVerifySignature(f *testing.F) {
 		_ = slack.VerifySignature(exampleSecret, ts, sig, body, exampleNow)
 	})
 }
+
+func BenchmarkParseStaffMessage(b *testing.B) {
+	payload := []byte(`{"type":"event_callback","event_id":"Ev1","event":{"type":"message","channel":"C1","user":"U1","text":"Hi Ana &amp; team, sorry!","ts":"1700000001.000200","thread_ts":"1700000000.000100"}}`)
+	b.ReportAllocs()
+	for range b.N {
+		if _, _, ok := slack.ParseStaffMessage(payload, "UBOT"); !ok {
+			b.Fatal("not parsed")
+		}
+	}
+}
+
+func BenchmarkVerifySignature(b *testing.B) {
+	b.ReportAllocs()
+	for range b.N {
+		if err := slack.VerifySignature(exampleSecret, exampleTS, exampleSig, []byte(exampleBody), exampleNow); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -32,9 +32,9 @@ const (
 // escape makes text safe inside Slack mrkdwn and message text: &, < and >
 // are the only characters Slack asks to escape; mentions like <!channel>
 // stop being mentions once escaped.
-func escape(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
+func escape(s string) string { return escaper.Replace(s) }
+
+var escaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
 // cut shortens s to at most n runes, ending with "…" when shortened.
 func cut(s string, n int) string {

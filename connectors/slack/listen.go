@@ -258,9 +258,9 @@ func ParseStaffMessage(payload []byte, botUser string) (m bridge.StaffMessage, u
 }
 
 // unescape undoes Slack's &amp; &lt; &gt; in message text.
-func unescape(s string) string {
-	return strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(s)
-}
+func unescape(s string) string { return unescaper.Replace(s) }
+
+var unescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 // tsTime reads a Slack ts ("1712345678.000200") as a time.
 func tsTime(ts string) time.Time {
@@ -358,10 +358,12 @@ func (d *Desk) seenEvent(id string) bool {
 	return false
 }
 
+var quotes = strings.NewReplacer("“", `"`, "”", `"`, "‘", "'", "’", "'")
+
 // SplitArgs splits command text on whitespace, honouring "double" and
 // 'single' quotes (Slack sends smart quotes too). Pure.
 func SplitArgs(s string) []string {
-	s = strings.NewReplacer("“", `"`, "”", `"`, "‘", "'", "’", "'").Replace(s)
+	s = quotes.Replace(s)
 	var out []string
 	var cur strings.Builder
 	var quote rune

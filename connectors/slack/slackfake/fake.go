@@ -3,20 +3,27 @@
 // Earshot's Slack desk (through slack-go) and for `earshot demo`.
 //
 // A test or the demo drives it as people (Say, Edit, Delete, Press, Slash)
-// and inspects it (Messages, Thread, Reactions, Ephemerals). Knobs: FailNext
-// (HTTP errors, 429 with Retry-After), SetLatency, SetPostRate (per-channel
-// and workspace chat.postMessage limits with real token-bucket semantics),
-// DropSockets. Subscribe gives a change feed for a live sandbox page.
-// Everything is safe for concurrent use.
+// and inspects it (Channels, Messages, Thread, Message with its Reactions,
+// Ephemerals; Message.Visible and Message.Actions show a message as a
+// reader sees it). Knobs: FailNext (HTTP errors, 429 with Retry-After),
+// SetLatency, SetPostRate (per-channel and workspace chat.postMessage
+// limits with token-bucket semantics), SetMethodRate (Tier 3 methods),
+// DropSockets, Options.AckTimeout (Socket Mode redelivery of unacked
+// envelopes), Options.Customize (chat:write.customize granted or not).
+// Subscribe gives a change feed for a live sandbox page. Everything is safe
+// for concurrent use; Close stops every goroutine it started.
 //
 // Served (POST /api/<method>, form or JSON, token in the form or as Bearer):
 // auth.test, chat.postMessage, chat.update, chat.delete, chat.postEphemeral,
-// reactions.add, reactions.remove, reactions.get, users.info, usergroups.list,
-// usergroups.users.list, conversations.replies, apps.connections.open; the
-// Socket Mode WebSocket at GET /socket (hello, server pings, envelopes, acks,
-// disconnect); POST /response/{id} for response_url posts. In HTTP mode
-// (SetHTTPTarget) events, slash commands and button presses are signed with
-// the signing secret and POSTed to the app's routes instead.
+// reactions.add, reactions.remove, reactions.get, users.info,
+// usergroups.list, usergroups.users.list, conversations.replies,
+// apps.connections.open (app-level token); the Socket Mode WebSocket at
+// GET /socket (hello, server pings, envelopes, acks, disconnect); POST
+// /response/{id} for response_url posts. The bot's own posts are echoed as
+// message events with bot_id, as Slack does. In HTTP mode (SetHTTPTarget)
+// events, slash commands and button presses are signed with the signing
+// secret and POSTed to the app's routes instead (events retried with
+// X-Slack-Retry-Num on failure).
 package slackfake
 
 import (

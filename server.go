@@ -23,7 +23,6 @@ const (
 	maxBodyBytes      = 1 << 20 // 1 MiB: Slack, Discord and webhook payloads are far smaller
 	maxHeaderBytes    = 64 << 10
 	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
 	shutdownTimeout   = 15 * time.Second
 )
@@ -120,7 +119,10 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
+		// No ReadTimeout or WriteTimeout: net/http cancels a request's
+		// context when ReadTimeout passes, which would cut long-lived
+		// responses (the demo's live updates). Bodies are bounded in size
+		// instead, and connectors read them under their own deadlines.
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

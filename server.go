@@ -123,9 +123,9 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 		// context when ReadTimeout passes, which would cut long-lived
 		// responses (the demo's live updates). Bodies are bounded in size
 		// instead, and connectors read them under their own deadlines.
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
 

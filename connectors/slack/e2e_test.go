@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/commands"
 	"github.com/earshot-dev/earshot/connectors/connectortest"
 )
 
@@ -53,7 +54,9 @@ func (n *stubNetwork) replies() []bridge.Reply {
 func runBridgeFlow(t *testing.T, mode string) {
 	e := newEnv(t, envOpts{mode: mode})
 	net := &stubNetwork{posts: make(chan bridge.Post, 1)}
+	cmds := commands.New(nil, commands.Options{Logger: quietLogger()})
 	b, err := bridge.New(bridge.Options{
+		Commander: cmds,
 		Config: bridge.Config{
 			Queues:        []bridge.QueueConfig{{Name: "support", Desk: "slack", Channel: channel}},
 			Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
@@ -68,6 +71,7 @@ func runBridgeFlow(t *testing.T, mode string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmds.Bind(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()

@@ -14,6 +14,7 @@ import (
 	"github.com/slack-go/slack/socketmode"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/commands"
 )
 
 // Listen delivers staff thread messages and commands into in until ctx
@@ -358,39 +359,6 @@ func (d *Desk) seenEvent(id string) bool {
 	return false
 }
 
-var quotes = strings.NewReplacer("“", `"`, "”", `"`, "‘", "'", "’", "'")
-
-// SplitArgs splits command text on whitespace, honouring "double" and
-// 'single' quotes (Slack sends smart quotes too). Pure.
-func SplitArgs(s string) []string {
-	s = quotes.Replace(s)
-	var out []string
-	var cur strings.Builder
-	var quote rune
-	have := false
-	for _, r := range s {
-		switch {
-		case quote != 0 && r == quote:
-			quote = 0
-		case quote == 0 && (r == '"' || r == '\''):
-			quote, have = r, true
-		case quote == 0 && (r == ' ' || r == '\t' || r == '\n' || r == '\r'):
-			if have {
-				out = append(out, cur.String())
-				cur.Reset()
-				have = false
-			}
-		default:
-			cur.WriteRune(r)
-			have = true
-		}
-	}
-	if have {
-		out = append(out, cur.String())
-	}
-	return out
-}
-
 // ParseSlash turns a slash command into the verb, args and raw text:
 // "/escalate E-42 billing" → escalate [E-42 billing]; "/earshot claim E-42"
 // → claim [E-42]; "/earshot" alone → help. Pure.
@@ -407,7 +375,18 @@ func ParseSlash(command, text string) (name string, args []string, raw string) {
 		}
 		name, raw = strings.ToLower(verb), strings.TrimSpace(rest)
 	}
-	return name, SplitArgs(raw), raw
+	return name, splitArgs(raw), raw
+}
+
+// splitArgs splits command text the way the command registry does (it is
+// the authority and re-splits Raw); text it cannot read (an unclosed
+// quote) is split on whitespace.
+func splitArgs(raw string) []string {
+	args, err := commands.Split(raw)
+	if err != nil {
+		return strings.Fields(raw)
+	}
+	return args
 }
 
 // handleSlash runs a channel slash command and answers privately (or in
@@ -519,13 +498,13 @@ func ParseInteraction(cb slack.InteractionCallback) (inv bridge.Invocation, ok b
 		if team == "" {
 			return inv, false
 		}
-		inv.Args, inv.Raw = []string{team}, team
+		inv.Args = []string{team} // no Raw: a team name is one argument, spaces and all
 	case "retry":
 		var v retryValue
 		if json.Unmarshal([]byte(a.Value), &v) != nil || v.Outbox == "" {
 			return inv, false
 		}
-		inv.Args, inv.Raw = []string{v.Outbox}, v.Outbox
+		inv.Args = []string{v.Outbox}
 		inv.Message = bridge.MessageRef{Desk: Name, Channel: channel, Thread: thread, ID: v.Message, Author: v.Author}
 	case "claim", "release", "resolve", "reopen", "dm":
 	default:

@@ -29,6 +29,8 @@ func TestParseSlash(t *testing.T) {
 		{"/earshot", "note E-1 “smart quotes here” &lt;ok&gt;", "note", []string{"E-1", "smart quotes here", "<ok>"}, "E-1 “smart quotes here” <ok>"},
 		{"/earshot", `tag E-1 '' x`, "tag", []string{"E-1", "", "x"}, `E-1 '' x`},
 		{"/earshot", "claim\nE-9", "claim", []string{"E-9"}, "E-9"},
+		{"/resolve", "E-42 customer's fine", "resolve", []string{"E-42", "customer's", "fine"}, "E-42 customer's fine"},
+		{"/resolve", `E-42 "unclosed`, "resolve", []string{"E-42", `"unclosed`}, `E-42 "unclosed`},
 	}
 	for _, c := range cases {
 		name, args, raw := slack.ParseSlash(c.cmd, c.text)
@@ -111,13 +113,13 @@ func TestParseInteraction(t *testing.T) {
 		t.Errorf("retry: %+v %v", inv, ok)
 	}
 	card := `{"type":"block_actions","user":{"id":"U1"},"channel":{"id":"C1"},"container":{"type":"message","message_ts":"1.1","channel_id":"C1"},
-		"actions":[{"action_id":"earshot:escalate","block_id":"earshot:card","type":"static_select","selected_option":{"value":"billing"}}]}`
+		"actions":[{"action_id":"earshot:escalate","block_id":"earshot:card","type":"static_select","selected_option":{"value":"customer care"}}]}`
 	cb = goslack.InteractionCallback{}
 	if err := json.Unmarshal([]byte(card), &cb); err != nil {
 		t.Fatal(err)
 	}
 	inv, ok = slack.ParseInteraction(cb)
-	if !ok || inv.Name != "escalate" || !slices.Equal(inv.Args, []string{"billing"}) || inv.Thread.ID != "1.1" {
+	if !ok || inv.Name != "escalate" || !slices.Equal(inv.Args, []string{"customer care"}) || inv.Raw != "" || inv.Thread.ID != "1.1" {
 		t.Errorf("escalate: %+v %v", inv, ok)
 	}
 }

@@ -127,6 +127,9 @@ func ParseDuration(s string) (time.Duration, error) {
 		rest = rest[i+1:]
 	}
 	if rest != "" {
+		if rest != t && (rest[0] == '-' || rest[0] == '+') {
+			return 0, fmt.Errorf("%q is not a duration: use 30m, 2h or 1d", s)
+		}
 		d, err := time.ParseDuration(rest)
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a duration: use 30m, 2h or 1d", s)

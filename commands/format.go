@@ -75,6 +75,14 @@ func dueText(due, now time.Time) string {
 	}
 }
 
+// priorityText is a priority in a listing: "urgent", or "priority 7".
+func priorityText(p int) string {
+	if n := PriorityName(p); n != strconv.Itoa(p) {
+		return n
+	}
+	return "priority " + strconv.Itoa(p)
+}
+
 // statusText is a status in lower case for listing lines.
 func statusText(s bridge.Status) string {
 	return strings.ToLower(s.Label())
@@ -95,7 +103,7 @@ func FormatQueue(queue string, cases []bridge.CaseSummary, now time.Time) string
 	head := fmt.Sprintf("Queue %s: %d open %s", queue, len(open), plural(len(open), "case", "cases"))
 	lines := make([]string, 0, len(open))
 	for _, c := range open {
-		parts := []string{string(c.ID), PriorityName(c.Priority), statusText(c.Status), FormatDuration(now.Sub(c.OpenedAt)) + " old"}
+		parts := []string{string(c.ID), priorityText(c.Priority), statusText(c.Status), FormatDuration(now.Sub(c.OpenedAt)) + " old"}
 		if c.AssigneeName != "" {
 			parts = append(parts, cleanText(c.AssigneeName, 40))
 		} else {
@@ -125,11 +133,14 @@ func FormatHistory(current bridge.CaseView, cases []bridge.CaseSummary, now time
 		if c.ID == current.ID {
 			continue
 		}
-		parts := []string{string(c.ID), statusText(c.Status)}
-		if c.Status.Open() {
-			parts = append(parts, "opened "+FormatDuration(now.Sub(c.OpenedAt))+" ago")
-		} else if !c.ResolvedAt.IsZero() {
+		parts := []string{string(c.ID)}
+		switch {
+		case c.Status.Open():
+			parts = append(parts, statusText(c.Status), "opened "+FormatDuration(now.Sub(c.OpenedAt))+" ago")
+		case !c.ResolvedAt.IsZero():
 			parts = append(parts, "resolved "+FormatDuration(now.Sub(c.ResolvedAt))+" ago")
+		default:
+			parts = append(parts, statusText(c.Status))
 		}
 		if c.Queue != "" {
 			parts = append(parts, c.Queue)

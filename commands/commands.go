@@ -350,6 +350,11 @@ func (c *Call) findCase() string {
 		return ""
 	}
 	if c.Cmd.Case == OptionalCase {
+		if !c.Inv.Thread.IsZero() && (len(c.args) == 0 || !strings.EqualFold(c.args[0], "next")) {
+			// A thread that is not a case's: taking the queue's next case from
+			// here would surprise; say so instead.
+			return fmt.Sprintf("This thread is not a case. Give a case id (`%s%s %s-42`) or `%s%s next`.", c.reg.opts.Prefix, c.Cmd.Name, prefix, c.reg.opts.Prefix, c.Cmd.Name)
+		}
 		return ""
 	}
 	return fmt.Sprintf("Which case? Run this in the case's thread, or give its id: `%s%s`.", c.reg.opts.Prefix, strings.Replace(c.Cmd.Usage, c.Cmd.Name, c.Cmd.Name+" "+prefix+"-42", 1))

@@ -455,3 +455,36 @@ func TestPrefixOption(t *testing.T) {
 	res = r.Run(context.Background(), text(ana, 0, ".clam"))
 	refused(t, res, "unknown", "Did you mean `.claim`?")
 }
+
+func TestClaimInUnknownThread(t *testing.T) {
+	r, f := setup(t)
+	refused(t, run(t, r, text(ana, 99, "!claim")), "claim", "not a case", "!claim E-42", "!claim next")
+	ok(t, run(t, r, text(ana, 99, "!claim next")), "claim")
+	if f.cases["E-43"].Assignee != ana.Key() {
+		t.Fatal("next not claimed")
+	}
+}
+
+// BenchmarkRun measures a whole command: split, lookup, role, case, handler
+// (against the in-memory fake, so mostly this package's cost).
+func BenchmarkRun(b *testing.B) {
+	f := newFake()
+	f.add(42, "support", "ana@x", "charged twice", 0, time.Hour)
+	r := New(f, Options{Now: func() time.Time { return f.now }})
+	inv := text(ana, 0, `!tag E-42 +vip "big account" -spam`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if res := r.Run(context.Background(), inv); !res.OK {
+			b.Fatal(res)
+		}
+	}
+}
+
+func BenchmarkRunUnknown(b *testing.B) {
+	r := New(newFake(), Options{})
+	inv := text(ana, 0, "!reslove fixed")
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Run(context.Background(), inv)
+	}
+}

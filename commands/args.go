@@ -172,9 +172,11 @@ func validUserID(id string) bool {
 	return true
 }
 
-// normTag makes a tag canonical: lower case, no leading '#', trimmed.
+// normTag makes a tag canonical: lower case, no leading '#', inner spaces
+// turned into '-' ("Big Account" → "big-account").
 func normTag(t string) string {
-	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(t), "#"))
+	t = strings.TrimLeftFunc(t, func(r rune) bool { return r == '#' || isSep(r) })
+	return strings.ToLower(strings.Join(strings.FieldsFunc(t, isSep), "-"))
 }
 
 // ParseTags reads tag changes: "+vip", "-spam", "vip" (adds), and

@@ -85,8 +85,8 @@ func TestParseMention(t *testing.T) {
 }
 
 func TestParseTags(t *testing.T) {
-	add, remove, err := ParseTags([]string{"+VIP", "-spam", "billing,#Refund", ",", "+a,-b"})
-	if err != nil || !slices.Equal(add, []string{"vip", "billing", "refund", "a"}) || !slices.Equal(remove, []string{"spam", "b"}) {
+	add, remove, err := ParseTags([]string{"+VIP", "-spam", "billing,#Refund", ",", "+a,-b", "+Big  Account", "##x"})
+	if err != nil || !slices.Equal(add, []string{"vip", "billing", "refund", "a", "big-account", "x"}) || !slices.Equal(remove, []string{"spam", "b"}) {
 		t.Fatalf("add %q remove %q err %v", add, remove, err)
 	}
 	for _, in := range []string{"+", "-#", strings.Repeat("x", 41)} {

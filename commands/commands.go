@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -69,6 +70,7 @@ type Registry struct {
 	opts   Options
 	cmds   []*Command
 	byName map[string]*Command
+	names  []string // every name and alias, sorted, for suggestions
 }
 
 var _ bridge.Commander = (*Registry)(nil)
@@ -101,6 +103,10 @@ func New(cases Cases, opts Options) *Registry {
 			r.byName[n] = c
 		}
 	}
+	for n := range r.byName {
+		r.names = append(r.names, n)
+	}
+	slices.Sort(r.names) // deterministic ties between suggestions
 	if cases != nil {
 		r.Bind(cases)
 	}

@@ -113,6 +113,26 @@ func scan(s string, i int, lenient bool) (tok string, end int, ok bool, err erro
 		return "", len(s), false, nil
 	}
 	start := i
+	// Fast path: an argument without a backslash that does not start with a
+	// quote is taken as is (a quote can only open after a closing one).
+	if first, _ := utf8.DecodeRuneInString(s[i:]); closers(first) == "" {
+		j := i
+		plain := true
+		for j < len(s) {
+			r, size := utf8.DecodeRuneInString(s[j:])
+			if isSep(r) {
+				break
+			}
+			if r == '\\' {
+				plain = false
+				break
+			}
+			j += size
+		}
+		if plain {
+			return s[i:j], j, true, nil
+		}
+	}
 	var b strings.Builder
 	canOpen := true // a quote may open here
 	var open rune   // the quote we are inside, 0 outside

@@ -410,12 +410,7 @@ func (r *Registry) suggest(name string) string {
 	if name == "" {
 		return ""
 	}
-	names := make([]string, 0, len(r.byName))
-	for n := range r.byName {
-		names = append(names, n)
-	}
-	slices.Sort(names) // deterministic ties
-	best := closest(name, names)
+	best := closest(name, r.names)
 	if best == "" {
 		return ""
 	}

@@ -5,6 +5,25 @@
 // finds the case, parses the arguments and calls the bridge through the Cases
 // interface. Every command is declared once in the table in table.go.
 //
+// Rules staff can rely on:
+//   - Arguments are split by Split (quotes, escapes, Unicode spaces) from
+//     Invocation.Raw when the desk gave it, else Invocation.Args are used as
+//     they are (buttons). Free text (reply, note, dm, resolve summary,
+//     escalate reason) is taken from Raw as typed, newlines included.
+//   - The case is the thread's; outside a thread the first argument names it.
+//     Case ids are read case-insensitively with or without the dash and a
+//     leading '#': "E-42", "e-42", "E42", "#E-42" (ParseCaseID). A bare number
+//     is never a case id. Inside a thread a leading id naming another case
+//     wins, except for reply, note and dm, whose text is never read as an id.
+//   - Without a case, claim outside a thread takes the next case of the
+//     channel's queue; other commands refuse with their usage.
+//   - Refusals, listings and confirmations are private; triage changes
+//     (priority, tag, snooze) are public so the team sees them. The bridge
+//     posts its own notices (claimed, resolved) in the thread.
+//   - Response.Command is always a declared name or "unknown" (a metric label);
+//     Response.Failed is set only when the bridge broke, and the staff member
+//     then reads a generic apology while the error goes to the log.
+//
 // The package does no I/O of its own: everything that waits happens in the
 // Cases implementation (the bridge journals each change).
 package commands
@@ -138,7 +157,18 @@ const umbrella = "earshot"
 
 // Run runs one command and returns what to answer. It blocks while the
 // bridge journals the change. It never panics on bad input.
-func (r *Registry) Run(ctx context.Context, inv bridge.Invocation) bridge.Response {
+func (r *Registry) Run(ctx context.Context, inv bridge.Invocation) (res bridge.Response) {
+	defer func() {
+		// A bug in a handler or the bridge must not take a desk's listener down.
+		if p := recover(); p != nil {
+			r.opts.Logger.Error("commands: command panicked", "name", inv.Name, "panic", fmt.Sprint(p))
+			cmd := "unknown"
+			if c, ok := r.Lookup(inv.Name); ok {
+				cmd = c.Name
+			}
+			res = bridge.Response{Text: "Sorry, that did not work because of a problem on our side. Tell an admin.", Private: true, Command: cmd, Failed: true}
+		}
+	}()
 	cp := r.cases.Load()
 	if cp == nil || *cp == nil {
 		return bridge.Response{Text: "Earshot is still starting; try again in a moment.", Private: true, Command: "unknown", Failed: true}

@@ -3,6 +3,8 @@ package commands
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -26,13 +28,17 @@ var (
 // E-42 (thread T42, normal), E-43 (thread T43, urgent), E-7 (resolved, same customer as E-42).
 func setup(t *testing.T) (*Registry, *fakeCases) {
 	t.Helper()
+	return setupQuiet()
+}
+
+func setupQuiet() (*Registry, *fakeCases) {
 	f := newFake()
 	f.add(42, "support", "ana@mastodon.social", "My order never arrived and nobody answers", 0, 2*time.Hour)
 	f.add(43, "support", "bob@bsky.social", "Charged twice @everyone <!channel>", 2, 30*time.Minute)
 	f.add(7, "support", "ana@mastodon.social", "Login broken", 0, 72*time.Hour)
 	f.cases["E-7"].Status = bridge.StatusResolved
 	f.cases["E-7"].ResolvedAt = f.now.Add(-48 * time.Hour)
-	r := New(f, Options{Now: func() time.Time { return f.now }})
+	r := New(f, Options{Now: func() time.Time { return f.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	return r, f
 }
 
@@ -486,5 +492,47 @@ func BenchmarkRunUnknown(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Run(context.Background(), inv)
+	}
+}
+
+// FuzzRun: any name and argument text gives an answer, never a panic, with
+// a metric-safe Command label and a non-empty text.
+func FuzzRun(f *testing.F) {
+	for _, s := range [][2]string{{"claim", ""}, {"escalate", `E-42 billing "x`}, {"earshot", "tag E-43 +a -b"}, {"reply", "E-42 hi"}, {"", ""}, {"!?", "\xff"}, {"snooze", "1d"}, {"help", "clam"}} {
+		f.Add(s[0], s[1], true)
+	}
+	f.Fuzz(func(t *testing.T, name, raw string, inThread bool) {
+		r, _ := setupQuiet()
+		n := 0
+		if inThread {
+			n = 42
+		}
+		inv := text(lee, n, "!x "+raw)
+		inv.Name = name
+		res := r.Run(context.Background(), inv)
+		if res.Text == "" {
+			t.Fatalf("empty answer to %q %q", name, raw)
+		}
+		if c, known := r.byName[res.Command]; (!known || c.Name != res.Command) && res.Command != "unknown" {
+			t.Fatalf("label %q", res.Command)
+		}
+		if res.Failed {
+			t.Fatalf("failed: %+v", res)
+		}
+	})
+}
+
+type panicky struct{ *fakeCases }
+
+func (panicky) Claim(context.Context, bridge.CaseID, bridge.Staff) (bridge.CaseView, error) {
+	panic("bridge bug")
+}
+
+func TestPanicIsContained(t *testing.T) {
+	_, f := setup(t)
+	r := New(panicky{f}, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	res := r.Run(context.Background(), text(ana, 42, "!take"))
+	if !res.Failed || res.OK || res.Command != "claim" || strings.Contains(res.Text, "bridge bug") {
+		t.Fatalf("got %+v", res)
 	}
 }

@@ -280,3 +280,24 @@ func TestCommandsWithBridge(t *testing.T) {
 	mustRefuse(t, e.cmd(agent, th, "retry nope"), "retry")
 	mustOK(t, e.cmd(agent, th, "help"), "help")
 }
+
+// TestTextCommandsThroughStaffMessage: "!verb ..." typed in a case thread
+// reaches the registry through the bridge's own recognition of the prefix.
+func TestTextCommandsThroughStaffMessage(t *testing.T) {
+	e := newEnv(t)
+	id, th := e.complaint(t, "bo@x", "app crashes")
+	say := func(n int, text string) {
+		t.Helper()
+		err := e.b.StaffMessage(context.Background(), bridge.StaffMessage{Kind: bridge.MessageNew, Thread: th, Staff: agent, Text: text, At: time.Now(),
+			Message: bridge.MessageRef{Desk: "slack", Channel: th.Channel, Thread: th.ID, ID: fmt.Sprintf("S%d", n), Author: agent.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	say(1, "!claim")
+	waitFor(t, "claimed by text command", func() bool { v, _ := e.b.Case(id); return v.Assignee == agent.Key() })
+	say(2, `!escalate billing "crash on pay, VIP"`)
+	waitFor(t, "escalated by text command", func() bool { v, _ := e.b.Case(id); return v.Team == "billing" })
+	say(3, "!resolve fixed in 2.3")
+	waitFor(t, "resolved by text command", func() bool { v, _ := e.b.Case(id); return v.Status == bridge.StatusResolved && v.Summary == "fixed in 2.3" })
+}

@@ -86,7 +86,7 @@ func table() []*Command {
 		{Name: "snooze", Aliases: []string{"later"}, Usage: "snooze 30m|2h|1d|off", Verb: "snooze cases",
 			Help:    "hide the case from the queue for a while (off to wake it)",
 			MinRole: bridge.RoleAgent, Case: NeedsCase, MinArgs: 1, MaxArgs: 1, Public: true, Handler: runSnooze},
-		{Name: "retry", Aliases: []string{"resend"}, Usage: "retry outbox-id", Verb: "retry sends",
+		{Name: "retry", Aliases: []string{"resend", "send-again"}, Usage: "retry outbox-id", Verb: "retry sends",
 			Help:    "send a failed or uncertain reply again (the Retry button does this)",
 			MinRole: bridge.RoleAgent, Case: NoCase, MinArgs: 1, MaxArgs: 1, Handler: runRetry},
 		{Name: "help", Aliases: []string{"h", "?", "commands"}, Usage: "help [command]", Verb: "read help",

@@ -299,5 +299,8 @@ func TestTextCommandsThroughStaffMessage(t *testing.T) {
 	say(2, `!escalate billing "crash on pay, VIP"`)
 	waitFor(t, "escalated by text command", func() bool { v, _ := e.b.Case(id); return v.Team == "billing" })
 	say(3, "!resolve fixed in 2.3")
-	waitFor(t, "resolved by text command", func() bool { v, _ := e.b.Case(id); return v.Status == bridge.StatusResolved && v.Summary == "fixed in 2.3" })
+	waitFor(t, "resolved by text command", func() bool {
+		v, _ := e.b.Case(id)
+		return v.Status == bridge.StatusResolved && v.Summary == "fixed in 2.3"
+	})
 }

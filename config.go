@@ -207,14 +207,29 @@ func parseConfig(path string, raw []byte, getenv func(string) (string, bool), re
 		var te *yaml.TypeError
 		if errors.As(err, &te) {
 			var es configErrors
+			at := w.pathsByLine()
 			for _, m := range te.Errors {
-				es = append(es, lineError(path, hideQuoted(m, hide)))
+				e := lineError(path, hideQuoted(m, hide))
+				e.Path = at[e.Line]
+				es = append(es, e)
 			}
 			return nil, es.redact(hide)
 		}
 		return nil, configErrors{{File: path, Msg: redactString(err.Error(), hide)}}
 	}
 	return lc, nil
+}
+
+// pathsByLine maps each line to the deepest config path that starts on it,
+// to name the place of the decoder's errors, which only know lines.
+func (w *treeWalker) pathsByLine() map[int]string {
+	out := map[int]string{}
+	for p, l := range w.lines {
+		if len(p) > len(out[l]) {
+			out[l] = p
+		}
+	}
+	return out
 }
 
 // hideQuoted replaces a value yaml quotes in backticks, whole or shortened

@@ -287,7 +287,7 @@ desk_workers: many
 
 	// Type errors found by the decoder keep their line.
 	got = parseErr(t, "desk_workers: many\n"+minimalYAML, env(), files())
-	if !strings.Contains(got, "/cfg/earshot.yaml:1: cannot unmarshal !!str `many` into int") {
+	if !strings.Contains(got, "/cfg/earshot.yaml:1: desk_workers: cannot unmarshal !!str `many` into int") {
 		t.Errorf("type error: %s", got)
 	}
 	got = parseErr(t, "queues: {a: 1}\n", env(), files())

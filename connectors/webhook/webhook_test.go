@@ -344,13 +344,16 @@ func TestConfigValidation(t *testing.T) {
 	}
 }
 
-// slowInbox blocks Post until released.
+// slowInbox blocks Post until released; entered receives once per Post
+// that has started.
 type slowInbox struct {
 	*connectortest.RecordingInbox
+	entered chan struct{}
 	release chan struct{}
 }
 
 func (s slowInbox) Post(ctx context.Context, p bridge.Post) error {
+	s.entered <- struct{}{}
 	<-s.release
 	return s.RecordingInbox.Post(ctx, p)
 }
@@ -358,7 +361,7 @@ func (s slowInbox) Post(ctx context.Context, p bridge.Post) error {
 func TestConcurrentDuplicatesAcceptOnce(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t, nil)
-	in := slowInbox{connectortest.NewRecordingInbox(), make(chan struct{})}
+	in := slowInbox{connectortest.NewRecordingInbox(), make(chan struct{}, 4), make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- fx.net.Listen(ctx, in) }()
@@ -368,12 +371,17 @@ func TestConcurrentDuplicatesAcceptOnce(t *testing.T) {
 	body := []byte(`{"id":"dup","author":{"id":"a"},"text":"hi"}`)
 	first := make(chan webhookfake.Result, 1)
 	go func() { r, _ := fx.site.Send(context.Background(), "", body); first <- r }()
-	// The second copy arrives while the first is being journaled.
-	var second webhookfake.Result
-	connectortest.WaitFor(t, 5*time.Second, "the in-flight answer", func() bool {
-		second, _ = fx.site.Send(context.Background(), "", body)
-		return second.Status == http.StatusConflict
-	})
+	// The second copy arrives while the first is being journaled (only
+	// once the first is inside Post, so the second cannot be the one to block).
+	select {
+	case <-in.entered:
+	case <-time.After(5 * time.Second):
+		close(in.release)
+		t.Fatal("the first copy never reached the inbox")
+	}
+	if second, _ := fx.site.Send(context.Background(), "", body); second.Status != http.StatusConflict {
+		t.Errorf("second copy while the first is in flight: %+v, want 409", second)
+	}
 	close(in.release)
 	if r := <-first; r.Status != 200 || !strings.Contains(r.Body, "accepted") {
 		t.Errorf("first: %+v", r)

@@ -170,6 +170,8 @@ type Case struct {
 	Previous     []CaseID  `json:"previous,omitempty"`
 	Reopens      int       `json:"reopens,omitempty"`
 	Summary      string    `json:"summary,omitempty"` // the resolve summary
+	PostCount    int       `json:"post_count"`        // customer posts in the case, the opening one included
+	Version      uint64    `json:"version"`           // bumped on every change; a card showing an older version is stale
 	OpenedAt     time.Time `json:"opened_at"`
 	ClaimedAt    time.Time `json:"claimed_at,omitzero"`
 	RespondedAt  time.Time `json:"responded_at,omitzero"` // first public answer

@@ -1,5 +1,3 @@
-//go:build bridge_api
-
 package commands_test
 
 import (

@@ -1,5 +1,3 @@
-//go:build bridge_api
-
 package slack_test
 
 import (

@@ -1,5 +1,3 @@
-//go:build bridge_api
-
 package webhook_test
 
 import (

@@ -1,0 +1,428 @@
+package bridge
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// Desk work: keeping each desk's threads in step with the cases. Work is
+// per case and idempotent: "catch case E-42 up" opens its thread where it
+// has none, shows the customer's follow-ups the thread has not shown yet,
+// posts waiting lines, marks staff messages with their delivery, and
+// re-renders cards older than the case. How far a thread has caught up is
+// journaled (thread.synced), so a restart redoes only what is missing.
+// Cases wait in a queue per desk, most urgent first (priority, then age):
+// in a surge the important ones reach the desk first and none is lost.
+
+// deskCallTimeout bounds one desk call.
+const deskCallTimeout = 30 * time.Second
+
+// deskQueue is a desk's cases waiting to be caught up, most urgent first.
+// A case is never worked by two workers at once.
+type deskQueue struct {
+	mu     sync.Mutex
+	h      caseHeap
+	queued map[CaseID]bool
+	busy   map[CaseID]bool
+	again  map[CaseID]entry // kicked while busy
+	fails  map[CaseID]int
+	ready  chan struct{}
+}
+
+type entry struct {
+	id       CaseID
+	priority int
+	seq      uint64
+}
+
+type caseHeap []entry
+
+func (h caseHeap) Len() int { return len(h) }
+func (h caseHeap) Less(i, j int) bool {
+	if h[i].priority != h[j].priority {
+		return h[i].priority > h[j].priority
+	}
+	return h[i].seq < h[j].seq
+}
+func (h caseHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *caseHeap) Push(x any)   { *h = append(*h, x.(entry)) }
+func (h *caseHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func newDeskQueue() *deskQueue {
+	return &deskQueue{queued: map[CaseID]bool{}, busy: map[CaseID]bool{}, again: map[CaseID]entry{},
+		fails: map[CaseID]int{}, ready: make(chan struct{}, 1)}
+}
+
+func (q *deskQueue) signal() {
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// push asks for case id to be caught up.
+func (q *deskQueue) push(id CaseID, priority int, seq uint64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	e := entry{id, priority, seq}
+	if q.busy[id] {
+		q.again[id] = e
+		return
+	}
+	if q.queued[id] {
+		return
+	}
+	q.queued[id] = true
+	heap.Push(&q.h, e)
+	q.signal()
+}
+
+// pop blocks until a case is waiting (or ctx ends) and takes it.
+func (q *deskQueue) pop(ctx context.Context) (entry, bool) {
+	for {
+		q.mu.Lock()
+		if q.h.Len() > 0 {
+			e := heap.Pop(&q.h).(entry)
+			delete(q.queued, e.id)
+			q.busy[e.id] = true
+			if q.h.Len() > 0 {
+				q.signal() // wake another worker
+			}
+			q.mu.Unlock()
+			return e, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-q.ready:
+		case <-ctx.Done():
+			return entry{}, false
+		}
+	}
+}
+
+// done ends work on e; a failed case comes back after a growing pause.
+func (q *deskQueue) done(e entry, failed bool) (retryIn time.Duration) {
+	q.mu.Lock()
+	delete(q.busy, e.id)
+	if failed {
+		q.fails[e.id]++
+		retryIn = min(time.Second<<min(q.fails[e.id]-1, 7), 2*time.Minute)
+		delete(q.again, e.id)
+		q.mu.Unlock()
+		return retryIn
+	}
+	delete(q.fails, e.id)
+	again, ok := q.again[e.id]
+	delete(q.again, e.id)
+	q.mu.Unlock()
+	if ok {
+		q.push(again.id, again.priority, again.seq)
+	}
+	return 0
+}
+
+// idle reports whether nothing waits and nothing is being worked.
+func (q *deskQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.h.Len() == 0 && len(q.busy) == 0
+}
+
+// deskWorker catches cases up on one desk until ctx ends.
+func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue) {
+	for {
+		e, ok := q.pop(ctx)
+		if !ok {
+			return
+		}
+		err := b.syncCase(ctx, d, e.id)
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("bridge: desk could not catch up with a case; trying again", "desk", d.Name(), "case", string(e.id), "err", err)
+		}
+		if wait := q.done(e, err != nil); wait > 0 {
+			go func() {
+				select {
+				case <-ctx.Done():
+				case <-b.clock.After(wait):
+					q.push(e.id, e.priority, e.seq)
+				}
+			}()
+		}
+	}
+}
+
+// drainDesks waits (at most timeout) for the desks to catch up.
+func (b *Bridge) drainDesks(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		idle := true
+		for _, q := range b.work {
+			idle = idle && q.idle()
+		}
+		if idle {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// markAllDirty queues every case some desk has to catch up with: at
+// start, this redoes whatever a crash interrupted.
+func (b *Bridge) markAllDirty() {
+	tx := b.read()
+	it, err := tx.Get(tableCases, indexID)
+	if err != nil {
+		return
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		c := raw.(*Case)
+		for name, q := range b.work {
+			if b.needsSync(tx, name, c) {
+				q.push(c.ID, c.Priority, c.Seq)
+			}
+		}
+	}
+}
+
+// needsSync reports whether desk is behind on c.
+func (b *Bridge) needsSync(tx *memdb.Txn, desk string, c *Case) bool {
+	threads := threadsOf(tx, c.ID)
+	active := false
+	for _, t := range threads {
+		if t.Desk != desk {
+			continue
+		}
+		if t.CardVersion < c.Version {
+			return true
+		}
+		if t.Queue == c.Queue {
+			active = true
+			if t.PostsShown < c.PostCount {
+				return true
+			}
+		}
+	}
+	if !active && b.queues[c.Queue].Desk == desk {
+		return true
+	}
+	for _, it := range itemsOf(tx, c.ID) {
+		if it.Marked != it.deliveryState() && (it.Message.Desk == desk || it.Message.ID == "" && it.Thread.Desk == desk) {
+			return true
+		}
+	}
+	return false
+}
+
+// syncCase catches desk d up with case id. It does desk I/O, one call at a
+// time, and journals the progress; an error leaves the rest for a retry.
+func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
+	desk := d.Name()
+	tx := b.read()
+	c, _ := getCase(tx, id)
+	if c == nil {
+		b.ops.take(desk, id)
+		return nil
+	}
+	view := b.view(tx, c)
+	call := func(f func(ctx context.Context) error) error {
+		cctx, cancel := context.WithTimeout(ctx, deskCallTimeout)
+		defer cancel()
+		return f(cctx)
+	}
+
+	// 1. The thread in the queue the case is in now.
+	var threads []*threadRow
+	for _, t := range threadsOf(tx, id) {
+		if t.Desk == desk {
+			threads = append(threads, t)
+		}
+	}
+	var active *threadRow
+	for _, t := range threads {
+		if t.Queue == c.Queue {
+			active = t
+		}
+	}
+	if q := b.queues[c.Queue]; active == nil && q.Desk == desk {
+		var ref ThreadRef
+		if err := call(func(ctx context.Context) (err error) { ref, err = d.OpenThread(ctx, q.Channel, view); return err }); err != nil {
+			return fmt.Errorf("open thread in %s: %w", q.Name, err)
+		}
+		if ref.Desk == "" {
+			ref.Desk = desk
+		}
+		if ref.Channel == "" {
+			ref.Channel = q.Channel
+		}
+		// The first thread shows the customer's follow-ups; a team's thread
+		// opened at an escalation starts from now (the card has the story).
+		shown := c.PostCount
+		if len(threadsOf(tx, id)) == 0 {
+			shown = 1
+		}
+		if _, err := b.change(func(w *writeTx) error {
+			_, err := w.emit(Event{Type: EvThread, Case: id, Thread: &ref, Queue: c.Queue, Version: c.Version, Num: shown})
+			return err
+		}); err != nil {
+			return err
+		}
+		active = &threadRow{Desk: ref.Desk, ID: ref.ID, Channel: ref.Channel, Case: id, Queue: c.Queue, CardVersion: c.Version, PostsShown: shown}
+		threads = append(threads, active)
+	}
+
+	// 2. The customer's follow-ups the active thread has not shown.
+	if active != nil && active.PostsShown < c.PostCount {
+		shown := active.PostsShown
+		var failed error
+		for _, p := range followUpPosts(tx, id, shown) {
+			post := *p.Post
+			err := call(func(ctx context.Context) error {
+				_, err := d.Post(ctx, active.ref(), DeskMessage{Kind: DeskCustomer, Author: &post.Author, Text: post.Text, Link: post.URL})
+				return err
+			})
+			if err != nil {
+				failed = fmt.Errorf("show a follow-up: %w", err)
+				break
+			}
+			shown = p.N + 1
+		}
+		if shown > active.PostsShown {
+			if err := b.synced(active, 0, shown); err != nil {
+				return err
+			}
+			active.PostsShown = shown
+		}
+		if failed != nil {
+			return failed
+		}
+	}
+
+	// 3. Lines, private answers and marks waiting for this desk.
+	if err := b.runOps(ctx, d, c, threads, call); err != nil {
+		return err
+	}
+
+	// 4. Marks that follow replies in the outbox.
+	for _, it := range itemsOf(tx, id) {
+		want := it.deliveryState()
+		if it.Marked == want {
+			continue
+		}
+		switch {
+		case it.Message.ID != "" && it.Message.Desk == desk:
+			if err := call(func(ctx context.Context) error { return d.Mark(ctx, it.Message, it.Delivery(c)) }); err != nil {
+				return fmt.Errorf("mark %s: %w", it.ID, err)
+			}
+		case it.Message.ID == "" && it.Thread.Desk == desk:
+			if line := itemLine(it); line != "" && !it.Thread.IsZero() {
+				if err := call(func(ctx context.Context) error {
+					_, err := d.Post(ctx, it.Thread, DeskMessage{Kind: DeskNotice, Text: line, Link: it.Sent.URL})
+					return err
+				}); err != nil {
+					return fmt.Errorf("tell about %s: %w", it.ID, err)
+				}
+			}
+		default:
+			continue
+		}
+		if _, err := b.change(func(w *writeTx) error {
+			_, err := w.emit(Event{Type: EvMarked, ID: it.ID, State: want})
+			return err
+		}); err != nil {
+			return err
+		}
+	}
+
+	// 5. Cards older than the case.
+	for _, t := range threads {
+		if t.CardVersion >= c.Version {
+			continue
+		}
+		if err := call(func(ctx context.Context) error { return d.UpdateCard(ctx, t.ref(), view) }); err != nil {
+			return fmt.Errorf("update card: %w", err)
+		}
+		if err := b.synced(t, c.Version, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// synced journals how far thread t has caught up.
+func (b *Bridge) synced(t *threadRow, version uint64, shown int) error {
+	ref := t.ref()
+	_, err := b.change(func(w *writeTx) error {
+		_, err := w.emit(Event{Type: EvSynced, Thread: &ref, Version: version, Num: shown})
+		return err
+	})
+	return err
+}
+
+// runOps does the waiting best-effort ops of case c on desk d, in order;
+// what is left after a failure waits for the retry.
+func (b *Bridge) runOps(ctx context.Context, d Desk, c *Case, threads []*threadRow, call func(func(context.Context) error) error) error {
+	ops := b.ops.take(d.Name(), c.ID)
+	for i, op := range ops {
+		t := op.thread
+		if t.IsZero() {
+			for _, row := range threads {
+				if row.Queue == op.queue {
+					t = row.ref()
+				}
+			}
+		}
+		var err error
+		switch op.kind {
+		case opMark:
+			err = call(func(ctx context.Context) error { return d.Mark(ctx, op.message, op.delivery) })
+		case opNotice:
+			if t.IsZero() {
+				continue // that queue has no thread on this desk (yet): the card tells
+			}
+			err = call(func(ctx context.Context) error { _, err := d.Post(ctx, t, op.msg); return err })
+		case opNotify:
+			if n, ok := d.(Notifier); ok {
+				err = call(func(ctx context.Context) error { return n.Notify(ctx, t.Channel, t, op.staffID, op.msg.Text) })
+			} else if !t.IsZero() {
+				err = call(func(ctx context.Context) error { _, err := d.Post(ctx, t, op.msg); return err })
+			}
+		}
+		if err != nil {
+			b.ops.putBack(d.Name(), c.ID, ops[i:])
+			return fmt.Errorf("desk line: %w", err)
+		}
+	}
+	return nil
+}
+
+// itemLine is what a thread shows about a reply sent by command (it has
+// no message of its own to mark).
+func itemLine(it *OutboxItem) string {
+	what := "reply"
+	if it.Private {
+		what = "direct message"
+	}
+	switch it.State {
+	case OutboxSent:
+		return fmt.Sprintf("%s's %s was published: “%s”", it.Staff.Display(), what, shorten(it.Text, 200))
+	case OutboxFailed:
+		return fmt.Sprintf("%s's %s was not published: %s Send it again with `retry %s`.", it.Staff.Display(), what, it.Reason, it.ID)
+	case OutboxUncertain:
+		return fmt.Sprintf("%s's %s may not have been published: %s Send it again with `retry %s`.", it.Staff.Display(), what, it.Reason, it.ID)
+	case OutboxCancelled:
+		if it.Reason != "" {
+			return fmt.Sprintf("%s's %s was not published: %s", it.Staff.Display(), what, it.Reason)
+		}
+	}
+	return ""
+}

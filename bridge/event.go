@@ -1,0 +1,158 @@
+package bridge
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// EventType names one kind of state change. The names are in the journal:
+// never rename one, only add.
+type EventType string
+
+// The events. Each says which Event fields it uses.
+const (
+	EvOpened    EventType = "case.opened"       // Case, Post (the opening post), Queue, Num (priority), Tags, Previous
+	EvFollowUp  EventType = "case.follow_up"    // Case, Post; Flag: it reopens the resolved case
+	EvClaimed   EventType = "case.claimed"      // Case, Staff
+	EvReleased  EventType = "case.released"     // Case, Staff; Flag: forced by a lead
+	EvAssigned  EventType = "case.assigned"     // Case, Staff (the lead), To
+	EvEscalated EventType = "case.escalated"    // Case, Staff, Team, Text (the reason)
+	EvResolved  EventType = "case.resolved"     // Case, Staff, Text (the summary)
+	EvReopened  EventType = "case.reopened"     // Case, Staff
+	EvPrivate   EventType = "case.private"      // Case, Staff
+	EvPriority  EventType = "case.priority"     // Case, Staff, Num
+	EvTagged    EventType = "case.tagged"       // Case, Staff, Tags (added), Remove
+	EvSnoozed   EventType = "case.snoozed"      // Case, Staff, Until (zero: awake)
+	EvBreached  EventType = "case.sla_breached" // Case, Text (kind: first_response or resolution)
+	EvThread    EventType = "thread.opened"     // Case, Thread, Queue, Version (the card shown), Num (posts shown)
+	EvSynced    EventType = "thread.synced"     // Thread, Version (the card shown), Num (posts shown)
+	EvQueued    EventType = "outbox.queued"     // Item
+	EvEdited    EventType = "outbox.edited"     // ID, Text
+	EvCancelled EventType = "outbox.cancelled"  // ID, Text (the reason, "" for a delete); Flag: the rules stopped it
+	EvAttempt   EventType = "outbox.attempt"    // ID
+	EvSent      EventType = "outbox.sent"       // ID, Ref
+	EvRetrying  EventType = "outbox.retrying"   // ID, Until (next try), Text (the reason)
+	EvFailed    EventType = "outbox.failed"     // ID, Text (the reason)
+	EvUncertain EventType = "outbox.uncertain"  // ID, Text (the reason)
+	EvRequeued  EventType = "outbox.requeued"   // ID, Until (due), Flag: a new series of attempts (staff sent it again)
+	EvMarked    EventType = "outbox.marked"     // ID, State (the mark the desk now shows)
+)
+
+// Event is one journaled state change. Fields are used by type (see the
+// constants); the rest stay empty. At is when it happened: apply reads no
+// clock, so a replay gives the same state.
+type Event struct {
+	Type     EventType     `json:"t"`
+	At       time.Time     `json:"at"`
+	Case     CaseID        `json:"c,omitempty"`
+	Post     *Post         `json:"post,omitempty"`
+	Staff    *Staff        `json:"by,omitempty"`
+	To       *Staff        `json:"to,omitempty"`
+	Text     string        `json:"text,omitempty"`
+	Team     string        `json:"team,omitempty"`
+	Queue    string        `json:"queue,omitempty"`
+	Flag     bool          `json:"flag,omitempty"`
+	Num      int           `json:"n,omitempty"`
+	Tags     []string      `json:"tags,omitempty"`
+	Remove   []string      `json:"rm,omitempty"`
+	Previous []CaseID      `json:"prev,omitempty"`
+	Until    time.Time     `json:"until,omitzero"`
+	Thread   *ThreadRef    `json:"thread,omitempty"`
+	Version  uint64        `json:"v,omitempty"`
+	Item     *OutboxItem   `json:"item,omitempty"`
+	ID       string        `json:"id,omitempty"`
+	Ref      *PostRef      `json:"ref,omitempty"`
+	State    DeliveryState `json:"state,omitempty"`
+}
+
+// encodeEvent is the journal record of ev.
+func encodeEvent(ev Event) ([]byte, error) {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return nil, fmt.Errorf("bridge: encode %s event: %w", ev.Type, err)
+	}
+	return b, nil
+}
+
+// decodeEvent reads a journal record.
+func decodeEvent(rec []byte) (Event, error) {
+	var ev Event
+	if err := json.Unmarshal(rec, &ev); err != nil {
+		return ev, fmt.Errorf("bridge: decode event: %w", err)
+	}
+	if ev.Type == "" {
+		return ev, fmt.Errorf("bridge: decode event: no type")
+	}
+	return ev, nil
+}
+
+// OutboxState is where a reply stands in the outbox.
+type OutboxState string
+
+const (
+	OutboxQueued     OutboxState = "queued"     // waiting for its due time: the undo window, or a retry's backoff
+	OutboxAttempting OutboxState = "attempting" // an attempt is journaled and its outcome is not
+	OutboxSent       OutboxState = "sent"
+	OutboxFailed     OutboxState = "failed"    // the last try failed, or the network refused it; staff may send again
+	OutboxUncertain  OutboxState = "uncertain" // an attempt may have gone through; staff check, then may send again
+	OutboxCancelled  OutboxState = "cancelled" // deleted or edited away in the undo window, or the claim moved
+)
+
+// OutboxItem is one reply on its way to a network, and its fate.
+type OutboxItem struct {
+	ID      string     `json:"id"` // "ob-12"
+	Seq     uint64     `json:"seq"`
+	Case    CaseID     `json:"case"`
+	Network string     `json:"network"`
+	Staff   Staff      `json:"staff"`             // who wrote it; they must hold the claim when it goes
+	Message MessageRef `json:"message,omitzero"`  // the staff message it came from; empty for a command reply
+	Thread  ThreadRef  `json:"thread,omitzero"`   // where it was written
+	Text    string     `json:"text"`              // what goes out (the edited text after an edit)
+	Private bool       `json:"private,omitempty"` // a direct message
+	// Command is the text command the message was typed with ("!reply"),
+	// when it came from one: an edit keeps it to stay a reply.
+	Command string `json:"command,omitempty"`
+	// Key is the idempotency key, stable over every attempt.
+	Key      string      `json:"key"`
+	State    OutboxState `json:"state"`
+	Due      time.Time   `json:"due"`
+	Attempts int         `json:"attempts,omitempty"` // tries in the current series
+	Reason   string      `json:"reason,omitempty"`   // why it failed, is uncertain, or was cancelled
+	Sent     PostRef     `json:"sent,omitzero"`
+	// Marked is the delivery state the desk shows for it now; the desk
+	// catches up while it differs from the item's.
+	Marked    DeliveryState `json:"marked,omitempty"`
+	CreatedAt time.Time     `json:"created_at"`
+}
+
+// Delivery is the mark that shows the item's state to staff.
+func (it *OutboxItem) Delivery(c *Case) Delivery {
+	switch it.State {
+	case OutboxQueued:
+		return Delivery{State: DeliveryPending, Until: it.Due}
+	case OutboxAttempting:
+		return Delivery{State: DeliveryPending}
+	case OutboxSent:
+		return Delivery{State: DeliverySent, Link: it.Sent.URL}
+	case OutboxFailed:
+		return Delivery{State: DeliveryFailed, Reason: it.Reason, Retry: it.ID}
+	case OutboxUncertain:
+		link := ""
+		if c != nil {
+			link = c.Last.URL
+		}
+		return Delivery{State: DeliveryUncertain, Reason: it.Reason, Link: link, Retry: it.ID}
+	case OutboxCancelled:
+		if it.Reason == "" {
+			return Delivery{State: DeliveryCancelled}
+		}
+		return Delivery{State: DeliveryNotSent, Reason: it.Reason, Private: true}
+	}
+	return Delivery{}
+}
+
+// deliveryState is the mark state of the item's state.
+func (it *OutboxItem) deliveryState() DeliveryState {
+	return it.Delivery(nil).State
+}

@@ -1,0 +1,113 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Results of ingesting a post: the values of earshot_posts_total's result label.
+const (
+	PostOpened    = "opened"
+	PostFollowUp  = "follow_up"
+	PostDuplicate = "duplicate"
+	PostIgnored   = "ignored"
+	PostOwn       = "own"
+)
+
+// Post takes a post from a network: a duplicate or one of our own is
+// dropped; a post in a known conversation of the same customer joins its
+// case (reopening it within the queue's reopen window after a resolve, else
+// opening a new case linked to it); any other post opens a case when a
+// watch rule matches it. It returns once the change is journaled and on
+// disk; the desk learns of it afterwards. An error means the post was not
+// taken (the connector may deliver it again: duplicates are harmless).
+func (b *Bridge) Post(ctx context.Context, p Post) error {
+	if p.Network == "" || p.ID == "" {
+		return errors.New("bridge: post: network and id are required")
+	}
+	if _, ok := b.networks[p.Network]; !ok {
+		return fmt.Errorf("bridge: post: unknown network %q", p.Network)
+	}
+	if p.FromUs {
+		b.metrics.posts.WithLabelValues(p.Network, PostOwn).Inc()
+		return nil
+	}
+	var result string
+	_, err := b.change(func(w *writeTx) error {
+		var err error
+		result, err = b.ingest(w, p)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("bridge: post %s/%s: %w", p.Network, p.ID, err)
+	}
+	b.metrics.posts.WithLabelValues(p.Network, result).Inc()
+	return nil
+}
+
+// ingest decides what p is and emits the event for it.
+func (b *Bridge) ingest(w *writeTx, p Post) (string, error) {
+	if seen := getPost(w.Txn, p.Network, p.ID); seen != nil {
+		if seen.Own {
+			return PostOwn, nil
+		}
+		return PostDuplicate, nil
+	}
+	if target := b.knownCase(w, p); target != nil {
+		if target.Status.Open() {
+			_, err := w.emit(Event{Type: EvFollowUp, Case: target.ID, Post: &p})
+			return PostFollowUp, err
+		}
+		if w.now.Sub(target.ResolvedAt) <= b.queues[target.Queue].ReopenWindow {
+			_, err := w.emit(Event{Type: EvFollowUp, Case: target.ID, Post: &p, Flag: true})
+			return PostFollowUp, err
+		}
+		// Resolved too long ago: a new case, linked to the old one.
+		return PostOpened, b.open(w, p, []CaseID{target.ID})
+	}
+	if !b.watched(p) {
+		return PostIgnored, nil
+	}
+	return PostOpened, b.open(w, p, nil)
+}
+
+// knownCase finds the case p continues: the case of the post it replies
+// to (ours or the customer's), else the customer's case in the same
+// conversation, else, for a direct message, the customer's latest case on
+// the network. Only the same customer continues a case: someone else
+// replying in the thread is a new complaint, if a watch rule says so.
+func (b *Bridge) knownCase(w *writeTx, p Post) *Case {
+	if p.InReplyTo != "" {
+		if parent := getPost(w.Txn, p.Network, p.InReplyTo); parent != nil {
+			if c, _ := getCase(w.Txn, parent.Case); c != nil && c.Customer.ID == p.Author.ID {
+				return c
+			}
+		}
+	}
+	if c := latestCase(w.Txn, p.Network, p.Author.ID, p.ConversationKey()); c != nil {
+		return c
+	}
+	if p.Direct {
+		if cust := getCustomer(w.Txn, p.Network, p.Author.ID); cust != nil && len(cust.Cases) > 0 {
+			c, _ := getCase(w.Txn, cust.Cases[len(cust.Cases)-1])
+			return c
+		}
+	}
+	return nil
+}
+
+// open emits a new case for p.
+func (b *Bridge) open(w *writeTx, p Post, previous []CaseID) error {
+	queue, priority, tags := b.route(p)
+	m := getMeta(w.Txn)
+	id := FormatCaseID(b.cfg.CaseIDPrefix, m.LastCase+1)
+	_, err := w.emit(Event{Type: EvOpened, Case: id, Post: &p, Queue: queue, Num: priority, Tags: tags, Previous: previous})
+	return err
+}
+
+// hasPrefixFold reports whether s starts with prefix, ignoring case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

@@ -1,0 +1,342 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The outbox is where public speech is guarded. A reply is queued with
+// its due time (the undo window); an edit inside the window changes its
+// text and a delete cancels it. When due, the scheduler journals an
+// attempt, then publishes; the outcome is journaled too. So each attempt
+// is on disk before the network hears of it, and after a crash an attempt
+// without an outcome is retried only on an Idempotent network; elsewhere it
+// is shown as uncertain, for staff to check and send again. Retryable
+// errors are retried with backoff (honouring the network's retry-after);
+// after the last try, or on a refusal, the reply is failed, visibly, with
+// a Retry button. A case's replies go one at a time, in order.
+
+// Results of a reply: the values of earshot_replies_total's result label.
+const (
+	ReplySent      = "sent"
+	ReplyFailed    = "failed"
+	ReplyCancelled = "cancelled"
+	ReplyRefused   = "refused"
+	ReplyUncertain = "uncertain"
+)
+
+// maxAttemptsInFlight bounds concurrent publications.
+const maxAttemptsInFlight = 16
+
+// itemSpec is a reply to queue.
+type itemSpec struct {
+	by      Staff
+	text    string
+	private bool
+	msg     MessageRef    // the staff message, if any
+	thread  ThreadRef     // where it was written
+	delay   time.Duration // the undo window
+	command string        // the text command it was typed with ("!reply"), if any
+}
+
+// enqueue emits a new outbox item for c.
+func (b *Bridge) enqueue(w *writeTx, c *Case, s itemSpec) (*OutboxItem, error) {
+	m := getMeta(w.Txn)
+	seq := m.LastOutbox + 1
+	it := &OutboxItem{
+		ID: fmt.Sprintf("ob-%d", seq), Seq: seq, Case: c.ID, Network: c.Network, Staff: s.by,
+		Message: s.msg, Thread: s.thread, Text: s.text, Private: s.private, Command: s.command, Key: newKey(),
+		State: OutboxQueued, Due: w.now.Add(s.delay), CreatedAt: w.now,
+	}
+	a, err := w.emit(Event{Type: EvQueued, Item: it})
+	return a.item, err
+}
+
+// newKey is a random idempotency key: unique across data directories, so a
+// reset never makes a network drop a new reply as a repeat.
+func newKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "earshot-" + hex.EncodeToString(b[:])
+}
+
+// replyRefusal is why by's text may not be published on c, or "".
+func (b *Bridge) replyRefusal(w *writeTx, c *Case, by Staff, text string, explicit bool) string {
+	if strings.TrimSpace(text) == "" {
+		return "There is nothing to send."
+	}
+	if err := b.mayPublish(c, by); err != nil {
+		return err.Error()
+	}
+	return b.tooLong(c, text, c.Private)
+}
+
+// tooLong explains a text over the network's limit, or returns "".
+func (b *Bridge) tooLong(c *Case, text string, private bool) string {
+	n, ok := b.networks[c.Network]
+	if !ok {
+		return fmt.Sprintf("%s is not connected, so nothing can be published.", networkTitle(c.Network))
+	}
+	lim := n.Limits()
+	count, limit, fits := lim.Check(strings.TrimSpace(text), private)
+	if fits {
+		return ""
+	}
+	unit := lim.Unit
+	if unit == "" {
+		unit = "characters"
+	}
+	kind := "a reply"
+	if private {
+		kind = "a direct message"
+	}
+	return fmt.Sprintf("Not sent: it is %d %s and %s allows %d for %s. Nothing was cut; shorten it and send it again.",
+		count, unit, networkTitle(c.Network), limit, kind)
+}
+
+// activeThread is the thread of c in its current queue, if it has one yet.
+func (b *Bridge) activeThread(w *writeTx, c *Case) ThreadRef {
+	for _, t := range threadsOf(w.Txn, c.ID) {
+		if t.Queue == c.Queue {
+			return t.ref()
+		}
+	}
+	return ThreadRef{}
+}
+
+// outboxRunner publishes due items.
+type outboxRunner struct {
+	b    *Bridge
+	wake chan struct{}
+
+	mu       sync.Mutex
+	inflight map[CaseID]bool
+	wg       sync.WaitGroup
+}
+
+func newOutboxRunner(b *Bridge) *outboxRunner {
+	return &outboxRunner{b: b, wake: make(chan struct{}, 1), inflight: map[CaseID]bool{}}
+}
+
+// poke makes the scheduler look again (an item was queued or finished).
+func (o *outboxRunner) poke() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run dispatches due items until ctx ends.
+func (o *outboxRunner) run(ctx context.Context) {
+	for {
+		next := o.dispatch()
+		var timer <-chan time.Time
+		if !next.IsZero() {
+			timer = o.b.clock.After(max(next.Sub(o.b.clock.Now()), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.wake:
+		case <-timer:
+		}
+	}
+}
+
+// dispatch starts an attempt for every due item whose case has none in
+// flight, and returns when the next item is due (zero: none queued).
+func (o *outboxRunner) dispatch() time.Time {
+	b := o.b
+	now := b.clock.Now()
+	it, err := b.read().Get(tableOutbox, indexDue)
+	if err != nil {
+		return time.Time{}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		item := raw.(*OutboxItem)
+		if item.Due.After(now) {
+			return item.Due
+		}
+		if o.inflight[item.Case] {
+			continue
+		}
+		if len(o.inflight) >= maxAttemptsInFlight {
+			return time.Time{} // a finishing attempt pokes
+		}
+		o.inflight[item.Case] = true
+		id, cid := item.ID, item.Case
+		o.wg.Go(func() {
+			b.attempt(id)
+			o.mu.Lock()
+			delete(o.inflight, cid)
+			o.mu.Unlock()
+			o.poke()
+		})
+	}
+	return time.Time{}
+}
+
+// drain waits (at most timeout) until nothing due is left to publish and
+// no attempt is in flight; items still in their undo window stay queued
+// for the next start.
+func (o *outboxRunner) drain(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		o.poke()
+		o.mu.Lock()
+		busy := len(o.inflight) > 0
+		o.mu.Unlock()
+		if !busy && !o.anyDue() {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	done := make(chan struct{})
+	go func() { o.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline) + time.Second):
+		o.b.log.Warn("bridge: stopped with publications still in flight; they will show as uncertain or be retried at the next start")
+	}
+}
+
+func (o *outboxRunner) anyDue() bool {
+	raw, _ := o.b.read().First(tableOutbox, indexDue)
+	return raw != nil && !raw.(*OutboxItem).Due.After(o.b.clock.Now())
+}
+
+// attempt publishes item id once: journal the attempt, publish, journal
+// the outcome. Checks made again at the last moment: the author still
+// holds the claim, and the text still fits.
+func (b *Bridge) attempt(id string) {
+	var item OutboxItem
+	var c Case
+	var net Network
+	fx, err := b.change(func(w *writeTx) error {
+		it := getItem(w.Txn, id)
+		if it == nil || it.State != OutboxQueued || it.Due.After(w.now) {
+			return errUnchanged
+		}
+		cs, _ := getCase(w.Txn, it.Case)
+		if cs == nil {
+			_, err := w.emit(Event{Type: EvFailed, ID: id, Text: "Not sent: the case is gone."})
+			return err
+		}
+		if cs.Assignee != it.Staff.Key() {
+			reason := fmt.Sprintf("Not sent: you no longer hold the claim on %s, so nothing was published.", cs.ID)
+			if cs.AssigneeName != "" {
+				reason = fmt.Sprintf("Not sent: %s holds the claim on %s now, so nothing was published.", cs.AssigneeName, cs.ID)
+			}
+			_, err := w.emit(Event{Type: EvCancelled, ID: id, Text: reason, Flag: true})
+			return err
+		}
+		if reason := b.tooLong(cs, it.Text, it.Private); reason != "" {
+			_, err := w.emit(Event{Type: EvCancelled, ID: id, Text: reason, Flag: true})
+			return err
+		}
+		net = b.networks[cs.Network]
+		item, c = *it, *cs
+		_, err := w.emit(Event{Type: EvAttempt, ID: id})
+		return err
+	})
+	if err != nil || net == nil {
+		if err != nil && err != errUnchanged {
+			b.log.Error("bridge: outbox attempt not journaled; nothing was published", "outbox", id, "err", err)
+		}
+		_ = fx
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.PublishTimeout)
+	ref, perr := net.Publish(ctx, Reply{
+		Case: c.ID, Network: c.Network, InReplyTo: c.Last.ID, InRef: c.Last.Ref, To: c.Customer,
+		Text: strings.TrimSpace(item.Text), Private: item.Private, IdempotencyKey: item.Key,
+	})
+	cancel()
+	outcome := b.outcome(item, ref, perr)
+	if _, err := b.change(func(w *writeTx) error { _, err := w.emit(outcome); return err }); err != nil {
+		b.log.Error("bridge: outbox outcome not journaled (the attempt will show as uncertain after a restart)", "outbox", id, "err", err)
+	}
+}
+
+// outcome turns a publication result into its event.
+func (b *Bridge) outcome(it OutboxItem, ref PostRef, err error) Event {
+	if err == nil {
+		if ref.Network == "" {
+			ref.Network = it.Network
+		}
+		return Event{Type: EvSent, ID: it.ID, Ref: &ref}
+	}
+	pe := AsPublishError(err)
+	reason := pe.Reason
+	if reason == "" {
+		reason = networkTitle(it.Network) + " did not take it"
+	}
+	_, idempotent := b.networks[it.Network].(Idempotent)
+	if idempotent {
+		idempotent = b.networks[it.Network].(Idempotent).Idempotent()
+	}
+	switch {
+	case pe.MaybeSent && !idempotent:
+		return Event{Type: EvUncertain, ID: it.ID, Text: "It may or may not have been published (" + reason + "). Check the conversation, then send again if it is not there."}
+	case pe.Retryable && it.Attempts < b.cfg.Retry.Attempts:
+		wait := b.cfg.Retry.Backoff << (it.Attempts - 1)
+		if wait <= 0 || wait > b.cfg.Retry.MaxWait {
+			wait = b.cfg.Retry.MaxWait
+		}
+		wait = max(wait, pe.RetryAfter)
+		b.log.Info("bridge: publication failed; trying again", "outbox", it.ID, "network", it.Network, "attempt", it.Attempts, "in", wait, "err", err)
+		return Event{Type: EvRetrying, ID: it.ID, Until: b.clock.Now().Add(wait), Text: reason}
+	}
+	b.log.Warn("bridge: publication failed", "outbox", it.ID, "network", it.Network, "attempts", it.Attempts, "err", err)
+	if pe.Retryable {
+		reason = fmt.Sprintf("%s (gave up after %d tries)", reason, it.Attempts)
+	}
+	return Event{Type: EvFailed, ID: it.ID, Text: "Not published: " + reason + "."}
+}
+
+// recover settles the outbox after a restart: an attempt without outcome
+// is retried on an Idempotent network and shown as uncertain elsewhere; an
+// item whose undo window ran out while Earshot was down gets a fresh
+// window, so a delete made meanwhile (and delivered late) still counts.
+func (b *Bridge) recover(context.Context) error {
+	_, err := b.change(func(w *writeTx) error {
+		it, err := w.Get(tableOutbox, indexID)
+		if err != nil {
+			return err
+		}
+		var evs []Event
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			item := raw.(*OutboxItem)
+			switch item.State {
+			case OutboxAttempting:
+				if idem, ok := b.networks[item.Network].(Idempotent); ok && idem.Idempotent() {
+					evs = append(evs, Event{Type: EvRequeued, ID: item.ID, Until: w.now})
+				} else {
+					evs = append(evs, Event{Type: EvUncertain, ID: item.ID,
+						Text: "Earshot stopped while publishing this, so it may or may not have gone out. Check the conversation, then send again if it is not there."})
+				}
+			case OutboxQueued:
+				if item.Due.Before(w.now) {
+					evs = append(evs, Event{Type: EvRequeued, ID: item.ID, Until: w.now.Add(b.cfg.UndoWindow)})
+				}
+			}
+		}
+		for _, ev := range evs {
+			if _, err := w.emit(ev); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("bridge: recover the outbox: %w", err)
+	}
+	return nil
+}

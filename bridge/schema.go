@@ -1,0 +1,409 @@
+package bridge
+
+import (
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// The go-memdb schema, laid out as nomad's state/schema.go: one function
+// per table, index names as constants, and a note on why each index exists.
+// Every object stored is a pointer that is never changed after insertion:
+// a change copies, edits the copy and inserts it.
+
+// Table names.
+const (
+	tableCases     = "cases"
+	tableThreads   = "threads"
+	tablePosts     = "posts"
+	tableOutbox    = "outbox"
+	tableCustomers = "customers"
+	tableMeta      = "meta"
+)
+
+// Index names.
+const (
+	indexID           = "id"
+	indexConversation = "conversation" // cases: network + customer + conversation, to join follow-ups
+	indexQueueStatus  = "queue_status" // cases: queue depth, "next", listings, SLA scans
+	indexCase         = "case"         // threads, outbox, follow-up posts: everything of one case
+	indexMessage      = "message"      // outbox: the staff message a reply came from (edits, deletes, redeliveries)
+	indexDue          = "due"          // outbox: queued replies by due time, for the scheduler
+)
+
+// schema returns the bridge's tables.
+func schema() *memdb.DBSchema {
+	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
+		tableCases:     casesTable(),
+		tableThreads:   threadsTable(),
+		tablePosts:     postsTable(),
+		tableOutbox:    outboxTable(),
+		tableCustomers: customersTable(),
+		tableMeta:      metaTable(),
+	}}
+}
+
+// casesTable holds *Case.
+func casesTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableCases, Indexes: map[string]*memdb.IndexSchema{
+		// Commands name cases by id.
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { return []string{string(o.(*Case).ID)} })},
+		// A post in a known conversation of the same customer joins its case
+		// (the latest one: after a resolve the key repeats in a new case).
+		indexConversation: {Name: indexConversation, Indexer: keyIndex(func(o any) []string {
+			c := o.(*Case)
+			return []string{c.Network, c.Customer.ID, c.Conversation}
+		})},
+		// Queue depth by status, "claim next", queue listings and the SLA
+		// scan all read one queue's cases of one status.
+		indexQueueStatus: {Name: indexQueueStatus, Indexer: keyIndex(func(o any) []string {
+			c := o.(*Case)
+			return []string{c.Queue, string(c.Status)}
+		})},
+	}}
+}
+
+// threadRow is a case's thread in a desk and how far the desk has caught
+// up with the case (so a restart knows what is still to show).
+type threadRow struct {
+	Desk    string `json:"desk"`
+	ID      string `json:"id"`
+	Channel string `json:"channel"`
+	Case    CaseID `json:"case"`
+	Queue   string `json:"queue"` // the queue whose channel holds the thread
+	// CardVersion is the case version the card shows.
+	CardVersion uint64 `json:"card_version"`
+	// PostsShown counts the customer posts shown in the thread (the opening
+	// one is on the card).
+	PostsShown int `json:"posts_shown"`
+}
+
+func (t *threadRow) ref() ThreadRef { return ThreadRef{Desk: t.Desk, Channel: t.Channel, ID: t.ID} }
+
+// threadsTable holds *threadRow.
+func threadsTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableThreads, Indexes: map[string]*memdb.IndexSchema{
+		// A staff message names its thread: desk + thread id finds the case.
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { t := o.(*threadRow); return []string{t.Desk, t.ID} })},
+		// Updating a case's cards needs all its threads (one per queue it was in).
+		indexCase: {Name: indexCase, Indexer: keyIndex(func(o any) []string { return []string{string(o.(*threadRow).Case)} })},
+	}}
+}
+
+// postRow is a post we have seen: a customer's (dedupe, threading) or one
+// we published (echo suppression; replies to it join its case).
+type postRow struct {
+	Network string `json:"network"`
+	ID      string `json:"id"`
+	Case    CaseID `json:"case"`
+	Own     bool   `json:"own,omitempty"`
+	// N numbers a customer's posts in the case: 0 opened it.
+	N int `json:"n,omitempty"`
+	// Post is kept for follow-ups (N > 0), so a thread can be shown them
+	// after a restart; the opening post lives in the case.
+	Post *Post `json:"post,omitempty"`
+}
+
+// postsTable holds *postRow.
+func postsTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tablePosts, Indexes: map[string]*memdb.IndexSchema{
+		// Dedupe by network + post id; own posts never come back as complaints.
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { p := o.(*postRow); return []string{p.Network, p.ID} })},
+		// A thread catching up on follow-ups reads them by case and number.
+		indexCase: {Name: indexCase, AllowMissing: true, Indexer: &optionalKey{of: func(o any) ([]byte, bool) {
+			p := o.(*postRow)
+			if p.Post == nil {
+				return nil, false
+			}
+			return appendUint(keyBytes(string(p.Case)), uint64(p.N)), true
+		}, args: 1}},
+	}}
+}
+
+// outboxTable holds *OutboxItem.
+func outboxTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableOutbox, Indexes: map[string]*memdb.IndexSchema{
+		// Retry buttons and commands name an outbox item by id.
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { return []string{o.(*OutboxItem).ID} })},
+		// Marks and recovery walk a case's items.
+		indexCase: {Name: indexCase, Indexer: keyIndex(func(o any) []string { return []string{string(o.(*OutboxItem).Case)} })},
+		// An edit or delete (or the desk delivering a message twice) names the
+		// staff message; replies from commands may have none.
+		indexMessage: {Name: indexMessage, Unique: true, AllowMissing: true, Indexer: &optionalKey{of: func(o any) ([]byte, bool) {
+			m := o.(*OutboxItem).Message
+			if m.ID == "" {
+				return nil, false
+			}
+			return keyBytes(m.Desk, m.Channel, m.ID), true
+		}, args: 3}},
+		// The scheduler takes queued items in due order.
+		indexDue: {Name: indexDue, AllowMissing: true, Indexer: &optionalKey{of: func(o any) ([]byte, bool) {
+			it := o.(*OutboxItem)
+			if it.State != OutboxQueued {
+				return nil, false
+			}
+			return appendUint(appendUint(nil, uint64(it.Due.UnixNano())), it.Seq), true
+		}}},
+	}}
+}
+
+// customerRow is one account on a network and its cases, oldest first.
+type customerRow struct {
+	Network string   `json:"network"`
+	Author  Author   `json:"author"`
+	Cases   []CaseID `json:"cases"`
+}
+
+// customersTable holds *customerRow.
+func customersTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableCustomers, Indexes: map[string]*memdb.IndexSchema{
+		// History, and DMs (which carry no conversation of the case) find
+		// the customer's cases by network + account id.
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { c := o.(*customerRow); return []string{c.Network, c.Author.ID} })},
+	}}
+}
+
+// metaRow holds the counters ids are made from.
+type metaRow struct {
+	ID         string `json:"id"`
+	LastCase   uint64 `json:"last_case"`
+	LastOutbox uint64 `json:"last_outbox"`
+}
+
+const metaID = "meta"
+
+// metaTable holds the one *metaRow.
+func metaTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableMeta, Indexes: map[string]*memdb.IndexSchema{
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { return []string{o.(*metaRow).ID} })},
+	}}
+}
+
+// ---- indexers ----
+
+// keyBytes joins parts into an index key, each ended by a zero byte, so a
+// prefix of whole parts is a prefix of the key.
+func keyBytes(parts ...string) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+		b = append(b, 0)
+	}
+	return b
+}
+
+func appendUint(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
+
+func argStrings(args []any) ([]string, error) {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			out[i] = v
+		case CaseID:
+			out[i] = string(v)
+		case Status:
+			out[i] = string(v)
+		default:
+			return nil, fmt.Errorf("index argument %d is %T, want a string", i, a)
+		}
+	}
+	return out, nil
+}
+
+// stringsIndex indexes objects by a tuple of strings; lookups give the
+// whole tuple, prefix lookups (index name + "_prefix") its first parts.
+type stringsIndex struct{ of func(obj any) []string }
+
+func keyIndex(of func(obj any) []string) *stringsIndex { return &stringsIndex{of: of} }
+
+func (s *stringsIndex) FromObject(obj any) (bool, []byte, error) {
+	return true, keyBytes(s.of(obj)...), nil
+}
+
+func (s *stringsIndex) FromArgs(args ...any) ([]byte, error) {
+	parts, err := argStrings(args)
+	if err != nil {
+		return nil, err
+	}
+	return keyBytes(parts...), nil
+}
+
+func (s *stringsIndex) PrefixFromArgs(args ...any) ([]byte, error) { return s.FromArgs(args...) }
+
+// optionalKey indexes only the objects of returns a key for. Lookups give
+// args strings (as keyBytes) followed, for time or number keys, by nothing:
+// such indexes are only iterated from their start.
+type optionalKey struct {
+	of   func(obj any) ([]byte, bool)
+	args int
+}
+
+func (o *optionalKey) FromObject(obj any) (bool, []byte, error) {
+	k, ok := o.of(obj)
+	return ok, k, nil
+}
+
+func (o *optionalKey) FromArgs(args ...any) ([]byte, error) {
+	parts, err := argStrings(args)
+	if err != nil {
+		return nil, err
+	}
+	return keyBytes(parts...), nil
+}
+
+func (o *optionalKey) PrefixFromArgs(args ...any) ([]byte, error) { return o.FromArgs(args...) }
+
+// newDB makes an empty store.
+func newDB() (*memdb.MemDB, error) {
+	db, err := memdb.NewMemDB(schema())
+	if err != nil {
+		return nil, fmt.Errorf("bridge: schema: %w", err)
+	}
+	return db, nil
+}
+
+// ---- reads ----
+
+func getCase(tx *memdb.Txn, id CaseID) (*Case, error) {
+	raw, err := tx.First(tableCases, indexID, string(id))
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	return raw.(*Case), nil
+}
+
+// findCase looks a case up by the id as staff type it ("e-42" finds E-42).
+func findCase(tx *memdb.Txn, id CaseID) *Case {
+	if c, _ := getCase(tx, id); c != nil {
+		return c
+	}
+	if c, _ := getCase(tx, CaseID(strings.ToUpper(string(id)))); c != nil {
+		return c
+	}
+	return nil
+}
+
+func getMeta(tx *memdb.Txn) metaRow {
+	raw, _ := tx.First(tableMeta, indexID, metaID)
+	if raw == nil {
+		return metaRow{ID: metaID}
+	}
+	return *raw.(*metaRow)
+}
+
+func getPost(tx *memdb.Txn, network, id string) *postRow {
+	raw, _ := tx.First(tablePosts, indexID, network, id)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*postRow)
+}
+
+func getThread(tx *memdb.Txn, desk, id string) *threadRow {
+	raw, _ := tx.First(tableThreads, indexID, desk, id)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*threadRow)
+}
+
+func threadsOf(tx *memdb.Txn, id CaseID) []*threadRow {
+	it, err := tx.Get(tableThreads, indexCase, string(id))
+	if err != nil {
+		return nil
+	}
+	var out []*threadRow
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*threadRow))
+	}
+	return out
+}
+
+func getCustomer(tx *memdb.Txn, network, author string) *customerRow {
+	raw, _ := tx.First(tableCustomers, indexID, network, author)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*customerRow)
+}
+
+func getItem(tx *memdb.Txn, id string) *OutboxItem {
+	raw, _ := tx.First(tableOutbox, indexID, id)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*OutboxItem)
+}
+
+func itemForMessage(tx *memdb.Txn, m MessageRef) *OutboxItem {
+	if m.ID == "" {
+		return nil
+	}
+	raw, _ := tx.First(tableOutbox, indexMessage, m.Desk, m.Channel, m.ID)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*OutboxItem)
+}
+
+func itemsOf(tx *memdb.Txn, id CaseID) []*OutboxItem {
+	it, err := tx.Get(tableOutbox, indexCase, string(id))
+	if err != nil {
+		return nil
+	}
+	var out []*OutboxItem
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*OutboxItem))
+	}
+	return out
+}
+
+// casesIn lists a queue's cases of one status, in no particular order.
+func casesIn(tx *memdb.Txn, queue string, s Status) []*Case {
+	it, err := tx.Get(tableCases, indexQueueStatus, queue, string(s))
+	if err != nil {
+		return nil
+	}
+	var out []*Case
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Case))
+	}
+	return out
+}
+
+// latestCase is the newest case with the conversation key, or nil.
+func latestCase(tx *memdb.Txn, network, author, conversation string) *Case {
+	it, err := tx.Get(tableCases, indexConversation, network, author, conversation)
+	if err != nil {
+		return nil
+	}
+	var best *Case
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if c := raw.(*Case); best == nil || c.Seq > best.Seq {
+			best = c
+		}
+	}
+	return best
+}
+
+// followUpPosts lists a case's kept follow-ups from number from on.
+func followUpPosts(tx *memdb.Txn, id CaseID, from int) []*postRow {
+	it, err := tx.Get(tablePosts, indexCase+"_prefix", string(id))
+	if err != nil {
+		return nil
+	}
+	var out []*postRow
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		if p := raw.(*postRow); p.N >= from {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,111 @@
+package bridge
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	memdb "github.com/hashicorp/go-memdb"
+)
+
+// snapshotState is every table, as a snapshot file holds it.
+type snapshotState struct {
+	Cases     []*Case        `json:"cases"`
+	Threads   []*threadRow   `json:"threads"`
+	Posts     []*postRow     `json:"posts"`
+	Outbox    []*OutboxItem  `json:"outbox"`
+	Customers []*customerRow `json:"customers"`
+	Meta      *metaRow       `json:"meta,omitempty"`
+}
+
+// snapshot compacts the journal: with the writer held, it starts a new
+// segment and takes a read view of the state at that point; then, writers
+// free again, it writes the view to a snapshot file and the journal drops
+// the segments the snapshot covers. It does file I/O.
+func (b *Bridge) snapshot() error {
+	w := b.db.Txn(true) // the writer: no change may slip between rotation and view
+	seq, err := b.journal.Rotate()
+	view := b.db.Txn(false)
+	w.Abort()
+	if err != nil {
+		return fmt.Errorf("bridge: snapshot: %w", err)
+	}
+	b.sinceSnapshot.Store(0)
+	return b.journal.WriteSnapshot(seq, func(out io.Writer) error { return writeSnapshot(view, out) })
+}
+
+func writeSnapshot(tx *memdb.Txn, out io.Writer) error {
+	var s snapshotState
+	if err := collect(tx, tableCases, &s.Cases); err != nil {
+		return err
+	}
+	if err := collect(tx, tableThreads, &s.Threads); err != nil {
+		return err
+	}
+	if err := collect(tx, tablePosts, &s.Posts); err != nil {
+		return err
+	}
+	if err := collect(tx, tableOutbox, &s.Outbox); err != nil {
+		return err
+	}
+	if err := collect(tx, tableCustomers, &s.Customers); err != nil {
+		return err
+	}
+	m := getMeta(tx)
+	s.Meta = &m
+	return json.NewEncoder(out).Encode(&s)
+}
+
+func collect[T any](tx *memdb.Txn, table string, into *[]*T) error {
+	it, err := tx.Get(table, indexID)
+	if err != nil {
+		return fmt.Errorf("bridge: snapshot %s: %w", table, err)
+	}
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		*into = append(*into, raw.(*T))
+	}
+	return nil
+}
+
+// restoreSnapshot loads a snapshot into an empty store.
+func restoreSnapshot(tx *memdb.Txn, data []byte) error {
+	var s snapshotState
+	if err := json.Unmarshal(data, &s); err != nil {
+		return fmt.Errorf("bridge: decode snapshot: %w", err)
+	}
+	insert := func(table string, obj any) error {
+		if err := tx.Insert(table, obj); err != nil {
+			return fmt.Errorf("bridge: restore %s: %w", table, err)
+		}
+		return nil
+	}
+	for _, c := range s.Cases {
+		if err := insert(tableCases, c); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.Threads {
+		if err := insert(tableThreads, t); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.Posts {
+		if err := insert(tablePosts, p); err != nil {
+			return err
+		}
+	}
+	for _, it := range s.Outbox {
+		if err := insert(tableOutbox, it); err != nil {
+			return err
+		}
+	}
+	for _, c := range s.Customers {
+		if err := insert(tableCustomers, c); err != nil {
+			return err
+		}
+	}
+	if s.Meta != nil {
+		return insert(tableMeta, s.Meta)
+	}
+	return nil
+}

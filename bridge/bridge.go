@@ -66,6 +66,11 @@ type Bridge struct {
 	work   map[string]*deskQueue // per desk
 	ops    *pendingOps
 
+	ingestQ    chan *ingestReq
+	ingestDone chan struct{}
+	closing    chan struct{}
+	closeOnce  sync.Once
+
 	ready   atomic.Bool
 	running atomic.Bool
 	failed  atomic.Pointer[error]
@@ -84,17 +89,20 @@ func New(opts Options) (*Bridge, error) {
 		return nil, fmt.Errorf("bridge: config: %w", errors.Join(errs...))
 	}
 	b := &Bridge{
-		cfg:      cfg,
-		log:      opts.Logger,
-		clock:    opts.Clock,
-		metrics:  opts.Metrics,
-		commands: opts.Commander,
-		opts:     opts,
-		networks: map[string]Network{},
-		desks:    map[string]Desk{},
-		queues:   map[string]QueueConfig{},
-		work:     map[string]*deskQueue{},
-		ops:      newPendingOps(),
+		cfg:        cfg,
+		log:        opts.Logger,
+		clock:      opts.Clock,
+		metrics:    opts.Metrics,
+		commands:   opts.Commander,
+		opts:       opts,
+		networks:   map[string]Network{},
+		desks:      map[string]Desk{},
+		queues:     map[string]QueueConfig{},
+		work:       map[string]*deskQueue{},
+		ops:        newPendingOps(),
+		ingestQ:    make(chan *ingestReq, maxIngestBatch),
+		ingestDone: make(chan struct{}),
+		closing:    make(chan struct{}),
 	}
 	if b.log == nil {
 		b.log = slog.Default()
@@ -155,6 +163,7 @@ func New(opts Options) (*Bridge, error) {
 	}
 	b.metrics.bind(b)
 	b.outbox = newOutboxRunner(b)
+	go b.ingestLoop()
 	return b, nil
 }
 
@@ -219,7 +228,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("bridge: Run called twice")
 	}
-	defer b.journal.Close()
+	defer b.Close()
 	if err := b.recover(ctx); err != nil {
 		return err
 	}
@@ -266,7 +275,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			b.log.Warn("bridge: snapshot at shutdown", "err", err)
 		}
 	}
-	if err := b.journal.Close(); err != nil {
+	if err := b.Close(); err != nil {
 		return fmt.Errorf("bridge: close journal: %w", err)
 	}
 	b.log.Info("bridge: stopped")
@@ -310,6 +319,10 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // Close releases the journal of a bridge that was never Run (Run closes it
 // itself). Safe to call more than once.
 func (b *Bridge) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.closing)
+		<-b.ingestDone
+	})
 	b.snapshotWG.Wait()
 	return b.journal.Close()
 }

@@ -241,10 +241,11 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 	}
 
 	// 1. The thread in the queue the case is in now.
-	var threads []*threadRow
+	var threads []*threadRow // copies: rows in the store are never changed
 	for _, t := range threadsOf(tx, id) {
 		if t.Desk == desk {
-			threads = append(threads, t)
+			row := *t
+			threads = append(threads, &row)
 		}
 	}
 	var active *threadRow

@@ -219,7 +219,7 @@ func (b *Bridge) attempt(id string) {
 	var item OutboxItem
 	var c Case
 	var net Network
-	fx, err := b.change(func(w *writeTx) error {
+	_, err := b.change(func(w *writeTx) error {
 		it := getItem(w.Txn, id)
 		if it == nil || it.State != OutboxQueued || it.Due.After(w.now) {
 			return errUnchanged
@@ -242,15 +242,16 @@ func (b *Bridge) attempt(id string) {
 			return err
 		}
 		net = b.networks[cs.Network]
-		item, c = *it, *cs
-		_, err := w.emit(Event{Type: EvAttempt, ID: id})
+		a, err := w.emit(Event{Type: EvAttempt, ID: id})
+		if err == nil {
+			item, c = *a.item, *cs
+		}
 		return err
 	})
 	if err != nil || net == nil {
 		if err != nil && err != errUnchanged {
 			b.log.Error("bridge: outbox attempt not journaled; nothing was published", "outbox", id, "err", err)
 		}
-		_ = fx
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.PublishTimeout)
@@ -286,7 +287,7 @@ func (b *Bridge) outcome(it OutboxItem, ref PostRef, err error) Event {
 	case pe.MaybeSent && !idempotent:
 		return Event{Type: EvUncertain, ID: it.ID, Text: "It may or may not have been published (" + reason + "). Check the conversation, then send again if it is not there."}
 	case pe.Retryable && it.Attempts < b.cfg.Retry.Attempts:
-		wait := b.cfg.Retry.Backoff << (it.Attempts - 1)
+		wait := b.cfg.Retry.Backoff << max(it.Attempts-1, 0)
 		if wait <= 0 || wait > b.cfg.Retry.MaxWait {
 			wait = b.cfg.Retry.MaxWait
 		}

@@ -90,6 +90,20 @@ func (b *Bridge) CaseForThread(t ThreadRef) (CaseView, bool) {
 	return b.view(tx, c), true
 }
 
+// CaseOfPost returns the case a post (the customer's or ours) belongs to.
+func (b *Bridge) CaseOfPost(network, postID string) (CaseView, bool) {
+	tx := b.read()
+	p := getPost(tx, network, postID)
+	if p == nil {
+		return CaseView{}, false
+	}
+	c, _ := getCase(tx, p.Case)
+	if c == nil {
+		return CaseView{}, false
+	}
+	return b.view(tx, c), true
+}
+
 // QueueForChannel returns the queue whose channel this is.
 func (b *Bridge) QueueForChannel(desk, channel string) (QueueConfig, bool) {
 	for _, q := range b.cfg.Queues {

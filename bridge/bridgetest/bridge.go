@@ -59,6 +59,8 @@ type Setup struct {
 	Clock    *Clock
 	NoRun    bool // build, but do not Run
 	Logs     io.Writer
+	// SnapshotEvery is passed to bridge.Options (0: its default).
+	SnapshotEvery int
 }
 
 // Option changes the setup.
@@ -82,6 +84,9 @@ func WithClock(c *Clock) Option { return func(s *Setup) { s.Clock = c } }
 
 // NotRunning builds the bridge without running it.
 func NotRunning() Option { return func(s *Setup) { s.NoRun = true } }
+
+// WithSnapshotEvery snapshots after every n events.
+func WithSnapshotEvery(n int) Option { return func(s *Setup) { s.SnapshotEvery = n } }
 
 // WithLogs sends the bridge's logs to w.
 func WithLogs(w io.Writer) Option { return func(s *Setup) { s.Logs = w } }
@@ -136,6 +141,7 @@ func NewTestBridge(t testing.TB, opts ...Option) *TestBridge {
 	b, err := bridge.New(bridge.Options{
 		Config: s.Config, DataDir: s.DataDir, Networks: []bridge.Network{s.Network}, Desks: []bridge.Desk{s.Desk},
 		Metrics: m, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Clock: s.Clock,
+		SnapshotEvery: s.SnapshotEvery,
 	})
 	if err != nil {
 		t.Fatalf("bridgetest: new bridge: %v", err)
@@ -280,4 +286,13 @@ func (tb *TestBridge) MustClaim(id bridge.CaseID, by bridge.Staff) bridge.CaseVi
 		tb.T.Fatalf("bridgetest: claim %s: %v", id, err)
 	}
 	return v
+}
+
+// OpenedBy returns the case post id (on network "net") opened, if any.
+func (tb *TestBridge) OpenedBy(postID string) (bridge.CaseView, bool) {
+	v, ok := tb.CaseOfPost("net", postID)
+	if !ok || v.First.ID != postID {
+		return bridge.CaseView{}, false
+	}
+	return v, true
 }

@@ -1,0 +1,118 @@
+package bridge_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	. "github.com/earshot-dev/earshot/bridge/bridgetest"
+)
+
+// Benchmarks of the hot paths (DESIGN.md): ingest (post → case →
+// journal, with group commit), replay, and the heap an open case costs.
+// Run with: go test -run '^$' -bench . -benchtime 3s ./bridge/
+
+var benchText = "@brand my 08:12 from Leeds to York has been cancelled again, third time this week, and the app still says on time #railfail"
+
+// benchBridge is a bridge that is not running (no desk workers compete),
+// so the numbers are the ingest path itself.
+func benchBridge(b *testing.B, dir string) *bridge.Bridge {
+	b.Helper()
+	cfg := DefaultConfig()
+	cfg.Watch[0].Keywords = []string{"cancelled", "delayed", "no signal"}
+	cfg.Watch[0].Hashtags = []string{"railfail"}
+	br, err := bridge.New(bridge.Options{Config: cfg, DataDir: dir, Networks: []bridge.Network{NewNetwork("net")},
+		Desks: []bridge.Desk{NewDesk("desk")}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SnapshotEvery: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { br.Close() })
+	return br
+}
+
+func post(i int64) bridge.Post {
+	return bridge.Post{Network: "net", ID: fmt.Sprintf("p%d", i),
+		Author: bridge.Author{ID: fmt.Sprintf("a%d", i), Handle: fmt.Sprintf("customer%d@rail.example", i), Name: "A Customer", Followers: 120},
+		Text:   benchText, URL: fmt.Sprintf("https://rail.example/p%d", i), Lang: "en", MentionsUs: true, CreatedAt: Start}
+}
+
+func benchIngest(b *testing.B, dir string) {
+	br := benchBridge(b, dir)
+	var n atomic.Int64
+	b.SetParallelism(32) // many connections delivering at once: they share fsyncs
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := br.Post(ctx, post(n.Add(1))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "posts/s")
+}
+
+// BenchmarkIngest: new complaints, each opening a case, journaled to a
+// file with fsync and group commit.
+func BenchmarkIngest(b *testing.B) { benchIngest(b, b.TempDir()) }
+
+// BenchmarkIngestInMemory: the same without a journal on disk.
+func BenchmarkIngestInMemory(b *testing.B) { benchIngest(b, "") }
+
+// BenchmarkReplay: start-up from a journal of mixed events (new cases,
+// follow-ups, claims, triage, resolves).
+func BenchmarkReplay(b *testing.B) {
+	dir := b.TempDir()
+	const cases = 20000
+	br := benchBridge(b, dir)
+	for i := range int64(cases) {
+		p := post(i)
+		if err := br.Post(ctx, p); err != nil {
+			b.Fatal(err)
+		}
+		id := bridge.FormatCaseID("E", uint64(i+1))
+		f := post(i + 1_000_000)
+		f.Author, f.InReplyTo, f.Conversation, f.Text = p.Author, p.ID, p.ID, "any news?"
+		_ = br.Post(ctx, f)
+		_, _ = br.Claim(ctx, id, Ana)
+		_, _ = br.SetPriority(ctx, id, Ana, 2)
+		_, _ = br.Resolve(ctx, id, Ana, "sorted")
+	}
+	br.Close()
+	events := cases * 5
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		again := benchBridge(b, dir)
+		again.Close()
+	}
+	b.ReportMetric(float64(events*b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkHeapPerOpenCase: heap held per open case with 100k cases open.
+func BenchmarkHeapPerOpenCase(b *testing.B) {
+	const cases = 100_000
+	for range b.N {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		br := benchBridge(b, "")
+		for i := range int64(cases) {
+			if err := br.Post(ctx, post(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/cases, "heap-bytes/case")
+		runtime.KeepAlive(br)
+	}
+}

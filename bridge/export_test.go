@@ -1,0 +1,55 @@
+package bridge
+
+import "bytes"
+
+// Dump renders every table (as a snapshot would hold them), for tests
+// that compare states.
+func Dump(b *Bridge) string {
+	var buf bytes.Buffer
+	if err := writeSnapshot(b.read(), &buf); err != nil {
+		return "error: " + err.Error()
+	}
+	return buf.String()
+}
+
+// Gauges renders the state gauges, for tests.
+func Gauges(b *Bridge) map[string]float64 {
+	out := map[string]float64{}
+	for _, g := range b.gauges() {
+		out[g.queue+"/"+g.network+"/"+g.status] = g.value
+	}
+	return out
+}
+
+// CheckSLA runs one SLA check now.
+func CheckSLA(b *Bridge) error { return b.checkSLA() }
+
+// DecodeEvent and ApplyToEmpty expose the journal decoder for fuzzing.
+func DecodeEvent(rec []byte) (Event, error) { return decodeEvent(rec) }
+
+// ApplyToEmpty applies ev to a fresh store.
+func ApplyToEmpty(ev Event) error {
+	db, err := newDB()
+	if err != nil {
+		return err
+	}
+	tx := db.Txn(true)
+	defer tx.Abort()
+	_, err = apply(tx, ev)
+	return err
+}
+
+// Idle reports whether the desks have caught up and no publication is in flight.
+func Idle(b *Bridge) bool {
+	for _, q := range b.work {
+		if !q.idle() {
+			return false
+		}
+	}
+	if b.snapshotting.Load() {
+		return false
+	}
+	b.outbox.mu.Lock()
+	defer b.outbox.mu.Unlock()
+	return len(b.outbox.inflight) == 0
+}

@@ -6,6 +6,7 @@
 //	earshot check --config FILE              validate the config and reach every platform
 //	earshot demo                             everything on loopback fakes, with a sandbox page
 //	earshot discord register --config FILE   register Discord slash commands
+//	earshot slack manifest --config FILE     print the Slack app manifest
 //	earshot version                          print the version
 //
 // Exit codes: 0 success, 1 failure (bad config, a platform unreachable, a
@@ -50,6 +51,7 @@ Usage:
   earshot check --config FILE [--offline]   validate the config and reach every platform
   earshot demo [flags]                      run everything on loopback fakes, with a sandbox page
   earshot discord register --config FILE    register Discord slash commands for the configured app
+  earshot slack manifest --config FILE      print the Slack app manifest for the configured slack section
   earshot version                           print the version
   earshot help [command]                    show help
 
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDemo(ctx, rest, stdout, stderr)
 	case "discord":
 		return cmdDiscord(ctx, rest, stdout, stderr)
+	case "slack":
+		return cmdSlack(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "earshot %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

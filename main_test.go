@@ -382,3 +382,30 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// `earshot slack manifest` prints the manifest for the configured mode.
+func TestCLISlackManifest(t *testing.T) {
+	socket := writeConfig(t, validConfig("127.0.0.1:0")+"  app_token: xapp-1\n")
+	code, out, stderr := cli(t, "slack", "manifest", "--config", socket)
+	if code != exitOK || !strings.Contains(out, "socket_mode_enabled: true") || !strings.Contains(out, "command: /claim") {
+		t.Errorf("socket manifest = %d\n%s\n%s", code, out, stderr)
+	}
+	if strings.Contains(out+stderr, cliSecret) {
+		t.Error("the manifest shows the bot token")
+	}
+	http := writeConfig(t, validConfig("127.0.0.1:0")+"  mode: http\n  signing_secret: s3cret\n")
+	if code, _, stderr := cli(t, "slack", "manifest", "--config", http); code != exitFail || !strings.Contains(stderr, "public URL") {
+		t.Errorf("http manifest without a URL = %d %q", code, stderr)
+	}
+	code, out, _ = cli(t, "slack", "manifest", "--config", http, "--public-url", "https://earshot.example.com/")
+	if code != exitOK || !strings.Contains(out, "https://earshot.example.com/slack/events") {
+		t.Errorf("http manifest = %d\n%s", code, out)
+	}
+	noSlack := writeConfig(t, `queues: [{name: care, desk: slack, channel: C1}]`+"\n")
+	if code, _, stderr := cli(t, "slack", "manifest", "--config", noSlack); code == exitOK {
+		t.Errorf("a config without slack: %d %q", code, stderr)
+	}
+	if code, _, stderr := cli(t, "slack", "nope"); code != exitUsage || !strings.Contains(stderr, "unknown subcommand") {
+		t.Errorf("slack nope = %d %q", code, stderr)
+	}
+}

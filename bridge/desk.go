@@ -325,7 +325,7 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 				return fmt.Errorf("mark %s: %w", it.ID, err)
 			}
 		case it.Message.ID == "" && it.Thread.Desk == desk:
-			if line := itemLine(it); line != "" && !it.Thread.IsZero() {
+			if line := itemLine(it, b.cfg.CommandPrefix); line != "" && !it.Thread.IsZero() {
 				if err := call(func(ctx context.Context) error {
 					_, err := d.Post(ctx, it.Thread, DeskMessage{Kind: DeskNotice, Text: line, Link: it.Sent.URL})
 					return err
@@ -408,7 +408,7 @@ func (b *Bridge) runOps(ctx context.Context, d Desk, c *Case, threads []*threadR
 
 // itemLine is what a thread shows about a reply sent by command (it has
 // no message of its own to mark).
-func itemLine(it *OutboxItem) string {
+func itemLine(it *OutboxItem, prefix string) string {
 	what := "reply"
 	if it.Private {
 		what = "direct message"
@@ -417,9 +417,9 @@ func itemLine(it *OutboxItem) string {
 	case OutboxSent:
 		return fmt.Sprintf("%s's %s was published: “%s”", it.Staff.Display(), what, shorten(it.Text, 200))
 	case OutboxFailed:
-		return fmt.Sprintf("%s's %s was not published: %s Send it again with `retry %s`.", it.Staff.Display(), what, it.Reason, it.ID)
+		return fmt.Sprintf("%s's %s was not published: %s Send it again with `%sretry %s`.", it.Staff.Display(), what, it.Reason, prefix, it.ID)
 	case OutboxUncertain:
-		return fmt.Sprintf("%s's %s may not have been published: %s Send it again with `retry %s`.", it.Staff.Display(), what, it.Reason, it.ID)
+		return fmt.Sprintf("%s's %s may not have been published: %s Send it again with `%sretry %s`.", it.Staff.Display(), what, it.Reason, prefix, it.ID)
 	case OutboxCancelled:
 		if it.Reason != "" {
 			return fmt.Sprintf("%s's %s was not published: %s", it.Staff.Display(), what, it.Reason)

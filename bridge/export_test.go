@@ -27,16 +27,21 @@ func CheckSLA(b *Bridge) error { return b.checkSLA() }
 // DecodeEvent and ApplyToEmpty expose the journal decoder for fuzzing.
 func DecodeEvent(rec []byte) (Event, error) { return decodeEvent(rec) }
 
-// ApplyToEmpty applies ev to a fresh store.
-func ApplyToEmpty(ev Event) error {
+// ApplyToEmpty applies evs in order to a fresh store, stopping at the
+// first error.
+func ApplyToEmpty(evs ...Event) error {
 	db, err := newDB()
 	if err != nil {
 		return err
 	}
 	tx := db.Txn(true)
 	defer tx.Abort()
-	_, err = apply(tx, ev)
-	return err
+	for _, ev := range evs {
+		if _, err := apply(tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Idle reports whether the desks have caught up and no publication is in flight.

@@ -18,11 +18,11 @@ type applied struct {
 }
 
 // apply changes the tables as ev says. It is pure: it reads nothing but tx
-// and ev (no clock, no config), so replaying the journal rebuilds exactly
+// (the store, or the replay's staging tables) and ev (no clock, no config), so replaying the journal rebuilds exactly
 // the state the live bridge had. The live path validates a change with
 // the same lifecycle functions before journaling it, so an error here
 // means a damaged or foreign journal.
-func apply(tx *memdb.Txn, ev Event) (applied, error) {
+func apply(tx tables, ev Event) (applied, error) {
 	a := applied{ev: ev}
 	var err error
 	switch ev.Type {
@@ -45,11 +45,11 @@ func apply(tx *memdb.Txn, ev Event) (applied, error) {
 	return a, nil
 }
 
-func applyOpened(tx *memdb.Txn, ev Event, a *applied) error {
+func applyOpened(tx tables, ev Event, a *applied) error {
 	if ev.Post == nil || ev.Case == "" {
 		return fmt.Errorf("case or post missing")
 	}
-	if c, _ := getCase(tx, ev.Case); c != nil {
+	if c := tx.lookupCase(ev.Case); c != nil {
 		return fmt.Errorf("case %s exists already", ev.Case)
 	}
 	seq, ok := caseNumber(ev.Case)
@@ -67,62 +67,63 @@ func applyOpened(tx *memdb.Txn, ev Event, a *applied) error {
 		First: p, Last: p, Previous: ev.Previous, PostCount: 1, Version: 1,
 		OpenedAt: opened, UpdatedAt: ev.At,
 	}
-	if err := tx.Insert(tableCases, c); err != nil {
+	if err := tx.insert(tableCases, c); err != nil {
 		return err
 	}
-	if err := tx.Insert(tablePosts, &postRow{Network: p.Network, ID: p.ID, Case: c.ID}); err != nil {
+	if err := tx.insert(tablePosts, &postRow{Network: p.Network, ID: p.ID, Case: c.ID}); err != nil {
 		return err
 	}
 	cust := &customerRow{Network: p.Network, Author: p.Author}
-	if old := getCustomer(tx, p.Network, p.Author.ID); old != nil {
+	if old := tx.lookupCustomer(p.Network, p.Author.ID); old != nil {
 		cust.Cases = slices.Clone(old.Cases)
 	}
 	cust.Cases = append(cust.Cases, c.ID)
-	if err := tx.Insert(tableCustomers, cust); err != nil {
+	if err := tx.insert(tableCustomers, cust); err != nil {
 		return err
 	}
-	m := getMeta(tx)
+	m := tx.lookupMeta()
 	if seq > m.LastCase {
 		m.LastCase = seq
 	}
 	a.after = c
-	return tx.Insert(tableMeta, &m)
+	return tx.insert(tableMeta, &m)
 }
 
-func applyThread(tx *memdb.Txn, ev Event, a *applied) error {
+func applyThread(tx tables, ev Event, a *applied) error {
 	if ev.Thread == nil || ev.Thread.ID == "" {
 		return fmt.Errorf("thread missing")
 	}
-	c, err := getCase(tx, ev.Case)
-	if err != nil || c == nil {
+	c := tx.lookupCase(ev.Case)
+	if c == nil {
 		return fmt.Errorf("no case %s", ev.Case)
 	}
 	a.before, a.after = c, c
 	t := &threadRow{Desk: ev.Thread.Desk, ID: ev.Thread.ID, Channel: ev.Thread.Channel, Case: ev.Case, Queue: ev.Queue,
 		CardVersion: ev.Version, PostsShown: ev.Num}
-	return tx.Insert(tableThreads, t)
+	return tx.insert(tableThreads, t)
 }
 
-func applySynced(tx *memdb.Txn, ev Event) error {
+func applySynced(tx tables, ev Event) error {
 	if ev.Thread == nil {
 		return fmt.Errorf("thread missing")
 	}
-	old := getThread(tx, ev.Thread.Desk, ev.Thread.ID)
+	old := tx.lookupThread(ev.Thread.Desk, ev.Thread.ID)
 	if old == nil {
 		return fmt.Errorf("no thread %s/%s", ev.Thread.Desk, ev.Thread.ID)
 	}
 	t := *old
 	t.CardVersion = max(t.CardVersion, ev.Version)
 	t.PostsShown = max(t.PostsShown, ev.Num)
-	return tx.Insert(tableThreads, &t)
+	return tx.insert(tableThreads, &t)
 }
 
 // applyCase applies the events that change one case.
-func applyCase(tx *memdb.Txn, ev Event, a *applied) error {
-	old, err := getCase(tx, ev.Case)
-	if err != nil || old == nil {
+func applyCase(tx tables, ev Event, a *applied) error {
+	old := tx.lookupCase(ev.Case)
+	if old == nil {
 		return fmt.Errorf("no case %q", ev.Case)
 	}
+	var err error
 	c := *old
 	var staff Staff
 	if ev.Staff != nil {
@@ -140,7 +141,7 @@ func applyCase(tx *memdb.Txn, ev Event, a *applied) error {
 		}
 		n := c.PostCount
 		c = c.CustomerWrote(*ev.Post, ev.At)
-		if err := tx.Insert(tablePosts, &postRow{Network: ev.Post.Network, ID: ev.Post.ID, Case: c.ID, N: n, Post: ev.Post}); err != nil {
+		if err := tx.insert(tablePosts, &postRow{Network: ev.Post.Network, ID: ev.Post.ID, Case: c.ID, N: n, Post: ev.Post}); err != nil {
 			return err
 		}
 	case EvClaimed:
@@ -182,34 +183,34 @@ func applyCase(tx *memdb.Txn, ev Event, a *applied) error {
 		return err
 	}
 	a.before, a.after = old, &c
-	return tx.Insert(tableCases, &c)
+	return tx.insert(tableCases, &c)
 }
 
-func applyQueued(tx *memdb.Txn, ev Event, a *applied) error {
+func applyQueued(tx tables, ev Event, a *applied) error {
 	if ev.Item == nil || ev.Item.ID == "" {
 		return fmt.Errorf("item missing")
 	}
-	if getItem(tx, ev.Item.ID) != nil {
+	if tx.lookupItem(ev.Item.ID) != nil {
 		return fmt.Errorf("outbox item %s exists already", ev.Item.ID)
 	}
 	it := *ev.Item
-	if err := tx.Insert(tableOutbox, &it); err != nil {
+	if err := tx.insert(tableOutbox, &it); err != nil {
 		return err
 	}
-	m := getMeta(tx)
+	m := tx.lookupMeta()
 	if it.Seq > m.LastOutbox {
 		m.LastOutbox = it.Seq
 	}
 	a.item = &it
-	if c, _ := getCase(tx, it.Case); c != nil {
+	if c := tx.lookupCase(it.Case); c != nil {
 		a.before, a.after = c, c
 	}
-	return tx.Insert(tableMeta, &m)
+	return tx.insert(tableMeta, &m)
 }
 
 // applyItem applies the events that move one outbox item.
-func applyItem(tx *memdb.Txn, ev Event, a *applied) error {
-	old := getItem(tx, ev.ID)
+func applyItem(tx tables, ev Event, a *applied) error {
+	old := tx.lookupItem(ev.ID)
 	if old == nil {
 		return fmt.Errorf("no outbox item %q", ev.ID)
 	}
@@ -241,11 +242,11 @@ func applyItem(tx *memdb.Txn, ev Event, a *applied) error {
 	case EvMarked:
 		it.Marked = ev.State
 	}
-	if err := tx.Insert(tableOutbox, &it); err != nil {
+	if err := tx.insert(tableOutbox, &it); err != nil {
 		return err
 	}
 	a.itemBefore, a.item = old, &it
-	c, _ := getCase(tx, it.Case)
+	c := tx.lookupCase(it.Case)
 	if c == nil {
 		return nil
 	}
@@ -253,12 +254,138 @@ func applyItem(tx *memdb.Txn, ev Event, a *applied) error {
 	if ev.Type == EvSent {
 		// Our post is recorded: it never comes back as a complaint, and a
 		// reply to it joins this case.
-		if err := tx.Insert(tablePosts, &postRow{Network: ev.Ref.Network, ID: ev.Ref.ID, Case: it.Case, Own: true}); err != nil {
+		if err := tx.insert(tablePosts, &postRow{Network: ev.Ref.Network, ID: ev.Ref.ID, Case: it.Case, Own: true}); err != nil {
 			return err
 		}
 		answered := c.Answered(ev.At)
 		a.after = &answered
-		return tx.Insert(tableCases, &answered)
+		return tx.insert(tableCases, &answered)
+	}
+	return nil
+}
+
+// tables is what apply reads and writes: point lookups by primary key,
+// and inserts (which replace a row with the same key). A live change runs
+// apply on the store's write transaction (storeTables); start-up replays
+// the journal into plain maps (staging) and loads the result into the
+// store once, which is several times faster than changing the store's
+// indexes event by event.
+type tables interface {
+	lookupCase(id CaseID) *Case
+	lookupPost(network, id string) *postRow
+	lookupCustomer(network, author string) *customerRow
+	lookupThread(desk, id string) *threadRow
+	lookupItem(id string) *OutboxItem
+	lookupMeta() metaRow
+	insert(table string, obj any) error
+}
+
+// storeTables are the store's tables inside a write transaction.
+type storeTables struct{ tx *memdb.Txn }
+
+func (s storeTables) lookupCase(id CaseID) *Case             { c, _ := getCase(s.tx, id); return c }
+func (s storeTables) lookupPost(network, id string) *postRow { return getPost(s.tx, network, id) }
+func (s storeTables) lookupCustomer(network, author string) *customerRow {
+	return getCustomer(s.tx, network, author)
+}
+func (s storeTables) lookupThread(desk, id string) *threadRow { return getThread(s.tx, desk, id) }
+func (s storeTables) lookupItem(id string) *OutboxItem        { return getItem(s.tx, id) }
+func (s storeTables) lookupMeta() metaRow                     { return getMeta(s.tx) }
+func (s storeTables) insert(table string, obj any) error      { return s.tx.Insert(table, obj) }
+
+// staging holds the tables as maps while the journal is replayed.
+type staging struct {
+	cases     map[CaseID]*Case
+	posts     map[[2]string]*postRow
+	customers map[[2]string]*customerRow
+	threads   map[[2]string]*threadRow
+	items     map[string]*OutboxItem
+	meta      *metaRow
+	order     []CaseID // cases in the order they were made, so loading is deterministic
+}
+
+func newStaging() *staging {
+	return &staging{cases: map[CaseID]*Case{}, posts: map[[2]string]*postRow{}, customers: map[[2]string]*customerRow{},
+		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}}
+}
+
+func (s *staging) lookupCase(id CaseID) *Case              { return s.cases[id] }
+func (s *staging) lookupPost(network, id string) *postRow  { return s.posts[[2]string{network, id}] }
+func (s *staging) lookupThread(desk, id string) *threadRow { return s.threads[[2]string{desk, id}] }
+func (s *staging) lookupItem(id string) *OutboxItem        { return s.items[id] }
+func (s *staging) lookupCustomer(network, author string) *customerRow {
+	return s.customers[[2]string{network, author}]
+}
+func (s *staging) lookupMeta() metaRow {
+	if s.meta == nil {
+		return metaRow{ID: metaID}
+	}
+	return *s.meta
+}
+
+func (s *staging) insert(table string, obj any) error {
+	switch table {
+	case tableCases:
+		c := obj.(*Case)
+		if _, ok := s.cases[c.ID]; !ok {
+			s.order = append(s.order, c.ID)
+		}
+		s.cases[c.ID] = c
+	case tablePosts:
+		p := obj.(*postRow)
+		s.posts[[2]string{p.Network, p.ID}] = p
+	case tableCustomers:
+		c := obj.(*customerRow)
+		s.customers[[2]string{c.Network, c.Author.ID}] = c
+	case tableThreads:
+		t := obj.(*threadRow)
+		s.threads[[2]string{t.Desk, t.ID}] = t
+	case tableOutbox:
+		it := obj.(*OutboxItem)
+		s.items[it.ID] = it
+	case tableMeta:
+		s.meta = obj.(*metaRow)
+	default:
+		return fmt.Errorf("unknown table %q", table)
+	}
+	return nil
+}
+
+// load inserts every staged row into the store.
+func (s *staging) load(tx *memdb.Txn) error {
+	put := func(table string, obj any) error {
+		if err := tx.Insert(table, obj); err != nil {
+			return fmt.Errorf("bridge: load %s: %w", table, err)
+		}
+		return nil
+	}
+	for _, id := range s.order {
+		if err := put(tableCases, s.cases[id]); err != nil {
+			return err
+		}
+	}
+	for _, p := range s.posts {
+		if err := put(tablePosts, p); err != nil {
+			return err
+		}
+	}
+	for _, c := range s.customers {
+		if err := put(tableCustomers, c); err != nil {
+			return err
+		}
+	}
+	for _, t := range s.threads {
+		if err := put(tableThreads, t); err != nil {
+			return err
+		}
+	}
+	for _, it := range s.items {
+		if err := put(tableOutbox, it); err != nil {
+			return err
+		}
+	}
+	if s.meta != nil {
+		return put(tableMeta, s.meta)
 	}
 	return nil
 }

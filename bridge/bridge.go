@@ -167,27 +167,33 @@ func New(opts Options) (*Bridge, error) {
 	return b, nil
 }
 
-// openJournal replays the journal into the store in one write transaction.
+// openJournal restores the snapshot and replays the journal into staging
+// tables, then loads them into the store in one write transaction.
 func (b *Bridge) openJournal() error {
-	tx := b.db.Txn(true)
+	stage := newStaging()
 	start := time.Now()
 	j, st, err := journal.Open(journal.Options{
 		Dir:    b.opts.DataDir,
 		Logger: b.log,
 		OnSync: b.metrics.observeFsync,
 	}, func(_ uint64, snap []byte) error {
-		return restoreSnapshot(tx, snap)
+		return restoreSnapshot(stage, snap)
 	}, func(_ uint64, rec []byte) error {
 		ev, err := decodeEvent(rec)
 		if err != nil {
 			return err
 		}
-		_, err = apply(tx, ev)
+		_, err = apply(stage, ev)
 		return err
 	})
 	if err != nil {
-		tx.Abort()
 		return fmt.Errorf("bridge: open journal: %w", err)
+	}
+	tx := b.db.Txn(true)
+	if err := stage.load(tx); err != nil {
+		tx.Abort()
+		j.Close()
+		return err
 	}
 	tx.Commit()
 	b.journal = j
@@ -344,7 +350,7 @@ func (w *writeTx) emit(ev Event) (applied, error) {
 	if ev.At.IsZero() {
 		ev.At = w.now
 	}
-	a, err := apply(w.Txn, ev)
+	a, err := apply(storeTables{w.Txn}, ev)
 	if err != nil {
 		return a, err
 	}

@@ -67,14 +67,14 @@ func collect[T any](tx *memdb.Txn, table string, into *[]*T) error {
 	return nil
 }
 
-// restoreSnapshot loads a snapshot into an empty store.
-func restoreSnapshot(tx *memdb.Txn, data []byte) error {
+// restoreSnapshot loads a snapshot into empty tables.
+func restoreSnapshot(tx tables, data []byte) error {
 	var s snapshotState
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("bridge: decode snapshot: %w", err)
 	}
 	insert := func(table string, obj any) error {
-		if err := tx.Insert(table, obj); err != nil {
+		if err := tx.insert(table, obj); err != nil {
 			return fmt.Errorf("bridge: restore %s: %w", table, err)
 		}
 		return nil

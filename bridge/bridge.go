@@ -53,11 +53,12 @@ type Bridge struct {
 
 	db      *memdb.MemDB
 	journal *journal.Journal
+	writer  sync.Mutex                  // held from a change's write transaction to its commit
+	durable atomic.Pointer[durableView] // what readers see
 
 	// writer serialises changes: a change reads state, journals its events
 	// and applies them in one memdb write transaction, so the journal's
-	// order is the order of application. (memdb allows one write
-	// transaction at a time; holding it is holding the writer.)
+	// order is the order of application.
 	sinceSnapshot atomic.Int64
 	snapshotting  atomic.Bool
 	snapshotWG    sync.WaitGroup
@@ -65,6 +66,9 @@ type Bridge struct {
 	outbox *outboxRunner
 	work   map[string]*deskQueue // per desk
 	ops    *pendingOps
+	// openingThreads are threads opened on a desk whose thread.opened
+	// event is not published yet: [desk, id] → chan closed when it is.
+	openingThreads sync.Map
 
 	ingestQ    chan *ingestReq
 	ingestDone chan struct{}
@@ -197,6 +201,7 @@ func (b *Bridge) openJournal() error {
 	}
 	tx.Commit()
 	b.journal = j
+	b.durable.Store(&durableView{seq: j.Seq(), db: b.db.Snapshot()})
 	if b.opts.DataDir != "" {
 		b.log.Info("bridge: state restored", "data_dir", b.opts.DataDir, "snapshot", st.SnapshotSeq,
 			"replayed", st.Replayed, "took", time.Since(start).Round(time.Millisecond))
@@ -360,21 +365,27 @@ func (w *writeTx) emit(ev Event) (applied, error) {
 }
 
 // change runs build in a write transaction; the events it emits are
-// journaled (in order) and the transaction committed, then change waits
-// until they are on disk before reacting to them (desk work, metrics,
-// outbox) and returning. Nothing outside the bridge learns of a change
-// before it is durable. An error from build aborts everything.
+// journaled (in order) and the transaction committed; then, with the
+// writer free again (so that other changes share the fsync: group
+// commit), change waits until the events are on disk, publishes the state
+// they made to readers, reacts to them (desk work, outbox) and returns.
+// Readers (read) only ever see durable state, so nothing outside the
+// bridge learns of a change before the journal holds it. An error from
+// build aborts everything.
 func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 	if err := b.err(); err != nil {
 		return nil, err
 	}
+	b.writer.Lock()
 	w := &writeTx{Txn: b.db.Txn(true), b: b, now: b.clock.Now()}
 	if err := build(w); err != nil {
 		w.Abort()
+		b.writer.Unlock()
 		return nil, err
 	}
 	if len(w.evs) == 0 {
 		w.Abort()
+		b.writer.Unlock()
 		return nil, nil
 	}
 	var seq uint64
@@ -385,6 +396,7 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 		}
 		if err != nil {
 			w.Abort()
+			b.writer.Unlock()
 			if !errors.Is(err, journal.ErrClosed) {
 				b.fail(err)
 			}
@@ -392,8 +404,9 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 		}
 	}
 	w.Commit()
-	// The writer is free again; wait for the disk outside it so that other
-	// changes share this fsync (group commit).
+	view := &durableView{seq: seq, db: b.db.Snapshot()}
+	b.writer.Unlock()
+
 	if err := b.journal.Sync(context.Background(), seq); err != nil {
 		if !errors.Is(err, journal.ErrClosed) {
 			b.fail(err)
@@ -401,6 +414,10 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 		return nil, fmt.Errorf("bridge: journal: %w", err)
 	}
 	b.metrics.journalEvents.Add(float64(len(w.evs)))
+	for _, a := range w.fx {
+		b.observe(a)
+	}
+	b.publish(view)
 	b.react(w.fx)
 	if n := b.sinceSnapshot.Add(int64(len(w.evs))); n >= int64(b.opts.SnapshotEvery) && b.snapshotting.CompareAndSwap(false, true) {
 		b.snapshotWG.Go(func() {
@@ -413,8 +430,29 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 	return w.fx, nil
 }
 
-// read returns a read transaction: a consistent, immutable view.
-func (b *Bridge) read() *memdb.Txn { return b.db.Txn(false) }
+// durableView is the store as of a journal record known to be on disk.
+type durableView struct {
+	seq uint64
+	db  *memdb.MemDB
+}
+
+// publish makes v what readers see, unless a later view is out already
+// (fsyncs are in order: a later record on disk means this one is too).
+func (b *Bridge) publish(v *durableView) {
+	for {
+		cur := b.durable.Load()
+		if cur != nil && cur.seq >= v.seq {
+			return
+		}
+		if b.durable.CompareAndSwap(cur, v) {
+			return
+		}
+	}
+}
+
+// read returns a read transaction on the durable state: a consistent,
+// immutable view that holds only changes the journal has on disk.
+func (b *Bridge) read() *memdb.Txn { return b.durable.Load().db.Txn(false) }
 
 // Clock is the bridge's time source; tests inject a manual one.
 type Clock interface {

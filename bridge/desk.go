@@ -265,6 +265,9 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		if ref.Channel == "" {
 			ref.Channel = q.Channel
 		}
+		// Staff may write in the thread before it is journaled: they wait.
+		opened := b.opening(ref)
+		defer opened()
 		// The first thread shows the customer's follow-ups; a team's thread
 		// opened at an escalation starts from now (the card has the story).
 		shown := c.PostCount
@@ -357,6 +360,41 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		}
 	}
 	return nil
+}
+
+// opening records that thread t exists on its desk but is not journaled
+// yet; done (call it once the thread.opened event is published, or when
+// giving up) lets waiting lookups go on.
+func (b *Bridge) opening(t ThreadRef) (done func()) {
+	ch := make(chan struct{})
+	key := [2]string{t.Desk, t.ID}
+	b.openingThreads.Store(key, ch)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.openingThreads.Delete(key)
+			close(ch)
+		})
+	}
+}
+
+// thread finds a thread's row, waiting (at most a few seconds) for one
+// being opened right now: a staff member typing in a brand-new thread, or
+// a desk delivering fast, must not find it unknown.
+func (b *Bridge) thread(desk, id string) (*threadRow, *memdb.Txn) {
+	tx := b.read()
+	if row := getThread(tx, desk, id); row != nil {
+		return row, tx
+	}
+	if ch, ok := b.openingThreads.Load([2]string{desk, id}); ok {
+		select {
+		case <-ch.(chan struct{}):
+		case <-time.After(5 * time.Second):
+		}
+		tx = b.read()
+		return getThread(tx, desk, id), tx
+	}
+	return nil, tx
 }
 
 // synced journals how far thread t has caught up.

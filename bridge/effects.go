@@ -6,9 +6,10 @@ import (
 	"time"
 )
 
-// react runs the live consequences of durable changes: metrics, lines in
-// the threads, desk work and the outbox. It runs after the journal has the
-// events, never on replay.
+// react runs the live consequences of durable changes: lines in the
+// threads, desk work and the outbox (metrics are counted just before, by
+// observe). It runs after the journal has the events and readers see
+// them, never on replay.
 func (b *Bridge) react(fx []applied) {
 	poke := false
 	for _, a := range fx {
@@ -18,7 +19,6 @@ func (b *Bridge) react(fx []applied) {
 		case EvQueued, EvRequeued, EvRetrying, EvEdited:
 			poke = true
 		}
-		b.observe(a)
 		if c == nil {
 			continue
 		}

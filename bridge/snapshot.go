@@ -23,10 +23,10 @@ type snapshotState struct {
 // free again, it writes the view to a snapshot file and the journal drops
 // the segments the snapshot covers. It does file I/O.
 func (b *Bridge) snapshot() error {
-	w := b.db.Txn(true) // the writer: no change may slip between rotation and view
+	b.writer.Lock() // no change may slip between rotation and view
 	seq, err := b.journal.Rotate()
 	view := b.db.Txn(false)
-	w.Abort()
+	b.writer.Unlock()
 	if err != nil {
 		return fmt.Errorf("bridge: snapshot: %w", err)
 	}

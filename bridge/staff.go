@@ -73,8 +73,7 @@ func (b *Bridge) StaffMessage(ctx context.Context, m StaffMessage) error {
 	case MessageDeleted:
 		return b.staffDelete(m)
 	}
-	tx := b.read()
-	row := getThread(tx, m.Thread.Desk, m.Thread.ID)
+	row, tx := b.thread(m.Thread.Desk, m.Thread.ID)
 	if row == nil {
 		return nil
 	}

@@ -78,8 +78,7 @@ func (b *Bridge) CaseForThread(t ThreadRef) (CaseView, bool) {
 	if t.ID == "" {
 		return CaseView{}, false
 	}
-	tx := b.read()
-	row := getThread(tx, t.Desk, t.ID)
+	row, tx := b.thread(t.Desk, t.ID)
 	if row == nil {
 		return CaseView{}, false
 	}

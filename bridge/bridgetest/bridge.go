@@ -159,7 +159,7 @@ func NewTestBridge(t testing.TB, opts ...Option) *TestBridge {
 			t.Errorf("bridge run: %v", err)
 		}
 	})
-	tb.WaitFor("the bridge to be ready", b.Ready)
+	tb.WaitFor("the bridge to be ready", func() bool { return b.Ready() && s.Desk.Listening() && s.Network.Listening() })
 	return tb
 }
 

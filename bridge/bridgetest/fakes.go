@@ -56,7 +56,17 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	n.inbox = in
 	n.mu.Unlock()
 	<-ctx.Done()
+	n.mu.Lock()
+	n.inbox = nil
+	n.mu.Unlock()
 	return nil
+}
+
+// Listening reports whether Listen runs.
+func (n *Network) Listening() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.inbox != nil
 }
 
 // Limits are the network's text limits (SetLimits changes them).
@@ -238,7 +248,17 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 	d.inbox = in
 	d.mu.Unlock()
 	<-ctx.Done()
+	d.mu.Lock()
+	d.inbox = nil
+	d.mu.Unlock()
 	return nil
+}
+
+// Listening reports whether Listen runs.
+func (d *Desk) Listening() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.inbox != nil
 }
 
 // FailNext makes the next len(errs) desk calls fail.

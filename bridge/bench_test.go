@@ -44,7 +44,7 @@ func post(i int64) bridge.Post {
 func benchIngest(b *testing.B, dir string) {
 	br := benchBridge(b, dir)
 	var n atomic.Int64
-	b.SetParallelism(32) // many connections delivering at once: they share fsyncs
+	b.SetParallelism(128) // a surge: many deliveries at once share write transactions and fsyncs
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()

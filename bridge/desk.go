@@ -233,6 +233,9 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		b.ops.take(desk, id)
 		return nil
 	}
+	if !b.ops.has(desk, id) && !b.needsSync(tx, desk, c) {
+		return nil // another desk's change, or caught up already
+	}
 	view := b.view(tx, c)
 	call := func(f func(ctx context.Context) error) error {
 		cctx, cancel := context.WithTimeout(ctx, deskCallTimeout)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // The outbox is where public speech is guarded. A reply is queued with
@@ -95,7 +96,7 @@ func (b *Bridge) tooLong(c *Case, text string, private bool) string {
 	if private {
 		kind = "a direct message"
 	}
-	return fmt.Sprintf("Not sent: it is %d %s and %s allows %d for %s. Nothing was cut; shorten it and send it again.",
+	return fmt.Sprintf("It is %d %s and %s allows %d for %s. Nothing was cut; shorten it and send it again.",
 		count, unit, networkTitle(c.Network), limit, kind)
 }
 
@@ -226,13 +227,13 @@ func (b *Bridge) attempt(id string) {
 		}
 		cs, _ := getCase(w.Txn, it.Case)
 		if cs == nil {
-			_, err := w.emit(Event{Type: EvFailed, ID: id, Text: "Not sent: the case is gone."})
+			_, err := w.emit(Event{Type: EvFailed, ID: id, Text: "The case is gone."})
 			return err
 		}
 		if cs.Assignee != it.Staff.Key() {
-			reason := fmt.Sprintf("Not sent: you no longer hold the claim on %s, so nothing was published.", cs.ID)
+			reason := fmt.Sprintf("You no longer hold the claim on %s, so nothing was published.", cs.ID)
 			if cs.AssigneeName != "" {
-				reason = fmt.Sprintf("Not sent: %s holds the claim on %s now, so nothing was published.", cs.AssigneeName, cs.ID)
+				reason = fmt.Sprintf("%s holds the claim on %s now, so nothing was published.", cs.AssigneeName, cs.ID)
 			}
 			_, err := w.emit(Event{Type: EvCancelled, ID: id, Text: reason, Flag: true})
 			return err
@@ -299,7 +300,7 @@ func (b *Bridge) outcome(it OutboxItem, ref PostRef, err error) Event {
 	if pe.Retryable {
 		reason = fmt.Sprintf("%s (gave up after %d tries)", reason, it.Attempts)
 	}
-	return Event{Type: EvFailed, ID: it.ID, Text: "Not published: " + reason + "."}
+	return Event{Type: EvFailed, ID: it.ID, Text: capitalize(reason) + "."}
 }
 
 // recover settles the outbox after a restart: an attempt without outcome
@@ -340,4 +341,14 @@ func (b *Bridge) recover(context.Context) error {
 		return fmt.Errorf("bridge: recover the outbox: %w", err)
 	}
 	return nil
+}
+
+// capitalize upper-cases the first letter of s.
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	r := []rune(s)
+	r[0] = unicode.ToUpper(r[0])
+	return string(r)
 }

@@ -41,7 +41,7 @@ func TestOnlyTheClaimerPublishes(t *testing.T) {
 	v, th, _ := tb.Complain("ana", "@brand where is my refund")
 
 	unclaimed := tb.Say(th, Ana, "Hi Ana, looking into it")
-	if r := notSent(tb, unclaimed); !strings.Contains(r, "nobody has claimed "+string(v.ID)) || !strings.Contains(r, "!claim") {
+	if r := notSent(tb, unclaimed); !strings.Contains(r, "Nobody has claimed "+string(v.ID)) || !strings.Contains(r, "!claim") {
 		t.Errorf("unclaimed reason %q", r)
 	}
 	tb.MustClaim(v.ID, Ana)

@@ -123,7 +123,7 @@ func (b *Bridge) StaffMessage(ctx context.Context, m StaffMessage) error {
 func (b *Bridge) classify(w *writeTx, c *Case, m StaffMessage, text string) (reason string, claim bool) {
 	role := b.RoleOf(m.Staff)
 	if role == RoleNone {
-		return "Not sent: you are not on Earshot's staff list, so this stays a note in the thread. A lead can add you.", false
+		return "You are not on Earshot's staff list, so this stays a note in the thread. A lead can add you.", false
 	}
 	for _, p := range b.cfg.NotePrefixes {
 		if hasPrefixFold(text, p) {
@@ -131,12 +131,12 @@ func (b *Bridge) classify(w *writeTx, c *Case, m StaffMessage, text string) (rea
 		}
 	}
 	if text == "" {
-		return "Not sent: there is no text to publish (attachments are not sent).", false
+		return "There is no text to publish (attachments are not sent).", false
 	}
 	switch {
 	case c.Status == StatusResolved:
 		b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
-		return fmt.Sprintf("Not sent: %s is resolved. Reopen it (`%sreopen`) to reply.", c.ID, b.cfg.CommandPrefix), false
+		return fmt.Sprintf("%s is resolved. Reopen it (`%sreopen`) to reply.", c.ID, b.cfg.CommandPrefix), false
 	case c.Assignee == "":
 		if b.queues[c.Queue].FirstReplierClaims {
 			claimed, err := c.Claim(m.Staff, w.now)
@@ -149,7 +149,7 @@ func (b *Bridge) classify(w *writeTx, c *Case, m StaffMessage, text string) (rea
 			}
 		}
 		b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
-		return fmt.Sprintf("Not sent: nobody has claimed %s, so this stays a note. Claim it (the Claim button or `%sclaim`), then send your reply again.", c.ID, b.cfg.CommandPrefix), false
+		return fmt.Sprintf("Nobody has claimed %s, so this stays a note. Claim it (the Claim button or `%sclaim`), then send your reply again.", c.ID, b.cfg.CommandPrefix), false
 	case c.Assignee != m.Staff.Key():
 		return fmt.Sprintf("A note: %s holds the claim on %s and only the claimer replies, so this was not published.", orSomeone(c.AssigneeName), c.ID), false
 	}

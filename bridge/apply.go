@@ -64,7 +64,7 @@ func applyOpened(tx tables, ev Event, a *applied) error {
 	c := &Case{
 		ID: ev.Case, Seq: seq, Network: p.Network, Conversation: p.ConversationKey(), Customer: p.Author,
 		Queue: ev.Queue, Origin: ev.Queue, Status: StatusNew, Priority: ev.Num, Tags: ev.Tags,
-		First: p, Last: p, Previous: ev.Previous, PostCount: 1, Version: 1,
+		First: p, Last: p, Previous: ev.Previous, PostCount: 1, Version: 1, Private: p.Direct,
 		OpenedAt: opened, UpdatedAt: ev.At,
 	}
 	if err := tx.insert(tableCases, c); err != nil {

@@ -162,10 +162,13 @@ func (c Case) Answered(at time.Time) Case {
 	return c.touched(at)
 }
 
-// CustomerWrote records a post of the customer in the case: it is the one
-// replies answer now, and a case waiting on the customer is worked again.
+// CustomerWrote records a post of the customer in the case: a public post
+// is the one public replies answer now (a direct message is not: replies
+// to it go by DM), and a case waiting on the customer is worked again.
 func (c Case) CustomerWrote(p Post, at time.Time) Case {
-	c.Last = p
+	if !p.Direct {
+		c.Last = p
+	}
 	c.PostCount++
 	if c.Status == StatusWaiting {
 		c.Status = c.claimedStatus()

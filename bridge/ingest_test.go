@@ -118,16 +118,23 @@ func TestFollowUpsJoinTheirCase(t *testing.T) {
 	}
 	tb.WaitFor("the DM in the thread", func() bool { return tb.Desk.HasMessage(th.ID, "order number is 42") })
 	got, _ := tb.Case(v.ID)
-	if got.PostCount != 3 || got.Last.ID != dm.ID {
-		t.Errorf("case after follow-ups: posts %d last %s", got.PostCount, got.Last.ID)
+	if got.PostCount != 3 || got.Last.ID != f1.ID {
+		t.Errorf("case after follow-ups: posts %d, last public %s (want %s: a DM is not what public replies answer)", got.PostCount, got.Last.ID, f1.ID)
 	}
+	// A case a DM opens continues by DM.
+	opener := Mention(Customer("dee"), "please call me")
+	opener.Direct, opener.MentionsUs = true, false
+	if err := tb.Post(ctx, opener); err != nil {
+		t.Fatal(err)
+	}
+	tb.WaitFor("the DM's case", func() bool { v, ok := tb.OpenedBy(opener.ID); return ok && v.Private })
 	if postsCount(tb, bridge.PostFollowUp) != 2 {
 		t.Errorf("follow-ups counted %v", postsCount(tb, bridge.PostFollowUp))
 	}
 	// A new post (a new conversation) of the same customer is a new case.
 	tb.Complain("ana", "@brand and now the app crashes")
-	if len(tb.Desk.Threads()) != 3 {
-		t.Errorf("%d threads, want 3", len(tb.Desk.Threads()))
+	if len(tb.Desk.Threads()) != 4 { // ana's two, bo's, dee's
+		t.Errorf("%d threads, want 4", len(tb.Desk.Threads()))
 	}
 }
 

@@ -164,9 +164,9 @@ type Case struct {
 	AssigneeName string    `json:"assignee_name,omitempty"`
 	Priority     int       `json:"priority"` // higher is more urgent
 	Tags         []string  `json:"tags,omitempty"`
-	Private      bool      `json:"private,omitempty"` // moved to DM
+	Private      bool      `json:"private,omitempty"` // moved to DM, or opened by one: replies go by DM
 	First        Post      `json:"first"`             // the post that opened the case
-	Last         Post      `json:"last"`              // the customer's latest post: replies answer it
+	Last         Post      `json:"last"`              // the customer's latest public post: public replies answer it
 	Previous     []CaseID  `json:"previous,omitempty"`
 	Reopens      int       `json:"reopens,omitempty"`
 	Summary      string    `json:"summary,omitempty"` // the resolve summary

@@ -93,14 +93,20 @@ func applyThread(tx tables, ev Event, a *applied) error {
 	if ev.Thread == nil || ev.Thread.ID == "" {
 		return fmt.Errorf("thread missing")
 	}
-	c := tx.lookupCase(ev.Case)
-	if c == nil {
+	old := tx.lookupCase(ev.Case)
+	if old == nil {
 		return fmt.Errorf("no case %s", ev.Case)
 	}
-	a.before, a.after = c, c
 	t := &threadRow{Desk: ev.Thread.Desk, ID: ev.Thread.ID, Channel: ev.Thread.Channel, Case: ev.Case, Queue: ev.Queue,
 		CardVersion: ev.Version, PostsShown: ev.Num}
-	return tx.insert(tableThreads, t)
+	if err := tx.insert(tableThreads, t); err != nil {
+		return err
+	}
+	// Listing the thread on the case is no change the card shows: no new version.
+	c := *old
+	c.Threads = append(slices.Clip(c.Threads), *ev.Thread)
+	a.before, a.after = old, &c
+	return tx.insert(tableCases, &c)
 }
 
 func applySynced(tx tables, ev Event) error {

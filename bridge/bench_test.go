@@ -1,10 +1,12 @@
 package bridge_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -38,7 +40,7 @@ func benchBridge(b *testing.B, dir string) *bridge.Bridge {
 func post(i int64) bridge.Post {
 	return bridge.Post{Network: "net", ID: fmt.Sprintf("p%d", i),
 		Author: bridge.Author{ID: fmt.Sprintf("a%d", i), Handle: fmt.Sprintf("customer%d@rail.example", i), Name: "A Customer", Followers: 120},
-		Text:   benchText, URL: fmt.Sprintf("https://rail.example/p%d", i), Lang: "en", MentionsUs: true, CreatedAt: Start}
+		Text:   benchText, URL: fmt.Sprintf("https://rail.example/p%d", i), Lang: "en", MentionsUs: true, CreatedAt: time.Now()}
 }
 
 func benchIngest(b *testing.B, dir string) {
@@ -97,22 +99,63 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportMetric(float64(events*b.N)/time.Since(start).Seconds(), "events/s")
 }
 
-// BenchmarkHeapPerOpenCase: heap held per open case with 100k cases open.
+// BenchmarkHeapPerOpenCase: heap held per open case with 100k cases
+// open, each with its thread opened on a desk (the desk itself keeps
+// nothing, so the figure is the bridge's own).
 func BenchmarkHeapPerOpenCase(b *testing.B) {
 	const cases = 100_000
 	for range b.N {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		br := benchBridge(b, "")
-		for i := range int64(cases) {
-			if err := br.Post(ctx, post(i)); err != nil {
-				b.Fatal(err)
-			}
+		desk := &countingDesk{}
+		br, err := bridge.New(bridge.Options{Config: DefaultConfig(), Networks: []bridge.Network{NewNetwork("net")},
+			Desks: []bridge.Desk{desk}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SnapshotEvery: 1 << 30})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- br.Run(runCtx) }()
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		for range 256 {
+			wg.Go(func() {
+				for i := n.Add(1); i <= cases; i = n.Add(1) {
+					if err := br.Post(ctx, post(i)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		for desk.opened.Load() < cases {
+			time.Sleep(10 * time.Millisecond)
+		}
+		for !bridge.Idle(br) {
+			time.Sleep(10 * time.Millisecond)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/cases, "heap-bytes/case")
-		runtime.KeepAlive(br)
+		stop()
+		<-done
 	}
 }
+
+// countingDesk opens threads and keeps nothing but a count.
+type countingDesk struct{ opened atomic.Int64 }
+
+func (d *countingDesk) Name() string                                     { return "desk" }
+func (d *countingDesk) Listen(ctx context.Context, _ bridge.Inbox) error { <-ctx.Done(); return nil }
+func (d *countingDesk) OpenThread(_ context.Context, ch string, _ bridge.CaseView) (bridge.ThreadRef, error) {
+	return bridge.ThreadRef{Desk: "desk", Channel: ch, ID: fmt.Sprintf("%s-%d", ch, d.opened.Add(1))}, nil
+}
+func (d *countingDesk) UpdateCard(context.Context, bridge.ThreadRef, bridge.CaseView) error {
+	return nil
+}
+func (d *countingDesk) Post(context.Context, bridge.ThreadRef, bridge.DeskMessage) (bridge.MessageRef, error) {
+	return bridge.MessageRef{}, nil
+}
+func (d *countingDesk) Mark(context.Context, bridge.MessageRef, bridge.Delivery) error { return nil }

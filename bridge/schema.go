@@ -28,7 +28,7 @@ const (
 	indexID           = "id"
 	indexConversation = "conversation" // cases: network + customer + conversation, to join follow-ups
 	indexQueueStatus  = "queue_status" // cases: queue depth, "next", listings, SLA scans
-	indexCase         = "case"         // threads, outbox, follow-up posts: everything of one case
+	indexCase         = "case"         // outbox, follow-up posts: everything of one case
 	indexMessage      = "message"      // outbox: the staff message a reply came from (edits, deletes, redeliveries)
 	indexDue          = "due"          // outbox: queued replies by due time, for the scheduler
 )
@@ -87,8 +87,8 @@ func threadsTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableThreads, Indexes: map[string]*memdb.IndexSchema{
 		// A staff message names its thread: desk + thread id finds the case.
 		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { t := o.(*threadRow); return []string{t.Desk, t.ID} })},
-		// Updating a case's cards needs all its threads (one per queue it was in).
-		indexCase: {Name: indexCase, Indexer: keyIndex(func(o any) []string { return []string{string(o.(*threadRow).Case)} })},
+		// (A case's threads are listed on the case itself, Case.Threads: an
+		// index by case would cost every case another tree entry.)
 	}}
 }
 
@@ -314,14 +314,17 @@ func getThread(tx *memdb.Txn, desk, id string) *threadRow {
 	return raw.(*threadRow)
 }
 
+// threadsOf lists the threads of case id, oldest first.
 func threadsOf(tx *memdb.Txn, id CaseID) []*threadRow {
-	it, err := tx.Get(tableThreads, indexCase, string(id))
-	if err != nil {
+	c, _ := getCase(tx, id)
+	if c == nil {
 		return nil
 	}
-	var out []*threadRow
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*threadRow))
+	out := make([]*threadRow, 0, len(c.Threads))
+	for _, t := range c.Threads {
+		if row := getThread(tx, t.Desk, t.ID); row != nil {
+			out = append(out, row)
+		}
 	}
 	return out
 }

@@ -151,33 +151,34 @@ func (r Role) String() string {
 
 // Case is one customer conversation that staff handle.
 type Case struct {
-	ID           CaseID    `json:"id"`
-	Seq          uint64    `json:"seq"` // the number in the id, for ordering
-	Network      string    `json:"network"`
-	Conversation string    `json:"conversation"`
-	Customer     Author    `json:"customer"`
-	Queue        string    `json:"queue"`          // the queue that owns it now (the team after an escalation)
-	Origin       string    `json:"origin"`         // the queue it was routed to first
-	Team         string    `json:"team,omitempty"` // escalated to
-	Status       Status    `json:"status"`
-	Assignee     string    `json:"assignee,omitempty"` // Staff.Key of the claimer
-	AssigneeName string    `json:"assignee_name,omitempty"`
-	Priority     int       `json:"priority"` // higher is more urgent
-	Tags         []string  `json:"tags,omitempty"`
-	Private      bool      `json:"private,omitempty"` // moved to DM, or opened by one: replies go by DM
-	First        Post      `json:"first"`             // the post that opened the case
-	Last         Post      `json:"last"`              // the customer's latest public post: public replies answer it
-	Previous     []CaseID  `json:"previous,omitempty"`
-	Reopens      int       `json:"reopens,omitempty"`
-	Summary      string    `json:"summary,omitempty"` // the resolve summary
-	PostCount    int       `json:"post_count"`        // customer posts in the case, the opening one included
-	Version      uint64    `json:"version"`           // bumped on every change; a card showing an older version is stale
-	OpenedAt     time.Time `json:"opened_at"`
-	ClaimedAt    time.Time `json:"claimed_at,omitzero"`
-	RespondedAt  time.Time `json:"responded_at,omitzero"` // first public answer
-	ResolvedAt   time.Time `json:"resolved_at,omitzero"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	SnoozedUntil time.Time `json:"snoozed_until,omitzero"`
+	ID           CaseID      `json:"id"`
+	Seq          uint64      `json:"seq"` // the number in the id, for ordering
+	Network      string      `json:"network"`
+	Conversation string      `json:"conversation"`
+	Customer     Author      `json:"customer"`
+	Queue        string      `json:"queue"`          // the queue that owns it now (the team after an escalation)
+	Origin       string      `json:"origin"`         // the queue it was routed to first
+	Team         string      `json:"team,omitempty"` // escalated to
+	Status       Status      `json:"status"`
+	Assignee     string      `json:"assignee,omitempty"` // Staff.Key of the claimer
+	AssigneeName string      `json:"assignee_name,omitempty"`
+	Priority     int         `json:"priority"` // higher is more urgent
+	Tags         []string    `json:"tags,omitempty"`
+	Private      bool        `json:"private,omitempty"` // moved to DM, or opened by one: replies go by DM
+	First        Post        `json:"first"`             // the post that opened the case
+	Last         Post        `json:"last"`              // the customer's latest public post: public replies answer it
+	Previous     []CaseID    `json:"previous,omitempty"`
+	Reopens      int         `json:"reopens,omitempty"`
+	Summary      string      `json:"summary,omitempty"` // the resolve summary
+	PostCount    int         `json:"post_count"`        // customer posts in the case, the opening one included
+	Threads      []ThreadRef `json:"threads,omitempty"` // the case's threads, oldest first (one per queue it was in)
+	Version      uint64      `json:"version"`           // bumped on every change; a card showing an older version is stale
+	OpenedAt     time.Time   `json:"opened_at"`
+	ClaimedAt    time.Time   `json:"claimed_at,omitzero"`
+	RespondedAt  time.Time   `json:"responded_at,omitzero"` // first public answer
+	ResolvedAt   time.Time   `json:"resolved_at,omitzero"`
+	UpdatedAt    time.Time   `json:"updated_at"`
+	SnoozedUntil time.Time   `json:"snoozed_until,omitzero"`
 
 	// SLA bookkeeping: each breach is counted once.
 	FirstResponseBreached bool `json:"first_response_breached,omitempty"`

@@ -69,6 +69,19 @@ type DeskEnv struct {
 	// platform spells it. Nil skips the slash command tests.
 	Slash func(tb testing.TB, channel, verb, args string)
 
+	// SlashChannel is where the suite runs channel commands (Slash), when
+	// commands cannot be typed in Channel itself (a Discord forum channel
+	// has no message box); the desk must report it as Invocation.Channel.
+	// Empty means Channel.
+	SlashChannel string
+
+	// SlashInThread runs, as Staff inside the case thread t, a slash
+	// command that acts on the thread's case, for desks whose platform
+	// allows commands in threads (Discord; Slack refuses them). The desk
+	// must report Invocation.Thread = t and Invocation.Channel = t.Channel.
+	// Nil skips the test.
+	SlashInThread func(tb testing.TB, t bridge.ThreadRef, verb, args string)
+
 	// Card returns what the card of thread t now shows.
 	Card func(tb testing.TB, t bridge.ThreadRef) CardView
 
@@ -506,20 +519,61 @@ func RunDeskSuite(t *testing.T, h DeskHarness) {
 		in.Respond = func(inv bridge.Invocation) bridge.Response {
 			return bridge.Response{OK: false, Private: true, Text: "refused " + inv.Name}
 		}
-		env.Slash(t, env.Channel, "escalate", `E-42 billing "too slow"`)
+		channel := env.SlashChannel
+		if channel == "" {
+			channel = env.Channel
+		}
+		env.Slash(t, channel, "escalate", `E-42 billing "too slow"`)
 		inv := WaitInvocation(t, in, func(i bridge.Invocation) bool { return i.Name == "escalate" })
-		if inv.Source != bridge.SourceSlash || inv.Channel != env.Channel {
-			t.Errorf("slash gave %+v; want source slash in %q", inv, env.Channel)
+		if inv.Source != bridge.SourceSlash || inv.Channel != channel {
+			t.Errorf("slash gave %+v; want source slash in %q", inv, channel)
+		}
+		if !inv.Thread.IsZero() {
+			t.Errorf("a channel command reported thread %+v", inv.Thread)
 		}
 		if !slices.Equal(inv.Args, []string{"E-42", "billing", "too slow"}) {
 			t.Errorf("slash args %q, want [E-42 billing too slow]", inv.Args)
 		}
 		checkStaff(t, env, inv.Staff)
 		waitPrivate(t, env, env.Staff.ID, "refused escalate")
-		env.Slash(t, env.Channel, "claim", "")
+		env.Slash(t, channel, "claim", "")
 		c := WaitInvocation(t, in, func(i bridge.Invocation) bool { return i.Name == "claim" })
 		if len(c.Args) != 0 {
 			t.Errorf("bare /claim gave args %q", c.Args)
+		}
+	})
+
+	t.Run("SlashInThread", func(t *testing.T) {
+		t.Parallel()
+		env := h.New(t)
+		if env.SlashInThread == nil {
+			t.Skip("the desk's platform has no slash commands inside threads")
+		}
+		in := listenDesk(t, env)
+		in.Respond = func(inv bridge.Invocation) bridge.Response {
+			return bridge.Response{OK: true, Private: true, Text: "ok " + inv.Name + " " + strings.Join(inv.Args, ",")}
+		}
+		th, _ := openCase(t, env, "E-53")
+		env.SlashInThread(t, th, "claim", "")
+		inv := WaitInvocation(t, in, func(i bridge.Invocation) bool { return i.Name == "claim" })
+		if inv.Source != bridge.SourceSlash || inv.Desk != env.Desk.Name() {
+			t.Errorf("slash in a thread gave %+v; want source slash, desk %q", inv, env.Desk.Name())
+		}
+		if inv.Thread != th {
+			t.Errorf("slash in a thread: Thread = %+v, want the case thread %+v", inv.Thread, th)
+		}
+		if inv.Channel != th.Channel {
+			t.Errorf("slash in a thread: Channel = %q, want the queue channel %q", inv.Channel, th.Channel)
+		}
+		if len(inv.Args) != 0 {
+			t.Errorf("bare /claim in a thread gave args %q", inv.Args)
+		}
+		checkStaff(t, env, inv.Staff)
+		waitPrivate(t, env, env.Staff.ID, "ok claim")
+		env.SlashInThread(t, th, "escalate", `billing "too slow"`)
+		esc := WaitInvocation(t, in, func(i bridge.Invocation) bool { return i.Name == "escalate" })
+		if !slices.Equal(esc.Args, []string{"billing", "too slow"}) || esc.Thread != th {
+			t.Errorf("escalate in a thread gave %+v; want args [billing too slow] in %+v", esc, th)
 		}
 	})
 

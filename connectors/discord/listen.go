@@ -1,0 +1,260 @@
+package discord
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bwmarrin/discordgo"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// listen.go holds the gateway connection while Listen runs: Open (HELLO,
+// IDENTIFY or RESUME, READY) bounded by the context and a timeout, then, when
+// the connection goes (a read error, missed heartbeat ACKs, or Discord's op 7
+// RECONNECT), Open again, which RESUMEs the session so that nothing said
+// meanwhile is missed. discordgo's own reconnect loop is off: it cannot be
+// stopped and would reconnect after Listen returned.
+
+// openTimeout bounds one gateway Open.
+const openTimeout = 30 * time.Second
+
+// Listen delivers staff thread messages and commands into in until ctx
+// ends. It blocks, reconnects by itself, and returns nil when ctx ends,
+// after the handlers it started have finished.
+func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
+	d.mu.Lock()
+	if d.listened {
+		d.mu.Unlock()
+		return errors.New("discord: Listen is already running")
+	}
+	d.listened, d.inbox, d.listenCtx = true, in, ctx
+	d.mu.Unlock()
+	defer func() {
+		d.mu.Lock()
+		d.listened, d.inbox, d.listenCtx, d.connected = false, nil, nil, false
+		d.mu.Unlock()
+		d.work.Wait()
+	}()
+	for {
+		if _, err := d.botUserID(ctx); err == nil {
+			break
+		} else if ctx.Err() != nil {
+			return nil
+		} else {
+			d.log.Warn("discord: GET /users/@me failed; retrying", "err", err)
+		}
+		if sleep(ctx, 2*time.Second) != nil {
+			return nil
+		}
+	}
+	backoff := time.Second
+	for {
+		select { // a disconnect from before this Open is old news
+		case <-d.lost:
+		default:
+		}
+		err := d.open(ctx)
+		if ctx.Err() != nil {
+			d.closeGateway()
+			return nil
+		}
+		if err != nil {
+			d.log.Warn("discord: gateway connection failed; trying again", "err", err, "in", backoff)
+			if sleep(ctx, backoff) != nil {
+				return nil
+			}
+			backoff = min(2*backoff, time.Minute)
+			continue
+		}
+		backoff = time.Second
+		select {
+		case <-ctx.Done():
+			d.closeGateway()
+			return nil
+		case <-d.lost:
+			d.log.Info("discord: gateway connection lost; resuming")
+		}
+	}
+}
+
+// open runs discordgo's Open (which blocks reading HELLO and READY, and
+// takes no context), cutting the connection when ctx ends or openTimeout passes.
+func (d *Desk) open(ctx context.Context) error {
+	d.dials.take()
+	done := make(chan error, 1)
+	go func() { done <- d.s.Open() }()
+	t := time.NewTimer(openTimeout)
+	defer t.Stop()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		d.dials.cut()
+		err = <-done
+	case <-t.C:
+		d.dials.cut()
+		if err = <-done; err != nil {
+			err = fmt.Errorf("timed out after %v: %w", openTimeout, err)
+		}
+	}
+	d.dials.take()
+	if errors.Is(err, discordgo.ErrWSAlreadyOpen) {
+		return nil
+	}
+	return err
+}
+
+// closeGateway closes the connection (discordgo sleeps a second in Close).
+func (d *Desk) closeGateway() {
+	d.setConnected(false)
+	if err := d.s.Close(); err != nil {
+		d.log.Debug("discord: gateway close", "err", err)
+	}
+}
+
+// Listening reports whether events reach the desk now: Listen runs and the
+// gateway said READY (or RESUMED). For health checks and tests.
+func (d *Desk) Listening() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.connected && d.listened
+}
+
+func (d *Desk) setConnected(v bool) {
+	d.mu.Lock()
+	d.connected = v
+	d.mu.Unlock()
+}
+
+// handleEvents registers the gateway handlers. They run in discordgo's
+// reading goroutine, in gateway order (SyncEvents), and only queue work.
+func (d *Desk) handleEvents() {
+	d.s.AddHandler(func(_ *discordgo.Session, r *discordgo.Ready) {
+		app := ""
+		if r.Application != nil {
+			app = r.Application.ID
+		}
+		if r.User != nil {
+			d.setBot(r.User.ID, app)
+		}
+		d.setConnected(true)
+	})
+	d.s.AddHandler(func(_ *discordgo.Session, _ *discordgo.Resumed) { d.setConnected(true) })
+	d.s.AddHandler(func(_ *discordgo.Session, _ *discordgo.Disconnect) {
+		d.setConnected(false)
+		select {
+		case d.lost <- struct{}{}:
+		default:
+		}
+	})
+	d.s.AddHandler(func(_ *discordgo.Session, g *discordgo.GuildCreate) {
+		if g.Guild == nil {
+			return
+		}
+		for _, c := range g.Channels {
+			d.learnChannel(c)
+		}
+		for _, c := range g.Threads {
+			d.learnChannel(c)
+		}
+	})
+	d.s.AddHandler(func(_ *discordgo.Session, c *discordgo.ChannelCreate) { d.learnChannel(c.Channel) })
+	d.s.AddHandler(func(_ *discordgo.Session, c *discordgo.ChannelUpdate) { d.learnChannel(c.Channel) })
+	d.s.AddHandler(func(_ *discordgo.Session, c *discordgo.ThreadCreate) { d.learnChannel(c.Channel) })
+	d.s.AddHandler(func(_ *discordgo.Session, c *discordgo.ThreadUpdate) { d.learnChannel(c.Channel) })
+	d.s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageCreate) { d.onMessage(m.Message, bridge.MessageNew) })
+	d.s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageUpdate) { d.onMessage(m.Message, bridge.MessageEdited) })
+	d.s.AddHandler(func(_ *discordgo.Session, m *discordgo.MessageDelete) { d.onDelete(m.Message) })
+	d.s.AddHandler(func(_ *discordgo.Session, i *discordgo.InteractionCreate) {
+		if i.Interaction == nil {
+			return
+		}
+		ia := i.Interaction
+		d.spawnFree(func(ctx context.Context, in bridge.Inbox) {
+			d.handleInteraction(ctx, in, ia, func(ctx context.Context, r *discordgo.InteractionResponse) error {
+				return d.call(ctx, "interaction.respond", func(opts ...discordgo.RequestOption) error {
+					return d.s.InteractionRespond(ia, r, opts...)
+				})
+			})
+		})
+	})
+}
+
+// listening returns the inbox and Listen's context, or ok=false.
+func (d *Desk) listening() (bridge.Inbox, context.Context, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.listened || d.inbox == nil {
+		return nil, nil, false
+	}
+	return d.inbox, d.listenCtx, true
+}
+
+// spawnFree runs fn at once in its own goroutine (interactions: a person
+// waits, and Discord gives three seconds); Listen waits for it.
+func (d *Desk) spawnFree(fn func(ctx context.Context, in bridge.Inbox)) {
+	d.mu.Lock()
+	if !d.listened {
+		d.mu.Unlock()
+		return
+	}
+	in, lctx := d.inbox, d.listenCtx
+	d.work.Add(1)
+	d.mu.Unlock()
+	go func() {
+		defer d.work.Done()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(lctx), handlerTimeout)
+		defer cancel()
+		fn(ctx, in)
+	}()
+}
+
+// spawnOrdered runs fn after every earlier fn with the same key (a
+// channel: messages of one thread, so an edit or delete never overtakes
+// the message it changes), at most len(d.sem) at a time; Listen waits.
+func (d *Desk) spawnOrdered(key string, fn func(ctx context.Context, in bridge.Inbox)) {
+	d.mu.Lock()
+	if !d.listened {
+		d.mu.Unlock()
+		return
+	}
+	in, lctx := d.inbox, d.listenCtx
+	d.work.Add(1)
+	q := d.ordered[key]
+	d.ordered[key] = append(q, func(ctx context.Context) { fn(ctx, in) })
+	start := len(q) == 0
+	d.mu.Unlock()
+	if start {
+		go d.drain(lctx, key)
+	}
+}
+
+// drain runs key's queue until it is empty.
+func (d *Desk) drain(lctx context.Context, key string) {
+	for {
+		d.mu.Lock()
+		q := d.ordered[key]
+		if len(q) == 0 {
+			delete(d.ordered, key)
+			d.mu.Unlock()
+			return
+		}
+		next := q[0]
+		d.mu.Unlock()
+		select {
+		case d.sem <- struct{}{}:
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(lctx), handlerTimeout)
+			next(ctx)
+			cancel()
+			<-d.sem
+		case <-lctx.Done(): // Listen is ending: drop the rest
+		}
+		d.mu.Lock()
+		d.ordered[key] = d.ordered[key][1:]
+		d.mu.Unlock()
+		d.work.Done()
+	}
+}

@@ -50,36 +50,57 @@ var statusColors = map[bridge.Status]int{
 	bridge.StatusResolved:  0x57F287,
 }
 
-// markdownSpecial are the characters Discord markdown (and mentions) may
-// read: each gets a backslash so that text shows as typed.
-const markdownSpecial = "\\*_~`|>#-[]()<@"
+// Characters Discord markdown (and mentions) may read get a backslash so
+// that text shows as typed: these anywhere, and lineSpecial at the start of
+// a line (headings, quotes, list items, subtext).
+const (
+	markdownSpecial = "\\*_~`|[]<@"
+	lineSpecial     = "#>-"
+)
+
+// walkEscaped calls fn for each rune of s and whether it needs a
+// backslash; fn returns false to stop.
+func walkEscaped(s string, fn func(r rune, esc bool) bool) {
+	lineStart := true
+	for _, r := range s {
+		esc := r < utf8.RuneSelf && (strings.IndexByte(markdownSpecial, byte(r)) >= 0 ||
+			lineStart && strings.IndexByte(lineSpecial, byte(r)) >= 0)
+		if !fn(r, esc) {
+			return
+		}
+		switch {
+		case r == '\n':
+			lineStart = true
+		case r != ' ' && r != '\t':
+			lineStart = false
+		}
+	}
+}
 
 // escape makes text show verbatim in Discord markdown.
 func escape(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + len(s)/8)
-	for _, r := range s {
-		if special(r) {
+	walkEscaped(s, func(r rune, esc bool) bool {
+		if esc {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
-	}
+		return true
+	})
 	return b.String()
-}
-
-func special(r rune) bool {
-	return r < utf8.RuneSelf && strings.IndexByte(markdownSpecial, byte(r)) >= 0
 }
 
 // escapedLen is the length in runes of escape(s).
 func escapedLen(s string) int {
 	n := 0
-	for _, r := range s {
+	walkEscaped(s, func(_ rune, esc bool) bool {
 		n++
-		if special(r) {
+		if esc {
 			n++
 		}
-	}
+		return true
+	})
 	return n
 }
 
@@ -92,20 +113,21 @@ func escapeCut(s string, n int) string {
 	}
 	var b strings.Builder
 	used := 0
-	for _, r := range s {
+	walkEscaped(s, func(r rune, esc bool) bool {
 		w := 1
-		if special(r) {
+		if esc {
 			w = 2
 		}
 		if used+w > n-1 {
-			break
+			return false
 		}
-		if w == 2 {
+		if esc {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
 		used += w
-	}
+		return true
+	})
 	b.WriteString("…")
 	return b.String()
 }
@@ -208,20 +230,19 @@ func RenderCard(c bridge.CaseView) (*discordgo.MessageEmbed, []discordgo.Message
 		status += ": " + c.Summary
 	}
 	fields := []*discordgo.MessageEmbedField{
-		{Name: "Case", Value: escape(string(c.ID)), Inline: true},
-		{Name: "Status", Value: escapeCut(oneLine(status), 300), Inline: true},
-		{Name: "Queue", Value: escapeCut(c.Queue, 100), Inline: true},
-		{Name: "Priority", Value: strconv.Itoa(c.Priority), Inline: true},
+		field("Case", escapeCut(string(c.ID), 100)),
+		field("Status", escapeCut(oneLine(status), 300)),
+		field("Queue", escapeCut(oneLine(c.Queue), 100)),
+		field("Priority", strconv.Itoa(c.Priority)),
 	}
 	if due := c.Due(); !due.IsZero() {
-		fields = append(fields, &discordgo.MessageEmbedField{Name: "SLA due",
-			Value: when(due) + " · <t:" + strconv.FormatInt(due.Unix(), 10) + ":R>", Inline: true})
+		fields = append(fields, field("SLA due", when(due)+" · <t:"+strconv.FormatInt(due.Unix(), 10)+":R>"))
 	}
 	if len(c.Tags) > 0 {
-		fields = append(fields, &discordgo.MessageEmbedField{Name: "Tags", Value: escapeCut(strings.Join(c.Tags, ", "), 300), Inline: true})
+		fields = append(fields, field("Tags", escapeCut(oneLine(strings.Join(c.Tags, ", ")), 300)))
 	}
 	if c.Private {
-		fields = append(fields, &discordgo.MessageEmbedField{Name: "Channel", Value: "Direct messages", Inline: true})
+		fields = append(fields, field("Channel", "Direct messages"))
 	}
 	if hist := history(c); hist != "" {
 		fields = append(fields, &discordgo.MessageEmbedField{Name: "Earlier cases", Value: hist})
@@ -241,6 +262,15 @@ func RenderCard(c bridge.CaseView) (*discordgo.MessageEmbed, []discordgo.Message
 		e.Timestamp = c.OpenedAt.UTC().Format(time.RFC3339)
 	}
 	return e, cardComponents(c)
+}
+
+// field is an inline card field; Discord refuses an empty value, so an
+// empty one shows a dash.
+func field(name, value string) *discordgo.MessageEmbedField {
+	if strings.TrimSpace(value) == "" {
+		value = "—"
+	}
+	return &discordgo.MessageEmbedField{Name: name, Value: value, Inline: true}
 }
 
 // history renders the customer's earlier cases, at most five.

@@ -368,8 +368,11 @@ func (f *Fake) Options() Options { return f.opts }
 
 // PublicKey is the hex public key that verifies the interactions the fake
 // signs (the application's "Public Key").
-func (f *Fake) PublicKey() string {
-	return fmt.Sprintf("%x", []byte(f.opts.PrivateKey.Public().(ed25519.PublicKey)))
+func (f *Fake) PublicKey() string { return PublicKeyHex(f.opts.PrivateKey) }
+
+// PublicKeyHex is the hex public half of key, as the Developer Portal shows it.
+func PublicKeyHex(key ed25519.PrivateKey) string {
+	return fmt.Sprintf("%x", []byte(key.Public().(ed25519.PublicKey)))
 }
 
 // Close stops the server, every gateway connection and every delivery.

@@ -324,3 +324,17 @@ func checkCommands(raw []byte) ([]Command, string) {
 	}
 	return out, ""
 }
+
+// CheckMessage validates a message create body (content, embeds,
+// components) the way the fake's REST API does, for renderer tests: nil
+// when Discord would take it.
+func CheckMessage(body []byte) error {
+	var b messageBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return fmt.Errorf("discordfake: not a message body: %w", err)
+	}
+	if code, msg := b.check(true); code != 0 {
+		return fmt.Errorf("discordfake: Discord would refuse it (code %d): %s", code, msg)
+	}
+	return nil
+}

@@ -38,11 +38,14 @@ const maxAttemptsOn5xx = 3
 // rateLimited is a 429 the desk gave up waiting out (its context ended).
 type rateLimited struct {
 	retryAfter time.Duration
+	cause      error // the context's error
 }
 
 func (e *rateLimited) Error() string {
-	return fmt.Sprintf("rate limited, retry after %v", e.retryAfter)
+	return fmt.Sprintf("rate limited, retry after %v; gave up waiting: %v", e.retryAfter, e.cause)
 }
+
+func (e *rateLimited) Unwrap() error { return e.cause }
 
 // call runs fn, one discordgo request, as described above. op is a fixed
 // short name for metrics ("message.create"): never an id or text.
@@ -81,8 +84,8 @@ func callWith(ctx context.Context, op string, global *rate.Limiter, timeout time
 		case errors.As(err, &rl):
 			obs.ObserveRequest(Name, op, bridge.OutcomeRateLimited, time.Since(start))
 			wait := max(rl.RetryAfter, 10*time.Millisecond)
-			if sleep(ctx, wait) != nil {
-				return &rateLimited{retryAfter: wait}
+			if err := sleep(ctx, wait); err != nil {
+				return &rateLimited{retryAfter: wait, cause: err}
 			}
 			continue
 		}

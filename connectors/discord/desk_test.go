@@ -56,6 +56,8 @@ type envOpts struct {
 	pacing     discord.Pacing
 	deferAfter time.Duration
 	now        func() time.Time
+	obs        bridge.RequestObserver
+	heartbeat  time.Duration // the fake's heartbeat interval; default 500ms
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -67,7 +69,10 @@ var fastPacing = discord.Pacing{ChannelPerSecond: 500, ChannelBurst: 100, Global
 // registered (not listening yet).
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	f, err := discordfake.New(discordfake.Options{Token: botToken, HeartbeatInterval: 500 * time.Millisecond, NoWebhooks: o.noWebhooks})
+	if o.heartbeat == 0 {
+		o.heartbeat = 500 * time.Millisecond
+	}
+	f, err := discordfake.New(discordfake.Options{Token: botToken, HeartbeatInterval: o.heartbeat, NoWebhooks: o.noWebhooks})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +88,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	}
 	cfg := discord.Config{Token: botToken, GuildID: f.Options().GuildID, PublicKey: f.PublicKey(), APIURL: f.URL(),
 		Pacing: o.pacing, DeferAfter: o.deferAfter, RequestTimeout: 10 * time.Second}
-	d, err := discord.New(cfg, bridge.Deps{Logger: quietLogger(), Now: o.now})
+	d, err := discord.New(cfg, bridge.Deps{Logger: quietLogger(), Now: o.now, Requests: o.obs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,17 +126,18 @@ type Desk struct {
 	mu        sync.Mutex
 	botUser   string
 	appID     string
-	channels  map[string]chanInfo     // channel id -> what it is
-	threads   map[string]*threadState // thread id -> what we know of it
-	tags      map[string]forumTags    // forum id -> its tags by name
-	hooks     map[string]*hook        // parent channel -> our webhook (nil: not permitted)
-	dms       map[string]string       // user id -> DM channel
-	marks     map[string]string       // message id -> mark emoji now shown
-	lines     map[string]string       // message id -> its delivery line
-	written   map[string]written      // staff message id -> author and text, for edits and deletes
-	atHand    map[string]*atHand      // user/channel -> an answered interaction usable for follow-ups
-	seen      map[string]time.Time    // interaction ids already handled
-	retryKeys map[string]string       // short retry keys -> outbox ids too long for a custom_id
+	channels  map[string]chanInfo      // channel id -> what it is
+	lookups   map[string]chan struct{} // channel id -> a GET in flight, closed when done
+	threads   map[string]*threadState  // thread id -> what we know of it
+	tags      map[string]forumTags     // forum id -> its tags by name
+	hooks     map[string]*hook         // parent channel -> our webhook (nil: not permitted)
+	dms       map[string]string        // user id -> DM channel
+	marks     map[string]string        // message id -> mark emoji now shown
+	lines     map[string]string        // message id -> its delivery line
+	written   map[string]written       // staff message id -> author and text, for edits and deletes
+	atHand    map[string]*atHand       // user/channel -> an answered interaction usable for follow-ups
+	seen      map[string]time.Time     // interaction ids already handled
+	retryKeys map[string]string        // short retry keys -> outbox ids too long for a custom_id
 	ordered   map[string][]func(context.Context)
 	inbox     bridge.Inbox
 	listenCtx context.Context
@@ -204,7 +205,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		global:   rate.NewLimiter(rate.Limit(cfg.Pacing.GlobalPerSecond), max(1, int(cfg.Pacing.GlobalPerSecond/5))),
 		dials:    &dialWatch{},
 		appID:    cfg.ApplicationID,
-		channels: map[string]chanInfo{}, threads: map[string]*threadState{}, tags: map[string]forumTags{},
+		channels: map[string]chanInfo{}, lookups: map[string]chan struct{}{}, threads: map[string]*threadState{}, tags: map[string]forumTags{},
 		hooks: map[string]*hook{}, dms: map[string]string{}, marks: map[string]string{}, lines: map[string]string{},
 		written: map[string]written{}, atHand: map[string]*atHand{}, seen: map[string]time.Time{},
 		retryKeys: map[string]string{}, ordered: map[string][]func(context.Context){},

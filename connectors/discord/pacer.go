@@ -33,11 +33,12 @@ type chanQueue struct {
 }
 
 type job struct {
-	ctx  context.Context
-	prio int
-	seq  uint64
-	fn   func(ctx context.Context) error
-	done chan error
+	ctx     context.Context
+	prio    int
+	seq     uint64
+	fn      func(ctx context.Context) error
+	done    chan error
+	started bool // the worker took it (p.mu)
 }
 
 // jobHeap orders jobs by priority (higher first), then arrival.
@@ -69,7 +70,8 @@ const sweepEvery = 256
 
 // Do runs fn for channel when the channel's pace allows, after every
 // higher-priority or older job of that channel. It blocks until fn
-// returned or ctx ended (a job whose context ended is dropped unrun).
+// returned or, for a job not started yet, ctx ended (the job is then
+// dropped unrun).
 func (p *pacer) Do(ctx context.Context, channel string, prio int, fn func(ctx context.Context) error) error {
 	j := &job{ctx: ctx, prio: prio, fn: fn, done: make(chan error, 1)}
 	p.mu.Lock()
@@ -94,6 +96,12 @@ func (p *pacer) Do(ctx context.Context, channel string, prio int, fn func(ctx co
 	case err := <-j.done:
 		return err
 	case <-ctx.Done():
+		p.mu.Lock()
+		started := j.started
+		p.mu.Unlock()
+		if started {
+			return <-j.done // fn sees ctx end too; its error says more
+		}
 		return ctx.Err()
 	}
 }
@@ -117,6 +125,7 @@ func (p *pacer) work(q *chanQueue) {
 			return
 		}
 		j := heap.Pop(&q.jobs).(*job)
+		j.started = true
 		p.mu.Unlock()
 		if err := j.ctx.Err(); err != nil {
 			j.done <- err

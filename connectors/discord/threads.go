@@ -105,13 +105,29 @@ func tagsByName(ts []discordgo.ForumTag) forumTags {
 	return m
 }
 
-// channelInfo says what channel id is, asking Discord when not known.
+// channelInfo says what channel id is, asking Discord when not known (one
+// request however many callers ask at once: a surge opens many cases in
+// one channel at the same moment).
 func (d *Desk) channelInfo(ctx context.Context, id string) (chanInfo, error) {
-	d.mu.Lock()
-	info, ok := d.channels[id]
-	d.mu.Unlock()
-	if ok {
-		return info, nil
+	for {
+		d.mu.Lock()
+		info, ok := d.channels[id]
+		wait, busy := d.lookups[id]
+		if !ok && !busy {
+			d.lookups[id] = make(chan struct{})
+		}
+		d.mu.Unlock()
+		if ok {
+			return info, nil
+		}
+		if !busy {
+			break
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return chanInfo{}, ctx.Err()
+		}
 	}
 	var c *discordgo.Channel
 	err := d.call(ctx, "channel.get", func(opts ...discordgo.RequestOption) error {
@@ -119,10 +135,16 @@ func (d *Desk) channelInfo(ctx context.Context, id string) (chanInfo, error) {
 		c, err = d.s.Channel(id, opts...)
 		return err
 	})
+	if err == nil {
+		d.learnChannel(c)
+	}
+	d.mu.Lock()
+	close(d.lookups[id])
+	delete(d.lookups, id)
+	d.mu.Unlock()
 	if err != nil {
 		return chanInfo{}, err
 	}
-	d.learnChannel(c)
 	return chanInfo{kind: kindOf(c.Type), parent: c.ParentID}, nil
 }
 

@@ -299,6 +299,7 @@ type Fake struct {
 	subs         []chan Event
 	sessions     []*session
 	identifies   int
+	heartbeats   int
 	resumes      int
 	target       string // HTTP interactions endpoint, "" for the gateway
 	closed       bool

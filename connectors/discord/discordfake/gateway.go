@@ -160,6 +160,9 @@ func (f *Fake) gateway(w http.ResponseWriter, r *http.Request) {
 		}
 		switch fr.Op {
 		case 1:
+			f.mu.Lock()
+			f.heartbeats++
+			f.mu.Unlock()
 			c.sendJSON(map[string]any{"op": 11, "d": nil})
 		case 2:
 			if s != nil {
@@ -298,6 +301,13 @@ func (f *Fake) Identifies() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.identifies
+}
+
+// Heartbeats reports how many heartbeats (op 1) the fake acknowledged.
+func (f *Fake) Heartbeats() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.heartbeats
 }
 
 // Resumes reports how many RESUMEs succeeded.

@@ -1,0 +1,225 @@
+package discord_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/discord"
+)
+
+// countObserver counts platform requests by op and outcome.
+type countObserver struct {
+	mu sync.Mutex
+	n  map[string]int // "op outcome" -> count
+}
+
+func (c *countObserver) ObserveRequest(platform, op, outcome string, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[platform+" "+op+" "+outcome]++
+}
+
+func (c *countObserver) count(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[key]
+}
+
+func (c *countObserver) total(suffix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, v := range c.n {
+		if strings.HasSuffix(k, suffix) {
+			n += v
+		}
+	}
+	return n
+}
+
+// Surge limits, scaled up from Discord's so the test runs in seconds: the
+// fake allows `limit` forum posts per 100 ms (a fixed window, as Discord's
+// buckets), the desk paces a little under it with a small burst.
+const surgeWindow = 100 * time.Millisecond
+
+type surgeResult struct {
+	elapsed time.Duration
+	order   []string // case ids in the order their posts landed
+	env     *env
+	obs     *countObserver
+}
+
+// surge opens n cases in the forum at once, the last `high` of them with a
+// higher priority and arriving once the queue is full. global, when not
+// 0, is the fake's global limit per second (which discordgo cannot see
+// coming, so it answers 429s).
+func surge(tb testing.TB, n, high, limit int, pace float64, global int) surgeResult {
+	obs := &countObserver{}
+	e := newEnv(tb, envOpts{obs: obs, pacing: discord.Pacing{ChannelPerSecond: pace, ChannelBurst: 2, GlobalPerSecond: 20 * pace}})
+	e.fake.SetRateLimit("POST /channels/{id}/threads", limit, surgeWindow)
+	e.fake.SetGlobalRate(global)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	start := time.Now()
+	for i := range n {
+		if i == n-high {
+			time.Sleep(20 * time.Millisecond) // the urgent ones arrive once the queue is full
+		}
+		cv := connectortest.SuiteCase(fmt.Sprintf("E-%d", i+1))
+		cv.Priority = 0
+		if i >= n-high {
+			cv.Priority = 9
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.desk.OpenThread(ctx, forumID, cv)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			tb.Fatalf("OpenThread during the surge: %v", err)
+		}
+	}
+	var order []string
+	for _, th := range e.fake.Threads(forumID) {
+		id, _, _ := strings.Cut(th.Name, " ·")
+		order = append(order, id)
+	}
+	return surgeResult{elapsed: elapsed, order: order, env: e, obs: obs}
+}
+
+func TestSurgeLosesNothing(t *testing.T) {
+	t.Parallel()
+	const n, high = 300, 30
+	const limit = 25 // per 100 ms: 250 posts a second
+	r := surge(t, n, high, limit, 0.98*limit*float64(time.Second/surgeWindow), 120)
+	if len(r.order) != n {
+		t.Fatalf("%d posts in the forum, want %d", len(r.order), n)
+	}
+	seen := map[string]bool{}
+	for _, id := range r.order {
+		if seen[id] {
+			t.Errorf("case %s posted twice", id)
+		}
+		seen[id] = true
+	}
+	// The urgent cases overtake the queued ordinary ones: all of them land
+	// before the last ordinary case does.
+	lastHigh, lastLow := -1, -1
+	for i, id := range r.order {
+		var num int
+		fmt.Sscanf(id, "E-%d", &num)
+		if num > n-high {
+			lastHigh = i
+		} else {
+			lastLow = i
+		}
+	}
+	if lastHigh > lastLow {
+		t.Errorf("the last urgent post landed at %d, after the last ordinary one (%d)", lastHigh, lastLow)
+	}
+	if got := r.obs.count("discord forum.post ok"); got != n {
+		t.Errorf("%d forum.post requests counted ok, want %d", got, n)
+	}
+	if r.env.fake.RateLimited() == 0 {
+		t.Error("the fake never refused a request: the surge did not meet its limits")
+	}
+	rate := float64(n) / r.elapsed.Seconds()
+	allowed := math.Min(float64(limit)*float64(time.Second/surgeWindow), 120)
+	t.Logf("surge: %d posts in %v = %.0f/s of %.0f/s allowed (%.0f%%); %d answered 429, all waited out",
+		n, r.elapsed.Round(time.Millisecond), rate, allowed, 100*rate/allowed, r.env.fake.RateLimited())
+}
+
+// A desk paced far faster than the platform allows still delivers
+// everything: each 429 is waited out and the same request goes again, and
+// every attempt is counted with its outcome.
+func TestRateLimitedPostsAllLand(t *testing.T) {
+	t.Parallel()
+	obs := &countObserver{}
+	e := newEnv(t, envOpts{obs: obs})
+	// discordgo reads the route buckets' headers and waits before it would
+	// be refused; the global limit it cannot see coming.
+	e.fake.SetRateLimit("POST /channels/{id}/threads", 4, 100*time.Millisecond)
+	e.fake.SetGlobalRate(15)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	const n = 30
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := e.desk.OpenThread(ctx, forumID, connectortest.SuiteCase(fmt.Sprintf("E-%d", i)))
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("OpenThread: %v", err)
+		}
+	}
+	if got := len(e.fake.Threads(forumID)); got != n {
+		t.Errorf("%d posts landed, want %d", got, n)
+	}
+	if e.fake.RateLimited() == 0 {
+		t.Error("the fake never refused a request: the test did not exercise 429s")
+	}
+	if got, want := obs.total(" rate_limited"), e.fake.RateLimited(); got != want {
+		t.Errorf("%d requests counted rate_limited, the fake refused %d", got, want)
+	}
+}
+
+// A 429 whose wait outlives the caller's context ends the call with an
+// error instead of sleeping on (discordgo's own retry would never stop).
+func TestRateLimitBoundedByContext(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{})
+	th, err := e.desk.OpenThread(context.Background(), forumID, connectortest.SuiteCase("E-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.fake.FailNext(429, 1, time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = e.desk.Post(ctx, th, bridge.DeskMessage{Kind: bridge.DeskNotice, Text: "later"})
+	if err == nil || !strings.Contains(err.Error(), "rate limited") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Post through an hour-long 429 with a short context: %v, want a rate-limited error", err)
+	}
+}
+
+// BenchmarkSurge reports the achieved posting rate against the fake's
+// limit (go test -run XXX -bench Surge ./connectors/discord/).
+func BenchmarkSurge(b *testing.B) {
+	const n, limit = 300, 10 // per 100 ms: 100 posts a second
+	for range b.N {
+		r := surge(b, n, 30, limit, 0.98*limit*float64(time.Second/surgeWindow), 0)
+		if len(r.order) != n {
+			b.Fatalf("%d posts, want %d", len(r.order), n)
+		}
+		rate := float64(n) / r.elapsed.Seconds()
+		b.ReportMetric(rate, "posts/s")
+		b.ReportMetric(100*rate/(limit*float64(time.Second/surgeWindow)), "%_of_limit")
+		b.ReportMetric(float64(r.env.fake.RateLimited()), "429s")
+	}
+}

@@ -3,8 +3,8 @@ package discord_test
 import (
 	"context"
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"

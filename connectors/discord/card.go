@@ -352,13 +352,17 @@ func webhookName(a bridge.Author) string {
 		name += " (" + a.Handle + ")"
 	}
 	name = nameReplacer.Replace(oneLine(name))
-	for _, w := range [][2]string{{"discord", "dіscord"}, {"clyde", "clуde"}} { // Cyrillic і, у
+	for _, w := range []struct {
+		word string
+		at   int // the letter that gets its Cyrillic look-alike
+	}{{"discord", 1}, {"clyde", 2}} {
 		for {
-			i := strings.Index(strings.ToLower(name), w[0])
+			i := strings.Index(strings.ToLower(name), w.word)
 			if i < 0 {
 				break
 			}
-			name = name[:i] + w[1] + name[i+len(w[0]):]
+			j := i + w.at
+			name = name[:j] + lookAlike[name[j]] + name[j+1:]
 		}
 	}
 	if name == "" {
@@ -366,6 +370,9 @@ func webhookName(a bridge.Author) string {
 	}
 	return cut(name, maxWebhookName)
 }
+
+// lookAlike are Cyrillic letters that read as the Latin ones.
+var lookAlike = map[byte]string{'i': "і", 'I': "І", 'y': "у", 'Y': "У"}
 
 var nameReplacer = strings.NewReplacer("@", "＠", "#", "＃", ":", "∶", "```", "'''")
 

@@ -94,7 +94,9 @@ func TestNotSentWithInteractionAtHand(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{thread: true})
 	in := connectortest.NewRecordingInbox()
-	in.Respond = func(inv bridge.Invocation) bridge.Response { return bridge.Response{OK: true, Private: true, Text: "ok"} }
+	in.Respond = func(inv bridge.Invocation) bridge.Response {
+		return bridge.Response{OK: true, Private: true, Text: "ok"}
+	}
 	listen(t, e.desk, in)
 	th, _ := openSuiteCase(t, e, "E-1")
 	if _, err := e.fake.Slash(staffID, th.ID, "history", nil); err != nil {

@@ -1,0 +1,170 @@
+package discord_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/commands"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/discord/discordfake"
+)
+
+// stubNetwork is a minimal network for end-to-end desk tests: posts pushed
+// into it are delivered by Listen; replies are recorded.
+type stubNetwork struct {
+	posts chan bridge.Post
+	mu    sync.Mutex
+	sent  []bridge.Reply
+}
+
+func (n *stubNetwork) Name() string { return "mastodon" }
+func (n *stubNetwork) Listen(ctx context.Context, in bridge.Inbox) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-n.posts:
+			if err := in.Post(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+}
+func (n *stubNetwork) Publish(_ context.Context, r bridge.Reply) (bridge.PostRef, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, r)
+	return bridge.PostRef{Network: "mastodon", ID: "r1", URL: "https://mastodon.social/@shop/r1"}, nil
+}
+func (n *stubNetwork) Limits() bridge.TextLimits { return bridge.TextLimits{Max: 500} }
+func (n *stubNetwork) replies() []bridge.Reply {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]bridge.Reply(nil), n.sent...)
+}
+
+// The whole flow with the real core, through discordgo against the fake:
+// complaint → forum post (or thread) with its card → claim by button, by
+// slash command in the thread and by !claim → inline reply → published →
+// marked sent with its link → resolve → archived → the customer writes
+// again → unarchived and reopened. Staff are allowed by their role.
+func runBridgeFlow(t *testing.T, o envOpts) {
+	e := newEnv(t, o)
+	net := &stubNetwork{posts: make(chan bridge.Post, 1)}
+	cmds := commands.New(nil, commands.Options{Logger: quietLogger()})
+	b, err := bridge.New(bridge.Options{
+		Commander: cmds,
+		Config: bridge.Config{
+			Queues:        []bridge.QueueConfig{{Name: "support", Desk: "discord", Channel: e.channel}},
+			Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
+			Staff:         []bridge.StaffRule{{Desk: "discord", Group: roleID, Role: bridge.RoleAgent}},
+			UndoWindowSet: true,
+		},
+		DataDir:  t.TempDir(),
+		Networks: []bridge.Network{net},
+		Desks:    []bridge.Desk{e.desk},
+		Logger:   quietLogger(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds.Bind(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	connectortest.WaitFor(t, 10*time.Second, "bridge and desk ready", func() bool { return b.Ready() && e.desk.Listening() })
+	f := e.fake
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		connectortest.WaitFor(t, 15*time.Second, what, cond)
+	}
+
+	ana := bridge.Author{ID: "109", Handle: "ana@mastodon.social", Name: "Ana Lima"}
+	net.posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: ana, Text: "@shop my parcel never arrived",
+		URL: "https://mastodon.social/@ana/p1", CreatedAt: time.Now(), MentionsUs: true}
+	waitFor("the case thread", func() bool { return len(f.Threads(e.channel)) == 1 })
+	th := bridge.ThreadRef{Desk: "discord", Channel: e.channel, ID: f.Threads(e.channel)[0].ID}
+	card := func() string { m, _ := f.Message(e.cardChannel(th), th.ID); return m.Visible() }
+	waitCard := func(what string) {
+		t.Helper()
+		waitFor("the card to show "+what, func() bool { return strings.Contains(card(), what) })
+	}
+	tagged := func(name string) func() bool {
+		return func() bool {
+			if !e.forum {
+				return true
+			}
+			c, _ := f.Channel(th.ID)
+			forum, _ := f.Channel(e.channel)
+			return slices.Contains(c.TagNames(forum), name)
+		}
+	}
+	archived := func(want bool) func() bool {
+		return func() bool { c, _ := f.Channel(th.ID); return c.Archived == want }
+	}
+	claimed, unclaimed := "Claimed by "+staffName, "Status\nNew"
+	waitCard(unclaimed)
+	waitFor("the post tagged New", tagged("New"))
+
+	e.press(t, staffID, th, "claim", "")
+	waitCard(claimed)
+	waitFor("the post tagged Claimed", tagged("Claimed"))
+	e.press(t, staffID, th, "release", "")
+	waitCard(unclaimed)
+	e.slash(t, staffID, th.ID, "claim", "")
+	waitCard(claimed)
+	e.press(t, staffID, th, "release", "")
+	waitCard(unclaimed)
+	if _, err := f.Say(staffID, th.ID, "!claim"); err != nil {
+		t.Fatal(err)
+	}
+	waitCard(claimed)
+
+	reply, err := f.Say(staffID, th.ID, "Sorry Ana, a new parcel is on its way")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the reply published", func() bool { return len(net.replies()) == 1 })
+	if r := net.replies()[0]; r.InReplyTo != "p1" || !strings.Contains(r.Text, "new parcel") {
+		t.Errorf("published %+v", r)
+	}
+	waitFor("the sent mark and link", func() bool {
+		m, _ := f.Message(th.ID, reply)
+		line, ok := e.lineFor(th.ID, reply)
+		return ok && strings.Contains(line.Visible(), "https://mastodon.social/@shop/r1") && slices.Equal(m.Emojis(), []string{"✅"})
+	})
+
+	// Someone without the role writes: a note, explained to them privately.
+	if _, err := f.Say(beaID, th.ID, "I could take this"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("Bea's private explanation", func() bool {
+		return slices.ContainsFunc(private(f, beaID), func(s string) bool { return strings.Contains(s, "staff list") })
+	})
+
+	e.slash(t, staffID, th.ID, "resolve", "parcel resent")
+	waitCard("Resolved: parcel resent")
+	waitFor("the post tagged Resolved", tagged("Resolved"))
+	waitFor("the thread archived", archived(true))
+
+	net.posts <- bridge.Post{Network: "mastodon", ID: "p2", Author: ana, Text: "it still has not come",
+		Conversation: "p1", InReplyTo: "r1", URL: "https://mastodon.social/@ana/p2", CreatedAt: time.Now(), ReplyToUs: true}
+	waitFor("the follow-up in the thread", func() bool {
+		return slices.ContainsFunc(f.Thread(th.ID), func(m discordfake.Message) bool { return strings.Contains(m.Visible(), "it still has not come") })
+	})
+	waitFor("the case reopened on the card", func() bool { return !strings.Contains(card(), "Resolved: parcel resent") })
+	waitFor("the thread unarchived", archived(false))
+	if acts := e.card(t, th).Actions(); slices.ContainsFunc(acts, func(a discordfake.Action) bool { return a.CustomID == "earshot:reopen" }) {
+		t.Errorf("the reopened card still offers Reopen: %+v", acts)
+	}
+}
+
+func TestBridgeFlowForum(t *testing.T)   { t.Parallel(); runBridgeFlow(t, envOpts{}) }
+func TestBridgeFlowThreads(t *testing.T) { t.Parallel(); runBridgeFlow(t, envOpts{thread: true}) }
+func TestBridgeFlowHTTP(t *testing.T)    { t.Parallel(); runBridgeFlow(t, envOpts{http: true, noWebhooks: true}) }

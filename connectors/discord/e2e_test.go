@@ -167,4 +167,7 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 
 func TestBridgeFlowForum(t *testing.T)   { t.Parallel(); runBridgeFlow(t, envOpts{}) }
 func TestBridgeFlowThreads(t *testing.T) { t.Parallel(); runBridgeFlow(t, envOpts{thread: true}) }
-func TestBridgeFlowHTTP(t *testing.T)    { t.Parallel(); runBridgeFlow(t, envOpts{http: true, noWebhooks: true}) }
+func TestBridgeFlowHTTP(t *testing.T) {
+	t.Parallel()
+	runBridgeFlow(t, envOpts{http: true, noWebhooks: true})
+}

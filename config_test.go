@@ -82,8 +82,10 @@ func TestExampleConfigLoadsAndValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 	lc, err := parseConfig("deploy/earshot.example.yaml", raw,
-		env("SLACK_BOT_TOKEN", "xoxb-from-env-1234", "SLACK_APP_TOKEN", "xapp-from-env-1", "MASTODON_ACCESS_TOKEN", "masto-secret-5678", "BLUESKY_APP_PASSWORD", "bsky-app-pw-1", "X_CLIENT_ID", "x-client-id"),
+		env("SLACK_BOT_TOKEN", "xoxb-from-env-1234", "SLACK_APP_TOKEN", "xapp-from-env-1", "MASTODON_ACCESS_TOKEN", "masto-secret-5678", "BLUESKY_APP_PASSWORD", "bsky-app-pw-1", "X_CLIENT_ID", "x-client-id",
+			"DISCORD_BOT_TOKEN", "discord-bot-token-mnop"),
 		files(filepath.Join("deploy", "secrets/slack-signing-secret"), "signing-secret-abcd\n",
+			filepath.Join("deploy", "secrets/discord-public-key"), strings.Repeat("ab", 32)+"\n",
 			filepath.Join("deploy", "secrets/webhook-secret"), "webhook-secret-efgh\n",
 			filepath.Join("deploy", "secrets/x-refresh-token"), "x-refresh-token-ijkl\n"))
 	if err != nil {
@@ -93,15 +95,15 @@ func TestExampleConfigLoadsAndValidates(t *testing.T) {
 	if err != nil {
 		t.Fatalf("example config does not validate:\n%v", err)
 	}
-	if got := len(p.Bridge.Queues); got != 2 {
-		t.Errorf("queues = %d, want 2", got)
+	if got := len(p.Bridge.Queues); got != 3 {
+		t.Errorf("queues = %d, want 3", got)
 	}
-	for _, s := range []string{"xoxb-from-env-1234", "masto-secret-5678", "signing-secret-abcd", "bsky-app-pw-1", "xapp-from-env-1", "x-refresh-token-ijkl", "webhook-secret-efgh"} {
+	for _, s := range []string{"xoxb-from-env-1234", "masto-secret-5678", "signing-secret-abcd", "bsky-app-pw-1", "xapp-from-env-1", "x-refresh-token-ijkl", "webhook-secret-efgh", "discord-bot-token-mnop"} {
 		if !contains(lc.Secrets, s) {
 			t.Errorf("secret %q not recorded for redaction (have %d secrets)", s, len(lc.Secrets))
 		}
 	}
-	if len(lc.File.Connectors.Sections()) != 5 {
+	if len(lc.File.Connectors.Sections()) != 6 {
 		t.Errorf("connector sections not decoded: %+v", lc.File.Connectors)
 	}
 	// Every built connector accepts its example section.
@@ -487,7 +489,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add("a: &x {b: *x}\n")
 	f.Add("queues:\n  - &q {name: a}\n  - *q\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		lc, err := parseConfig("/cfg/f.yaml", []byte(s), env("SLACK_BOT_TOKEN", "t", "SLACK_APP_TOKEN", "a", "MASTODON_ACCESS_TOKEN", "m", "BLUESKY_APP_PASSWORD", "b", "X_CLIENT_ID", "c"), files("/cfg/x", "secret"))
+		lc, err := parseConfig("/cfg/f.yaml", []byte(s), env("SLACK_BOT_TOKEN", "t", "SLACK_APP_TOKEN", "a", "MASTODON_ACCESS_TOKEN", "m", "BLUESKY_APP_PASSWORD", "b", "X_CLIENT_ID", "c", "DISCORD_BOT_TOKEN", "d"), files("/cfg/x", "secret"))
 		if err != nil {
 			var es configErrors
 			if !errors.As(err, &es) {
@@ -513,4 +515,35 @@ func TestConfigErrorsHideSecrets(t *testing.T) {
 	if strings.Contains(got, "filesecret") {
 		t.Errorf("file secret in error: %s", got)
 	}
+}
+
+// The example shows every key of every connector section (commented out
+// where the default is what most want), so operators find them all.
+func TestExampleShowsEveryConnectorKey(t *testing.T) {
+	raw, err := os.ReadFile("deploy/earshot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	var walk func(path string, typ reflect.Type)
+	walk = func(path string, typ reflect.Type) {
+		for typ.Kind() == reflect.Pointer || typ.Kind() == reflect.Slice {
+			typ = typ.Elem()
+		}
+		if typ.Kind() != reflect.Struct || typ == reflect.TypeOf(time.Time{}) {
+			return
+		}
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			if key == "" || key == "-" {
+				continue
+			}
+			if !strings.Contains(text, " "+key+":") && !strings.Contains(text, " "+key+"_file:") && !strings.Contains(text, "\n"+key+":") {
+				t.Errorf("deploy/earshot.example.yaml does not show %s%s", path, key)
+			}
+			walk(path+key+".", f.Type)
+		}
+	}
+	walk("", reflect.TypeOf(connectors.Config{}))
 }

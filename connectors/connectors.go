@@ -17,10 +17,9 @@ import (
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/bluesky"
+	"github.com/earshot-dev/earshot/connectors/discord"
 	"github.com/earshot-dev/earshot/connectors/mastodon"
 	"github.com/earshot-dev/earshot/connectors/slack"
 	"github.com/earshot-dev/earshot/connectors/webhook"
@@ -31,22 +30,16 @@ import (
 // connector is not used. Secrets inside have already been resolved by main
 // (${ENV} and the sibling *_file form) before decoding.
 //
-// Sections typed yaml.Node belong to connectors not built into this
-// version yet: Build refuses them with a clear error. (A yaml.Node field
-// must not be a pointer: yaml.v3 would decode into the Node's own fields.)
+// A connector not built into this version would have a section typed
+// yaml.Node (never a pointer: yaml.v3 would decode into the Node's own
+// fields), which Build refuses with ErrNotBuilt.
 type Config struct {
 	Slack    *slack.Config    `yaml:"slack"`
-	Discord  yaml.Node        `yaml:"discord"`
+	Discord  *discord.Config  `yaml:"discord"`
 	Mastodon *mastodon.Config `yaml:"mastodon"`
 	Bluesky  *bluesky.Config  `yaml:"bluesky"`
 	X        *x.Config        `yaml:"x"`
 	Webhook  *webhook.Config  `yaml:"webhook"`
-}
-
-// given reports whether a not-yet-typed section is present (an empty
-// "slack:" counts as absent, as it will for a typed *Config).
-func given(n yaml.Node) bool {
-	return n.Kind != 0 && n.ShortTag() != "!!null"
 }
 
 // Kind says whether a connector is a desk or a network.
@@ -72,7 +65,7 @@ func (c Config) Sections() []Section {
 		}
 	}
 	add(c.Slack != nil, "slack", KindDesk)
-	add(given(c.Discord), "discord", KindDesk)
+	add(c.Discord != nil, "discord", KindDesk)
 	add(c.Mastodon != nil, "mastodon", KindNetwork)
 	add(c.Bluesky != nil, "bluesky", KindNetwork)
 	add(c.X != nil, "x", KindNetwork)
@@ -128,6 +121,8 @@ func Build(cfg Config, base bridge.Deps) (*Set, error) {
 		switch sec.Name {
 		case "slack":
 			err = addDesk(s, sec.Name, *cfg.Slack, deps, slack.New)
+		case "discord":
+			err = addDesk(s, sec.Name, *cfg.Discord, deps, discord.New)
 		case "mastodon":
 			err = addNetwork(s, sec.Name, *cfg.Mastodon, deps, mastodon.New)
 		case "bluesky":

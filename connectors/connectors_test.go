@@ -95,3 +95,39 @@ webhook: {secret: s3cret}
 		t.Errorf("errors = %v", err)
 	}
 }
+
+// Both desks build from their sections, with routes and checks.
+func TestBuildDesks(t *testing.T) {
+	var cfg Config
+	yml := `
+slack: {bot_token: xoxb-1, app_token: xapp-1}
+discord: {token: tok, guild_id: "123"}
+`
+	if err := yaml.Unmarshal([]byte(yml), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	set, err := Build(cfg, bridge.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var desks, mounts, checks []string
+	for _, d := range set.Desks {
+		desks = append(desks, d.Name())
+	}
+	for _, m := range set.Mounts {
+		mounts = append(mounts, m.Name)
+	}
+	for _, c := range set.Checks {
+		checks = append(checks, c.Name)
+	}
+	if strings.Join(desks, ",") != "slack,discord" || strings.Join(mounts, ",") != "slack,discord" || strings.Join(checks, ",") != "slack,discord" {
+		t.Errorf("desks %v, mounts %v, checks %v", desks, mounts, checks)
+	}
+	cfg = Config{}
+	if err := yaml.Unmarshal([]byte("discord: {token: tok}\n"), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Build(cfg, bridge.Deps{}); err == nil || !strings.Contains(err.Error(), "discord: guild_id is required") {
+		t.Errorf("discord without guild_id: %v", err)
+	}
+}

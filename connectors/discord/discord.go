@@ -160,6 +160,17 @@ var (
 // in the Developer Portal → Bot → Privileged Gateway Intents).
 const Intents = discordgo.IntentsGuilds | discordgo.IntentsGuildMessages | discordgo.IntentMessageContent
 
+// Permissions are the bot permissions the desk uses, for the invite link:
+// view channels, send messages (also in threads), embed links, read
+// history, add reactions, create public threads, manage threads (archive,
+// unarchive, tag posts), use application commands; and, optional, manage
+// webhooks (customer follow-ups under the customer's name) and manage
+// channels (to add the status tags to a forum once).
+const Permissions = discordgo.PermissionViewChannel | discordgo.PermissionSendMessages |
+	discordgo.PermissionSendMessagesInThreads | discordgo.PermissionEmbedLinks | discordgo.PermissionReadMessageHistory |
+	discordgo.PermissionAddReactions | discordgo.PermissionCreatePublicThreads | discordgo.PermissionManageThreads |
+	discordgo.PermissionUseApplicationCommands | discordgo.PermissionManageWebhooks | discordgo.PermissionManageChannels
+
 // New validates cfg and prepares the session. It does no I/O.
 func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 	cfg = cfg.withDefaults()

@@ -182,7 +182,9 @@ func (d *Desk) handleInteraction(ctx context.Context, in bridge.Inbox, ia *disco
 		_ = first(ctx, ephemeral("That is not an Earshot command or button (any more)."))
 		return
 	}
-	d.people.saw(inv.Staff)
+	if ia.Member != nil {
+		d.people.saw(inv.Staff) // with the member's roles
+	}
 	result := make(chan bridge.Response, 1)
 	go func() { result <- in.Command(ctx, inv) }()
 	timer := time.NewTimer(d.cfg.DeferAfter)

@@ -71,11 +71,7 @@ func TestNotSentWithoutDMs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{noDMs: true})
 	th, _ := openSuiteCase(t, e, "E-1")
-	id, err := e.fake.Say(staffID, th.ID, "a note")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := bridge.MessageRef{Desk: "discord", Channel: th.Channel, Thread: th.ID, ID: id, Author: staffID}
+	m := e.say(t, th, "a note")
 	if err := e.desk.Mark(ctx10(t), m, bridge.Delivery{State: bridge.DeliveryNotSent, Reason: "kept as a note", Private: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +99,7 @@ func TestNotSentWithInteractionAtHand(t *testing.T) {
 		t.Fatal(err)
 	}
 	connectortest.WaitFor(t, 10*time.Second, "the answer", func() bool { return len(e.fake.Ephemerals(staffID)) == 1 })
-	id, err := e.fake.Say(staffID, th.ID, "a note")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := bridge.MessageRef{Desk: "discord", Channel: th.Channel, Thread: th.ID, ID: id, Author: staffID}
+	m := e.say(t, th, "a note")
 	if err := e.desk.Mark(ctx10(t), m, bridge.Delivery{State: bridge.DeliveryNotSent, Reason: "kept as a note", Private: true}); err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +166,42 @@ func (e *env) slash(tb testing.TB, user, channel, verb, args string) {
 	}
 }
 
+// tagged reports (for WaitFor) whether thread th's post shows status tag
+// name and no other status tag; text-channel threads have no tags, so
+// there it always holds.
+func (e *env) tagged(th bridge.ThreadRef, name string) func() bool {
+	statuses := []string{"New", "Claimed", "Escalated", "Waiting", "Resolved"}
+	return func() bool {
+		if !e.forum {
+			return true
+		}
+		c, _ := e.fake.Channel(th.ID)
+		forum, _ := e.fake.Channel(e.channel)
+		var shown []string
+		for _, n := range c.TagNames(forum) {
+			if slices.Contains(statuses, n) {
+				shown = append(shown, n)
+			}
+		}
+		return slices.Equal(shown, []string{name})
+	}
+}
+
+// archived reports (for WaitFor) whether thread th's archived state is want.
+func (e *env) archived(th bridge.ThreadRef, want bool) func() bool {
+	return func() bool { c, _ := e.fake.Channel(th.ID); return c.Archived == want }
+}
+
+// say writes text as staff in thread th and returns its ref.
+func (e *env) say(tb testing.TB, th bridge.ThreadRef, text string) bridge.MessageRef {
+	tb.Helper()
+	id, err := e.fake.Say(staffID, th.ID, text)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bridge.MessageRef{Desk: "discord", Channel: th.Channel, Thread: th.ID, ID: id, Author: staffID}
+}
+
 // lineFor finds the bot's delivery line replying to message id in thread.
 func (e *env) lineFor(thread, id string) (discordfake.Message, bool) {
 	for _, m := range e.fake.Messages(thread) {
@@ -184,13 +221,7 @@ func (e *env) deskEnv() *connectortest.DeskEnv {
 		Staff:     bridge.Staff{Desk: "discord", ID: staffID, Name: staffName, Groups: []string{roleID}},
 		Secrets:   []string{botToken},
 		Listening: e.desk.Listening,
-		StaffPost: func(tb testing.TB, th bridge.ThreadRef, text string) bridge.MessageRef {
-			id, err := f.Say(staffID, th.ID, text)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return bridge.MessageRef{Desk: "discord", Channel: th.Channel, Thread: th.ID, ID: id, Author: staffID}
-		},
+		StaffPost: func(tb testing.TB, th bridge.ThreadRef, text string) bridge.MessageRef { return e.say(tb, th, text) },
 		StaffEdit: func(tb testing.TB, m bridge.MessageRef, text string) {
 			if err := f.Edit(m.Thread, m.ID, text); err != nil {
 				tb.Fatal(err)

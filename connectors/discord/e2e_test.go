@@ -95,26 +95,13 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 		t.Helper()
 		waitFor("the card to show "+what, func() bool { return strings.Contains(card(), what) })
 	}
-	tagged := func(name string) func() bool {
-		return func() bool {
-			if !e.forum {
-				return true
-			}
-			c, _ := f.Channel(th.ID)
-			forum, _ := f.Channel(e.channel)
-			return slices.Contains(c.TagNames(forum), name)
-		}
-	}
-	archived := func(want bool) func() bool {
-		return func() bool { c, _ := f.Channel(th.ID); return c.Archived == want }
-	}
 	claimed, unclaimed := "Claimed by "+staffName, "Status\nNew"
 	waitCard(unclaimed)
-	waitFor("the post tagged New", tagged("New"))
+	waitFor("the post tagged New", e.tagged(th, "New"))
 
 	e.press(t, staffID, th, "claim", "")
 	waitCard(claimed)
-	waitFor("the post tagged Claimed", tagged("Claimed"))
+	waitFor("the post tagged Claimed", e.tagged(th, "Claimed"))
 	e.press(t, staffID, th, "release", "")
 	waitCard(unclaimed)
 	e.slash(t, staffID, th.ID, "claim", "")
@@ -150,8 +137,8 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 
 	e.slash(t, staffID, th.ID, "resolve", "parcel resent")
 	waitCard("Resolved: parcel resent")
-	waitFor("the post tagged Resolved", tagged("Resolved"))
-	waitFor("the thread archived", archived(true))
+	waitFor("the post tagged Resolved", e.tagged(th, "Resolved"))
+	waitFor("the thread archived", e.archived(th, true))
 
 	net.posts <- bridge.Post{Network: "mastodon", ID: "p2", Author: ana, Text: "it still has not come",
 		Conversation: "p1", InReplyTo: "r1", URL: "https://mastodon.social/@ana/p2", CreatedAt: time.Now(), ReplyToUs: true}
@@ -159,7 +146,7 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 		return slices.ContainsFunc(f.Thread(th.ID), func(m discordfake.Message) bool { return strings.Contains(m.Visible(), "it still has not come") })
 	})
 	waitFor("the case reopened on the card", func() bool { return !strings.Contains(card(), "Resolved: parcel resent") })
-	waitFor("the thread unarchived", archived(false))
+	waitFor("the thread unarchived", e.archived(th, false))
 	if acts := e.card(t, th).Actions(); slices.ContainsFunc(acts, func(a discordfake.Action) bool { return a.CustomID == "earshot:reopen" }) {
 		t.Errorf("the reopened card still offers Reopen: %+v", acts)
 	}

@@ -134,29 +134,16 @@ func runFlow(t *testing.T, o envOpts) {
 		t.Helper()
 		waitFor("the card to show "+what, func() bool { return strings.Contains(card(), what) })
 	}
-	tagged := func(name string) func() bool {
-		return func() bool {
-			if !e.forum {
-				return true // text channel threads have no tags
-			}
-			c, _ := f.Channel(th.ID)
-			forum, _ := f.Channel(e.channel)
-			return slices.Equal(c.TagNames(forum), []string{name})
-		}
-	}
-	archived := func(want bool) func() bool {
-		return func() bool { c, _ := f.Channel(th.ID); return c.Archived == want }
-	}
 	claimed, unclaimed := "Claimed by "+staffName, "Status\nNew"
 
-	waitFor("the post tagged New", tagged("New"))
+	waitFor("the post tagged New", e.tagged(th, "New"))
 	waitCard(unclaimed)
 
 	// Claim by button, release by button, claim by /claim in the thread,
 	// release, claim by !claim typed in the thread.
 	e.press(t, staffID, th, "claim", "")
 	waitCard(claimed)
-	waitFor("the post tagged Claimed", tagged("Claimed"))
+	waitFor("the post tagged Claimed", e.tagged(th, "Claimed"))
 	e.press(t, staffID, th, "release", "")
 	waitCard(unclaimed)
 	e.slash(t, staffID, th.ID, "claim", "")
@@ -188,7 +175,7 @@ func runFlow(t *testing.T, o envOpts) {
 		t.Fatal(err)
 	}
 	waitCard("Waiting on customer")
-	waitFor("the post tagged Waiting", tagged("Waiting"))
+	waitFor("the post tagged Waiting", e.tagged(th, "Waiting"))
 	waitFor("the sent mark", func() bool {
 		m, _ := f.Message(th.ID, reply)
 		return slices.Equal(m.Emojis(), []string{"✅"})
@@ -207,8 +194,8 @@ func runFlow(t *testing.T, o envOpts) {
 	// Reopen only, and the thread is archived.
 	e.slash(t, staffID, th.ID, "resolve", "parcel resent")
 	waitCard("Resolved: parcel resent")
-	waitFor("the post tagged Resolved", tagged("Resolved"))
-	waitFor("the thread archived", archived(true))
+	waitFor("the post tagged Resolved", e.tagged(th, "Resolved"))
+	waitFor("the thread archived", e.archived(th, true))
 	var verbs []string
 	for _, a := range e.card(t, th).Actions() {
 		verbs = append(verbs, a.CustomID)
@@ -222,9 +209,9 @@ func runFlow(t *testing.T, o envOpts) {
 	if err := b.customerWrites(ctx, "it still has not arrived"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the thread unarchived", archived(false))
+	waitFor("the thread unarchived", e.archived(th, false))
 	waitCard(claimed)
-	waitFor("the post tagged Claimed again", tagged("Claimed"))
+	waitFor("the post tagged Claimed again", e.tagged(th, "Claimed"))
 	found := false
 	for _, m := range f.Thread(th.ID) {
 		found = found || strings.Contains(m.Visible(), "it still has not arrived")

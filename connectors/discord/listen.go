@@ -193,17 +193,25 @@ func (d *Desk) listening() (bridge.Inbox, context.Context, bool) {
 	return d.inbox, d.listenCtx, true
 }
 
+// begin counts one more piece of work for Listen to wait for and returns
+// what it needs, or ok=false when Listen is not running; d.mu held.
+func (d *Desk) begin() (bridge.Inbox, context.Context, bool) {
+	if !d.listened || d.inbox == nil {
+		return nil, nil, false
+	}
+	d.work.Add(1)
+	return d.inbox, d.listenCtx, true
+}
+
 // spawnFree runs fn at once in its own goroutine (interactions: a person
 // waits, and Discord gives three seconds); Listen waits for it.
 func (d *Desk) spawnFree(fn func(ctx context.Context, in bridge.Inbox)) {
 	d.mu.Lock()
-	if !d.listened {
-		d.mu.Unlock()
+	in, lctx, ok := d.begin()
+	d.mu.Unlock()
+	if !ok {
 		return
 	}
-	in, lctx := d.inbox, d.listenCtx
-	d.work.Add(1)
-	d.mu.Unlock()
 	go func() {
 		defer d.work.Done()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(lctx), handlerTimeout)
@@ -217,12 +225,11 @@ func (d *Desk) spawnFree(fn func(ctx context.Context, in bridge.Inbox)) {
 // the message it changes), at most len(d.sem) at a time; Listen waits.
 func (d *Desk) spawnOrdered(key string, fn func(ctx context.Context, in bridge.Inbox)) {
 	d.mu.Lock()
-	if !d.listened {
+	in, lctx, ok := d.begin()
+	if !ok {
 		d.mu.Unlock()
 		return
 	}
-	in, lctx := d.inbox, d.listenCtx
-	d.work.Add(1)
 	q := d.ordered[key]
 	d.ordered[key] = append(q, func(ctx context.Context) { fn(ctx, in) })
 	start := len(q) == 0

@@ -178,22 +178,27 @@ func (f *Fake) interactionCallback(w http.ResponseWriter, r *http.Request, body 
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// answered finds the answered interaction token belongs to, within its
+// 15 minutes, answering the error itself when ok is false; f.mu held.
+func (f *Fake) answered(w http.ResponseWriter, token string) (*Interaction, bool) {
+	ia := f.interactionByToken(token)
+	if ia == nil || ia.Response == 0 || f.opts.Now().Sub(ia.Created) > followupWindow {
+		apiError(w, http.StatusNotFound, 10015, "Unknown Webhook")
+		return nil, false
+	}
+	return ia, true
+}
+
 // followup sends a follow-up message for an answered interaction.
 func (f *Fake) followup(w http.ResponseWriter, r *http.Request, body []byte) {
-	var b messageBody
-	if json.Unmarshal(body, &b) != nil {
-		badForm(w, 0, "body: an object")
-		return
-	}
-	if code, msg := b.check(true); code != 0 {
-		badForm(w, code, msg)
+	b, ok := readMessage(w, body, true)
+	if !ok {
 		return
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ia := f.interactionByToken(r.PathValue("token"))
-	if ia == nil || ia.Response == 0 || f.opts.Now().Sub(ia.Created) > followupWindow {
-		apiError(w, http.StatusNotFound, 10015, "Unknown Webhook")
+	ia, ok := f.answered(w, r.PathValue("token"))
+	if !ok {
 		return
 	}
 	ia.Followups++
@@ -227,20 +232,15 @@ func (f *Fake) webhookMessage(w http.ResponseWriter, r *http.Request, body []byt
 	}
 	var b messageBody
 	if r.Method == http.MethodPatch {
-		if json.Unmarshal(body, &b) != nil {
-			badForm(w, 0, "body: an object")
-			return
-		}
-		if code, msg := b.check(false); code != 0 {
-			badForm(w, code, msg)
+		var ok bool
+		if b, ok = readMessage(w, body, false); !ok {
 			return
 		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ia := f.interactionByToken(r.PathValue("token"))
-	if ia == nil || ia.Response == 0 || f.opts.Now().Sub(ia.Created) > followupWindow {
-		apiError(w, http.StatusNotFound, 10015, "Unknown Webhook")
+	ia, ok := f.answered(w, r.PathValue("token"))
+	if !ok {
 		return
 	}
 	id := r.PathValue("mid")

@@ -147,6 +147,20 @@ func badForm(w http.ResponseWriter, code int, msg string) {
 	apiError(w, http.StatusBadRequest, code, "Invalid Form Body: "+msg)
 }
 
+// readMessage decodes and checks a message body, answering the error
+// itself when ok is false; creating says an empty message is refused.
+func readMessage(w http.ResponseWriter, body []byte, creating bool) (b messageBody, ok bool) {
+	if json.Unmarshal(body, &b) != nil {
+		badForm(w, 0, "body: an object")
+		return b, false
+	}
+	if code, msg := b.check(creating); code != 0 {
+		badForm(w, code, msg)
+		return b, false
+	}
+	return b, true
+}
+
 func (f *Fake) getGateway(w http.ResponseWriter, r *http.Request, _ []byte) {
 	out := map[string]any{"url": f.GatewayURL()}
 	if strings.HasSuffix(r.URL.Path, "/bot") {
@@ -433,13 +447,8 @@ func (f *Fake) created(m *Message) {
 }
 
 func (f *Fake) postMessage(w http.ResponseWriter, r *http.Request, body []byte) {
-	var b messageBody
-	if json.Unmarshal(body, &b) != nil {
-		badForm(w, 0, "body: an object")
-		return
-	}
-	if code, msg := b.check(true); code != 0 {
-		badForm(w, code, msg)
+	b, ok := readMessage(w, body, true)
+	if !ok {
 		return
 	}
 	f.mu.Lock()
@@ -485,13 +494,8 @@ func (f *Fake) editable(w http.ResponseWriter, r *http.Request) (*storedChannel,
 }
 
 func (f *Fake) editMessage(w http.ResponseWriter, r *http.Request, body []byte) {
-	var b messageBody
-	if json.Unmarshal(body, &b) != nil {
-		badForm(w, 0, "body: an object")
-		return
-	}
-	if code, msg := b.check(false); code != 0 {
-		badForm(w, code, msg)
+	b, ok := readMessage(w, body, false)
+	if !ok {
 		return
 	}
 	f.mu.Lock()
@@ -556,14 +560,23 @@ type threadBody struct {
 	Message     *messageBody `json:"message"`
 }
 
-func (f *Fake) startThread(w http.ResponseWriter, r *http.Request, body []byte) {
-	var b threadBody
+// readThread decodes and checks a thread body, answering the error itself
+// when ok is false.
+func readThread(w http.ResponseWriter, body []byte) (b threadBody, ok bool) {
 	if json.Unmarshal(body, &b) != nil {
 		badForm(w, 0, "body: an object")
-		return
+		return b, false
 	}
 	if b.Name == "" || runes(b.Name) > MaxThreadName {
 		badForm(w, 0, "name: Must be between 1 and 100 in length.")
+		return b, false
+	}
+	return b, true
+}
+
+func (f *Fake) startThread(w http.ResponseWriter, r *http.Request, body []byte) {
+	b, ok := readThread(w, body)
+	if !ok {
 		return
 	}
 	f.mu.Lock()
@@ -614,13 +627,8 @@ func (f *Fake) announceThread(t *storedChannel) {
 }
 
 func (f *Fake) startThreadFromMessage(w http.ResponseWriter, r *http.Request, body []byte) {
-	var b threadBody
-	if json.Unmarshal(body, &b) != nil {
-		badForm(w, 0, "body: an object")
-		return
-	}
-	if b.Name == "" || runes(b.Name) > MaxThreadName {
-		badForm(w, 0, "name: Must be between 1 and 100 in length.")
+	b, ok := readThread(w, body)
+	if !ok {
 		return
 	}
 	f.mu.Lock()
@@ -734,13 +742,8 @@ func (f *Fake) executeWebhook(w http.ResponseWriter, r *http.Request, body []byt
 		f.followup(w, r, body)
 		return
 	}
-	var b messageBody
-	if json.Unmarshal(body, &b) != nil {
-		badForm(w, 0, "body: an object")
-		return
-	}
-	if code, msg := b.check(true); code != 0 {
-		badForm(w, code, msg)
+	b, ok := readMessage(w, body, true)
+	if !ok {
 		return
 	}
 	if msg := checkWebhookName(b.Username); msg != "" {

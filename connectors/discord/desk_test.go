@@ -192,6 +192,35 @@ func (e *env) archived(th bridge.ThreadRef, want bool) func() bool {
 	return func() bool { c, _ := e.fake.Channel(th.ID); return c.Archived == want }
 }
 
+// Card texts of a claimed and an unclaimed case.
+const (
+	claimedText   = "Claimed by " + staffName
+	unclaimedText = "Status\nNew"
+)
+
+// claimThreeWays claims th by button, by /claim inside the thread and by
+// !claim typed in it, releasing by button in between; waitCard waits for
+// the card to show a text.
+func (e *env) claimThreeWays(t *testing.T, th bridge.ThreadRef, waitCard func(string)) {
+	t.Helper()
+	e.press(t, staffID, th, "claim", "")
+	waitCard(claimedText)
+	waitFor(t, "the post tagged Claimed", e.tagged(th, "Claimed"))
+	e.press(t, staffID, th, "release", "")
+	waitCard(unclaimedText)
+	e.slash(t, staffID, th.ID, "claim", "")
+	waitCard(claimedText)
+	e.press(t, staffID, th, "release", "")
+	waitCard(unclaimedText)
+	e.say(t, th, "!claim")
+	waitCard(claimedText)
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	connectortest.WaitFor(t, 15*time.Second, what, cond)
+}
+
 // say writes text as staff in thread th and returns its ref.
 func (e *env) say(tb testing.TB, th bridge.ThreadRef, text string) bridge.MessageRef {
 	tb.Helper()

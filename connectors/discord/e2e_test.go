@@ -80,48 +80,31 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 	t.Cleanup(func() { cancel(); <-done })
 	connectortest.WaitFor(t, 10*time.Second, "bridge and desk ready", func() bool { return b.Ready() && e.desk.Listening() })
 	f := e.fake
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		connectortest.WaitFor(t, 15*time.Second, what, cond)
-	}
 
 	ana := bridge.Author{ID: "109", Handle: "ana@mastodon.social", Name: "Ana Lima"}
 	net.posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: ana, Text: "@shop my parcel never arrived",
 		URL: "https://mastodon.social/@ana/p1", CreatedAt: time.Now(), MentionsUs: true}
-	waitFor("the case thread", func() bool { return len(f.Threads(e.channel)) == 1 })
+	waitFor(t, "the case thread", func() bool { return len(f.Threads(e.channel)) == 1 })
 	th := bridge.ThreadRef{Desk: "discord", Channel: e.channel, ID: f.Threads(e.channel)[0].ID}
 	card := func() string { m, _ := f.Message(e.cardChannel(th), th.ID); return m.Visible() }
 	waitCard := func(what string) {
 		t.Helper()
-		waitFor("the card to show "+what, func() bool { return strings.Contains(card(), what) })
+		waitFor(t, "the card to show "+what, func() bool { return strings.Contains(card(), what) })
 	}
-	claimed, unclaimed := "Claimed by "+staffName, "Status\nNew"
-	waitCard(unclaimed)
-	waitFor("the post tagged New", e.tagged(th, "New"))
+	waitCard(unclaimedText)
+	waitFor(t, "the post tagged New", e.tagged(th, "New"))
 
-	e.press(t, staffID, th, "claim", "")
-	waitCard(claimed)
-	waitFor("the post tagged Claimed", e.tagged(th, "Claimed"))
-	e.press(t, staffID, th, "release", "")
-	waitCard(unclaimed)
-	e.slash(t, staffID, th.ID, "claim", "")
-	waitCard(claimed)
-	e.press(t, staffID, th, "release", "")
-	waitCard(unclaimed)
-	if _, err := f.Say(staffID, th.ID, "!claim"); err != nil {
-		t.Fatal(err)
-	}
-	waitCard(claimed)
+	e.claimThreeWays(t, th, waitCard)
 
 	reply, err := f.Say(staffID, th.ID, "Sorry Ana, a new parcel is on its way")
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the reply published", func() bool { return len(net.replies()) == 1 })
+	waitFor(t, "the reply published", func() bool { return len(net.replies()) == 1 })
 	if r := net.replies()[0]; r.InReplyTo != "p1" || !strings.Contains(r.Text, "new parcel") {
 		t.Errorf("published %+v", r)
 	}
-	waitFor("the sent mark and link", func() bool {
+	waitFor(t, "the sent mark and link", func() bool {
 		m, _ := f.Message(th.ID, reply)
 		line, ok := e.lineFor(th.ID, reply)
 		return ok && strings.Contains(line.Visible(), "https://mastodon.social/@shop/r1") && slices.Equal(m.Emojis(), []string{"✅"})
@@ -131,22 +114,22 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 	if _, err := f.Say(beaID, th.ID, "I could take this"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("Bea's private explanation", func() bool {
+	waitFor(t, "Bea's private explanation", func() bool {
 		return slices.ContainsFunc(private(f, beaID), func(s string) bool { return strings.Contains(s, "staff list") })
 	})
 
 	e.slash(t, staffID, th.ID, "resolve", "parcel resent")
 	waitCard("Resolved: parcel resent")
-	waitFor("the post tagged Resolved", e.tagged(th, "Resolved"))
-	waitFor("the thread archived", e.archived(th, true))
+	waitFor(t, "the post tagged Resolved", e.tagged(th, "Resolved"))
+	waitFor(t, "the thread archived", e.archived(th, true))
 
 	net.posts <- bridge.Post{Network: "mastodon", ID: "p2", Author: ana, Text: "it still has not come",
 		Conversation: "p1", InReplyTo: "r1", URL: "https://mastodon.social/@ana/p2", CreatedAt: time.Now(), ReplyToUs: true}
-	waitFor("the follow-up in the thread", func() bool {
+	waitFor(t, "the follow-up in the thread", func() bool {
 		return slices.ContainsFunc(f.Thread(th.ID), func(m discordfake.Message) bool { return strings.Contains(m.Visible(), "it still has not come") })
 	})
-	waitFor("the case reopened on the card", func() bool { return !strings.Contains(card(), "Resolved: parcel resent") })
-	waitFor("the thread unarchived", e.archived(th, false))
+	waitFor(t, "the case reopened on the card", func() bool { return !strings.Contains(card(), "Resolved: parcel resent") })
+	waitFor(t, "the thread unarchived", e.archived(th, false))
 	if acts := e.card(t, th).Actions(); slices.ContainsFunc(acts, func(a discordfake.Action) bool { return a.CustomID == "earshot:reopen" }) {
 		t.Errorf("the reopened card still offers Reopen: %+v", acts)
 	}

@@ -126,37 +126,20 @@ func runFlow(t *testing.T, o envOpts) {
 	b.mu.Unlock()
 	listen(t, e.desk, b)
 	card := func() string { return e.card(t, th).Visible() }
-	waitFor := func(what string, cond func() bool) {
-		t.Helper()
-		connectortest.WaitFor(t, 10*time.Second, what, cond)
-	}
 	waitCard := func(what string) {
 		t.Helper()
-		waitFor("the card to show "+what, func() bool { return strings.Contains(card(), what) })
+		waitFor(t, "the card to show "+what, func() bool { return strings.Contains(card(), what) })
 	}
-	claimed, unclaimed := "Claimed by "+staffName, "Status\nNew"
 
-	waitFor("the post tagged New", e.tagged(th, "New"))
-	waitCard(unclaimed)
+	waitFor(t, "the post tagged New", e.tagged(th, "New"))
+	waitCard(unclaimedText)
 
 	// Claim by button, release by button, claim by /claim in the thread,
 	// release, claim by !claim typed in the thread.
-	e.press(t, staffID, th, "claim", "")
-	waitCard(claimed)
-	waitFor("the post tagged Claimed", e.tagged(th, "Claimed"))
-	e.press(t, staffID, th, "release", "")
-	waitCard(unclaimed)
-	e.slash(t, staffID, th.ID, "claim", "")
-	waitCard(claimed)
-	e.press(t, staffID, th, "release", "")
-	waitCard(unclaimed)
-	if _, err := f.Say(staffID, th.ID, "!claim"); err != nil {
-		t.Fatal(err)
-	}
-	waitCard(claimed)
+	e.claimThreeWays(t, th, waitCard)
 	// The !claim answer reaches only its author (an ephemeral follow-up of
 	// the Release press, still at hand in this channel, or a DM).
-	waitFor("the private answer to !claim", func() bool {
+	waitFor(t, "the private answer to !claim", func() bool {
 		return slices.ContainsFunc(private(f, staffID), func(s string) bool { return strings.Contains(s, "done: claim") })
 	})
 
@@ -165,7 +148,7 @@ func runFlow(t *testing.T, o envOpts) {
 	if _, err := f.Say(beaID, th.ID, "I can take this one"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("Bea's private explanation", func() bool {
+	waitFor(t, "Bea's private explanation", func() bool {
 		return slices.ContainsFunc(private(f, beaID), func(s string) bool { return strings.Contains(s, "claim the case first") })
 	})
 
@@ -175,8 +158,8 @@ func runFlow(t *testing.T, o envOpts) {
 		t.Fatal(err)
 	}
 	waitCard("Waiting on customer")
-	waitFor("the post tagged Waiting", e.tagged(th, "Waiting"))
-	waitFor("the sent mark", func() bool {
+	waitFor(t, "the post tagged Waiting", e.tagged(th, "Waiting"))
+	waitFor(t, "the sent mark", func() bool {
 		m, _ := f.Message(th.ID, reply)
 		return slices.Equal(m.Emojis(), []string{"✅"})
 	})
@@ -194,8 +177,8 @@ func runFlow(t *testing.T, o envOpts) {
 	// Reopen only, and the thread is archived.
 	e.slash(t, staffID, th.ID, "resolve", "parcel resent")
 	waitCard("Resolved: parcel resent")
-	waitFor("the post tagged Resolved", e.tagged(th, "Resolved"))
-	waitFor("the thread archived", e.archived(th, true))
+	waitFor(t, "the post tagged Resolved", e.tagged(th, "Resolved"))
+	waitFor(t, "the thread archived", e.archived(th, true))
 	var verbs []string
 	for _, a := range e.card(t, th).Actions() {
 		verbs = append(verbs, a.CustomID)
@@ -209,9 +192,9 @@ func runFlow(t *testing.T, o envOpts) {
 	if err := b.customerWrites(ctx, "it still has not arrived"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the thread unarchived", e.archived(th, false))
-	waitCard(claimed)
-	waitFor("the post tagged Claimed again", e.tagged(th, "Claimed"))
+	waitFor(t, "the thread unarchived", e.archived(th, false))
+	waitCard(claimedText)
+	waitFor(t, "the post tagged Claimed again", e.tagged(th, "Claimed"))
 	found := false
 	for _, m := range f.Thread(th.ID) {
 		found = found || strings.Contains(m.Visible(), "it still has not arrived")

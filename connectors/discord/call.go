@@ -23,10 +23,8 @@ import (
 
 // Discord error codes the desk acts on.
 const (
-	codeUnknownChannel     = 10003
 	codeUnknownMessage     = 10008
 	codeUnknownWebhook     = 10015
-	codeUnknownInteraction = 10062
 	codeMissingPermissions = 50013
 	codeCannotDM           = 50007
 	codeArchivedThread     = 50083
@@ -140,7 +138,7 @@ func clean(err error) error {
 	}
 	var re *discordgo.RESTError
 	if errors.As(err, &re) {
-		return &restError{status: restStatus(err), code: restCode(err), body: re.ResponseBody, err: re}
+		return &restError{status: restStatus(err), body: re.ResponseBody, err: re}
 	}
 	return err
 }
@@ -149,7 +147,6 @@ func clean(err error) error {
 // headers hold secrets) in its text.
 type restError struct {
 	status int
-	code   int
 	body   []byte
 	err    *discordgo.RESTError
 }

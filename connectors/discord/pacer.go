@@ -138,13 +138,3 @@ func (p *pacer) work(q *chanQueue) {
 		j.done <- j.fn(j.ctx)
 	}
 }
-
-// queued reports how many jobs wait for channel (tests, benchmarks).
-func (p *pacer) queued(channel string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if q := p.queues[channel]; q != nil {
-		return q.jobs.Len()
-	}
-	return 0
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -82,6 +81,3 @@ func (d *Desk) Register(ctx context.Context, cmds []*commands.Command) ([]string
 	}
 	return names, nil
 }
-
-// RegisteredSummary is a one-line list of names for the CLI.
-func RegisteredSummary(names []string) string { return strings.Join(names, " ") }

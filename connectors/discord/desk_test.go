@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -61,7 +62,12 @@ type envOpts struct {
 	heartbeat  time.Duration // the fake's heartbeat interval; default 500ms
 }
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger {
+	if os.Getenv("EARSHOT_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 // fastPacing keeps the desk's own limits out of the way of most tests.
 var fastPacing = discord.Pacing{ChannelPerSecond: 500, ChannelBurst: 100, GlobalPerSecond: 2000}

@@ -86,6 +86,9 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 		URL: "https://mastodon.social/@ana/p1", CreatedAt: time.Now(), MentionsUs: true}
 	waitFor(t, "the case thread", func() bool { return len(f.Threads(e.channel)) == 1 })
 	th := bridge.ThreadRef{Desk: "discord", Channel: e.channel, ID: f.Threads(e.channel)[0].ID}
+	// The thread is the case's once the bridge has journaled it (a person
+	// cannot press faster than that; a test can).
+	waitFor(t, "the bridge to know the thread", func() bool { _, ok := b.CaseForThread(th); return ok })
 	card := func() string { m, _ := f.Message(e.cardChannel(th), th.ID); return m.Visible() }
 	waitCard := func(what string) {
 		t.Helper()

@@ -82,13 +82,21 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 
 // open runs discordgo's Open (which blocks reading HELLO and READY, and
 // takes no context), cutting the connection when ctx ends or openTimeout passes.
-func (d *Desk) open(ctx context.Context) error {
+func (d *Desk) open(ctx context.Context) (err error) {
+	start := time.Now()
+	defer func() {
+		// GET /gateway and the WebSocket handshake, counted as one request.
+		outcome := bridge.OutcomeOK
+		if err != nil {
+			outcome = bridge.OutcomeError
+		}
+		d.obs.ObserveRequest(Name, "gateway.open", outcome, time.Since(start))
+	}()
 	d.dials.take()
 	done := make(chan error, 1)
 	go func() { done <- d.s.Open() }()
 	t := time.NewTimer(openTimeout)
 	defer t.Stop()
-	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():

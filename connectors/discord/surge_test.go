@@ -67,14 +67,14 @@ type surgeResult struct {
 // higher priority and arriving once the queue is full. global, when not
 // 0, is the fake's global limit per second (which discordgo cannot see
 // coming, so it answers 429s).
-func surge(tb testing.TB, n, high, limit int, pace float64, global int) surgeResult {
+func surge(tb testing.TB, n, high, limit int, pace float64, global, inject429s int) surgeResult {
 	obs := &countObserver{}
 	e := newEnv(tb, envOpts{obs: obs, pacing: discord.Pacing{ChannelPerSecond: pace, ChannelBurst: 2, GlobalPerSecond: 20 * pace}})
 	e.fake.SetRateLimit("POST /channels/{id}/threads", limit, surgeWindow)
 	e.fake.SetGlobalRate(global)
-	// However fast the machine, some posts meet a 429 (the limits above
-	// are met only when the desk keeps up with them).
-	e.fake.FailNext(429, surgeInjected429s, 20*time.Millisecond)
+	// However fast the machine, inject429s posts meet a 429 (the limits
+	// above are met only when the desk keeps up with them).
+	e.fake.FailNext(429, inject429s, 20*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -116,7 +116,7 @@ func TestSurgeLosesNothing(t *testing.T) {
 	t.Parallel()
 	const n, high = 300, 30
 	const limit = 25 // per 100 ms: 250 posts a second
-	r := surge(t, n, high, limit, 0.98*limit*float64(time.Second/surgeWindow), 120)
+	r := surge(t, n, high, limit, 0.98*limit*float64(time.Second/surgeWindow), 120, surgeInjected429s)
 	if len(r.order) != n {
 		t.Fatalf("%d posts in the forum, want %d", len(r.order), n)
 	}
@@ -218,7 +218,7 @@ func TestRateLimitBoundedByContext(t *testing.T) {
 func BenchmarkSurge(b *testing.B) {
 	const n, limit = 300, 10 // per 100 ms: 100 posts a second
 	for range b.N {
-		r := surge(b, n, 30, limit, 0.98*limit*float64(time.Second/surgeWindow), 0)
+		r := surge(b, n, 30, limit, 0.98*limit*float64(time.Second/surgeWindow), 0, 0)
 		if len(r.order) != n {
 			b.Fatalf("%d posts, want %d", len(r.order), n)
 		}

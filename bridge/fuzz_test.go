@@ -3,10 +3,12 @@ package bridge_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
+	. "github.com/earshot-dev/earshot/bridge/bridgetest"
 )
 
 // FuzzDecodeEvent feeds the journal's event decoder and apply arbitrary
@@ -38,5 +40,37 @@ func FuzzDecodeEvent(f *testing.F) {
 			}
 		}
 		_ = bridge.ApplyToEmpty(evs...)
+	})
+}
+
+// FuzzIngest sends arbitrary posts through watch rules and routing: a post
+// is taken or ignored, never an error or a panic, and a post is never
+// taken twice.
+func FuzzIngest(f *testing.F) {
+	f.Add("@brand my train is late #RailFail", "en", 10, false)
+	f.Add("chocolate", "", 0, true)
+	f.Add("\xff\xfe late\x00", "fr-CA", 1<<30, false)
+	f.Add("LATE!!! signal failure", "EN", -5, false)
+	tb := NewTestBridge(f, InMemory(), NotRunning(), WithConfig(func(c *bridge.Config) {
+		c.Watch = []bridge.WatchRule{{Network: "net", Mentions: true, Keywords: []string{"late", "signal failure"}, Hashtags: []string{"railfail"}, Exclude: []string{"#ad", "giveaway"}}}
+		c.Routes = []bridge.RouteRule{{Languages: []string{"en"}, Keywords: []string{"signal"}, MinFollowers: 5, Queue: "billing", Tags: []string{"Rail"}}}
+	}))
+	n := 0
+	f.Fuzz(func(t *testing.T, text, lang string, followers int, mention bool) {
+		n++
+		a := Customer(fmt.Sprintf("fz%d", n))
+		a.Followers = followers
+		p := Mention(a, text)
+		p.Lang, p.MentionsUs = lang, mention
+		if err := tb.Post(ctx, p); err != nil {
+			t.Fatalf("post: %v", err)
+		}
+		first, opened := tb.OpenedBy(p.ID)
+		if err := tb.Post(ctx, p); err != nil {
+			t.Fatalf("again: %v", err)
+		}
+		if again, _ := tb.OpenedBy(p.ID); opened && again.ID != first.ID {
+			t.Fatalf("the same post opened %s and %s", first.ID, again.ID)
+		}
 	})
 }

@@ -53,12 +53,13 @@ type Bridge struct {
 
 	db      *memdb.MemDB
 	journal *journal.Journal
-	writer  sync.Mutex                  // held from a change's write transaction to its commit
-	durable atomic.Pointer[durableView] // what readers see
-
 	// writer serialises changes: a change reads state, journals its events
 	// and applies them in one memdb write transaction, so the journal's
-	// order is the order of application.
+	// order is the order of application. Held from the transaction to its
+	// commit, not while waiting for the disk.
+	writer  sync.Mutex
+	durable atomic.Pointer[durableView] // what readers see: the state known to be on disk
+
 	sinceSnapshot atomic.Int64
 	snapshotting  atomic.Bool
 	snapshotWG    sync.WaitGroup
@@ -80,9 +81,7 @@ type Bridge struct {
 	failed  atomic.Pointer[error]
 }
 
-var (
-	_ Inbox = (*Bridge)(nil)
-)
+var _ Inbox = (*Bridge)(nil)
 
 // New opens the journal in opts.DataDir and replays it, so the bridge
 // holds the state it had when it last stopped; it does file I/O and blocks
@@ -240,7 +239,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		return errors.New("bridge: Run called twice")
 	}
 	defer b.Close()
-	if err := b.recover(ctx); err != nil {
+	if err := b.recover(); err != nil {
 		return err
 	}
 
@@ -272,7 +271,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.ready.Store(false)
 	b.log.Info("bridge: stopping: intake first, then the outbox's due work")
 	stopIntake()
-	waitTimeout(&listeners, 10*time.Second)
+	if !waitTimeout(&listeners, 10*time.Second) {
+		b.log.Warn("bridge: a listener did not stop within 10s; going on with the shutdown")
+	}
 	b.outbox.drain(15 * time.Second)
 	b.drainDesks(5 * time.Second)
 	stopWork()

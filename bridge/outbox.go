@@ -307,7 +307,7 @@ func (b *Bridge) outcome(it OutboxItem, ref PostRef, err error) Event {
 // is retried on an Idempotent network and shown as uncertain elsewhere; an
 // item whose undo window ran out while Earshot was down gets a fresh
 // window, so a delete made meanwhile (and delivered late) still counts.
-func (b *Bridge) recover(context.Context) error {
+func (b *Bridge) recover() error {
 	_, err := b.change(func(w *writeTx) error {
 		it, err := w.Get(tableOutbox, indexID)
 		if err != nil {

@@ -407,3 +407,28 @@ func TestClaimRace(t *testing.T) {
 func racer(i int) bridge.Staff {
 	return bridge.Staff{Desk: "desk", ID: "R" + string(rune('A'+i/26)) + string(rune('a'+i%26)), Name: "Racer"}
 }
+
+// The same message delivered many times at once (a desk retrying while the
+// first delivery is being journaled) queues one reply.
+func TestConcurrentRedeliveriesQueueOnce(t *testing.T) {
+	t.Parallel()
+	tb := NewTestBridge(t, WithConfig(func(c *bridge.Config) { c.UndoWindow = 0 }))
+	v, th, _ := tb.Complain("ana", "@brand hi")
+	tb.MustClaim(v.ID, Ana)
+	m := bridge.MessageRef{Desk: "desk", Channel: th.Channel, Thread: th.ID, ID: "dup-1", Author: Ana.ID}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if err := tb.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: th, Message: m, Staff: Ana, Text: "Once only"}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	tb.WaitFor("the reply", func() bool { return len(tb.Net.Published()) == 1 })
+	settle(tb)
+	time.Sleep(20 * time.Millisecond)
+	if n := len(tb.Net.Attempts()); n != 1 {
+		t.Errorf("%d attempts for one message delivered 20 times", n)
+	}
+}

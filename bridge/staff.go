@@ -89,9 +89,11 @@ func (b *Bridge) StaffMessage(ctx context.Context, m StaffMessage) error {
 		b.textCommand(ctx, m, text[len(p):])
 		return nil
 	}
-	var item *OutboxItem
 	var refused string
 	_, err := b.change(func(w *writeTx) error {
+		if itemForMessage(w.Txn, m.Message) != nil {
+			return nil // two deliveries at once: the first one queued it
+		}
 		c := findCase(w.Txn, row.Case)
 		reason, claim := b.classify(w, c, m, text)
 		if reason != "" {
@@ -103,8 +105,7 @@ func (b *Bridge) StaffMessage(ctx context.Context, m StaffMessage) error {
 				return err
 			}
 		}
-		var err error
-		item, err = b.enqueue(w, c, itemSpec{by: m.Staff, text: text, private: c.Private, msg: m.Message, thread: m.Thread, delay: b.cfg.UndoWindow})
+		_, err := b.enqueue(w, c, itemSpec{by: m.Staff, text: text, private: c.Private, msg: m.Message, thread: m.Thread, delay: b.cfg.UndoWindow})
 		return err
 	})
 	if err != nil {
@@ -113,7 +114,6 @@ func (b *Bridge) StaffMessage(ctx context.Context, m StaffMessage) error {
 	if refused != "" {
 		b.explain(c, m.Message, refused)
 	}
-	_ = item
 	return nil
 }
 

@@ -201,12 +201,16 @@ func (b *Bridge) staffEdit(m StaffMessage) error {
 	text := strings.TrimSpace(m.Text)
 	var c *Case
 	var tell string
+	where := m.Thread
 	_, err := b.change(func(w *writeTx) error {
 		it := itemForMessage(w.Txn, m.Message)
 		if it == nil {
 			return nil // a note or command edited: nothing to do
 		}
 		c, _ = getCase(w.Txn, it.Case)
+		if where.IsZero() {
+			where = it.Thread
+		}
 		switch it.State {
 		case OutboxQueued:
 		case OutboxSent:
@@ -253,7 +257,7 @@ func (b *Bridge) staffEdit(m StaffMessage) error {
 		return fmt.Errorf("bridge: staff edit: %w", err)
 	}
 	if tell != "" && c != nil {
-		b.notify(c, m.Thread, m.Staff.ID, tell)
+		b.notify(c, where, m.Staff.ID, tell)
 		b.kick(c.ID, c.Priority, c.Seq)
 	}
 	return nil
@@ -291,7 +295,11 @@ func (b *Bridge) staffDelete(m StaffMessage) error {
 		if late.Sent.URL != "" {
 			text = fmt.Sprintf("%s deleted a reply that was already published; it is still public on %s: %s", late.Staff.Display(), networkTitle(late.Network), late.Sent.URL)
 		}
-		b.noticeIn(c, m.Thread, text)
+		where := m.Thread
+		if where.IsZero() {
+			where = late.Thread
+		}
+		b.noticeIn(c, where, text)
 		b.kick(c.ID, c.Priority, c.Seq)
 	}
 	return nil

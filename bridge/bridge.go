@@ -67,9 +67,7 @@ type Bridge struct {
 	outbox *outboxRunner
 	work   map[string]*deskQueue // per desk
 	ops    *pendingOps
-	// openingThreads are threads opened on a desk whose thread.opened
-	// event is not published yet: [desk, id] → chan closed when it is.
-	openingThreads sync.Map
+	opens  *threadOpens // threads being opened, for lookups that must wait for them
 
 	ingestQ    chan *ingestReq
 	ingestDone chan struct{}
@@ -103,6 +101,7 @@ func New(opts Options) (*Bridge, error) {
 		queues:     map[string]QueueConfig{},
 		work:       map[string]*deskQueue{},
 		ops:        newPendingOps(),
+		opens:      newThreadOpens(),
 		ingestQ:    make(chan *ingestReq, maxIngestBatch),
 		ingestDone: make(chan struct{}),
 		closing:    make(chan struct{}),

@@ -258,6 +258,10 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		}
 	}
 	if q := b.queues[c.Queue]; active == nil && q.Desk == desk {
+		// From the moment the desk shows the card until the thread is
+		// journaled, staff may already act in it: they wait (see thread).
+		opened := b.opens.begin(desk)
+		defer opened()
 		var ref ThreadRef
 		if err := call(func(ctx context.Context) (err error) { ref, err = d.OpenThread(ctx, q.Channel, view); return err }); err != nil {
 			return fmt.Errorf("open thread in %s: %w", q.Name, err)
@@ -268,9 +272,6 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		if ref.Channel == "" {
 			ref.Channel = q.Channel
 		}
-		// Staff may write in the thread before it is journaled: they wait.
-		opened := b.opening(ref)
-		defer opened()
 		// The first thread shows the customer's follow-ups; a team's thread
 		// opened at an escalation starts from now (the card has the story).
 		shown := c.PostCount
@@ -283,6 +284,7 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		}); err != nil {
 			return err
 		}
+		opened()
 		active = &threadRow{Desk: ref.Desk, ID: ref.ID, Channel: ref.Channel, Case: id, Queue: c.Queue, CardVersion: c.Version, PostsShown: shown}
 		threads = append(threads, active)
 	}
@@ -365,39 +367,67 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 	return nil
 }
 
-// opening records that thread t exists on its desk but is not journaled
-// yet; done (call it once the thread.opened event is published, or when
-// giving up) lets waiting lookups go on.
-func (b *Bridge) opening(t ThreadRef) (done func()) {
-	ch := make(chan struct{})
-	key := [2]string{t.Desk, t.ID}
-	b.openingThreads.Store(key, ch)
+// threadOpens counts, per desk, the threads being opened: from asking the
+// desk until the thread.opened event is published. Staff may act in a new
+// thread as soon as its card shows, which is before the desk has even
+// answered us; a lookup of a thread not known yet waits while its desk has
+// opens in flight.
+type threadOpens struct {
+	mu       sync.Mutex
+	inflight map[string]int
+	changed  chan struct{} // closed and replaced whenever an open ends
+}
+
+func newThreadOpens() *threadOpens {
+	return &threadOpens{inflight: map[string]int{}, changed: make(chan struct{})}
+}
+
+// begin counts an open on desk; end (idempotent) ends it.
+func (o *threadOpens) begin(desk string) (end func()) {
+	o.mu.Lock()
+	o.inflight[desk]++
+	o.mu.Unlock()
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			b.openingThreads.Delete(key)
-			close(ch)
+			o.mu.Lock()
+			o.inflight[desk]--
+			close(o.changed)
+			o.changed = make(chan struct{})
+			o.mu.Unlock()
 		})
 	}
 }
 
-// thread finds a thread's row, waiting (at most a few seconds) for one
-// being opened right now: a staff member typing in a brand-new thread, or
-// a desk delivering fast, must not find it unknown.
+// watch reports whether desk has opens in flight, and a channel closed
+// when one ends.
+func (o *threadOpens) watch(desk string) (<-chan struct{}, bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.changed, o.inflight[desk] > 0
+}
+
+// thread finds a thread's row, waiting (at most a few seconds) while its
+// desk is opening threads: a staff member pressing a button on a brand-new
+// card, or a desk delivering fast, must not find the thread unknown.
 func (b *Bridge) thread(desk, id string) (*threadRow, *memdb.Txn) {
-	tx := b.read()
-	if row := getThread(tx, desk, id); row != nil {
-		return row, tx
-	}
-	if ch, ok := b.openingThreads.Load([2]string{desk, id}); ok {
-		select {
-		case <-ch.(chan struct{}):
-		case <-time.After(5 * time.Second):
+	deadline := time.NewTimer(5 * time.Second)
+	defer deadline.Stop()
+	for {
+		tx := b.read()
+		if row := getThread(tx, desk, id); row != nil {
+			return row, tx
 		}
-		tx = b.read()
-		return getThread(tx, desk, id), tx
+		changed, busy := b.opens.watch(desk)
+		if !busy {
+			return nil, tx
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return nil, tx
+		}
 	}
-	return nil, tx
 }
 
 // synced journals how far thread t has caught up.

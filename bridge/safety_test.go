@@ -1,6 +1,7 @@
 package bridge_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"sync"
@@ -430,5 +431,60 @@ func TestConcurrentRedeliveriesQueueOnce(t *testing.T) {
 	time.Sleep(20 * time.Millisecond)
 	if n := len(tb.Net.Attempts()); n != 1 {
 		t.Errorf("%d attempts for one message delivered 20 times", n)
+	}
+}
+
+// eagerDesk shows the card and has staff act in the thread before it
+// answers OpenThread, as a fast person or a fast desk can.
+type eagerDesk struct {
+	*Desk
+	act func(t bridge.ThreadRef)
+}
+
+func (d *eagerDesk) OpenThread(ctx context.Context, ch string, c bridge.CaseView) (bridge.ThreadRef, error) {
+	t, err := d.Desk.OpenThread(ctx, ch, c)
+	if err == nil && d.act != nil {
+		go d.act(t)
+		time.Sleep(50 * time.Millisecond) // the answer is slower than the staff member
+	}
+	return t, err
+}
+
+// A message in a thread whose card shows but which the bridge has not
+// recorded yet waits for it instead of being dropped as "not a case".
+func TestStaffActingInABrandNewThread(t *testing.T) {
+	t.Parallel()
+	desk := NewDesk("desk")
+	eager := &eagerDesk{Desk: desk}
+	net := NewNetwork("net")
+	b, err := bridge.New(bridge.Options{Config: DefaultConfig(), Networks: []bridge.Network{net}, Desks: []bridge.Desk{eager}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan bridge.MessageRef, 1)
+	eager.act = func(th bridge.ThreadRef) {
+		m := bridge.MessageRef{Desk: "desk", Channel: th.Channel, Thread: th.ID, ID: "early", Author: Ana.ID}
+		if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: th, Message: m, Staff: Ana, Text: "first!"}); err != nil {
+			t.Error(err)
+		}
+		if v, ok := b.CaseForThread(th); !ok || v.ID == "" {
+			t.Error("the brand-new thread is not a case")
+		}
+		got <- m
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	if err := b.Post(ctx, Mention(Customer("ana"), "@brand hi")); err != nil {
+		t.Fatal(err)
+	}
+	m := <-got
+	deadline := time.Now().Add(10 * time.Second)
+	for desk.LastMark(m.ID).State != bridge.DeliveryNotSent {
+		if time.Now().After(deadline) {
+			t.Fatalf("the early message got no not-sent mark (marks %+v): it was dropped", desk.Marks(m.ID))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

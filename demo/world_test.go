@@ -1,0 +1,205 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/slack"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func startWorld(t *testing.T) *World {
+	t.Helper()
+	w, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+func TestCustomersAreValidatedAndCreatedOnce(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	for _, n := range Networks {
+		if got := len(w.Customers(n.Name, 100)); got != len(StarterCustomers) {
+			t.Errorf("%s: %d starter customers, want %d", n.Name, got, len(StarterCustomers))
+		}
+	}
+	a, err := w.Customer(Mastodon, "@Zed_9", "")
+	if err != nil || a.Handle != "zed_9" || a.Display != "@zed_9@fake.social" || a.Name != "Zed_9" {
+		t.Fatalf("Customer = %+v, %v", a, err)
+	}
+	b, _ := w.Customer(Mastodon, "zed_9", "Other")
+	if b.ID != a.ID {
+		t.Errorf("the same handle made two accounts: %s and %s", a.ID, b.ID)
+	}
+	for _, h := range []string{"", "has space", "waytoolonghandle1", "ünï", "earshot"} {
+		if _, err := w.Customer(X, h, ""); err == nil {
+			t.Errorf("handle %q accepted", h)
+		}
+	}
+	if _, err := w.Customer("myspace", "ana", ""); !errors.Is(err, ErrUnknownNetwork) {
+		t.Errorf("unknown network: %v", err)
+	}
+}
+
+func TestCustomersPostOnEveryNetwork(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	watch := w.Watch()
+	defer watch.Stop()
+	ctx := context.Background()
+	for _, n := range []string{Mastodon, Bluesky, X} {
+		p, err := w.Post(ctx, n, "ana", "my train is delayed again", PostOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		r, err := w.Post(ctx, n, "joao", "same here", PostOptions{InReplyTo: p.ID})
+		if err != nil || r.InReplyTo != p.ID {
+			t.Fatalf("%s reply: %+v %v", n, r, err)
+		}
+		posts, total, err := w.Timeline(n, 10)
+		if err != nil || total != 2 || posts[0].ID != r.ID || posts[1].Author == "" || posts[1].Name != "Ana Lima" {
+			t.Errorf("%s timeline: %+v %d %v", n, posts, total, err)
+		}
+		if _, err := w.Post(ctx, n, "ana", "a DM to the brand", PostOptions{Direct: true}); err != nil {
+			t.Errorf("%s DM: %v", n, err)
+		}
+		dms, err := w.DMs(n, 10)
+		if err != nil || len(dms) != 1 || dms[0].Brand || !strings.Contains(dms[0].Text, "a DM to the brand") {
+			t.Errorf("%s DMs: %+v %v", n, dms, err)
+		}
+		if _, err := w.Post(ctx, n, "ana", "a reply to nothing", PostOptions{InReplyTo: "999"}); err == nil {
+			t.Errorf("%s: a reply to a missing post was accepted", n)
+		}
+	}
+	if _, err := w.Post(ctx, Mastodon, "ana", strings.Repeat("x", 501), PostOptions{}); err == nil || !strings.Contains(err.Error(), "500") {
+		t.Errorf("over Mastodon's limit: %v", err)
+	}
+	if _, err := w.Post(ctx, X, "ana", "   ", PostOptions{}); !errors.Is(err, ErrBadText) {
+		t.Errorf("blank text: %v", err)
+	}
+	// The review site needs Earshot to answer: without it the post fails clearly.
+	if _, err := w.Post(ctx, Reviews, "ana", "two weeks, no refund", PostOptions{}); err == nil {
+		t.Error("a review post with no Earshot to reach succeeded")
+	}
+	c, ok := watch.Next(ctx)
+	if !ok || len(c.Public) == 0 {
+		t.Errorf("changes: %+v %v", c, ok)
+	}
+}
+
+// The staff side through the real Slack desk: a card opened by the desk is
+// seen as a card with its case id and buttons; a person's message, edit,
+// delete and button press reach the desk's listener.
+func TestStaffActThroughTheFakeSlack(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	desk, err := slack.New(slack.Config{BotToken: w.Slack.Options().BotToken, AppToken: w.Slack.Options().AppToken,
+		APIURL: w.Slack.APIURL(), Customize: true}, bridge.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := connectortest.NewRecordingInbox()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- desk.Listen(ctx, in) }()
+	defer func() { cancel(); <-done }()
+	connectortest.WaitFor(t, 10*time.Second, "the desk listening", desk.Listening)
+
+	care := Channels[0].ID
+	th, err := desk.OpenThread(ctx, care, connectortest.SuiteCase("E-7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, total, err := w.Cards(SlackDesk, care, 10)
+	if err != nil || total != 1 || cards[0].CaseID != "E-7" || !cards[0].Bot {
+		t.Fatalf("cards: %+v %d %v", cards, total, err)
+	}
+	var claim Action
+	for _, b := range cards[0].Blocks {
+		for _, a := range b.Actions {
+			if a.ID == "earshot:claim" {
+				claim = a
+			}
+		}
+	}
+	if claim.Label != "Claim" {
+		t.Fatalf("no Claim button on the card: %+v", cards[0].Blocks)
+	}
+	rui := Staff[0].ID
+	if err := w.Press(SlackDesk, care, th.ID, rui, "earshot:claim", ""); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitInvocation(t, in, func(inv bridge.Invocation) bool { return inv.Name == "claim" && inv.Staff.ID == rui })
+	if err := w.Press(SlackDesk, care, th.ID, rui, "earshot:nope", ""); !errors.Is(err, ErrNoSuchAction) {
+		t.Errorf("a missing button: %v", err)
+	}
+
+	ts, err := w.Say(SlackDesk, care, th.ID, rui, "Sorry <Ana> & co")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitStaffMessage(t, in, func(m bridge.StaffMessage) bool {
+		return m.Kind == bridge.MessageNew && m.Text == "Sorry <Ana> & co"
+	})
+	if err := w.Edit(SlackDesk, care, ts, Staff[1].ID, "not mine"); !errors.Is(err, ErrNotYours) {
+		t.Errorf("editing someone else's message: %v", err)
+	}
+	if err := w.Edit(SlackDesk, care, ts, rui, "Sorry Ana"); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitStaffMessage(t, in, func(m bridge.StaffMessage) bool { return m.Kind == bridge.MessageEdited })
+	if err := w.Delete(SlackDesk, care, ts, rui); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitStaffMessage(t, in, func(m bridge.StaffMessage) bool { return m.Kind == bridge.MessageDeleted })
+
+	if err := w.Slash(SlackDesk, care, rui, "/claim", "E-7"); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitInvocation(t, in, func(inv bridge.Invocation) bool { return inv.Source == bridge.SourceSlash })
+	if err := w.Slash(SlackDesk, care, rui, "/deleteall", ""); !errors.Is(err, ErrBadCommand) {
+		t.Errorf("an unregistered slash command: %v", err)
+	}
+
+	thread, err := w.Thread(SlackDesk, care, th.ID)
+	if err != nil || len(thread) != 1 || thread[0].CaseID != "E-7" {
+		t.Errorf("thread after the delete: %+v %v", thread, err)
+	}
+	for _, bad := range []struct{ desk, channel, user string }{
+		{"discord", care, rui}, {SlackDesk, "C999", rui}, {SlackDesk, care, "U999"},
+	} {
+		if _, err := w.Say(bad.desk, bad.channel, "", bad.user, "hi"); err == nil {
+			t.Errorf("Say accepted %+v", bad)
+		}
+	}
+	if _, err := w.Say(SlackDesk, care, "1.2", rui, "hi"); !errors.Is(err, ErrNoSuchMessage) {
+		t.Errorf("a malformed thread ts: %v", err)
+	}
+	if _, err := w.Say(SlackDesk, care, "", rui, strings.Repeat("x", MaxMessageRunes+1)); !errors.Is(err, ErrBadMessage) {
+		t.Errorf("an oversized message: %v", err)
+	}
+}
+
+func TestConfigNamesEveryFake(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	cfg := string(w.Config(ConfigOptions{Listen: "127.0.0.1:0", DataDir: "/tmp/x"}))
+	for _, want := range []string{w.Slack.APIURL(), w.Mastodon.URL(), w.Bluesky.JetstreamURL(), w.X.URL(),
+		w.Reviews.ReplyURL(), `undo_window: "5s"`, `channel: "C04NETOPS"`, "team: true", `user: "U04LENA", role: lead`} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+}

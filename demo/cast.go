@@ -48,19 +48,19 @@ type Channel struct {
 // route claims land there).
 var Channels = []Channel{
 	{Desk: SlackDesk, ID: "C01CARE", Name: "social-care", Queue: "care",
-		Purpose: "Everything no other queue takes: flights, refunds, questions.",
+		Purpose:       "Everything no other queue takes: flights, refunds, questions.",
 		FirstResponse: 2 * time.Minute, Resolution: 30 * time.Minute},
 	{Desk: SlackDesk, ID: "C02RAIL", Name: "rail-disruption", Queue: "rail",
-		Purpose: "Trains: delays, cancellations, signal failures.",
+		Purpose:       "Trains: delays, cancellations, signal failures.",
 		FirstResponse: time.Minute, Resolution: 20 * time.Minute},
 	{Desk: SlackDesk, ID: "C03BROADBAND", Name: "broadband-outage", Queue: "broadband",
-		Purpose: "Broadband and Wi-Fi: outages and slow lines.",
+		Purpose:       "Broadband and Wi-Fi: outages and slow lines.",
 		FirstResponse: time.Minute, Resolution: time.Hour},
 	{Desk: SlackDesk, ID: "C04NETOPS", Name: "network-ops", Queue: "network-ops", Team: true,
-		Purpose: "The network specialists: escalate line faults here.",
+		Purpose:       "The network specialists: escalate line faults here.",
 		FirstResponse: 5 * time.Minute},
 	{Desk: SlackDesk, ID: "C05REFUNDS", Name: "refunds", Queue: "refunds", Team: true,
-		Purpose: "Refunds and compensation: escalate money questions here.",
+		Purpose:       "Refunds and compensation: escalate money questions here.",
 		FirstResponse: 10 * time.Minute},
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -54,6 +55,14 @@ var ErrBadText = fmt.Errorf("the text must be 1 to %d characters", MaxPostRunes)
 // ErrNoSuchPost is returned when the post replied to does not exist.
 var ErrNoSuchPost = errors.New("no such post to reply to")
 
+// ErrRefused wraps a network's own refusal of a post (over its length
+// limit, a DM the recipient does not accept).
+var ErrRefused = errors.New("refused")
+
+// ErrUnreachable wraps a failure to reach Earshot (the review site posts
+// to Earshot's webhook route).
+var ErrUnreachable = errors.New("earshot unreachable")
+
 // Post publishes text as customer handle on network, as that network's
 // app would, and returns the post. A network's own refusal (Mastodon's
 // 500-character limit, Bluesky's 300 graphemes) comes back as an error
@@ -81,14 +90,14 @@ func (w *World) Post(ctx context.Context, network, handle, text string, o PostOp
 		}
 		st, err := w.Mastodon.Post(c.ID, text, po)
 		if err != nil {
-			return PublicPost{}, fmt.Errorf("mastodon refused the post: %w", err)
+			return PublicPost{}, fmt.Errorf("%w by mastodon: %v", ErrRefused, err)
 		}
 		return w.mastodonPost(st), nil
 	case Bluesky:
 		if o.Direct {
 			m, err := w.Bluesky.SendDM(c.ID, w.Bluesky.Us().DID, text)
 			if err != nil {
-				return PublicPost{}, fmt.Errorf("bluesky refused the message: %w", err)
+				return PublicPost{}, fmt.Errorf("%w by bluesky: %v", ErrRefused, err)
 			}
 			return PublicPost{Network: Bluesky, ID: m.ID, Author: c.Display, Name: c.Name, Text: m.Text, At: m.SentAt}, nil
 		}
@@ -100,7 +109,7 @@ func (w *World) Post(ctx context.Context, network, handle, text string, o PostOp
 			if strings.HasPrefix(err.Error(), "no post") {
 				return PublicPost{}, ErrNoSuchPost
 			}
-			return PublicPost{}, fmt.Errorf("bluesky refused the post: %w", err)
+			return PublicPost{}, fmt.Errorf("%w by bluesky: %v", ErrRefused, err)
 		}
 		return w.blueskyPost(p.URI, p.Author, p.Record.Text, replyParent(p.Record.Reply), p.TimeUS), nil
 	case X:
@@ -113,7 +122,7 @@ func (w *World) Post(ctx context.Context, network, handle, text string, o PostOp
 			if strings.Contains(err.Error(), "no tweet") {
 				return PublicPost{}, ErrNoSuchPost
 			}
-			return PublicPost{}, fmt.Errorf("x refused the post: %w", err)
+			return PublicPost{}, fmt.Errorf("%w by x: %v", ErrRefused, err)
 		}
 		return w.xPost(t), nil
 	case Reviews:
@@ -127,10 +136,10 @@ func (w *World) Post(ctx context.Context, network, handle, text string, o PostOp
 		}
 		p, res, err := w.Reviews.Post(ctx, webhookfake.Author{ID: c.ID, Handle: c.Handle, Name: c.Name}, text, po)
 		if err != nil {
-			return PublicPost{}, fmt.Errorf("the review site could not reach Earshot: %w", err)
+			return PublicPost{}, fmt.Errorf("%w: the review site: %v", ErrUnreachable, err)
 		}
 		if res.Status/100 != 2 {
-			return PublicPost{}, fmt.Errorf("earshot answered the review site %d: %s", res.Status, strings.TrimSpace(res.Body))
+			return PublicPost{}, fmt.Errorf("%w: it answered the review site %d: %s", ErrUnreachable, res.Status, strings.TrimSpace(res.Body))
 		}
 		return reviewPost(p), nil
 	}
@@ -347,4 +356,56 @@ func replyParent(r *blueskyfake.ReplyRefs) string {
 		return ""
 	}
 	return r.Parent.URI
+}
+
+// Place is where a link from a desk message points in the public world.
+type Place struct {
+	Network string `json:"network"`
+	ID      string `json:"id,omitempty"` // the post, as PublicPost.ID; "" for a DM conversation
+	DM      bool   `json:"dm,omitempty"` // the link is a DM conversation
+}
+
+// Locate finds the post or DM conversation a link points at: the links
+// Earshot puts on cards and "sent" lines name the fakes' hosts (Mastodon,
+// the review site) or the real sites' public paths (bsky.app, x.com).
+func (w *World) Locate(link string) (Place, bool) {
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return Place{}, false
+	}
+	seg := strings.Split(strings.Trim(u.Path, "/"), "/")
+	last := seg[len(seg)-1]
+	host := func(base string) string {
+		b, _ := url.Parse(base)
+		return b.Host
+	}
+	switch {
+	case u.Host == host(w.Mastodon.URL()) && len(seg) == 2:
+		if w.mastodonHas(last) {
+			return Place{Network: Mastodon, ID: last}, true
+		}
+	case u.Host == host(w.Reviews.ReplyURL()) && len(seg) == 2 && seg[0] == "p":
+		for _, p := range w.Reviews.Timeline() {
+			if p.ID == last {
+				return Place{Network: Reviews, ID: p.ID, DM: p.Direct}, true
+			}
+		}
+	case u.Host == "bsky.app" && len(seg) >= 2 && seg[0] == "messages":
+		return Place{Network: Bluesky, DM: true}, true
+	case u.Host == "bsky.app" && len(seg) == 4 && seg[2] == "post":
+		for _, p := range w.Bluesky.Posts() {
+			if p.Rkey == last {
+				return Place{Network: Bluesky, ID: p.URI}, true
+			}
+		}
+	case u.Host == "x.com" && len(seg) >= 2 && seg[0] == "messages":
+		return Place{Network: X, DM: true}, true
+	case u.Host == "x.com" && len(seg) == 3 && seg[1] == "status":
+		for _, t := range w.X.Tweets() {
+			if t.ID == last {
+				return Place{Network: X, ID: t.ID}, true
+			}
+		}
+	}
+	return Place{}, false
 }

@@ -1,0 +1,605 @@
+// Earshot sandbox: a little plain JavaScript, no build step, no framework.
+// It reads the demo world through /api, acts through /api (the server
+// drives the platform fakes), and refetches what it shows whenever the
+// live-update stream (/api/events) says something changed. Every text from
+// the server goes into the page as text (textContent), never as HTML.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+
+// el builds an element: el('a', {href: u, class: 'x'}, 'text', child, ...).
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+    else if (v === true) e.setAttribute(k, '');
+    else e.setAttribute(k, v);
+  }
+  for (const kid of kids.flat()) {
+    if (kid === undefined || kid === null || kid === false) continue;
+    e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return e;
+}
+
+const state = {
+  cast: null,
+  network: 'mastodon',
+  desk: 'slack',
+  channel: '',
+  as: '',
+  thread: '',          // ts of the open thread
+  replyTo: null,       // {id, author, text} of the post being answered
+  public: null,
+  cards: null,
+  threadData: null,
+  editing: '',         // ts of the message being edited
+  unreadNet: new Set(),
+  unreadChan: new Set(),
+};
+
+async function api(method, path, body) {
+  const opts = { method, headers: {} };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, opts);
+  let data = null;
+  try { data = await res.json(); } catch (_) { /* not JSON */ }
+  if (!res.ok) throw new Error((data && data.error) || `${res.status} ${res.statusText}`);
+  return data;
+}
+
+// refresher runs fn one at a time; a call during a run runs it once more after.
+function refresher(fn) {
+  let running = false, again = false;
+  const run = async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try { await fn(); } catch (e) { console.warn(e); } finally {
+      running = false;
+      if (again) { again = false; run(); }
+    }
+  };
+  return run;
+}
+
+const when = (iso) => {
+  const d = new Date(iso);
+  return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+};
+const timeEl = (iso) => el('time', { datetime: iso }, when(iso));
+
+// reconcile makes list show one element per item, in order, reusing the
+// elements of items that did not change (so focus, scroll and an open
+// select survive a refresh) and touching the DOM only where needed.
+function reconcile(list, items, key, draw, extra) {
+  const old = new Map();
+  for (const n of list.children) if (n.dataset.key) old.set(n.dataset.key, n);
+  const nodes = items.map((it) => {
+    const k = key(it), sig = JSON.stringify(it) + '|' + extra;
+    const prev = old.get(k);
+    if (prev && prev.dataset.sig === sig) return prev;
+    const n = draw(it);
+    n.dataset.key = k;
+    n.dataset.sig = sig;
+    return n;
+  });
+  let ref = list.firstChild;
+  for (const n of nodes) {
+    if (n === ref) { ref = ref.nextSibling; continue; }
+    list.insertBefore(n, ref);
+  }
+  while (ref) { const next = ref.nextSibling; ref.remove(); ref = next; }
+}
+
+// ---- Slack mrkdwn as safe DOM: <url|label> links, *bold*, `code`, entities ----
+const unescapeSlack = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+function inline(parent, s) {
+  const parts = s.split(/(\*[^*\n]+\*|`[^`\n]+`)/);
+  for (const p of parts) {
+    if (!p) continue;
+    if (p.length > 2 && p[0] === '*' && p[p.length - 1] === '*') parent.append(el('strong', {}, unescapeSlack(p.slice(1, -1))));
+    else if (p.length > 2 && p[0] === '`' && p[p.length - 1] === '`') parent.append(el('code', {}, unescapeSlack(p.slice(1, -1))));
+    else parent.append(unescapeSlack(p));
+  }
+}
+
+function mrkdwn(parent, s) {
+  const re = /<([^<>|]+)(?:\|([^<>]*))?>/g;
+  let last = 0, m;
+  while ((m = re.exec(s))) {
+    inline(parent, s.slice(last, m.index));
+    const target = m[1], label = unescapeSlack(m[2] || m[1]);
+    if (/^https?:\/\//.test(target)) parent.append(linkTo(target, label));
+    else parent.append(label);
+    last = re.lastIndex;
+  }
+  inline(parent, s.slice(last));
+  return parent;
+}
+
+function textNode(t) {
+  const span = el('span');
+  if (!t) return span;
+  if (t.kind === 'mrkdwn') mrkdwn(span, t.text); else span.textContent = t.text;
+  return span;
+}
+
+// linkTo opens links to the demo's own posts in the Public half.
+function linkTo(href, label) {
+  return el('a', { href, target: '_blank', rel: 'noopener noreferrer', onclick: (ev) => locate(ev, href) }, label);
+}
+
+async function locate(ev, href) {
+  ev.preventDefault();
+  try {
+    const p = await api('GET', '/api/locate?url=' + encodeURIComponent(href));
+    await selectNetwork(p.network);
+    const target = p.id ? document.querySelector(`#timeline [data-id="${CSS.escape(p.id)}"]`) : $('dms');
+    if (target) {
+      target.scrollIntoView({ block: 'center', behavior: 'smooth' });
+      target.classList.remove('flash'); void target.offsetWidth; target.classList.add('flash');
+    }
+  } catch (_) {
+    window.open(href, '_blank', 'noopener');
+  }
+}
+
+// ---- the cast and pickers ----
+
+function netInfo(name) { return state.cast.networks.find((n) => n.name === name); }
+function channelInfo(id) { return state.cast.channels.find((c) => c.id === id); }
+function person(id) { return state.cast.staff.find((p) => p.id === id); }
+
+function drawNetTabs() {
+  const tabs = $('net-tabs');
+  tabs.replaceChildren(...state.cast.networks.map((n) => el('button', {
+    type: 'button', class: 'tab', role: 'tab', id: 'tab-' + n.name,
+    'aria-selected': String(n.name === state.network),
+    onclick: () => selectNetwork(n.name),
+  }, n.label, state.unreadNet.has(n.name) ? el('span', { class: 'dot', 'aria-label': 'new activity' }) : null)));
+}
+
+function drawChanTabs() {
+  const tabs = $('chan-tabs');
+  tabs.replaceChildren(...state.cast.channels.filter((c) => c.desk === state.desk).map((c) => el('button', {
+    type: 'button', class: 'tab', role: 'tab', id: 'chan-' + c.id,
+    'aria-selected': String(c.id === state.channel),
+    onclick: () => selectChannel(c.id),
+  }, '#' + c.name, c.team ? el('span', { class: 'team-badge' }, 'team') : null,
+  state.unreadChan.has(c.id) ? el('span', { class: 'dot', 'aria-label': 'new activity' }) : null)));
+  const c = channelInfo(state.channel);
+  $('chan-purpose').textContent = c ? `Queue “${c.queue}”. ${c.purpose}` : '';
+  $('slash-chan').textContent = c ? '#' + c.name : '';
+}
+
+function drawHandles() {
+  const list = state.cast.customers[state.network] || [];
+  $('handles').replaceChildren(...list.map((c) => el('option', { value: c.handle }, `${c.name} (${c.display})`)));
+  const n = netInfo(state.network);
+  const words = state.cast.keywords.join(', ');
+  const tags = state.network === 'mastodon' ? ` or a watched hashtag (#${state.cast.hashtags.join(', #')})` : '';
+  $('post-text').placeholder = state.network === 'webhook'
+    ? 'Two weeks and still no refund for my cancelled flight.'
+    : `${n.brand.replace(/@fake\.social$/, '')} my train is 40 minutes late and nobody says why`;
+  $('post-hint').textContent = state.network === 'webhook'
+    ? 'Everything posted on the review site reaches the brand (it is sent to Earshot signed, as a webhook).'
+    : `Mention ${n.brand}, or use a watched word (${words})${tags}, and a case opens in the team chat.`;
+}
+
+async function selectNetwork(name) {
+  state.network = name;
+  state.unreadNet.delete(name);
+  clearReply();
+  drawNetTabs();
+  drawHandles();
+  await refreshPublic();
+}
+
+function selectChannel(id) {
+  state.channel = id;
+  state.unreadChan.delete(id);
+  closeThread();
+  drawChanTabs();
+  refreshChannel();
+}
+
+function drawStaff() {
+  const sel = $('staff');
+  sel.replaceChildren(...state.cast.staff.filter((p) => p.desk === state.desk).map((p) => el('option', { value: p.id },
+    `${p.name} — ${p.role || 'not staff'}`)));
+  sel.value = state.as;
+  const p = person(state.as);
+  $('staff-about').textContent = p ? p.about : '';
+  const undo = state.cast.undo_seconds;
+  $('say-hint').replaceChildren(
+    'As the claimer, what you write here is the reply: it is published after the ', el('strong', {}, `${undo} s undo window`),
+    ' (edit or delete it before then). Start with ', el('code', {}, 'note:'), ' or ', el('code', {}, '//'),
+    ' for a note; ', el('code', {}, '!claim'), ', ', el('code', {}, '!dm'), ', ', el('code', {}, '!escalate network-ops'),
+    ', ', el('code', {}, '!resolve fixed'), ' are commands. Enter sends, Shift+Enter is a new line.');
+}
+
+// ---- Public ----
+
+const refreshPublic = refresher(async () => {
+  const net = state.network;
+  const data = await api('GET', '/api/public/' + encodeURIComponent(net));
+  if (net !== state.network) return;
+  state.public = data;
+  drawPublic();
+});
+
+function drawPublic() {
+  const d = state.public;
+  const byID = new Map(d.posts.map((p) => [p.id, p]));
+  $('timeline-count').textContent = d.total > d.posts.length ? `(latest ${d.posts.length} of ${d.total})` : `(${d.total})`;
+  const tl = $('timeline');
+  if (!d.posts.length) {
+    tl.replaceChildren(el('li', { class: 'empty' }, 'Nothing posted yet on this network.'));
+  } else {
+    tl.replaceChildren(...d.posts.map((p) => {
+      const parent = p.in_reply_to ? byID.get(p.in_reply_to) : null;
+      return el('li', { class: 'post' + (p.brand ? ' brand' : ''), 'data-id': p.id },
+        el('div', {},
+          el('span', { class: 'who' }, p.name || p.author), ' ',
+          el('span', { class: 'handle' }, p.author), ' ',
+          p.brand ? el('span', { class: 'badge' }, 'brand reply') : null, ' ',
+          timeEl(p.at)),
+        p.in_reply_to ? el('div', { class: 'ctx' }, '↪ in reply to ',
+          parent ? `${parent.author}: “${parent.text.slice(0, 80)}${parent.text.length > 80 ? '…' : ''}”` : 'an earlier post') : null,
+        el('p', { class: 'text' }, p.text),
+        p.brand ? null : el('button', { type: 'button', class: 'link', onclick: () => startReply(p) }, 'Reply'));
+    }));
+  }
+  const dms = $('dms');
+  if (!d.dms.length) {
+    dms.replaceChildren(el('li', { class: 'empty' }, 'No direct messages yet. Staff move a case to DM with the card’s “Move to DM” button or !dm.'));
+  } else {
+    dms.replaceChildren(...d.dms.map((m) => el('li', { class: 'post' + (m.brand ? ' brand' : '') },
+      el('div', {}, el('span', { class: 'who' }, m.from), m.to ? ` → ${m.to} ` : ' ', timeEl(m.at)),
+      el('p', { class: 'text' }, m.text))));
+  }
+}
+
+function startReply(p) {
+  state.replyTo = p;
+  $('replying').hidden = false;
+  $('replying-text').textContent = `Replying to ${p.author}: “${p.text.slice(0, 60)}${p.text.length > 60 ? '…' : ''}”`;
+  $('post-direct').checked = false;
+  $('post-text').focus();
+}
+
+function clearReply() {
+  state.replyTo = null;
+  $('replying').hidden = true;
+}
+
+async function submitPost(ev) {
+  ev.preventDefault();
+  const err = $('post-error');
+  err.textContent = '';
+  const handle = $('post-handle').value.trim().replace(/^@/, '').toLowerCase();
+  const text = $('post-text').value.trim();
+  if (!/^[a-z0-9_]{1,15}$/.test(handle)) { err.textContent = 'Pick a customer handle: 1 to 15 letters, digits or _.'; $('post-handle').focus(); return; }
+  if (!text) { err.textContent = 'Write something first.'; $('post-text').focus(); return; }
+  const btn = ev.submitter || $('post-form').querySelector('button[type=submit]');
+  btn.disabled = true;
+  try {
+    await api('POST', '/api/public/post', {
+      network: state.network, handle, text, in_reply_to: state.replyTo ? state.replyTo.id : '', direct: $('post-direct').checked,
+    });
+    $('post-text').value = '';
+    clearReply();
+    if (!(state.cast.customers[state.network] || []).some((c) => c.handle === handle)) loadCast();
+    refreshPublic();
+  } catch (e) {
+    err.textContent = e.message;
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+// ---- Team chat ----
+
+function drawBlocks(blocks, ctx) {
+  const out = [];
+  for (const b of blocks || []) {
+    switch (b.type) {
+      case 'header':
+        out.push(el('div', { class: 'block-header' }, textNode(b.text)));
+        break;
+      case 'section': {
+        if (b.text) out.push(el('div', { class: 'block-section' }, textNode(b.text)));
+        if (b.fields && b.fields.length) out.push(el('div', { class: 'fields' }, b.fields.map((f) => el('div', { class: 'field' }, textNode(f)))));
+        if (b.actions && b.actions.length) out.push(drawActions(b.actions, ctx));
+        break;
+      }
+      case 'context':
+        out.push(el('div', { class: 'block-context' }, (b.elements || []).map((t, i) => [i ? ' · ' : '', textNode(t)])));
+        break;
+      case 'actions':
+        out.push(drawActions(b.actions || [], ctx));
+        break;
+      case 'divider':
+        out.push(el('hr'));
+        break;
+    }
+  }
+  return out;
+}
+
+function drawActions(actions, ctx) {
+  return el('div', { class: 'actions' }, actions.map((a) => {
+    if (a.type === 'static_select') {
+      const id = `sel-${ctx.ts}-${a.id}`.replace(/[^a-zA-Z0-9_-]/g, '_');
+      const sel = el('select', { id, onchange: (ev) => { if (ev.target.value) press(ctx, a.id, ev.target.value, ev.target); } },
+        el('option', { value: '' }, a.label || 'Choose…'),
+        (a.options || []).map((o) => el('option', { value: o.value }, o.label)));
+      return el('span', {}, el('label', { for: id, class: 'sr-only' }, a.label || 'Choose'), sel);
+    }
+    return el('button', { type: 'button', class: a.style === 'primary' ? 'primary' : (a.style === 'danger' ? 'danger' : ''),
+      onclick: (ev) => press(ctx, a.id, '', ev.currentTarget) }, a.label);
+  }));
+}
+
+async function press(ctx, action, option, control) {
+  if (control) control.disabled = true;
+  try {
+    await api('POST', '/api/desk/press', { desk: state.desk, channel: state.channel, ts: ctx.ts, as: state.as, action, option });
+  } catch (e) {
+    showError(e.message);
+  } finally {
+    if (control) setTimeout(() => { control.disabled = false; }, 400);
+  }
+}
+
+function showError(msg) {
+  const target = state.thread ? $('say-error') : $('slash-error');
+  target.textContent = msg;
+}
+
+const refreshChannel = refresher(async () => {
+  const ch = state.channel;
+  const q = state.as ? '?as=' + encodeURIComponent(state.as) : '';
+  const data = await api('GET', `/api/desk/${state.desk}/${encodeURIComponent(ch)}${q}`);
+  if (ch !== state.channel) return;
+  state.cards = data;
+  drawCards();
+});
+
+function drawCards() {
+  const d = state.cards;
+  $('cards-count').textContent = d.total
+    ? (d.total > d.cards.length ? `Latest ${d.cards.length} of ${d.total} messages, newest first.` : `${d.total} message${d.total === 1 ? '' : 's'}, newest first.`)
+    : '';
+  const list = $('cards');
+  if (!d.cards.length) {
+    list.replaceChildren(el('li', { class: 'empty' }, 'No cases here yet. Post a complaint on the left and its card appears here.'));
+  } else {
+    if (list.firstElementChild && !list.firstElementChild.dataset.key) list.replaceChildren();
+    reconcile(list, d.cards, (m) => m.ts, (m) => el('li', { class: 'card' + (m.ts === state.thread ? ' open' : ''), 'data-ts': m.ts, 'data-case': m.case_id || '' },
+      m.blocks && m.blocks.length ? drawBlocks(m.blocks, m) : el('div', { class: 'block-section' }, el('strong', {}, m.author), ': ', mrkdwn(el('span'), m.text)),
+      el('div', { class: 'card-foot' },
+        el('span', { class: 'hint' }, timeEl(m.at)),
+        el('button', { type: 'button', class: 'link open-thread', onclick: () => openThread(m.ts) },
+          m.replies ? `Open thread (${m.replies} repl${m.replies === 1 ? 'y' : 'ies'})` : 'Open thread'))), state.thread);
+  }
+  drawNotices($('notices'), d.notices.filter((n) => !state.thread || n.thread !== state.thread));
+}
+
+function drawNotices(box, notices) {
+  box.replaceChildren(...notices.slice(-4).map((n) => el('div', { class: 'notice' },
+    el('span', { class: 'only' }, 'Only visible to you' + (n.thread && n.thread !== state.thread ? ' · in a thread' : '')),
+    n.blocks && n.blocks.length ? drawBlocks(n.blocks, { ts: n.thread }) : mrkdwn(el('span'), n.text))));
+}
+
+function openThread(ts) {
+  state.thread = ts;
+  state.editing = '';
+  $('thread-pane').hidden = false;
+  document.querySelector('.team-cols').classList.remove('no-thread');
+  for (const li of document.querySelectorAll('#cards .card')) li.classList.toggle('open', li.dataset.ts === ts);
+  refreshThread().then(() => $('say-text').focus());
+}
+
+function closeThread() {
+  state.thread = '';
+  state.threadData = null;
+  $('thread-pane').hidden = true;
+  document.querySelector('.team-cols').classList.add('no-thread');
+  for (const li of document.querySelectorAll('#cards .card.open')) li.classList.remove('open');
+}
+
+const refreshThread = refresher(async () => {
+  if (!state.thread) return;
+  const ts = state.thread, ch = state.channel;
+  const q = state.as ? '?as=' + encodeURIComponent(state.as) : '';
+  let data;
+  try {
+    data = await api('GET', `/api/desk/${state.desk}/${encodeURIComponent(ch)}/thread/${encodeURIComponent(ts)}${q}`);
+  } catch (e) {
+    if (ts === state.thread) closeThread();
+    return;
+  }
+  if (ts !== state.thread || ch !== state.channel) return;
+  state.threadData = data;
+  drawThread();
+});
+
+function pendingLeft(m) {
+  if (!m.marks || !m.marks.some((k) => k.state === 'pending')) return -1;
+  const left = Math.ceil(state.cast.undo_seconds - (Date.now() - new Date(m.at).getTime()) / 1000);
+  return Math.max(left, 0);
+}
+
+function drawThread() {
+  const d = state.threadData;
+  const root = d.messages[0];
+  $('thread-title').textContent = root && root.case_id ? `Thread of ${root.case_id}` : 'Thread';
+  reconcile($('thread'), d.messages, (m) => m.ts, (m) => drawMessage(m, m === root), `${state.as}|${state.editing}`);
+  drawNotices($('thread-notices'), d.notices);
+  const t = $('thread');
+  if (t.dataset.count !== String(d.messages.length)) { t.scrollTop = t.scrollHeight; t.dataset.count = String(d.messages.length); }
+}
+
+function drawMessage(m, isRoot) {
+  if (isRoot && m.blocks && m.blocks.length) {
+    return el('li', { class: 'msg root' }, el('div', { class: 'card open' }, drawBlocks(m.blocks, m)));
+  }
+  const mine = !m.bot && m.author_id === state.as;
+  const customer = m.bot && m.as;
+  const left = pendingLeft(m);
+  const head = el('div', {},
+    el('span', { class: 'who' }, customer ? `${m.as}` : m.author), ' ',
+    customer ? el('span', { class: 'badge muted' }, 'customer, via Earshot') : null, ' ',
+    timeEl(m.at), m.edited ? el('span', { class: 'hint' }, ' (edited)') : null,
+    m.marks && m.marks.length ? el('span', { class: 'marks' }, m.marks.map((k) => el('span', {
+      class: 'mark', role: 'img', title: markTitle(k), 'aria-label': markTitle(k) }, k.emoji))) : null,
+    left >= 0 ? el('span', { class: 'pending-note', 'data-ts': m.ts }, left > 0 ? `goes out in ${left} s` : 'publishing…') : null,
+    mine && state.editing !== m.ts ? el('span', { class: 'msg-tools' },
+      el('button', { type: 'button', 'aria-label': 'Edit your message', onclick: () => { state.editing = m.ts; drawThread(); } }, 'Edit'),
+      el('button', { type: 'button', class: 'danger', 'aria-label': 'Delete your message', onclick: () => deleteMessage(m.ts) }, 'Delete')) : null);
+  let body;
+  if (state.editing === m.ts) {
+    const id = 'edit-' + m.ts.replace('.', '_');
+    const ta = el('textarea', { id, rows: 2, maxlength: 4000 }, unescapeSlack(m.text));
+    body = el('form', { class: 'edit-box', onsubmit: (ev) => { ev.preventDefault(); saveEdit(m.ts, ta.value); } },
+      el('label', { for: id, class: 'sr-only' }, 'Edit your message'), ta,
+      el('div', { class: 'row' }, el('button', { type: 'submit', class: 'primary' }, 'Save'),
+        el('button', { type: 'button', onclick: () => { state.editing = ''; drawThread(); } }, 'Cancel')));
+    setTimeout(() => ta.focus(), 0);
+  } else if (m.blocks && m.blocks.length) {
+    body = el('div', {}, drawBlocks(m.blocks, m));
+  } else {
+    body = mrkdwn(el('p', { class: 'text' }), m.text);
+  }
+  return el('li', { class: 'msg' + (m.bot ? ' bot' : '') + (customer ? ' customer' : ''), 'data-ts': m.ts }, head, body);
+}
+
+const markTitles = {
+  pending: 'pending: waiting out the undo window', sent: 'sent: published', failed: 'failed: see the line below',
+  not_sent: 'not sent: see the private note', cancelled: 'cancelled: deleted inside the undo window', uncertain: 'uncertain: check the link',
+};
+const markTitle = (k) => markTitles[k.state] || k.name;
+
+// The countdown of pending replies ticks without refetching.
+setInterval(() => {
+  if (!state.threadData) return;
+  for (const span of document.querySelectorAll('.pending-note')) {
+    const m = state.threadData.messages.find((x) => x.ts === span.dataset.ts);
+    if (!m) continue;
+    const left = pendingLeft(m);
+    span.textContent = left > 0 ? `goes out in ${left} s` : 'publishing…';
+  }
+}, 1000);
+
+async function say(ev) {
+  ev.preventDefault();
+  const err = $('say-error');
+  err.textContent = '';
+  const text = $('say-text').value.trim();
+  if (!text) { err.textContent = 'Write something first.'; return; }
+  try {
+    await api('POST', '/api/desk/say', { desk: state.desk, channel: state.channel, thread: state.thread, as: state.as, text });
+    $('say-text').value = '';
+  } catch (e) {
+    err.textContent = e.message;
+  }
+}
+
+async function saveEdit(ts, text) {
+  try {
+    await api('POST', '/api/desk/edit', { desk: state.desk, channel: state.channel, ts, as: state.as, text });
+    state.editing = '';
+  } catch (e) {
+    $('say-error').textContent = e.message;
+  }
+}
+
+async function deleteMessage(ts) {
+  try {
+    await api('POST', '/api/desk/delete', { desk: state.desk, channel: state.channel, ts, as: state.as });
+  } catch (e) {
+    $('say-error').textContent = e.message;
+  }
+}
+
+async function slash(ev) {
+  ev.preventDefault();
+  const err = $('slash-error');
+  err.textContent = '';
+  const line = $('slash-text').value.trim();
+  if (!line.startsWith('/')) { err.textContent = 'A slash command starts with / — try /earshot help.'; return; }
+  try {
+    await api('POST', '/api/desk/slash', { desk: state.desk, channel: state.channel, as: state.as, line });
+    $('slash-text').value = '';
+  } catch (e) {
+    err.textContent = e.message;
+  }
+}
+
+// ---- live updates ----
+
+function refreshAll() {
+  refreshPublic();
+  refreshChannel();
+  refreshThread();
+}
+
+function connect() {
+  const live = $('live');
+  const es = new EventSource('/api/events');
+  es.addEventListener('hello', () => { live.textContent = 'live'; live.className = 'live on'; refreshAll(); });
+  es.addEventListener('change', (ev) => {
+    let c;
+    try { c = JSON.parse(ev.data); } catch (_) { return; }
+    for (const n of c.public || []) {
+      if (n === state.network) refreshPublic(); else state.unreadNet.add(n);
+    }
+    let here = false;
+    for (const key of c.channels || []) {
+      const [desk, ch] = key.split('/');
+      if (desk === state.desk && ch === state.channel) here = true;
+      else if (desk === state.desk) state.unreadChan.add(ch);
+    }
+    if (here || c.notices) { refreshChannel(); refreshThread(); }
+    drawNetTabs();
+    drawChanTabs();
+  });
+  es.onerror = () => { live.textContent = 'reconnecting…'; live.className = 'live off'; };
+}
+
+async function loadCast() {
+  state.cast = await api('GET', '/api/cast');
+  drawNetTabs();
+  drawHandles();
+  $('slash-list').replaceChildren(...state.cast.slash_commands.map((c) => el('option', { value: c.command + ' ' },
+    `${c.command} ${c.usage} — ${c.description}`)));
+}
+
+async function init() {
+  await loadCast();
+  state.channel = state.cast.channels[0].id;
+  state.as = state.cast.staff[0].id;
+  $('post-handle').value = (state.cast.customers[state.network] || [{ handle: 'ana' }])[0].handle;
+  drawStaff();
+  drawChanTabs();
+  closeThread();
+  $('post-form').addEventListener('submit', submitPost);
+  $('post-text').addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) $('post-form').requestSubmit(); });
+  $('cancel-reply').addEventListener('click', clearReply);
+  $('post-direct').addEventListener('change', () => { if ($('post-direct').checked) clearReply(); });
+  $('staff').addEventListener('change', (ev) => { state.as = ev.target.value; drawStaff(); refreshChannel(); refreshThread(); });
+  $('slash-form').addEventListener('submit', slash);
+  $('say-form').addEventListener('submit', say);
+  $('say-text').addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); $('say-form').requestSubmit(); } });
+  $('close-thread').addEventListener('click', closeThread);
+  connect();
+}
+
+init().catch((e) => { $('live').textContent = 'could not load: ' + e.message; $('live').className = 'live off'; });

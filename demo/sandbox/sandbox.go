@@ -109,8 +109,11 @@ func (s *Sandbox) Routes() map[string]http.Handler {
 	sub, _ := fs.Sub(static, "static")
 	files := http.StripPrefix("/static/", http.FileServerFS(sub))
 	r := map[string]http.Handler{
-		"GET /{$}":     http.HandlerFunc(s.index),
-		"GET /static/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Cache-Control", "no-cache"); files.ServeHTTP(w, r) }),
+		"GET /{$}": http.HandlerFunc(s.index),
+		"GET /static/": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-cache")
+			files.ServeHTTP(w, r)
+		}),
 
 		"GET /api/cast":                              http.HandlerFunc(s.cast),
 		"GET /api/public/{network}":                  http.HandlerFunc(s.public),

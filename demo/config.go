@@ -15,7 +15,7 @@ import (
 type ConfigOptions struct {
 	Listen     string        // "127.0.0.1:8080"
 	DataDir    string        // where the journal goes
-	UndoWindow time.Duration // DefaultUndoWindow when zero
+	UndoWindow time.Duration // Earshot's undo window; 0 publishes at once
 	LogLevel   string        // "warn" when empty
 }
 
@@ -24,9 +24,6 @@ type ConfigOptions struct {
 // deploy/earshot.example.yaml), which `earshot run --config` would accept
 // too while the fakes run. Pure: no I/O.
 func (w *World) Config(o ConfigOptions) []byte {
-	if o.UndoWindow == 0 {
-		o.UndoWindow = DefaultUndoWindow
-	}
 	if o.LogLevel == "" {
 		o.LogLevel = "warn"
 	}

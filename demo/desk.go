@@ -301,6 +301,18 @@ func (w *World) Thread(desk, channel, ts string) ([]Message, error) {
 	return out, nil
 }
 
+// Message returns one live message of channel as the channel shows it.
+func (w *World) Message(desk, channel, ts string) (Message, error) {
+	if err := w.check(desk, channel, ""); err != nil {
+		return Message{}, err
+	}
+	m, err := w.message(channel, ts)
+	if err != nil {
+		return Message{}, err
+	}
+	return w.view(m), nil
+}
+
 // Notices returns the latest private notices user saw in channel (all
 // channels when channel is ""), oldest first, at most limit.
 func (w *World) Notices(desk, channel, user string, limit int) ([]Notice, error) {

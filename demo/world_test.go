@@ -195,7 +195,7 @@ func TestStaffActThroughTheFakeSlack(t *testing.T) {
 func TestConfigNamesEveryFake(t *testing.T) {
 	t.Parallel()
 	w := startWorld(t)
-	cfg := string(w.Config(ConfigOptions{Listen: "127.0.0.1:0", DataDir: "/tmp/x"}))
+	cfg := string(w.Config(ConfigOptions{Listen: "127.0.0.1:0", DataDir: "/tmp/x", UndoWindow: DefaultUndoWindow}))
 	for _, want := range []string{w.Slack.APIURL(), w.Mastodon.URL(), w.Bluesky.JetstreamURL(), w.X.URL(),
 		w.Reviews.ReplyURL(), `undo_window: "5s"`, `channel: "C04NETOPS"`, "team: true", `user: "U04LENA", role: lead`} {
 		if !strings.Contains(cfg, want) {

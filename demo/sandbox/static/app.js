@@ -17,7 +17,7 @@ function el(tag, attrs, ...kids) {
     else if (v === true) e.setAttribute(k, '');
     else e.setAttribute(k, v);
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === undefined || kid === null || kid === false) continue;
     e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -99,27 +99,34 @@ function reconcile(list, items, key, draw, extra) {
 // ---- Slack mrkdwn as safe DOM: <url|label> links, *bold*, `code`, entities ----
 const unescapeSlack = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 
-function inline(parent, s) {
-  const parts = s.split(/(\*[^*\n]+\*|`[^`\n]+`)/);
-  for (const p of parts) {
-    if (!p) continue;
-    if (p.length > 2 && p[0] === '*' && p[p.length - 1] === '*') parent.append(el('strong', {}, unescapeSlack(p.slice(1, -1))));
-    else if (p.length > 2 && p[0] === '`' && p[p.length - 1] === '`') parent.append(el('code', {}, unescapeSlack(p.slice(1, -1))));
-    else parent.append(unescapeSlack(p));
-  }
-}
-
+// mrkdwn renders Slack mrkdwn into parent: <url|label> links, *bold*
+// (also around a link), `code`, and the &lt; &gt; &amp; escapes.
 function mrkdwn(parent, s) {
+  const tokens = [];
   const re = /<([^<>|]+)(?:\|([^<>]*))?>/g;
   let last = 0, m;
   while ((m = re.exec(s))) {
-    inline(parent, s.slice(last, m.index));
-    const target = m[1], label = unescapeSlack(m[2] || m[1]);
-    if (/^https?:\/\//.test(target)) parent.append(linkTo(target, label));
-    else parent.append(label);
+    if (m.index > last) tokens.push({ text: s.slice(last, m.index) });
+    tokens.push({ link: m[1], label: unescapeSlack(m[2] || m[1]) });
     last = re.lastIndex;
   }
-  inline(parent, s.slice(last));
+  if (last < s.length) tokens.push({ text: s.slice(last) });
+  let target = parent;
+  const toggleBold = () => {
+    if (target === parent) { target = el('strong'); parent.append(target); } else { target = parent; }
+  };
+  for (const t of tokens) {
+    if (t.link) {
+      target.append(/^https?:\/\//.test(t.link) ? linkTo(t.link, t.label) : t.label);
+      continue;
+    }
+    for (const part of t.text.split(/(`[^`\n]+`|\*)/)) {
+      if (!part) continue;
+      if (part === '*') toggleBold();
+      else if (part.length > 2 && part[0] === '`' && part[part.length - 1] === '`') target.append(el('code', {}, unescapeSlack(part.slice(1, -1))));
+      else target.append(unescapeSlack(part));
+    }
+  }
   return parent;
 }
 

@@ -182,8 +182,16 @@ func railDisruption(ctx context.Context, st *Stage) error {
 	answer := "We're sorry: a signal failure between Ermesinde and Campanhã is delaying trains north of Porto. Engineers are on site; we expect normal service by 10:30. Live times: the app's journey planner."
 	answered := make([]int, 2)
 	err = together(
-		func() error { var err error; answered[0], err = st.workQueue(ctx, rui, rail, st.n(5), answer, true); return err },
-		func() error { var err error; answered[1], err = st.workQueue(ctx, mei, rail, st.n(5), answer, false); return err },
+		func() error {
+			var err error
+			answered[0], err = st.workQueue(ctx, rui, rail, st.n(5), answer, true)
+			return err
+		},
+		func() error {
+			var err error
+			answered[1], err = st.workQueue(ctx, mei, rail, st.n(5), answer, false)
+			return err
+		},
 	)
 	st.say("  %s and %s answered %d cases; the rest wait in #%s", rui.Name, mei.Name, answered[0]+answered[1], channelName(rail))
 	return err

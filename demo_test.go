@@ -105,7 +105,9 @@ func TestDemoServesTheSandboxAndStops(t *testing.T) {
 	defer cancel()
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--exit-after", "2m"}, &stdout, &stderr) }()
+	go func() {
+		done <- run(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--exit-after", "2m"}, &stdout, &stderr)
+	}()
 	var base string
 	waitFor(t, func() bool {
 		m := openLine.FindStringSubmatch(stdout.String())

@@ -119,7 +119,7 @@ func demoServe(ctx context.Context, f demoFlags, stdout, stderr io.Writer) error
 			out := stdout
 			fmt.Fprintf(out, "Earshot demo: open %s\n", base)
 			fmt.Fprintf(out, "  config %s · metrics %smetrics · stop with Ctrl-C\n", cfgPath, base)
-			st := &script.Stage{World: world, Out: out, Scale: f.scale}
+			st := &script.Stage{World: world, Out: out, Scale: f.scale, Metrics: s.Metrics}
 			if err := script.WaitReady(ctx, world, s.EngineReady, time.Minute); err != nil {
 				fmt.Fprintf(out, "earshot demo: %v\n", err)
 				return
@@ -129,7 +129,7 @@ func demoServe(ctx context.Context, f demoFlags, stdout, stderr io.Writer) error
 				return
 			}
 			seeded.Store(true)
-			fmt.Fprintf(out, "Ready: a few complaints from this morning are waiting. Post as a customer, work them as staff.\n")
+			fmt.Fprintf(out, "Ready: last night's review and this morning's complaints are waiting. Post as a customer, work them as staff.\n")
 			if !f.script {
 				return
 			}

@@ -47,6 +47,10 @@ type DM struct {
 type PostOptions struct {
 	InReplyTo string // the id of the post answered (as PublicPost.ID)
 	Direct    bool   // a direct message to the brand instead of a public post
+	// At is when the customer wrote it (zero: now). Only the review site
+	// forwards older posts (a backlog from last night); elsewhere a post
+	// is always new.
+	At time.Time
 }
 
 // ErrBadText is returned for an empty or oversized text.
@@ -75,6 +79,9 @@ func (w *World) Post(ctx context.Context, network, handle, text string, o PostOp
 	c, err := w.Customer(network, handle, "")
 	if err != nil {
 		return PublicPost{}, err
+	}
+	if !o.At.IsZero() && network != Reviews {
+		return PublicPost{}, fmt.Errorf("only the review site forwards posts written earlier, not %s", network)
 	}
 	switch network {
 	case Mastodon:
@@ -126,7 +133,7 @@ func (w *World) Post(ctx context.Context, network, handle, text string, o PostOp
 		}
 		return w.xPost(t), nil
 	case Reviews:
-		po := webhookfake.PostOptions{InReplyTo: o.InReplyTo, Direct: o.Direct}
+		po := webhookfake.PostOptions{InReplyTo: o.InReplyTo, Direct: o.Direct, At: o.At}
 		if o.InReplyTo != "" {
 			conv, ok := w.reviewConversation(o.InReplyTo)
 			if !ok {

@@ -39,23 +39,29 @@ func Play(ctx context.Context, st *Stage) error {
 	return nil
 }
 
-// Seed sets the scene a newcomer finds when the sandbox opens: a few
-// complaints from "this morning" on every network, one answered, one
-// answered and resolved, one escalated to network-ops with a note, a
-// refused command from a colleague who is not staff, and two left new.
-// It blocks until Earshot has done all of it (about one undo window).
+// Seed sets the scene a newcomer finds when the sandbox opens: a review
+// from last night that nobody answered (its first-response SLA long
+// breached), a few complaints from this morning on every network, one
+// answered, one answered and resolved, one escalated to network-ops with
+// a note, a refused command from a colleague who is not staff, and two
+// left new. It blocks until Earshot has done all of it (about one undo
+// window) and, with Stage.Metrics, until the breach is counted.
 func Seed(ctx context.Context, st *Stage) error {
 	rui, mei, sam, alex := person("rui"), person("mei"), person("sam"), person("alex")
 	rail, broadband, care := channelOf("rail"), channelOf("broadband"), channelOf("care")
-	posts := []struct{ network, handle, text string }{
-		{demo.Mastodon, "ana", "@earshot the 07:40 train to Porto is cancelled again. Is the 08:10 running?"},
-		{demo.Bluesky, "kai", "@earshot.fake.bsky broadband down since 6am in Braga, the router is blinking red"},
-		{demo.X, "nadia", "@earshot my flight EA214 to Madrid was cancelled, I need to rebook for tomorrow"},
-		{demo.Reviews, "priya", "Two weeks waiting for the refund of my cancelled flight. Nobody answers my emails."},
-		{demo.Mastodon, "joao", "Signal failure at Campanhã again, every train delayed #railchaos"},
+	overnight := time.Now().Add(-10 * time.Hour)
+	posts := []struct {
+		network, handle, text string
+		at                    time.Time
+	}{
+		{demo.Reviews, "priya", "Two weeks waiting for the refund of my cancelled flight. Nobody answers my emails.", overnight},
+		{demo.Mastodon, "ana", "@earshot the 07:40 train to Porto is cancelled again. Is the 08:10 running?", time.Time{}},
+		{demo.Bluesky, "kai", "@earshot.fake.bsky broadband down since 6am in Braga, the router is blinking red", time.Time{}},
+		{demo.X, "nadia", "@earshot my flight EA214 to Madrid was cancelled, I need to rebook for tomorrow", time.Time{}},
+		{demo.Mastodon, "joao", "Signal failure at Campanhã again, every train delayed #railchaos", time.Time{}},
 	}
 	for _, p := range posts {
-		if _, err := st.post(ctx, p.network, p.handle, p.text, demo.PostOptions{}); err != nil {
+		if _, err := st.post(ctx, p.network, p.handle, p.text, demo.PostOptions{At: p.at}); err != nil {
 			return err
 		}
 	}
@@ -115,6 +121,15 @@ func Seed(ctx context.Context, st *Stage) error {
 				return err
 			}
 			return st.waitFor(ctx, "the refusal shown to "+alex.Name, func() bool { return len(st.notices(alex)) > before })
+		},
+		func() error { // last night's review is long past its first-response target
+			if st.Metrics == nil {
+				return nil
+			}
+			return st.waitFor(ctx, "the overnight review's SLA breach to be counted", func() bool {
+				s, err := Summarize(st.Metrics)
+				return err == nil && s.Breaches["first_response"] > 0
+			})
 		},
 	)
 }

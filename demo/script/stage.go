@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/earshot-dev/earshot/demo"
 )
 
@@ -34,6 +36,9 @@ type Stage struct {
 	Scale float64
 	// Timeout bounds each wait for Earshot to react; default 60s.
 	Timeout time.Duration
+	// Metrics, when set, is Earshot's registry: the seed waits there for
+	// what no person sees (an SLA breach is counted, not shown).
+	Metrics prometheus.Gatherer
 
 	mu sync.Mutex // serializes Out
 }

@@ -147,11 +147,11 @@ func railDisruption(ctx context.Context, st *Stage) error {
 	rail := channelOf("rail")
 	rui, mei, lena := person("rui"), person("mei"), person("lena")
 	lines := []string{
-		"@earshot stuck at Ermesinde, the 08:32 hasn't moved for 20 minutes",
+		"@earshot stuck at Ermesinde, the 08:32 train hasn't moved for 20 minutes",
 		"@earshot any news on the signal failure? My train is delayed 35 minutes",
 		"trains delayed everywhere north of Porto this morning #railchaos",
 		"@earshot the platform display says cancelled but staff say it's running??",
-		"@earshot is the 09:05 to Braga cancelled or delayed? Conflicting info at the station",
+		"@earshot is the 09:05 train to Braga cancelled or delayed? Conflicting info at the station",
 	}
 	networks := []string{demo.Mastodon, demo.Bluesky, demo.X}
 	handles := []string{"rita", "tiago", "ines", "bruno", "sofia", "miguel", "carla", "duarte"}
@@ -262,7 +262,7 @@ func broadbandOutage(ctx context.Context, st *Stage) error {
 	texts := []string{
 		"broadband down again in %s, nothing since 11:00",
 		"no internet in %s for two hours, I work from home!",
-		"is there a broadband outage in %s? router shows no signal",
+		"is there a broadband outage in %s? the router has no light at all",
 		"internet down in %s, third time this month",
 	}
 	networks := []string{demo.X, demo.Bluesky, demo.Mastodon, demo.X}
@@ -358,8 +358,9 @@ func broadbandOutage(ctx context.Context, st *Stage) error {
 }
 
 // flightRebooking: one customer, a whole case: claim, a public answer,
-// move to DM for the booking reference, the customer answers by DM, the
-// rebooking goes by DM, resolve with a summary.
+// move to DM with !dm (a public line says so, the question goes by DM),
+// the customer answers by DM, the rebooking goes by DM, resolve with a
+// summary.
 func flightRebooking(ctx context.Context, st *Stage) error {
 	care := channelOf("care")
 	mei := person("mei")
@@ -378,7 +379,7 @@ func flightRebooking(ctx context.Context, st *Stage) error {
 		return err
 	}
 	dmsBefore, _ := st.World.DMs(demo.X, 1000)
-	if err := st.press(ctx, mei, c, "dm", ""); err != nil {
+	if _, err := st.write(mei, c, "!dm Hi Lucía, Mei from the care team here. Could you send me your booking reference?"); err != nil {
 		return err
 	}
 	if err := st.cardShows(ctx, c, "Direct messages"); err != nil {

@@ -132,7 +132,9 @@ func (st *Stage) card(ctx context.Context, channel, phrase string) (Card, error)
 	return found, err
 }
 
-// unclaimed lists up to n cards of channel that show a Claim button, oldest first.
+// unclaimed lists up to n new cases' cards of channel (a Claim button,
+// status New: an escalated case waiting for its team shows Claim too),
+// oldest first.
 func (st *Stage) unclaimed(channel string, n int) []Card {
 	cards, _, err := st.World.Cards(demo.SlackDesk, channel, 1000)
 	if err != nil {
@@ -140,7 +142,7 @@ func (st *Stage) unclaimed(channel string, n int) []Card {
 	}
 	var out []Card
 	for i := len(cards) - 1; i >= 0 && len(out) < n; i-- {
-		if c := cards[i]; c.CaseID != "" && hasAction(c, "earshot:claim") {
+		if c := cards[i]; c.CaseID != "" && hasAction(c, "earshot:claim") && strings.Contains(c.Visible(), "*Status*\nNew") {
 			out = append(out, Card{Channel: channel, TS: c.TS, CaseID: c.CaseID})
 		}
 	}

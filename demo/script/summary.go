@@ -26,11 +26,13 @@ type Summary struct {
 	RateLimited float64            // earshot_platform_requests_total{outcome="rate_limited"}
 }
 
-// Quantiles are estimated from a histogram's buckets, as Prometheus's
-// histogram_quantile does (linear within a bucket).
+// Quantiles sum up a histogram: the exact mean, and the bucket bounds
+// that hold the median and the 90th percentile (what a histogram knows;
+// Prometheus's histogram_quantile interpolates inside them).
 type Quantiles struct {
-	Count         uint64
-	P50, P90, Max float64 // seconds; Max is the upper bound of the highest bucket used
+	Count    uint64
+	Mean     float64 // seconds
+	P50, P90 float64 // seconds: upper bounds of the buckets that hold them (+Inf past the last)
 }
 
 // Summarize reads Earshot's metrics from g. It does no I/O beyond what
@@ -99,20 +101,18 @@ func sumBy(mf *dto.MetricFamily, by string, into map[string]float64, keep func(*
 	}
 }
 
-// quantiles merges every series of a histogram family and estimates p50, p90.
+// quantiles merges every series of a histogram family.
 func quantiles(mf *dto.MetricFamily) Quantiles {
-	type bucket struct {
-		le    float64
-		count uint64
-	}
 	merged := map[float64]uint64{}
 	var q Quantiles
+	var sum float64
 	for _, m := range mf.GetMetric() {
 		h := m.GetHistogram()
 		if h == nil {
 			continue
 		}
 		q.Count += h.GetSampleCount()
+		sum += h.GetSampleSum()
 		for _, b := range h.GetBucket() {
 			merged[b.GetUpperBound()] += b.GetCumulativeCount()
 		}
@@ -120,44 +120,22 @@ func quantiles(mf *dto.MetricFamily) Quantiles {
 	if q.Count == 0 {
 		return q
 	}
-	var bs []bucket
-	for le, c := range merged {
-		bs = append(bs, bucket{le, c})
+	q.Mean = sum / float64(q.Count)
+	bounds := make([]float64, 0, len(merged))
+	for le := range merged {
+		bounds = append(bounds, le)
 	}
-	slices.SortFunc(bs, func(a, b bucket) int {
-		switch {
-		case a.le < b.le:
-			return -1
-		case a.le > b.le:
-			return 1
-		}
-		return 0
-	})
+	slices.Sort(bounds)
 	at := func(phi float64) float64 {
 		rank := phi * float64(q.Count)
-		lower, below := 0.0, uint64(0)
-		for _, b := range bs {
-			if float64(b.count) >= rank {
-				if math.IsInf(b.le, 1) {
-					return lower
-				}
-				in := b.count - below
-				if in == 0 {
-					return b.le
-				}
-				return lower + (b.le-lower)*(rank-float64(below))/float64(in)
+		for _, le := range bounds {
+			if float64(merged[le]) >= rank {
+				return le
 			}
-			lower, below = b.le, b.count
 		}
-		return lower
+		return math.Inf(1)
 	}
 	q.P50, q.P90 = at(0.5), at(0.9)
-	for _, b := range bs {
-		if b.count == q.Count && !math.IsInf(b.le, 1) {
-			q.Max = b.le
-			break
-		}
-	}
 	return q
 }
 
@@ -200,14 +178,29 @@ func (q Quantiles) String() string {
 	if q.Count == 0 {
 		return "no data yet"
 	}
-	return fmt.Sprintf("p50 %s · p90 %s (%d cases)", seconds(q.P50), seconds(q.P90), q.Count)
+	cases := "cases"
+	if q.Count == 1 {
+		cases = "case"
+	}
+	return fmt.Sprintf("mean %s · p50 %s · p90 %s (%d %s)", seconds(q.Mean), bound(q.P50), bound(q.P90), q.Count, cases)
+}
+
+// bound shows a bucket bound as "≤ 30s".
+func bound(le float64) string {
+	if math.IsInf(le, 1) {
+		return "over the largest bucket"
+	}
+	return "≤ " + seconds(le)
 }
 
 func seconds(v float64) string {
-	if v < 60 {
+	switch {
+	case v < 60:
 		return fmt.Sprintf("%.1fs", v)
+	case v < 3600:
+		return fmt.Sprintf("%.1fmin", v/60)
 	}
-	return fmt.Sprintf("%.1fmin", v/60)
+	return fmt.Sprintf("%.1fh", v/3600)
 }
 
 // Write prints the summary as a small table.

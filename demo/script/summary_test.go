@@ -38,12 +38,12 @@ func TestSummarizeReadsTheContractMetrics(t *testing.T) {
 		s.Unclaimed["rail"] != 4 || s.Breaches["first_response"] != 1 {
 		t.Errorf("summary %+v", s)
 	}
-	if s.FirstReply.Count != 100 || s.FirstReply.P50 <= 4 || s.FirstReply.P50 > 8 || s.FirstReply.P90 < 8 || s.FirstReply.P90 > 16 {
+	if s.FirstReply.Count != 100 || s.FirstReply.P50 != 8 || s.FirstReply.P90 != 16 || s.FirstReply.Mean != 6.75 {
 		t.Errorf("first response %+v", s.FirstReply)
 	}
 	var b bytes.Buffer
 	s.Write(&b)
-	for _, want := range []string{"cases opened", "320", "sent 12 · cancelled 1", "queue depth", "293 open", "SLA breaches", "p50"} {
+	for _, want := range []string{"cases opened", "320", "sent 12 · cancelled 1", "queue depth", "293 open", "SLA breaches", "mean 6.8s · p50 ≤ 8.0s · p90 ≤ 16.0s (100 cases)"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, b.String())
 		}

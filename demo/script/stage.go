@@ -186,7 +186,18 @@ func (st *Stage) claim(ctx context.Context, p demo.Person, c Card) error {
 	if err := st.press(ctx, p, c, "claim", ""); err != nil {
 		return err
 	}
-	return st.cardShows(ctx, c, "Claimed by "+p.Name)
+	if err := st.cardShows(ctx, c, "Claimed by "+p.Name); err != nil {
+		return st.withNotice(err, p)
+	}
+	return nil
+}
+
+// withNotice adds what p was last told privately (a refusal says why).
+func (st *Stage) withNotice(err error, p demo.Person) error {
+	if n := st.notices(p); len(n) > 0 {
+		return fmt.Errorf("%w (%s was last told: %q)", err, p.Name, n[len(n)-1].Text)
+	}
+	return err
 }
 
 // write types text in the card's thread as p and returns the message's ts.

@@ -51,8 +51,11 @@ func TestPageDrivesTheFakes(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("post-text"), text),
 		chromedp.Click(chromedp.CSS(`#post-form button[type="submit"]`)),
 		chromedp.WaitVisible(`//ol[@id="timeline"]/li[contains(., "order 7781")]`),
-		// The card the desk opened, with its buttons.
+		// The card the desk opened, with its buttons, its mrkdwn drawn
+		// (a bold link, an escaped text kept verbatim).
 		chromedp.WaitVisible(`//ol[@id="cards"]/li[@data-case="E-7"]`),
+		chromedp.WaitVisible(`//ol[@id="cards"]/li[@data-case="E-7"]//strong/a[.="Ana Lima"]`),
+		chromedp.WaitVisible(`//ol[@id="cards"]/li[@data-case="E-7"]//div[contains(., "nobody answers <support> *again*")]`),
 	)
 	if err != nil {
 		t.Fatal(err)

@@ -97,7 +97,14 @@ function reconcile(list, items, key, draw, extra) {
 }
 
 // ---- Slack mrkdwn as safe DOM: <url|label> links, *bold*, `code`, entities ----
+// Slack shows :shortcodes: as emoji; these are the ones Earshot writes.
+const emoji = {
+  white_check_mark: '✅', x: '❌', warning: '⚠️', hourglass_flowing_sand: '⏳', no_entry_sign: '🚫',
+  wastebasket: '🗑️', eyes: '👀', arrows_counterclockwise: '🔄', lock: '🔒', envelope: '✉️', speech_balloon: '💬',
+};
 const unescapeSlack = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+// shown is a piece of mrkdwn text as Slack shows it: unescaped, emoji drawn.
+const shown = (s) => unescapeSlack(s).replace(/:([a-z0-9_+-]+):/g, (m, name) => emoji[name] || m);
 
 // mrkdwn renders Slack mrkdwn into parent: <url|label> links, *bold*
 // (also around a link), `code`, and the &lt; &gt; &amp; escapes.
@@ -120,11 +127,16 @@ function mrkdwn(parent, s) {
       target.append(/^https?:\/\//.test(t.link) ? linkTo(t.link, t.label) : t.label);
       continue;
     }
-    for (const part of t.text.split(/(`[^`\n]+`|\*)/)) {
+    const parts = t.text.split(/(`[^`\n]+`|\*)/);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i];
       if (!part) continue;
-      if (part === '*') toggleBold();
+      // A * opens bold before a non-space and closes it after one (5 * 3 stays).
+      const opens = target === parent && /^\S/.test(parts[i + 1] || (tokens[tokens.indexOf(t) + 1] ? 'x' : ''));
+      const closes = target !== parent && /\S$/.test(parts[i - 1] || 'x');
+      if (part === '*' && (opens || closes)) toggleBold();
       else if (part.length > 2 && part[0] === '`' && part[part.length - 1] === '`') target.append(el('code', {}, unescapeSlack(part.slice(1, -1))));
-      else target.append(unescapeSlack(part));
+      else target.append(shown(part));
     }
   }
   return parent;

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -21,6 +22,7 @@ const demoSynopsis = "demo [--addr 127.0.0.1:8080] [--data DIR] [--script] [--ex
 // demoFlags are the settings of `earshot demo`.
 type demoFlags struct {
 	addr       string
+	expose     bool
 	data       string
 	script     bool
 	scale      float64
@@ -37,6 +39,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("demo", demoSynopsis, stderr)
 	var f demoFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "where to serve the sandbox, /metrics and the webhook routes (a loopback `host:port`; port 0 picks one)")
+	fs.BoolVar(&f.expose, "expose", false, "allow a non-loopback --addr (inside a container): the sandbox has no login, so whoever reaches it acts as staff")
 	fs.StringVar(&f.data, "data", "", "keep the journal and connector state in this empty or new `dir`ectory (default: a temporary one, removed at exit)")
 	fs.BoolVar(&f.script, "script", false, "play the scenarios (rail disruption, broadband outage, flight rebooking) and print a summary")
 	fs.Float64Var(&f.scale, "scale", 1, "crowd `factor` for --script (1: 300 complaints in the outage)")
@@ -66,8 +69,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // problem names what is wrong with the flags, or "".
 func (f demoFlags) problem() string {
 	switch {
-	case !demo.LoopbackAddr(f.addr):
-		return fmt.Sprintf("--addr %q is not a loopback host:port: the sandbox has no login, so it serves this machine only", f.addr)
+	case !f.expose && !demo.LoopbackAddr(f.addr):
+		return fmt.Sprintf("--addr %q is not a loopback host:port: the sandbox has no login, so it serves this machine only (--expose allows it, in a container)", f.addr)
 	case f.exitAfter < 0:
 		return "--exit-after must not be negative"
 	case f.undoWindow < 0:
@@ -107,14 +110,17 @@ func demoServe(ctx context.Context, f demoFlags, stdout, stderr io.Writer) error
 		return errors.New("the demo's own config does not load (a bug: please report it)")
 	}
 	log := newLogger(stderr, p.Settings.LogFormat, p.Settings.LogLevel, p.Secrets)
-	sb := sandbox.New(world, sandbox.Options{UndoWindow: f.undoWindow, Logger: log.With("component", "sandbox")})
+	if f.expose && !demo.LoopbackAddr(f.addr) {
+		log.Warn("the demo sandbox is exposed beyond this machine: it has no login, so whoever reaches it acts as staff", "addr", f.addr)
+	}
+	sb := sandbox.New(world, sandbox.Options{UndoWindow: f.undoWindow, AnyHost: f.expose, Logger: log.With("component", "sandbox")})
 	var seeded atomic.Bool
 	return serveAll(ctx, p, log, serveOptions{
 		Mounts:     []connectors.Mount{{Name: "sandbox", RouteMounter: sb}},
 		Ready:      seeded.Load,
 		OnShutdown: sb.Shutdown,
 		Serving: func(ctx context.Context, s serving) {
-			base := demo.BaseURL(s.Addr)
+			base := demo.BaseURL(shownAddr(s.Addr))
 			world.SetEarshotURL(base[:len(base)-1])
 			out := stdout
 			fmt.Fprintf(out, "Earshot demo: open %s\n", base)
@@ -173,4 +179,13 @@ func demoDataDir(dir string) (string, func(), error) {
 		return "", nil, fmt.Errorf("--data %s is not empty: the fakes start empty on every run, so give an empty or new directory", dir)
 	}
 	return dir, func() {}, nil
+}
+
+// shownAddr is the address people open: a wildcard listener (--expose)
+// is reached on this machine at 127.0.0.1.
+func shownAddr(a net.Addr) net.Addr {
+	if t, ok := a.(*net.TCPAddr); ok && t.IP.IsUnspecified() {
+		return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: t.Port}
+	}
+	return a
 }

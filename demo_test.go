@@ -24,7 +24,7 @@ func TestDemoRefusesBadFlags(t *testing.T) {
 		args []string
 		says string
 	}{
-		{[]string{"--addr", "0.0.0.0:8080"}, "not a loopback"},
+		{[]string{"--addr", "0.0.0.0:8080"}, "--expose allows it"},
 		{[]string{"--addr", ":8080"}, "not a loopback"},
 		{[]string{"--addr", "example.com:80"}, "not a loopback"},
 		{[]string{"--exit-after", "-1s"}, "--exit-after"},

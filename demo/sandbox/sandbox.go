@@ -46,7 +46,11 @@ type Options struct {
 	// Coalesce is the least time between two change events of a stream;
 	// default 150ms (a surge becomes a few refreshes a second, not hundreds).
 	Coalesce time.Duration
-	Logger   *slog.Logger
+	// AnyHost accepts any Host header (the demo exposed on purpose, in a
+	// container); by default only loopback host names are, against DNS
+	// rebinding. Requests from other origins are refused either way.
+	AnyHost bool
+	Logger  *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -130,7 +134,7 @@ func (s *Sandbox) Routes() map[string]http.Handler {
 		"POST /api/desk/slash":  action(s.slash),
 	}
 	for p, h := range r {
-		r[p] = guard(h)
+		r[p] = guard(h, s.opts.AnyHost)
 	}
 	return r
 }
@@ -138,9 +142,9 @@ func (s *Sandbox) Routes() map[string]http.Handler {
 // guard refuses requests that do not come from the page itself: a Host
 // that is not loopback (DNS rebinding), a cross-site Origin or fetch (a
 // page elsewhere posting to localhost), and sets the page's security headers.
-func guard(h http.Handler) http.Handler {
+func guard(h http.Handler, anyHost bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !loopbackHost(r.Host) {
+		if !anyHost && !loopbackHost(r.Host) {
 			fail(w, http.StatusMisdirectedRequest, "the sandbox answers only on a loopback address (127.0.0.1 or localhost)")
 			return
 		}

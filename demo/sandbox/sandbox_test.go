@@ -116,6 +116,14 @@ func TestRequestsFromElsewhereAreRefused(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.name, code, tc.want)
 		}
 	}
+	// Exposed on purpose (a container), any host name is accepted; other origins still are not.
+	exposed := newFixture(t, Options{AnyHost: true})
+	if code, _ := exposed.do(t, http.MethodPost, "/api/public/post", "application/json", body, map[string]string{"Host": "earshot.internal:8080"}); code != 200 {
+		t.Errorf("AnyHost: a foreign host name = %d, want 200", code)
+	}
+	if code, _ := exposed.do(t, http.MethodPost, "/api/public/post", "application/json", body, map[string]string{"Origin": "http://evil.example"}); code != http.StatusForbidden {
+		t.Errorf("AnyHost: another origin = %d, want 403", code)
+	}
 	if n, _, _ := f.w.Timeline(demo.X, 10); len(n) != 0 {
 		t.Errorf("a refused request posted: %+v", n)
 	}

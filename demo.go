@@ -109,6 +109,11 @@ func demoServe(ctx context.Context, f demoFlags, stdout, stderr io.Writer) error
 		printConfigError(stderr, err, nil)
 		return errors.New("the demo's own config does not load (a bug: please report it)")
 	}
+	// As an admin would once: register Earshot's slash commands in the
+	// (fake) Discord server, the same way `earshot discord register` does.
+	if code := discordRegister(ctx, cfgPath, io.Discard, stderr); code != exitOK {
+		return errors.New("registering the slash commands in the fake Discord failed")
+	}
 	log := newLogger(stderr, p.Settings.LogFormat, p.Settings.LogLevel, p.Secrets)
 	if f.expose && !demo.LoopbackAddr(f.addr) {
 		log.Warn("the demo sandbox is exposed beyond this machine: it has no login, so whoever reaches it acts as staff", "addr", f.addr)

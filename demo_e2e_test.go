@@ -95,6 +95,12 @@ func TestDemoInTheBrowser(t *testing.T) {
 		{"resolve the case", chromedp.Steps(
 			chromedp.Click(card+`//button[normalize-space(.)="Resolve"]`),
 			chromedp.WaitVisible(card+`[contains(., "Resolved")]`))},
+		{"see the seed's escalation in the Discord forum", chromedp.Steps(
+			chromedp.Click(chromedp.ID("desk-discord")),
+			chromedp.Click(chromedp.ID("chan-3100000000000000002")),
+			chromedp.WaitVisible(`//ol[@id="cards"]/li[contains(., "Kai Müller")]//span[@class="tag"][.="Escalated"]`),
+			chromedp.Click(`//ol[@id="cards"]/li[contains(., "Kai Müller")]//button[contains(., "Open thread")]`),
+			chromedp.WaitVisible(`//ol[@id="thread"]/li[contains(., "broadband down since 6am")]`))},
 	}
 	for _, s := range steps {
 		if err := chromedp.Do(ctx, s.do); err != nil {

@@ -80,7 +80,7 @@ func TestDemoConfigIsAnOrdinaryConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(set.Desks) != 1 || len(set.Networks) != 4 {
+	if len(set.Desks) != 2 || len(set.Networks) != 4 {
 		t.Errorf("built %d desks and %d networks", len(set.Desks), len(set.Networks))
 	}
 	sb := sandbox.New(w, sandbox.Options{})

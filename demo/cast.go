@@ -28,8 +28,21 @@ type NetworkInfo struct {
 // ReviewSource is the webhook source name of the review site.
 const ReviewSource = "reviews"
 
-// SlackDesk is the desk name of the fake Slack workspace.
-const SlackDesk = "slack"
+// The desks of the demo: a Slack workspace for the care team, a Discord
+// server for the mobile team and the network engineers.
+const (
+	SlackDesk   = "slack"
+	DiscordDesk = "discord"
+)
+
+// Desks lists the desks in display order.
+var Desks = []DeskInfo{{Name: SlackDesk, Label: "Slack"}, {Name: DiscordDesk, Label: "Discord"}}
+
+// DeskInfo names a desk for people.
+type DeskInfo struct {
+	Name  string `json:"name"`
+	Label string `json:"label"`
+}
 
 // Channel is one desk channel: a queue, or a team cases are escalated to.
 type Channel struct {
@@ -38,6 +51,7 @@ type Channel struct {
 	Name    string `json:"name"`
 	Queue   string `json:"queue"`
 	Team    bool   `json:"team"`
+	Forum   bool   `json:"forum"` // a Discord forum: one post per case
 	Purpose string `json:"purpose"`
 	// SLA targets of the queue (first response, resolution); zero: none.
 	FirstResponse time.Duration `json:"-"`
@@ -56,12 +70,15 @@ var Channels = []Channel{
 	{Desk: SlackDesk, ID: "C03BROADBAND", Name: "broadband-outage", Queue: "broadband",
 		Purpose:       "Broadband and Wi-Fi: outages and slow lines.",
 		FirstResponse: time.Minute, Resolution: time.Hour},
-	{Desk: SlackDesk, ID: "C04NETOPS", Name: "network-ops", Queue: "network-ops", Team: true,
-		Purpose:       "The network specialists: escalate line faults here.",
-		FirstResponse: 5 * time.Minute},
 	{Desk: SlackDesk, ID: "C05REFUNDS", Name: "refunds", Queue: "refunds", Team: true,
 		Purpose:       "Refunds and compensation: escalate money questions here.",
 		FirstResponse: 10 * time.Minute},
+	{Desk: DiscordDesk, ID: "3100000000000000001", Name: "mobile-care", Queue: "mobile",
+		Purpose:       "Phones and SIM cards: no bars, roaming, a lost phone. A text channel: each card starts a thread.",
+		FirstResponse: 2 * time.Minute, Resolution: time.Hour},
+	{Desk: DiscordDesk, ID: "3100000000000000002", Name: "network-ops", Queue: "network-ops", Team: true, Forum: true,
+		Purpose:       "The network engineers' forum: escalate line faults here. One post per case, tagged with its status.",
+		FirstResponse: 5 * time.Minute},
 }
 
 // ChannelByID finds a channel of desk.
@@ -102,21 +119,28 @@ type Person struct {
 	About  string `json:"about"`
 }
 
-// Slack user groups that grant roles.
+// Groups that grant roles: a Slack user group, Discord roles.
 const (
-	GroupCare   = "S01CARE"
-	GroupNetOps = "S02NETOPS"
+	GroupCare    = "S01CARE"
+	RoleMobile   = "3200000000000000001"
+	RoleNetOps   = "3200000000000000002"
+	discordGuild = "3000000000000000001"
 )
 
-// Staff are the desk users of the demo: agents in the care group, a lead
-// by user rule, a network specialist, and a colleague who is not staff.
+// Staff are the desk users of the demo. On Slack: three agents of the care
+// group, the lead (by a user rule) and a colleague who is not staff. On
+// Discord: a mobile agent and a network engineer (each by a role), the
+// lead again (her Discord account) and a colleague who is not staff.
 var Staff = []Person{
 	{Desk: SlackDesk, ID: "U01RUI", Handle: "rui", Name: "Rui Costa", Role: RoleAgent, Group: GroupCare, About: "agent, social care"},
 	{Desk: SlackDesk, ID: "U02MEI", Handle: "mei", Name: "Mei Chen", Role: RoleAgent, Group: GroupCare, About: "agent, social care"},
 	{Desk: SlackDesk, ID: "U03SAM", Handle: "sam", Name: "Sam Okafor", Role: RoleAgent, Group: GroupCare, About: "agent, social care"},
 	{Desk: SlackDesk, ID: "U04LENA", Handle: "lena", Name: "Lena Fischer", Role: RoleLead, About: "team lead: may assign and force-release"},
-	{Desk: SlackDesk, ID: "U05TOMAS", Handle: "tomas", Name: "Tomás Ruiz", Role: RoleAgent, Group: GroupNetOps, About: "network specialist (network-ops team)"},
 	{Desk: SlackDesk, ID: "U06ALEX", Handle: "alex", Name: "Alex Kim", Role: RoleNone, About: "marketing, not staff: messages stay notes, commands are refused"},
+	{Desk: DiscordDesk, ID: "3300000000000000001", Handle: "aiko", Name: "Aiko Tanaka", Role: RoleAgent, Group: RoleMobile, About: "agent, mobile care"},
+	{Desk: DiscordDesk, ID: "3300000000000000002", Handle: "tomas", Name: "Tomás Ruiz", Role: RoleAgent, Group: RoleNetOps, About: "network engineer (the network-ops team)"},
+	{Desk: DiscordDesk, ID: "3300000000000000003", Handle: "lena", Name: "Lena Fischer", Role: RoleLead, About: "team lead, on Discord too"},
+	{Desk: DiscordDesk, ID: "3300000000000000004", Handle: "sasha", Name: "Sasha Novak", Role: RoleNone, About: "sales, not staff: messages stay notes, commands are refused"},
 }
 
 // PersonByID finds a desk user.
@@ -161,6 +185,7 @@ type Route struct {
 var Routes = []Route{
 	{Name: "rail", Keywords: []string{"train", "rail", "railchaos", "platform", "signal", "station", "delayed"}, Queue: "rail", Priority: 1, Tags: []string{"rail"}},
 	{Name: "broadband", Keywords: []string{"broadband", "broadbanddown", "internet", "wifi", "wi-fi", "router", "outage"}, Queue: "broadband", Priority: 1, Tags: []string{"outage"}},
+	{Name: "mobile", Keywords: []string{"phone", "mobile", "sim", "5g", "4g", "roaming", "bars"}, Queue: "mobile", Priority: 1, Tags: []string{"mobile"}},
 	{Name: "flights", Keywords: []string{"flight", "rebook", "boarding", "gate"}, Queue: "care", Priority: 2, Tags: []string{"flight"}},
 }
 

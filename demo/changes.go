@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/earshot-dev/earshot/connectors/discord/discordfake"
 )
 
 // Changes says what changed since a watcher last looked: which networks'
@@ -118,6 +120,21 @@ func startHub(w *World) *hub {
 				yield("", SlackDesk+"/"+e.Channel, false)
 			case "ephemeral":
 				yield("", SlackDesk+"/"+e.Channel, true)
+			}
+		}
+	})
+	discordFeed := w.Discord.Subscribe()
+	follow(func(yield func(string, string, bool)) {
+		for e := range discordFeed {
+			ch := e.ChannelID
+			if c, ok := w.Discord.Channel(ch); ok && c.Type == discordfake.TypeThread {
+				ch = c.ParentID // a post or a thread: its queue channel changed
+			}
+			switch e.Kind {
+			case "message", "update", "delete", "reaction", "thread", "channel":
+				yield("", DiscordDesk+"/"+ch, false)
+			case "ephemeral":
+				yield("", DiscordDesk+"/"+ch, true)
 			}
 		}
 	})

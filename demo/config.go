@@ -31,7 +31,7 @@ func (w *World) Config(o ConfigOptions) []byte {
 		"Opts":     o,
 		"Channels": Channels,
 		"Routes":   Routes,
-		"Staff":    Staff,
+		"Staff":    staffRules(),
 		"Networks": []string{Mastodon, Bluesky, X, Reviews},
 		"Keywords": WatchKeywords,
 		"Hashtags": WatchHashtags,
@@ -39,6 +39,7 @@ func (w *World) Config(o ConfigOptions) []byte {
 		"Slack": map[string]string{
 			"BotToken": w.Slack.Options().BotToken, "AppToken": w.Slack.Options().AppToken, "APIURL": w.Slack.APIURL(),
 		},
+		"Discord":  map[string]string{"Token": w.Discord.Options().Token, "Guild": w.Discord.Options().GuildID, "APIURL": w.Discord.URL()},
 		"Mastodon": map[string]string{"Server": w.Mastodon.URL(), "Token": w.Mastodon.Us().Token},
 		"Bluesky": map[string]string{"Service": w.Bluesky.URL(), "Jetstream": w.Bluesky.JetstreamURL(),
 			"Identifier": blueskyfake.OurHandle, "Password": blueskyfake.OurPassword},
@@ -119,11 +120,9 @@ routes:
 {{- end}}
 
 staff:
-  - {desk: slack, group: {{q "S01CARE"}}, role: agent}   # care-agents
-  - {desk: slack, group: {{q "S02NETOPS"}}, role: agent} # network-ops
-{{- range .Staff}}{{if and (eq .Role "lead") (not .Group)}}
-  - {desk: {{q .Desk}}, user: {{q .ID}}, role: lead}   # {{.Name}}
-{{- end}}{{end}}
+{{- range .Staff}}
+  - {desk: {{q .Desk}}, {{.Kind}}: {{q .ID}}, role: {{.Role}}}   # {{.Who}}
+{{- end}}
 
 slack:
   bot_token: {{q .Slack.BotToken}}
@@ -135,6 +134,15 @@ slack:
     channel_burst: 20
     workspace_per_second: 40
     updates_per_minute: 3000
+
+discord:
+  token: {{q .Discord.Token}}
+  guild_id: {{q .Discord.Guild}}
+  api_url: {{q .Discord.APIURL}}
+  pacing:   # the fake takes more than real Discord (about 1/s per channel)
+    channel_per_second: 20
+    channel_burst: 20
+    global_per_second: 45
 
 mastodon:
   server: {{q .Mastodon.Server}}
@@ -166,3 +174,27 @@ webhook:
   sources:
     - name: {{q .Webhook.Source}}
 `))
+
+// staffRule is one staff: entry of the config.
+type staffRule struct {
+	Desk, Kind, ID, Role, Who string
+}
+
+// staffRules grants each role by group where the cast has one, else by user.
+func staffRules() []staffRule {
+	var out []staffRule
+	seen := map[string]bool{}
+	for _, p := range Staff {
+		switch {
+		case p.Role == RoleNone:
+		case p.Group != "":
+			if !seen[p.Desk+p.Group] {
+				seen[p.Desk+p.Group] = true
+				out = append(out, staffRule{p.Desk, "group", p.Group, p.Role, "a group: " + p.About})
+			}
+		default:
+			out = append(out, staffRule{p.Desk, "user", p.ID, p.Role, p.Name})
+		}
+	}
+	return out
+}

@@ -1,18 +1,12 @@
 package demo
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/earshot-dev/earshot/connectors/slack"
-	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 )
 
 // MaxMessageRunes bounds what a person may type in a desk through the world.
@@ -20,7 +14,8 @@ const MaxMessageRunes = 4000
 
 // Text is a piece of text in a message block, as its desk formats it:
 // Kind "plain" is shown verbatim, "mrkdwn" is Slack markup (links as
-// <url|label>, *bold*, &lt; &gt; &amp; escapes).
+// <url|label>, *bold*, &lt; &gt; &amp; escapes), "markdown" is Discord's
+// ([label](url), **bold**, backslash escapes).
 type Text struct {
 	Kind string `json:"kind"`
 	Text string `json:"text"`
@@ -35,9 +30,8 @@ type Option struct {
 // Action is a button or a select on a message.
 type Action struct {
 	ID      string   `json:"id"`
-	Type    string   `json:"type"` // "button" or "static_select"
+	Type    string   `json:"type"` // "button" or "select"
 	Label   string   `json:"label"`
-	Value   string   `json:"value,omitempty"`
 	Style   string   `json:"style,omitempty"` // "primary", "danger" or ""
 	Options []Option `json:"options,omitempty"`
 }
@@ -53,7 +47,6 @@ type Block struct {
 
 // Mark is a reaction on a message; Earshot's delivery marks have a State.
 type Mark struct {
-	Name  string `json:"name"`
 	Emoji string `json:"emoji"`
 	State string `json:"state,omitempty"` // pending, sent, failed, not_sent, cancelled, uncertain
 	Count int    `json:"count"`
@@ -61,30 +54,46 @@ type Mark struct {
 
 // Message is a desk message as its channel shows it.
 type Message struct {
-	Desk     string    `json:"desk"`
-	Channel  string    `json:"channel"`
-	TS       string    `json:"ts"`
-	Thread   string    `json:"thread,omitempty"` // the thread root's ts, for a reply
+	Desk string `json:"desk"`
+	// Channel is where the message lives (a Slack channel; a Discord
+	// channel or thread): edits, deletes and presses name it.
+	Channel string `json:"channel"`
+	ID      string `json:"id"` // a Slack ts, a Discord snowflake
+	// Thread is the thread this message starts (a card) or belongs to (a
+	// reply): what to open. "" for a channel message with no thread.
+	Thread   string    `json:"thread,omitempty"`
 	AuthorID string    `json:"author_id"`
 	Author   string    `json:"author"`
 	Bot      bool      `json:"bot"`              // written by Earshot
 	As       string    `json:"as,omitempty"`     // posted by Earshot under this name (a customer's follow-up)
-	Text     string    `json:"text"`             // mrkdwn; shown when there are no blocks
+	Text     *Text     `json:"text,omitempty"`   // the message's own text
 	Blocks   []Block   `json:"blocks,omitempty"` // the card and Earshot's rich messages
 	Marks    []Mark    `json:"marks,omitempty"`
+	Tags     []string  `json:"tags,omitempty"` // a Discord forum post's tags
 	Edited   bool      `json:"edited,omitempty"`
-	Replies  int       `json:"replies,omitempty"` // thread replies, for a root
+	Replies  int       `json:"replies,omitempty"` // thread replies, for a card
 	CaseID   string    `json:"case_id,omitempty"` // for a card
 	At       time.Time `json:"at"`
 }
 
-// Notice is a message only one person sees (a Slack ephemeral).
+// Notice is a message only one person sees (a Slack or Discord ephemeral).
 type Notice struct {
-	Seq     int     `json:"seq"` // its place among this person's notices
-	Channel string  `json:"channel"`
+	Seq     int     `json:"seq"`     // its place among this person's notices
+	Channel string  `json:"channel"` // the queue channel
 	Thread  string  `json:"thread,omitempty"`
-	Text    string  `json:"text"`
+	Text    *Text   `json:"text,omitempty"`
 	Blocks  []Block `json:"blocks,omitempty"`
+}
+
+// SlashCommand is a slash command a desk offers.
+type SlashCommand struct {
+	Command     string `json:"command"` // "/claim"
+	Description string `json:"description"`
+	Usage       string `json:"usage,omitempty"`
+	// InThreads: the desk runs it inside a thread too (Discord does, Slack does not).
+	InThreads bool `json:"in_threads"`
+
+	option string // the Discord command's one text option ("args"), if it has one
 }
 
 // Errors of desk actions, for callers that answer people (a 4xx).
@@ -97,30 +106,43 @@ var (
 	ErrBadMessage     = fmt.Errorf("a message is 1 to %d characters", MaxMessageRunes)
 	ErrBadCommand     = errors.New("not a slash command of this workspace")
 	ErrNoSuchAction   = errors.New("the message has no such button or choice")
+	ErrNotHere        = errors.New("not possible here")
 )
 
-// markEmoji shows Slack reaction names as the emoji people see.
-var markEmoji = map[string]string{
-	"hourglass_flowing_sand": "⏳", "white_check_mark": "✅", "x": "❌",
-	"no_entry_sign": "🚫", "wastebasket": "🗑️", "warning": "⚠️", "eyes": "👀",
+// deskSide is one team chat of the world: its fake driven as people and
+// read as they see it. Arguments are validated by World before a call.
+type deskSide interface {
+	connected() bool
+	say(channel, thread, user, text string) (string, error)
+	edit(channel, id, user, text string) error
+	remove(channel, id, user string) error
+	press(channel, id, user, action, option string) error
+	slash(channel, thread, user string, cmd SlashCommand, text string) error
+	commands() []SlashCommand
+	cards(channel string, limit int) ([]Message, int)
+	thread(channel, thread string) ([]Message, error)
+	message(channel, id string) (Message, error)
+	notices(user string) []Notice
 }
 
-var tsRE = regexp.MustCompile(`^[0-9]{1,12}\.[0-9]{6}$`)
-
-// check validates the desk, channel and acting person of a desk action.
-func (w *World) check(desk, channel, user string) error {
-	if desk != SlackDesk {
-		return fmt.Errorf("%w %q", ErrUnknownDesk, desk)
+// side finds desk's side and checks channel (a queue channel of that
+// desk, when given) and user (a person of that desk, when given).
+func (w *World) side(desk, channel, user string) (deskSide, error) {
+	d, ok := w.desks[desk]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownDesk, desk)
 	}
-	if _, ok := ChannelByID(desk, channel); !ok {
-		return fmt.Errorf("%w %q", ErrUnknownChannel, channel)
+	if channel != "" {
+		if _, ok := ChannelByID(desk, channel); !ok {
+			return nil, fmt.Errorf("%w %q", ErrUnknownChannel, channel)
+		}
 	}
 	if user != "" {
 		if _, ok := PersonByID(desk, user); !ok {
-			return fmt.Errorf("%w %q", ErrUnknownPerson, user)
+			return nil, fmt.Errorf("%w %q", ErrUnknownPerson, user)
 		}
 	}
-	return nil
+	return d, nil
 }
 
 func checkText(text string) (string, error) {
@@ -131,205 +153,171 @@ func checkText(text string) (string, error) {
 	return text, nil
 }
 
-// message finds a live message by ts.
-func (w *World) message(channel, ts string) (slackfake.Message, error) {
-	if !tsRE.MatchString(ts) {
-		return slackfake.Message{}, ErrNoSuchMessage
+// checkID refuses ids that are not a desk's id shape (a Slack ts, a
+// Discord snowflake) before any lookup.
+func checkID(id string) error {
+	if id == "" || len(id) > 32 || strings.Trim(id, "0123456789.") != "" {
+		return ErrNoSuchMessage
 	}
-	m, ok := w.Slack.Message(channel, ts)
-	if !ok || m.Deleted {
-		return slackfake.Message{}, ErrNoSuchMessage
-	}
-	return m, nil
+	return nil
 }
 
-// Say writes text as user in channel, in the thread rooted at thread
-// unless it is "" (a channel message). It returns the new message's ts.
+// Say writes text as user in queue channel channel: in the thread thread
+// unless it is "" (a message in the channel itself). It returns the new
+// message's id.
 func (w *World) Say(desk, channel, thread, user, text string) (string, error) {
-	if err := w.check(desk, channel, user); err != nil {
+	d, err := w.side(desk, channel, user)
+	if err != nil {
 		return "", err
 	}
-	text, err := checkText(text)
-	if err != nil {
+	if text, err = checkText(text); err != nil {
 		return "", err
 	}
 	if thread != "" {
-		root, err := w.message(channel, thread)
-		if err != nil {
+		if err := checkID(thread); err != nil {
 			return "", err
 		}
-		if root.ThreadTS != "" && root.ThreadTS != root.TS {
-			return "", fmt.Errorf("%w: %s is itself a thread reply", ErrNoSuchMessage, thread)
-		}
 	}
-	return w.Slack.Say(user, channel, thread, escapeSlack(text)), nil
+	return d.say(channel, thread, user, text)
 }
 
-// escapeSlack escapes what a Slack client escapes when a person types.
-func escapeSlack(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-}
-
-// Edit changes the text of user's own message ts.
-func (w *World) Edit(desk, channel, ts, user, text string) error {
-	if err := w.check(desk, channel, user); err != nil {
-		return err
-	}
-	text, err := checkText(text)
+// Edit changes the text of user's own message id, which lives in where
+// (Message.Channel).
+func (w *World) Edit(desk, where, id, user, text string) error {
+	d, err := w.side(desk, "", user)
 	if err != nil {
 		return err
 	}
-	m, err := w.message(channel, ts)
-	if err != nil {
+	if text, err = checkText(text); err != nil {
 		return err
 	}
-	if m.User != user || m.BotID != "" {
-		return ErrNotYours
+	if err := checkID(id); err != nil {
+		return err
 	}
-	return w.Slack.Edit(channel, ts, escapeSlack(text))
+	return d.edit(where, id, user, text)
 }
 
-// Delete deletes user's own message ts.
-func (w *World) Delete(desk, channel, ts, user string) error {
-	if err := w.check(desk, channel, user); err != nil {
-		return err
-	}
-	m, err := w.message(channel, ts)
+// Delete deletes user's own message id, which lives in where.
+func (w *World) Delete(desk, where, id, user string) error {
+	d, err := w.side(desk, "", user)
 	if err != nil {
 		return err
 	}
-	if m.User != user || m.BotID != "" {
-		return ErrNotYours
+	if err := checkID(id); err != nil {
+		return err
 	}
-	return w.Slack.Delete(channel, ts)
+	return d.remove(where, id, user)
 }
 
 // Press presses, as user, button action (or picks option of select
-// action) on message ts.
-func (w *World) Press(desk, channel, ts, user, action, option string) error {
-	if err := w.check(desk, channel, user); err != nil {
-		return err
-	}
-	m, err := w.message(channel, ts)
+// action) on message id, which lives in where.
+func (w *World) Press(desk, where, id, user, action, option string) error {
+	d, err := w.side(desk, "", user)
 	if err != nil {
 		return err
 	}
-	found := false
-	for _, a := range m.Actions() {
-		if a.ID == action && (a.Type != "static_select" || slices.Contains(a.Options, option)) {
-			found = true
-		}
+	if err := checkID(id); err != nil {
+		return err
 	}
-	if !found {
+	if action == "" || len(action) > 100 || len(option) > 100 {
 		return ErrNoSuchAction
 	}
-	if err := w.Slack.Press(user, channel, ts, action, option); err != nil {
-		return fmt.Errorf("%w: %v", ErrNoSuchAction, err)
+	return d.press(where, id, user, action, option)
+}
+
+// SlashCommands are the slash commands desk offers (Earshot registers them).
+func (w *World) SlashCommands(desk string) []SlashCommand {
+	if d, ok := w.desks[desk]; ok {
+		return d.commands()
 	}
 	return nil
 }
 
-// SlashCommands are the channel commands the workspace knows (Earshot's
-// app registers them); Slack refuses slash commands inside threads.
-func SlashCommands() []struct{ Command, Description, Usage string } {
-	return slack.SlashCommands
-}
-
-// Slash runs a registered slash command as user in channel.
-func (w *World) Slash(desk, channel, user, command, text string) error {
-	if err := w.check(desk, channel, user); err != nil {
+// Slash runs the slash command line ("/claim E-3") as user in queue
+// channel channel, inside thread thread when it is not "" (where the desk
+// allows it).
+func (w *World) Slash(desk, channel, thread, user, line string) error {
+	d, err := w.side(desk, channel, user)
+	if err != nil {
 		return err
 	}
-	command = strings.ToLower(strings.TrimSpace(command))
-	if !strings.HasPrefix(command, "/") {
-		command = "/" + command
-	}
-	known := false
-	for _, c := range slack.SlashCommands {
-		known = known || c.Command == command
-	}
-	if !known {
-		return fmt.Errorf("%w: %s", ErrBadCommand, command)
-	}
-	text = strings.TrimSpace(text)
-	if utf8.RuneCountInString(text) > MaxMessageRunes {
+	line = strings.TrimSpace(line)
+	if utf8.RuneCountInString(line) > MaxMessageRunes {
 		return ErrBadMessage
 	}
-	w.Slack.Slash(user, channel, command, escapeSlack(text))
-	return nil
+	name, text, _ := strings.Cut(line, " ")
+	name = strings.ToLower(name)
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	i := slices.IndexFunc(d.commands(), func(c SlashCommand) bool { return c.Command == name })
+	if i < 0 {
+		return fmt.Errorf("%w: %s (try /earshot help)", ErrBadCommand, name)
+	}
+	cmd := d.commands()[i]
+	if thread != "" {
+		if !cmd.InThreads {
+			return fmt.Errorf("%w: %s does not run slash commands inside threads: type !%s in the thread, or run %s in the channel",
+				ErrNotHere, deskTitle(desk), strings.TrimPrefix(name, "/"), name)
+		}
+		if err := checkID(thread); err != nil {
+			return err
+		}
+	}
+	return d.slash(channel, thread, user, cmd, strings.TrimSpace(text))
 }
 
-// Cards returns the latest top-level messages of channel (Earshot's cards,
-// and anything said in the channel), newest first, at most limit, and
-// how many there are.
+// Cards returns the latest cards (and other messages) of queue channel
+// channel, newest first, at most limit, and how many there are.
 func (w *World) Cards(desk, channel string, limit int) ([]Message, int, error) {
-	if err := w.check(desk, channel, ""); err != nil {
+	d, err := w.side(desk, channel, "")
+	if err != nil {
 		return nil, 0, err
 	}
-	all := w.Slack.Messages(channel)
-	total := len(all)
-	if len(all) > limit {
-		all = all[len(all)-limit:]
-	}
-	out := make([]Message, 0, len(all))
-	for i := len(all) - 1; i >= 0; i-- {
-		m := w.view(all[i])
-		if all[i].ThreadTS == all[i].TS {
-			m.Replies = len(w.Slack.Thread(channel, all[i].TS)) - 1
-		}
-		out = append(out, m)
-	}
-	return out, total, nil
+	cards, total := d.cards(channel, limit)
+	return cards, total, nil
 }
 
-// Thread returns the thread rooted at ts: the root, then the replies, oldest first.
-func (w *World) Thread(desk, channel, ts string) ([]Message, error) {
-	if err := w.check(desk, channel, ""); err != nil {
+// Thread returns thread of queue channel channel: its first message (the
+// card), then the replies, oldest first.
+func (w *World) Thread(desk, channel, thread string) ([]Message, error) {
+	d, err := w.side(desk, channel, "")
+	if err != nil {
 		return nil, err
 	}
-	if _, err := w.message(channel, ts); err != nil {
+	if err := checkID(thread); err != nil {
 		return nil, err
 	}
-	msgs := w.Slack.Thread(channel, ts)
-	out := make([]Message, 0, len(msgs))
-	for _, m := range msgs {
-		out = append(out, w.view(m))
-	}
-	if len(out) > 0 {
-		out[0].Replies = len(out) - 1
-	}
-	return out, nil
+	return d.thread(channel, thread)
 }
 
-// Message returns one live message of channel as the channel shows it.
-func (w *World) Message(desk, channel, ts string) (Message, error) {
-	if err := w.check(desk, channel, ""); err != nil {
-		return Message{}, err
-	}
-	m, err := w.message(channel, ts)
+// Message returns message id, which lives in where, as its channel shows it.
+func (w *World) Message(desk, where, id string) (Message, error) {
+	d, err := w.side(desk, "", "")
 	if err != nil {
 		return Message{}, err
 	}
-	return w.view(m), nil
+	if err := checkID(id); err != nil {
+		return Message{}, err
+	}
+	return d.message(where, id)
 }
 
-// Notices returns the latest private notices user saw in channel (all
-// channels when channel is ""), oldest first, at most limit.
+// Notices returns the latest private notices user saw in queue channel
+// channel (every channel when it is ""), oldest first, at most limit.
 func (w *World) Notices(desk, channel, user string, limit int) ([]Notice, error) {
-	if err := w.check(desk, Channels[0].ID, user); err != nil {
+	d, err := w.side(desk, channel, user)
+	if err != nil {
 		return nil, err
 	}
-	if channel != "" {
-		if _, ok := ChannelByID(desk, channel); !ok {
-			return nil, fmt.Errorf("%w %q", ErrUnknownChannel, channel)
-		}
+	if user == "" {
+		return nil, fmt.Errorf("%w: notices are someone's", ErrUnknownPerson)
 	}
 	var out []Notice
-	for i, e := range w.Slack.Ephemerals(user) {
-		if channel != "" && e.Channel != channel {
-			continue
+	for _, n := range d.notices(user) {
+		if channel == "" || n.Channel == channel {
+			out = append(out, n)
 		}
-		out = append(out, Notice{Seq: i + 1, Channel: e.Channel, Thread: e.ThreadTS, Text: e.Text, Blocks: parseBlocks(e.Blocks)})
 	}
 	if len(out) > limit {
 		out = out[len(out)-limit:]
@@ -337,170 +325,16 @@ func (w *World) Notices(desk, channel, user string, limit int) ([]Notice, error)
 	return out, nil
 }
 
-// view turns a fake Slack message into what a page shows.
-func (w *World) view(m slackfake.Message) Message {
-	v := Message{Desk: SlackDesk, Channel: m.Channel, TS: m.TS, AuthorID: m.User, Bot: m.BotID != "",
-		Text: m.Text, Blocks: parseBlocks(m.Blocks), Edited: m.Edited && m.BotID == "", At: tsTime(m.TS)}
-	if m.ThreadTS != "" && m.ThreadTS != m.TS {
-		v.Thread = m.ThreadTS
-	}
-	switch {
-	case v.Bot:
-		v.Author = "Earshot"
-		v.As = m.Username
-	default:
-		if p, ok := PersonByID(SlackDesk, m.User); ok {
-			v.Author = p.Name
-		} else {
-			v.Author = m.User
-		}
-	}
-	for _, r := range m.Reactions {
-		mk := Mark{Name: r.Name, Emoji: markEmoji[r.Name], State: string(slack.StateOfReaction(r.Name)), Count: len(r.Users)}
-		if mk.Emoji == "" {
-			mk.Emoji = ":" + r.Name + ":"
-		}
-		v.Marks = append(v.Marks, mk)
-	}
-	if v.Bot && len(v.Blocks) > 0 && v.Blocks[0].Type == "header" && v.Blocks[0].Text != nil {
-		if id, _, ok := strings.Cut(v.Blocks[0].Text.Text, " · "); ok && caseIDRE.MatchString(id) {
-			v.CaseID = id
-		}
-	}
-	return v
-}
-
-var caseIDRE = regexp.MustCompile(`^[A-Za-z]{1,8}-[0-9]{1,9}$`)
-
-// tsTime reads a Slack ts ("1712345678.000200") as a time.
-func tsTime(ts string) time.Time {
-	sec, frac, _ := strings.Cut(ts, ".")
-	s, err1 := strconv.ParseInt(sec, 10, 64)
-	us, err2 := strconv.ParseInt(frac, 10, 64)
-	if err1 != nil || err2 != nil {
-		return time.Time{}
-	}
-	return time.Unix(s, us*1000).UTC()
-}
-
-type rawText struct {
-	Type string `json:"type"`
-	Text string `json:"text"`
-}
-
-func (t *rawText) view() *Text {
-	if t == nil {
-		return nil
-	}
-	k := "plain"
-	if t.Type == "mrkdwn" {
-		k = "mrkdwn"
-	}
-	return &Text{Kind: k, Text: t.Text}
-}
-
-type rawElement struct {
-	Type     string   `json:"type"`
-	ActionID string   `json:"action_id"`
-	Value    string   `json:"value"`
-	Style    string   `json:"style"`
-	Text     *rawText `json:"text"`
-	Placeh   *rawText `json:"placeholder"`
-	Options  []struct {
-		Value string   `json:"value"`
-		Text  *rawText `json:"text"`
-	} `json:"options"`
-}
-
-func (e rawElement) action() (Action, bool) {
-	if e.ActionID == "" || (e.Type != "button" && e.Type != "static_select") {
-		return Action{}, false
-	}
-	a := Action{ID: e.ActionID, Type: e.Type, Value: e.Value, Style: e.Style}
-	if e.Text != nil {
-		a.Label = e.Text.Text
-	} else if e.Placeh != nil {
-		a.Label = e.Placeh.Text
-	}
-	for _, o := range e.Options {
-		op := Option{Value: o.Value, Label: o.Value}
-		if o.Text != nil {
-			op.Label = o.Text.Text
-		}
-		a.Options = append(a.Options, op)
-	}
-	return a, true
-}
-
-// parseBlocks reads Block Kit JSON into Blocks; unknown blocks are skipped.
-func parseBlocks(raw json.RawMessage) []Block {
-	if len(raw) == 0 {
-		return nil
-	}
-	var bs []struct {
-		Type      string            `json:"type"`
-		Text      *rawText          `json:"text"`
-		Fields    []rawText         `json:"fields"`
-		Elements  []json.RawMessage `json:"elements"`
-		Accessory *rawElement       `json:"accessory"`
-	}
-	if json.Unmarshal(raw, &bs) != nil {
-		return nil
-	}
-	var out []Block
-	for _, b := range bs {
-		v := Block{Type: b.Type, Text: b.Text.view()}
-		for _, f := range b.Fields {
-			v.Fields = append(v.Fields, *f.view())
-		}
-		switch b.Type {
-		case "context":
-			for _, e := range b.Elements {
-				var t rawText
-				if json.Unmarshal(e, &t) == nil && (t.Type == "mrkdwn" || t.Type == "plain_text") {
-					v.Elements = append(v.Elements, *t.view())
-				}
-			}
-		case "actions":
-			for _, e := range b.Elements {
-				var el rawElement
-				if json.Unmarshal(e, &el) == nil {
-					if a, ok := el.action(); ok {
-						v.Actions = append(v.Actions, a)
-					}
-				}
-			}
-		case "header", "section", "divider":
-		default:
-			continue
-		}
-		if b.Accessory != nil {
-			if a, ok := b.Accessory.action(); ok {
-				v.Actions = append(v.Actions, a)
-			}
-		}
-		out = append(out, v)
-	}
-	return out
-}
-
 // Visible is the message's text as a reader sees it, blocks included, one
-// block a line (links as "label (url)").
+// part a line (Slack links as "label (url)").
 func (m Message) Visible() string {
-	if len(m.Blocks) == 0 {
-		return slackfake.RenderMrkdwn(m.Text)
-	}
 	var lines []string
 	add := func(t *Text) {
-		if t == nil || t.Text == "" {
-			return
-		}
-		if t.Kind == "mrkdwn" {
-			lines = append(lines, slackfake.RenderMrkdwn(t.Text))
-		} else {
-			lines = append(lines, t.Text)
+		if t != nil && t.Text != "" {
+			lines = append(lines, render(*t))
 		}
 	}
+	add(m.Text)
 	for _, b := range m.Blocks {
 		add(b.Text)
 		for i := range b.Fields {
@@ -521,4 +355,24 @@ func (m Message) State() string {
 		}
 	}
 	return ""
+}
+
+// Has reports whether the message carries action id.
+func (m Message) Has(id string) bool {
+	for _, b := range m.Blocks {
+		if slices.ContainsFunc(b.Actions, func(a Action) bool { return a.ID == id }) {
+			return true
+		}
+	}
+	return false
+}
+
+func deskTitle(desk string) string {
+	switch desk {
+	case SlackDesk:
+		return "Slack"
+	case DiscordDesk:
+		return "Discord"
+	}
+	return desk
 }

@@ -23,6 +23,7 @@ import (
 	"sync"
 
 	"github.com/earshot-dev/earshot/connectors/bluesky/blueskyfake"
+	"github.com/earshot-dev/earshot/connectors/discord/discordfake"
 	"github.com/earshot-dev/earshot/connectors/mastodon/mastodonfake"
 	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 	"github.com/earshot-dev/earshot/connectors/webhook/webhookfake"
@@ -48,12 +49,14 @@ type Customer struct {
 // World is the running set of fakes with their cast.
 type World struct {
 	Slack    *slackfake.Fake
+	Discord  *discordfake.Fake
 	Mastodon *mastodonfake.Server
 	Bluesky  *blueskyfake.Server
 	X        *xfake.Server
 	Reviews  *webhookfake.Site
 
-	hub *hub
+	hub   *hub
+	desks map[string]deskSide
 
 	mu        sync.Mutex
 	customers map[string]map[string]Customer // network -> handle -> customer
@@ -71,22 +74,45 @@ func Start() (*World, error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo: start fake slack: %w", err)
 	}
+	w.Discord, err = discordfake.New(discordfake.Options{GuildID: discordGuild})
+	if err != nil {
+		w.Slack.Close()
+		return nil, fmt.Errorf("demo: start fake discord: %w", err)
+	}
+	w.desks = map[string]deskSide{SlackDesk: slackSide{w.Slack}, DiscordDesk: discordSide{w.Discord}}
 	w.Mastodon = mastodonfake.New(mastodonfake.Options{})
 	w.Bluesky = blueskyfake.New()
 	w.X = xfake.New(xfake.Options{})
 	w.Reviews = webhookfake.New(webhookfake.Options{Source: ReviewSource, Secret: webhookSecret})
 
-	groups := map[string][]string{}
+	var care []string
+	w.Discord.AddRole(RoleMobile, "mobile-care")
+	w.Discord.AddRole(RoleNetOps, "network-ops")
 	for _, p := range Staff {
-		w.Slack.AddUser(slackfake.User{ID: p.ID, Name: p.Handle, DisplayName: p.Name})
-		if p.Group != "" {
-			groups[p.Group] = append(groups[p.Group], p.ID)
+		switch p.Desk {
+		case SlackDesk:
+			w.Slack.AddUser(slackfake.User{ID: p.ID, Name: p.Handle, DisplayName: p.Name})
+			if p.Group == GroupCare {
+				care = append(care, p.ID)
+			}
+		case DiscordDesk:
+			u := discordfake.User{ID: p.ID, Username: p.Handle, GlobalName: p.Name}
+			if p.Group != "" {
+				u.Roles = []string{p.Group}
+			}
+			w.Discord.AddUser(u)
 		}
 	}
-	w.Slack.AddGroup(GroupCare, "care-agents", groups[GroupCare]...)
-	w.Slack.AddGroup(GroupNetOps, "network-ops", groups[GroupNetOps]...)
+	w.Slack.AddGroup(GroupCare, "care-agents", care...)
 	for _, c := range Channels {
-		w.Slack.AddChannel(c.ID, c.Name)
+		switch {
+		case c.Desk == SlackDesk:
+			w.Slack.AddChannel(c.ID, c.Name)
+		case c.Forum:
+			w.Discord.AddForum(c.ID, c.Name, "New", "Claimed", "Escalated", "Waiting", "Resolved")
+		default:
+			w.Discord.AddChannel(c.ID, c.Name)
+		}
 	}
 	for _, n := range Networks {
 		for _, c := range StarterCustomers {
@@ -110,6 +136,7 @@ func (w *World) Close() {
 	w.closed = true
 	w.mu.Unlock()
 	w.Slack.Close()
+	w.Discord.Close()
 	w.Mastodon.Close()
 	w.Bluesky.Close()
 	w.X.Close()
@@ -124,11 +151,16 @@ func (w *World) Close() {
 func (w *World) SetEarshotURL(base string) { w.Reviews.SetTarget(base) }
 
 // Connected reports whether every connector has reached its fake: the
-// Slack socket is open, the Mastodon, Bluesky and X streams are open and X
-// has polled its mentions once. (The webhook network has nothing to dial.)
+// Slack socket and the Discord gateway are open, the Mastodon, Bluesky and
+// X streams are open and X has polled its mentions once. (The webhook
+// network has nothing to dial.)
 func (w *World) Connected() bool {
-	return w.Slack.Connected() > 0 && w.Mastodon.Streams() > 0 && w.Bluesky.Streams() > 0 &&
-		w.X.Streams() > 0 && w.X.MentionPolls() > 0
+	for _, d := range w.desks {
+		if !d.connected() {
+			return false
+		}
+	}
+	return w.Mastodon.Streams() > 0 && w.Bluesky.Streams() > 0 && w.X.Streams() > 0 && w.X.MentionPolls() > 0
 }
 
 var handleRE = regexp.MustCompile(`^[a-z0-9_]{1,15}$`)

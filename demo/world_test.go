@@ -11,7 +11,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/commands"
 	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/discord"
 	"github.com/earshot-dev/earshot/connectors/slack"
 )
 
@@ -165,11 +167,14 @@ func TestStaffActThroughTheFakeSlack(t *testing.T) {
 	}
 	connectortest.WaitStaffMessage(t, in, func(m bridge.StaffMessage) bool { return m.Kind == bridge.MessageDeleted })
 
-	if err := w.Slash(SlackDesk, care, rui, "/claim", "E-7"); err != nil {
+	if err := w.Slash(SlackDesk, care, th.ID, rui, "/claim E-7"); !errors.Is(err, ErrNotHere) {
+		t.Errorf("a slash command in a Slack thread: %v", err)
+	}
+	if err := w.Slash(SlackDesk, care, "", rui, "/claim E-7"); err != nil {
 		t.Fatal(err)
 	}
 	connectortest.WaitInvocation(t, in, func(inv bridge.Invocation) bool { return inv.Source == bridge.SourceSlash })
-	if err := w.Slash(SlackDesk, care, rui, "/deleteall", ""); !errors.Is(err, ErrBadCommand) {
+	if err := w.Slash(SlackDesk, care, "", rui, "/deleteall"); !errors.Is(err, ErrBadCommand) {
 		t.Errorf("an unregistered slash command: %v", err)
 	}
 
@@ -197,9 +202,99 @@ func TestConfigNamesEveryFake(t *testing.T) {
 	w := startWorld(t)
 	cfg := string(w.Config(ConfigOptions{Listen: "127.0.0.1:0", DataDir: "/tmp/x", UndoWindow: DefaultUndoWindow}))
 	for _, want := range []string{w.Slack.APIURL(), w.Mastodon.URL(), w.Bluesky.JetstreamURL(), w.X.URL(),
-		w.Reviews.ReplyURL(), `undo_window: "5s"`, `channel: "C04NETOPS"`, "team: true", `user: "U04LENA", role: lead`} {
+		w.Reviews.ReplyURL(), w.Discord.URL(), `undo_window: "5s"`, `channel: "3100000000000000002"`, "team: true",
+		`{desk: "slack", user: "U04LENA", role: lead}`, `{desk: "discord", group: "3200000000000000002", role: agent}`} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("config lacks %q:\n%s", want, cfg)
 		}
+	}
+}
+
+// The Discord side through the real Discord desk: a card in the text
+// channel and a post in the forum, buttons and the team picker, messages
+// in a post, slash commands inside a post but not in the forum itself.
+func TestStaffActThroughTheFakeDiscord(t *testing.T) {
+	t.Parallel()
+	w := startWorld(t)
+	desk, err := discord.New(discord.Config{Token: w.Discord.Options().Token, GuildID: w.Discord.Options().GuildID,
+		APIURL: w.Discord.URL()}, bridge.Deps{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := desk.Register(ctx, commands.New(nil, commands.Options{}).Commands()); err != nil {
+		t.Fatal(err)
+	}
+	in := connectortest.NewRecordingInbox()
+	done := make(chan error, 1)
+	go func() { done <- desk.Listen(ctx, in) }()
+	defer func() { cancel(); <-done }()
+	connectortest.WaitFor(t, 10*time.Second, "the desk listening", desk.Listening)
+
+	mobile, netops := Channels[len(Channels)-2], Channels[len(Channels)-1]
+	if mobile.Desk != DiscordDesk || !netops.Forum {
+		t.Fatalf("the cast changed: %+v %+v", mobile, netops)
+	}
+	view := connectortest.SuiteCase("E-8")
+	view.Teams = []string{"network-ops"}
+	text, err := desk.OpenThread(ctx, mobile.ID, view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	post, err := desk.OpenThread(ctx, netops.ID, connectortest.SuiteCase("E-9"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cards, _, err := w.Cards(DiscordDesk, mobile.ID, 10)
+	if err != nil || len(cards) != 1 || cards[0].CaseID != "E-8" || cards[0].Thread != text.ID || !cards[0].Has("earshot:claim") {
+		t.Fatalf("text channel cards: %+v %v", cards, err)
+	}
+	posts, _, err := w.Cards(DiscordDesk, netops.ID, 10)
+	if err != nil || len(posts) != 1 || posts[0].CaseID != "E-9" || posts[0].Thread != post.ID || len(posts[0].Tags) != 1 {
+		t.Fatalf("forum posts: %+v %v", posts, err)
+	}
+
+	aiko := Staff[5].ID
+	c := cards[0]
+	if err := w.Press(DiscordDesk, c.Channel, c.ID, aiko, "earshot:claim", ""); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitInvocation(t, in, func(inv bridge.Invocation) bool { return inv.Name == "claim" && inv.Staff.ID == aiko })
+	if err := w.Press(DiscordDesk, c.Channel, c.ID, aiko, "earshot:escalate", "network-ops"); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitInvocation(t, in, func(inv bridge.Invocation) bool {
+		return inv.Name == "escalate" && len(inv.Args) > 0 && inv.Args[0] == "network-ops"
+	})
+	if err := w.Press(DiscordDesk, c.Channel, c.ID, aiko, "earshot:escalate", "nowhere"); !errors.Is(err, ErrNoSuchAction) {
+		t.Errorf("a choice the picker does not offer: %v", err)
+	}
+
+	id, err := w.Say(DiscordDesk, mobile.ID, text.ID, aiko, "Sorry Ana, on it")
+	if err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitStaffMessage(t, in, func(m bridge.StaffMessage) bool { return m.Kind == bridge.MessageNew && m.Text == "Sorry Ana, on it" })
+	thread, err := w.Thread(DiscordDesk, mobile.ID, text.ID)
+	if err != nil || len(thread) != 2 || thread[0].CaseID != "E-8" || thread[1].ID != id || thread[1].Author != "Aiko Tanaka" {
+		t.Fatalf("thread: %+v %v", thread, err)
+	}
+	if err := w.Edit(DiscordDesk, thread[1].Channel, id, aiko, "Sorry Ana, on it now"); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitStaffMessage(t, in, func(m bridge.StaffMessage) bool { return m.Kind == bridge.MessageEdited })
+
+	if err := w.Slash(DiscordDesk, mobile.ID, text.ID, aiko, "/resolve fixed"); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitInvocation(t, in, func(inv bridge.Invocation) bool { return inv.Source == bridge.SourceSlash && inv.Name == "resolve" })
+	if err := w.Slash(DiscordDesk, netops.ID, "", aiko, "/queue"); !errors.Is(err, ErrNotHere) {
+		t.Errorf("a slash command in a forum: %v", err)
+	}
+	if _, err := w.Say(DiscordDesk, netops.ID, "", aiko, "hello forum"); !errors.Is(err, ErrNotHere) {
+		t.Errorf("a message to a forum: %v", err)
+	}
+	if _, err := w.Say(DiscordDesk, mobile.ID, post.ID, aiko, "wrong channel"); !errors.Is(err, ErrNoSuchMessage) {
+		t.Errorf("a post of another channel: %v", err)
 	}
 }

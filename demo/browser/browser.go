@@ -69,17 +69,18 @@ func Start(t testing.TB, limit time.Duration) context.Context {
 		chromedp.WindowSize(1440, 1000),
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	ctx, cancelLimit := context.WithTimeout(ctx, limit)
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		cancelLimit()
+	tab, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	if err := chromedp.Do(tab); err != nil { // starts the browser, which lives as long as tab
 		cancelTab()
 		cancelAlloc()
 		t.Fatalf("starting %s: %v", path, err)
 	}
+	// The test's actions are bounded by limit; the browser outlives it, so
+	// a test that ran out of time still gets its screenshot.
+	ctx, cancelLimit := context.WithTimeout(tab, limit)
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("EARSHOT_SCREENSHOT") != "" {
-			saveEvidence(t, ctx)
+			saveEvidence(t, tab)
 		}
 		cancelLimit()
 		cancelTab()
@@ -91,8 +92,7 @@ func Start(t testing.TB, limit time.Duration) context.Context {
 // saveEvidence writes a screenshot and the page's text for a failed test.
 func saveEvidence(t testing.TB, ctx context.Context) {
 	dir := artifactDir(t)
-	// The test's own deadline may be what failed it: give the capture its own.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	url, _ := chromedp.Run(cctx, chromedp.Location())
 	text, _ := chromedp.Run(cctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))

@@ -61,33 +61,36 @@ func action[Req any](h func(r *http.Request, req Req) (any, error)) http.Handler
 	})
 }
 
-// castView is what the page needs to draw its pickers.
-type castView struct {
-	Networks      []demo.NetworkInfo         `json:"networks"`
-	Customers     map[string][]demo.Customer `json:"customers"`
-	Staff         []demo.Person              `json:"staff"`
-	Channels      []demo.Channel             `json:"channels"`
-	SlashCommands []slashView                `json:"slash_commands"`
-	UndoSeconds   float64                    `json:"undo_seconds"`
-	Keywords      []string                   `json:"keywords"`
-	Hashtags      []string                   `json:"hashtags"`
+// nonNil makes an empty list JSON [] rather than null, for the page.
+func nonNil[T any](xs []T) []T {
+	if xs == nil {
+		return []T{}
+	}
+	return xs
 }
 
-type slashView struct {
-	Command     string `json:"command"`
-	Description string `json:"description"`
-	Usage       string `json:"usage"`
+// castView is what the page needs to draw its pickers.
+type castView struct {
+	Networks      []demo.NetworkInfo             `json:"networks"`
+	Customers     map[string][]demo.Customer     `json:"customers"`
+	Desks         []demo.DeskInfo                `json:"desks"`
+	Staff         []demo.Person                  `json:"staff"`
+	Channels      []demo.Channel                 `json:"channels"`
+	SlashCommands map[string][]demo.SlashCommand `json:"slash_commands"` // by desk
+	UndoSeconds   float64                        `json:"undo_seconds"`
+	Keywords      []string                       `json:"keywords"`
+	Hashtags      []string                       `json:"hashtags"`
 }
 
 func (s *Sandbox) cast(w http.ResponseWriter, r *http.Request) {
-	v := castView{Networks: demo.Networks, Customers: map[string][]demo.Customer{}, Staff: demo.Staff,
-		Channels: demo.Channels, UndoSeconds: s.opts.UndoWindow.Seconds(),
+	v := castView{Networks: demo.Networks, Customers: map[string][]demo.Customer{}, Desks: demo.Desks, Staff: demo.Staff,
+		Channels: demo.Channels, SlashCommands: map[string][]demo.SlashCommand{}, UndoSeconds: s.opts.UndoWindow.Seconds(),
 		Keywords: demo.WatchKeywords, Hashtags: demo.WatchHashtags}
 	for _, n := range demo.Networks {
 		v.Customers[n.Name] = s.w.Customers(n.Name, 200)
 	}
-	for _, c := range demo.SlashCommands() {
-		v.SlashCommands = append(v.SlashCommands, slashView{c.Command, c.Description, c.Usage})
+	for _, d := range demo.Desks {
+		v.SlashCommands[d.Name] = s.w.SlashCommands(d.Name)
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -107,7 +110,7 @@ func (s *Sandbox) public(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dms, _ := s.w.DMs(n, maxDMs)
-	writeJSON(w, http.StatusOK, publicView{Network: n, Posts: posts, Total: total, DMs: dms})
+	writeJSON(w, http.StatusOK, publicView{Network: n, Posts: nonNil(posts), Total: total, DMs: nonNil(dms)})
 }
 
 type channelView struct {
@@ -142,23 +145,24 @@ func (s *Sandbox) channel(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, err.Error())
 		return
 	}
-	v := channelView{Desk: desk, Channel: ch, Cards: cards, Total: total, Notices: []demo.Notice{}}
+	v := channelView{Desk: desk, Channel: ch, Cards: nonNil(cards), Total: total}
 	if user != "" {
 		v.Notices, _ = s.w.Notices(desk, ch, user, maxNotes)
 	}
+	v.Notices = nonNil(v.Notices)
 	writeJSON(w, http.StatusOK, v)
 }
 
 type threadView struct {
 	Desk     string         `json:"desk"`
 	Channel  string         `json:"channel"`
-	TS       string         `json:"ts"`
+	Thread   string         `json:"thread"`
 	Messages []demo.Message `json:"messages"`
 	Notices  []demo.Notice  `json:"notices"`
 }
 
 func (s *Sandbox) thread(w http.ResponseWriter, r *http.Request) {
-	desk, ch, ts := r.PathValue("desk"), r.PathValue("channel"), r.PathValue("ts")
+	desk, ch, ts := r.PathValue("desk"), r.PathValue("channel"), r.PathValue("thread")
 	user, err := as(r)
 	if err != nil {
 		fail(w, http.StatusBadRequest, err.Error())
@@ -169,7 +173,7 @@ func (s *Sandbox) thread(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, err.Error())
 		return
 	}
-	v := threadView{Desk: desk, Channel: ch, TS: ts, Messages: msgs, Notices: []demo.Notice{}}
+	v := threadView{Desk: desk, Channel: ch, Thread: ts, Messages: nonNil(msgs), Notices: []demo.Notice{}}
 	if user != "" {
 		all, _ := s.w.Notices(desk, ch, user, 1000)
 		for _, n := range all {
@@ -226,9 +230,9 @@ type sayReq struct {
 	Text    string `json:"text"`
 }
 
-// sent is the answer to a message written: its ts.
+// sent is the answer to a message written: its id.
 type sent struct {
-	TS string `json:"ts"`
+	ID string `json:"id"`
 }
 
 type ok struct {
@@ -239,14 +243,15 @@ func (s *Sandbox) say(_ *http.Request, q sayReq) (any, error) {
 	if q.As == "" {
 		return nil, errors.New("pick who you are acting as")
 	}
-	ts, err := s.w.Say(q.Desk, q.Channel, q.Thread, q.As, q.Text)
-	return sent{TS: ts}, err
+	id, err := s.w.Say(q.Desk, q.Channel, q.Thread, q.As, q.Text)
+	return sent{ID: id}, err
 }
 
+// Messages are named by the channel they live in (demo.Message.Channel) and their id.
 type editReq struct {
 	Desk    string `json:"desk"`
 	Channel string `json:"channel"`
-	TS      string `json:"ts"`
+	ID      string `json:"id"`
 	As      string `json:"as"`
 	Text    string `json:"text"`
 }
@@ -255,13 +260,13 @@ func (s *Sandbox) edit(_ *http.Request, q editReq) (any, error) {
 	if q.As == "" {
 		return nil, errors.New("pick who you are acting as")
 	}
-	return ok{true}, s.w.Edit(q.Desk, q.Channel, q.TS, q.As, q.Text)
+	return ok{true}, s.w.Edit(q.Desk, q.Channel, q.ID, q.As, q.Text)
 }
 
 type deleteReq struct {
 	Desk    string `json:"desk"`
 	Channel string `json:"channel"`
-	TS      string `json:"ts"`
+	ID      string `json:"id"`
 	As      string `json:"as"`
 }
 
@@ -269,13 +274,13 @@ func (s *Sandbox) deleteMsg(_ *http.Request, q deleteReq) (any, error) {
 	if q.As == "" {
 		return nil, errors.New("pick who you are acting as")
 	}
-	return ok{true}, s.w.Delete(q.Desk, q.Channel, q.TS, q.As)
+	return ok{true}, s.w.Delete(q.Desk, q.Channel, q.ID, q.As)
 }
 
 type pressReq struct {
 	Desk    string `json:"desk"`
 	Channel string `json:"channel"`
-	TS      string `json:"ts"`
+	ID      string `json:"id"`
 	As      string `json:"as"`
 	Action  string `json:"action"`
 	Option  string `json:"option"`
@@ -285,15 +290,13 @@ func (s *Sandbox) press(_ *http.Request, q pressReq) (any, error) {
 	if q.As == "" {
 		return nil, errors.New("pick who you are acting as")
 	}
-	if q.Action == "" || len(q.Action) > 255 || len(q.Option) > 255 {
-		return nil, demo.ErrNoSuchAction
-	}
-	return ok{true}, s.w.Press(q.Desk, q.Channel, q.TS, q.As, q.Action, q.Option)
+	return ok{true}, s.w.Press(q.Desk, q.Channel, q.ID, q.As, q.Action, q.Option)
 }
 
 type slashReq struct {
 	Desk    string `json:"desk"`
 	Channel string `json:"channel"`
+	Thread  string `json:"thread"` // run inside this thread (where the desk allows it)
 	As      string `json:"as"`
 	// Line is the whole command as typed: "/claim E-3".
 	Line string `json:"line"`
@@ -307,8 +310,7 @@ func (s *Sandbox) slash(_ *http.Request, q slashReq) (any, error) {
 	if !strings.HasPrefix(line, "/") {
 		return nil, fmt.Errorf("%w: a slash command starts with / (try /earshot help)", demo.ErrBadCommand)
 	}
-	cmd, text, _ := strings.Cut(line, " ")
-	return ok{true}, s.w.Slash(q.Desk, q.Channel, q.As, cmd, text)
+	return ok{true}, s.w.Slash(q.Desk, q.Channel, q.Thread, q.As, line)
 }
 
 // retryAfter is sent to the browser for reconnecting live updates.

@@ -119,12 +119,12 @@ func (s *Sandbox) Routes() map[string]http.Handler {
 			files.ServeHTTP(w, r)
 		}),
 
-		"GET /api/cast":                              http.HandlerFunc(s.cast),
-		"GET /api/public/{network}":                  http.HandlerFunc(s.public),
-		"GET /api/desk/{desk}/{channel}":             http.HandlerFunc(s.channel),
-		"GET /api/desk/{desk}/{channel}/thread/{ts}": http.HandlerFunc(s.thread),
-		"GET /api/locate":                            http.HandlerFunc(s.locate),
-		"GET /api/events":                            http.HandlerFunc(s.events),
+		"GET /api/cast":                                  http.HandlerFunc(s.cast),
+		"GET /api/public/{network}":                      http.HandlerFunc(s.public),
+		"GET /api/desk/{desk}/{channel}":                 http.HandlerFunc(s.channel),
+		"GET /api/desk/{desk}/{channel}/thread/{thread}": http.HandlerFunc(s.thread),
+		"GET /api/locate":                                http.HandlerFunc(s.locate),
+		"GET /api/events":                                http.HandlerFunc(s.events),
 
 		"POST /api/public/post": action(s.post),
 		"POST /api/desk/say":    action(s.say),
@@ -198,7 +198,7 @@ func status(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, demo.ErrNoSuchAction):
 		return http.StatusConflict // the card changed since the page showed it
-	case errors.Is(err, demo.ErrRefused):
+	case errors.Is(err, demo.ErrRefused), errors.Is(err, demo.ErrNotHere):
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, demo.ErrUnreachable):
 		return http.StatusBadGateway

@@ -159,8 +159,8 @@ func TestEveryInputIsValidated(t *testing.T) {
 		{"an unknown channel", "/api/desk/say", "application/json", `{"desk":"slack","channel":"C99","as":"U01RUI","text":"hi"}`, 400, "unknown channel"},
 		{"an unknown person", "/api/desk/say", "application/json", `{"desk":"slack","channel":"C01CARE","as":"U99","text":"hi"}`, 400, "unknown staff"},
 		{"a missing thread", "/api/desk/say", "application/json", `{"desk":"slack","channel":"C01CARE","thread":"1.000001","as":"U01RUI","text":"hi"}`, 404, "no such message"},
-		{"an edit of nothing", "/api/desk/edit", "application/json", `{"desk":"slack","channel":"C01CARE","ts":"1.000001","as":"U01RUI","text":"hi"}`, 404, "no such message"},
-		{"a press of nothing", "/api/desk/press", "application/json", `{"desk":"slack","channel":"C01CARE","ts":"1.000001","as":"U01RUI","action":"earshot:claim"}`, 404, "no such message"},
+		{"an edit of nothing", "/api/desk/edit", "application/json", `{"desk":"slack","channel":"C01CARE","id":"1.000001","as":"U01RUI","text":"hi"}`, 404, "no such message"},
+		{"a press of nothing", "/api/desk/press", "application/json", `{"desk":"slack","channel":"C01CARE","id":"1.000001","as":"U01RUI","action":"earshot:claim"}`, 404, "no such message"},
 		{"a slash without /", "/api/desk/slash", "application/json", `{"desk":"slack","channel":"C01CARE","as":"U01RUI","line":"claim"}`, 400, "starts with /"},
 		{"an unregistered slash", "/api/desk/slash", "application/json", `{"desk":"slack","channel":"C01CARE","as":"U01RUI","line":"/kick everyone"}`, 400, "not a slash command"},
 	} {

@@ -106,24 +106,31 @@ func WaitReady(ctx context.Context, w *demo.World, engineReady func() bool, limi
 	return st.waitFor(ctx, "Earshot and its connectors to be ready", func() bool { return engineReady() && w.Connected() })
 }
 
-// Card is a case card in a channel, as staff see it.
+// Card is a case card in a queue channel, as staff see it.
 type Card struct {
-	Channel string
-	TS      string
+	Desk    string
+	Channel string // the queue channel
+	Where   string // where the card message lives (a Discord forum post is its own channel)
+	ID      string // the card message
+	Thread  string // the case's thread
 	CaseID  string
 }
 
-// card finds the card whose text holds phrase in channel, waiting for it.
-func (st *Stage) card(ctx context.Context, channel, phrase string) (Card, error) {
+func cardOf(m demo.Message, channel string) Card {
+	return Card{Desk: m.Desk, Channel: channel, Where: m.Channel, ID: m.ID, Thread: m.Thread, CaseID: m.CaseID}
+}
+
+// card finds the card whose text holds phrase in a queue channel, waiting for it.
+func (st *Stage) card(ctx context.Context, desk, channel, phrase string) (Card, error) {
 	var found Card
-	err := st.waitFor(ctx, fmt.Sprintf("the card of %q in #%s", phrase, channelName(channel)), func() bool {
-		cards, _, err := st.World.Cards(demo.SlackDesk, channel, 1000)
+	err := st.waitFor(ctx, fmt.Sprintf("the card of %q in #%s", phrase, channelName(desk, channel)), func() bool {
+		cards, _, err := st.World.Cards(desk, channel, 1000)
 		if err != nil {
 			return false
 		}
 		for _, c := range cards {
-			if c.CaseID != "" && strings.Contains(c.Visible(), phrase) {
-				found = Card{Channel: channel, TS: c.TS, CaseID: c.CaseID}
+			if c.CaseID != "" && c.Thread != "" && strings.Contains(c.Visible(), phrase) {
+				found = cardOf(c, channel)
 				return true
 			}
 		}
@@ -132,36 +139,43 @@ func (st *Stage) card(ctx context.Context, channel, phrase string) (Card, error)
 	return found, err
 }
 
-// unclaimed lists up to n new cases' cards of channel (a Claim button,
-// status New: an escalated case waiting for its team shows Claim too),
-// oldest first.
-func (st *Stage) unclaimed(channel string, n int) []Card {
-	cards, _, err := st.World.Cards(demo.SlackDesk, channel, 1000)
+// unclaimed lists up to n cards of a queue channel that show a Claim
+// button and a status starting with want ("New" in a queue; "Escalated"
+// in a team's channel, where a case waits for the team), oldest first.
+func (st *Stage) unclaimed(desk, channel, want string, n int) []Card {
+	cards, _, err := st.World.Cards(desk, channel, 1000)
 	if err != nil {
 		return nil
 	}
 	var out []Card
 	for i := len(cards) - 1; i >= 0 && len(out) < n; i-- {
-		if c := cards[i]; c.CaseID != "" && hasAction(c, "earshot:claim") && strings.Contains(c.Visible(), "*Status*\nNew") {
-			out = append(out, Card{Channel: channel, TS: c.TS, CaseID: c.CaseID})
+		if c := cards[i]; c.CaseID != "" && c.Thread != "" && c.Has("earshot:claim") && strings.HasPrefix(status(c), want) {
+			out = append(out, cardOf(c, channel))
 		}
 	}
 	return out
 }
 
-func hasAction(m demo.Message, id string) bool {
-	for _, b := range m.Blocks {
-		if slices.ContainsFunc(b.Actions, func(a demo.Action) bool { return a.ID == id }) {
-			return true
+// status is the Status field of a card ("New", "Claimed by Ana", ...).
+func status(m demo.Message) string {
+	lines := strings.Split(m.Visible(), "\n")
+	for i, l := range lines {
+		if strings.Trim(l, "*") == "Status" && i+1 < len(lines) {
+			return lines[i+1]
 		}
 	}
-	return false
+	return ""
+}
+
+// current is the card as it is now.
+func (st *Stage) current(c Card) (demo.Message, error) {
+	return st.World.Message(c.Desk, c.Where, c.ID)
 }
 
 // cardShows waits until card's text holds want.
 func (st *Stage) cardShows(ctx context.Context, c Card, want string) error {
 	return st.waitFor(ctx, fmt.Sprintf("%s to show %q", c.CaseID, want), func() bool {
-		m, err := st.World.Message(demo.SlackDesk, c.Channel, c.TS)
+		m, err := st.current(c)
 		return err == nil && strings.Contains(m.Visible(), want)
 	})
 }
@@ -170,59 +184,102 @@ func (st *Stage) cardShows(ctx context.Context, c Card, want string) error {
 func (st *Stage) press(ctx context.Context, p demo.Person, c Card, verb, option string) error {
 	action := "earshot:" + verb
 	if err := st.waitFor(ctx, fmt.Sprintf("%s's %s button", c.CaseID, verb), func() bool {
-		m, err := st.World.Message(demo.SlackDesk, c.Channel, c.TS)
-		return err == nil && hasAction(m, action)
+		m, err := st.current(c)
+		return err == nil && m.Has(action)
 	}); err != nil {
 		return err
 	}
-	if err := st.World.Press(demo.SlackDesk, c.Channel, c.TS, p.ID, action, option); err != nil {
+	if err := st.World.Press(c.Desk, c.Where, c.ID, p.ID, action, option); err != nil {
 		return fmt.Errorf("%s presses %s on %s: %w", p.Name, verb, c.CaseID, err)
 	}
 	return nil
 }
 
 // claim presses Claim and waits until the card says so.
+// (The status says "Claimed by Ana", or "Escalated to billing (Ana)" in a team.)
 func (st *Stage) claim(ctx context.Context, p demo.Person, c Card) error {
-	if err := st.press(ctx, p, c, "claim", ""); err != nil {
-		return err
+	return st.pressUntil(ctx, p, c, "claim", "", fmt.Sprintf("%s to show it is %s's", c.CaseID, p.Name),
+		func(m demo.Message, _ string) bool { return strings.Contains(status(m), p.Name) })
+}
+
+// notYet is what Earshot answers a press on a card whose thread it has
+// not recorded yet (the card was just posted): a person presses again.
+const notYet = "is not a case"
+
+// pressUntil presses verb as p and waits until done holds for the card
+// and the latest notice p got since the press ("" if none). When Earshot
+// answers that the card's thread is not a case yet, it presses again, as
+// a person would (at most five times).
+func (st *Stage) pressUntil(ctx context.Context, p demo.Person, c Card, verb, option, what string, done func(card demo.Message, notice string) bool) error {
+	for try := 1; ; try++ {
+		before := len(st.notices(p))
+		if err := st.press(ctx, p, c, verb, option); err != nil {
+			return err
+		}
+		again := false
+		err := st.waitFor(ctx, what, func() bool {
+			notice := ""
+			if n := st.notices(p); len(n) > before && n[len(n)-1].Text != nil {
+				notice = n[len(n)-1].Text.Text
+			}
+			if strings.Contains(notice, notYet) {
+				again = true
+				return true
+			}
+			m, err := st.current(c)
+			return err == nil && done(m, notice)
+		})
+		switch {
+		case err != nil:
+			return st.withNotice(err, p)
+		case !again:
+			return nil
+		case try == 5:
+			return st.withNotice(fmt.Errorf("%w: %s's thread never became a case", ErrTimeout, c.CaseID), p)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+		}
 	}
-	if err := st.cardShows(ctx, c, "Claimed by "+p.Name); err != nil {
-		return st.withNotice(err, p)
-	}
-	return nil
 }
 
 // withNotice adds what p was last told privately (a refusal says why).
 func (st *Stage) withNotice(err error, p demo.Person) error {
-	if n := st.notices(p); len(n) > 0 {
-		return fmt.Errorf("%w (%s was last told: %q)", err, p.Name, n[len(n)-1].Text)
+	if n := st.notices(p); len(n) > 0 && n[len(n)-1].Text != nil {
+		return fmt.Errorf("%w (%s was last told: %q)", err, p.Name, n[len(n)-1].Text.Text)
 	}
 	return err
 }
 
-// write types text in the card's thread as p and returns the message's ts.
+// write types text in the card's thread as p and returns the message's id.
 func (st *Stage) write(p demo.Person, c Card, text string) (string, error) {
-	ts, err := st.World.Say(demo.SlackDesk, c.Channel, c.TS, p.ID, text)
+	id, err := st.World.Say(c.Desk, c.Channel, c.Thread, p.ID, text)
 	if err != nil {
 		return "", fmt.Errorf("%s writes in %s: %w", p.Name, c.CaseID, err)
 	}
-	return ts, nil
+	return id, nil
 }
 
 // reply writes a reply as p and waits until it is published (✅).
 func (st *Stage) reply(ctx context.Context, p demo.Person, c Card, text string) error {
-	ts, err := st.write(p, c, text)
+	id, err := st.write(p, c, text)
 	if err != nil {
 		return err
 	}
-	return st.marked(ctx, c, ts, "sent")
+	return st.marked(ctx, c, id, "sent")
 }
 
-// marked waits until message ts in card's thread carries the mark of state.
-func (st *Stage) marked(ctx context.Context, c Card, ts, state string) error {
+// marked waits until message id in card's thread carries the mark of state.
+func (st *Stage) marked(ctx context.Context, c Card, id, state string) error {
 	return st.waitFor(ctx, fmt.Sprintf("the reply in %s to be marked %s", c.CaseID, state), func() bool {
-		m, err := st.World.Message(demo.SlackDesk, c.Channel, ts)
-		return err == nil && m.State() == state
+		msgs, err := st.World.Thread(c.Desk, c.Channel, c.Thread)
+		if err != nil {
+			return false
+		}
+		i := slices.IndexFunc(msgs, func(m demo.Message) bool { return m.ID == id })
+		return i >= 0 && msgs[i].State() == state
 	})
 }
 
@@ -250,23 +307,24 @@ func together(fns ...func() error) error {
 	return errors.Join(errs...)
 }
 
-// person is the staff member with handle (the zero Person, whom the world
-// refuses, if the cast has none: the tests play every scene).
-func person(handle string) demo.Person {
+// person is the staff member of desk with handle (the zero Person, whom
+// the world refuses, if the cast has none: the tests play every scene).
+func person(desk, handle string) demo.Person {
 	for _, p := range demo.Staff {
-		if p.Handle == handle {
+		if p.Desk == desk && p.Handle == handle {
 			return p
 		}
 	}
 	return demo.Person{}
 }
 
-func channelOf(queue string) string {
+// channelOf is the desk and channel of a queue.
+func channelOf(queue string) (desk, channel string) {
 	c, _ := demo.ChannelOfQueue(queue)
-	return c.ID
+	return c.Desk, c.ID
 }
 
-func channelName(id string) string {
-	c, _ := demo.ChannelByID(demo.SlackDesk, id)
+func channelName(desk, id string) string {
+	c, _ := demo.ChannelByID(desk, id)
 	return c.Name
 }

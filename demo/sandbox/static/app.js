@@ -28,14 +28,16 @@ const state = {
   cast: null,
   network: 'mastodon',
   desk: 'slack',
-  channel: '',
-  as: '',
-  thread: '',          // ts of the open thread
-  replyTo: null,       // {id, author, text} of the post being answered
+  channel: '',         // the queue channel shown, per desk below
+  channelBy: {},
+  as: '',              // who we act as, per desk below
+  asBy: {},
+  thread: '',          // id of the open thread
+  replyTo: null,       // the post being answered
   public: null,
   cards: null,
   threadData: null,
-  editing: '',         // ts of the message being edited
+  editing: '',         // id of the message being edited
   unreadNet: new Set(),
   unreadChan: new Set(),
 };
@@ -67,12 +69,6 @@ function refresher(fn) {
   return run;
 }
 
-const when = (iso) => {
-  const d = new Date(iso);
-  return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
-};
-const timeEl = (iso) => el('time', { datetime: iso }, when(iso));
-
 // reconcile makes list show one element per item, in order, reusing the
 // elements of items that did not change (so focus, scroll and an open
 // select survive a refresh) and touching the DOM only where needed.
@@ -96,7 +92,14 @@ function reconcile(list, items, key, draw, extra) {
   while (ref) { const next = ref.nextSibling; ref.remove(); ref = next; }
 }
 
-// ---- Slack mrkdwn as safe DOM: <url|label> links, *bold*, `code`, entities ----
+const when = (iso) => {
+  const d = new Date(iso);
+  return isNaN(d) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+};
+const timeEl = (iso) => el('time', { datetime: iso }, when(iso));
+
+// ---- desk markup as safe DOM ----
+
 // Slack shows :shortcodes: as emoji; these are the ones Earshot writes.
 const emoji = {
   white_check_mark: '✅', x: '❌', warning: '⚠️', hourglass_flowing_sand: '⏳', no_entry_sign: '🚫',
@@ -106,8 +109,36 @@ const unescapeSlack = (s) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').repla
 // shown is a piece of mrkdwn text as Slack shows it: unescaped, emoji drawn.
 const shown = (s) => unescapeSlack(s).replace(/:([a-z0-9_+-]+):/g, (m, name) => emoji[name] || m);
 
-// mrkdwn renders Slack mrkdwn into parent: <url|label> links, *bold*
-// (also around a link), `code`, and the &lt; &gt; &amp; escapes.
+// styled appends text to parent with bold toggled by the marker (Slack *,
+// Discord **) next to a word, and `code` spans; draw renders plain pieces.
+function styled(tokens, parent, marker, draw) {
+  let target = parent;
+  const toggle = () => {
+    if (target === parent) { target = el('strong'); parent.append(target); } else { target = parent; }
+  };
+  const split = new RegExp('(`[^`\\n]+`|' + marker.replace(/\*/g, '\\*') + ')');
+  tokens.forEach((t, ti) => {
+    if (t.link) {
+      target.append(/^https?:\/\//.test(t.link) ? linkTo(t.link, t.label) : t.label);
+      return;
+    }
+    const parts = t.text.split(split);
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i];
+      if (!part) continue;
+      // A marker opens bold before a non-space and closes it after one (5 * 3 stays).
+      const next = parts[i + 1] || (tokens[ti + 1] ? 'x' : '');
+      const prev = parts[i - 1] || 'x';
+      if (part === marker && ((target === parent && /^\S/.test(next)) || (target !== parent && /\S$/.test(prev)))) toggle();
+      else if (part.length > 2 && part[0] === '`' && part[part.length - 1] === '`') target.append(el('code', {}, part.slice(1, -1)));
+      else target.append(draw(part));
+    }
+  });
+  return parent;
+}
+
+// mrkdwn renders Slack mrkdwn into parent: <url|label> links, *bold*,
+// `code`, the &lt; &gt; &amp; escapes and :emoji:.
 function mrkdwn(parent, s) {
   const tokens = [];
   const re = /<([^<>|]+)(?:\|([^<>]*))?>/g;
@@ -118,34 +149,56 @@ function mrkdwn(parent, s) {
     last = re.lastIndex;
   }
   if (last < s.length) tokens.push({ text: s.slice(last) });
-  let target = parent;
-  const toggleBold = () => {
-    if (target === parent) { target = el('strong'); parent.append(target); } else { target = parent; }
-  };
-  for (const t of tokens) {
-    if (t.link) {
-      target.append(/^https?:\/\//.test(t.link) ? linkTo(t.link, t.label) : t.label);
-      continue;
-    }
-    const parts = t.text.split(/(`[^`\n]+`|\*)/);
-    for (let i = 0; i < parts.length; i++) {
-      const part = parts[i];
-      if (!part) continue;
-      // A * opens bold before a non-space and closes it after one (5 * 3 stays).
-      const opens = target === parent && /^\S/.test(parts[i + 1] || (tokens[tokens.indexOf(t) + 1] ? 'x' : ''));
-      const closes = target !== parent && /\S$/.test(parts[i - 1] || 'x');
-      if (part === '*' && (opens || closes)) toggleBold();
-      else if (part.length > 2 && part[0] === '`' && part[part.length - 1] === '`') target.append(el('code', {}, unescapeSlack(part.slice(1, -1))));
-      else target.append(shown(part));
-    }
+  return styled(tokens, parent, '*', shown);
+}
+
+// discordStamp shows a Discord <t:unix:style> timestamp as Discord does.
+function discordStamp(secs, style) {
+  const d = new Date(Number(secs) * 1000);
+  if (style === 'R') {
+    const min = Math.round((d.getTime() - Date.now()) / 60000);
+    if (min === 0) return 'now';
+    return min > 0 ? `in ${min} minute${min === 1 ? '' : 's'}` : `${-min} minute${min === -1 ? '' : 's'} ago`;
   }
-  return parent;
+  return d.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+// mentionName shows a Discord mention (<@id>, <#id>) by name where the cast knows it.
+function mentionName(kind, id) {
+  if (kind === '#') {
+    const c = state.cast.channels.find((x) => x.id === id);
+    return '#' + (c ? c.name : 'channel');
+  }
+  const p = state.cast.staff.find((x) => x.id === id);
+  return '@' + (p ? p.name : 'someone');
+}
+
+// markdown renders Discord markdown into parent: [label](url) and <url>
+// links, **bold**, `code`, backslash escapes, <t:…> times and mentions.
+function markdown(parent, s) {
+  s = s.replace(/<t:(-?\d+)(?::([tTdDfFR]))?>/g, (m, secs, style) => discordStamp(secs, style))
+    .replace(/<(@[!&]?|#)(\d+)>/g, (m, kind, id) => mentionName(kind[0], id));
+  const tokens = [];
+  const re = /\[((?:\\.|[^\]\\])*)\]\(<?(https?:\/\/[^\s)>]+)>?\)|<(https?:\/\/[^\s>]+)>/g;
+  let last = 0, m;
+  const unesc = (x) => x.replace(/\\([^A-Za-z0-9\s])/g, '$1');
+  while ((m = re.exec(s))) {
+    if (m.index > last) tokens.push({ text: s.slice(last, m.index) });
+    tokens.push(m[3] ? { link: m[3], label: m[3] } : { link: m[2], label: unesc(m[1]) });
+    last = re.lastIndex;
+  }
+  if (last < s.length) tokens.push({ text: s.slice(last) });
+  // Escaped markers are not markers: hide them from the bold split.
+  for (const t of tokens) if (t.text) t.text = t.text.replace(/\\\*/g, '\u0000');
+  return styled(tokens, parent, '**', (x) => unesc(x.replace(/\u0000/g, '*')));
 }
 
 function textNode(t) {
   const span = el('span');
   if (!t) return span;
-  if (t.kind === 'mrkdwn') mrkdwn(span, t.text); else span.textContent = t.text;
+  if (t.kind === 'mrkdwn') mrkdwn(span, t.text);
+  else if (t.kind === 'markdown') markdown(span, t.text);
+  else span.textContent = t.text;
   return span;
 }
 
@@ -171,30 +224,43 @@ async function locate(ev, href) {
 
 // ---- the cast and pickers ----
 
-function netInfo(name) { return state.cast.networks.find((n) => n.name === name); }
-function channelInfo(id) { return state.cast.channels.find((c) => c.id === id); }
-function person(id) { return state.cast.staff.find((p) => p.id === id); }
+const netInfo = (name) => state.cast.networks.find((n) => n.name === name);
+const channelInfo = (id) => state.cast.channels.find((c) => c.desk === state.desk && c.id === id);
+const person = (id) => state.cast.staff.find((p) => p.desk === state.desk && p.id === id);
+const deskLabel = (name) => (state.cast.desks.find((d) => d.name === name) || { label: name }).label;
+
+function tabButton(id, pressed, onclick, ...label) {
+  return el('button', { type: 'button', class: 'tab', id, 'aria-pressed': String(pressed), onclick }, ...label);
+}
+
+const dot = () => el('span', { class: 'dot', role: 'img', 'aria-label': 'new activity' });
 
 function drawNetTabs() {
-  const tabs = $('net-tabs');
-  tabs.replaceChildren(...state.cast.networks.map((n) => el('button', {
-    type: 'button', class: 'tab', role: 'tab', id: 'tab-' + n.name,
-    'aria-selected': String(n.name === state.network),
-    onclick: () => selectNetwork(n.name),
-  }, n.label, state.unreadNet.has(n.name) ? el('span', { class: 'dot', 'aria-label': 'new activity' }) : null)));
+  $('net-tabs').replaceChildren(...state.cast.networks.map((n) => tabButton('tab-' + n.name, n.name === state.network,
+    () => selectNetwork(n.name), n.label, state.unreadNet.has(n.name) ? dot() : null)));
+}
+
+function drawDeskTabs() {
+  $('desk-tabs').replaceChildren(...state.cast.desks.map((d) => tabButton('desk-' + d.name, d.name === state.desk,
+    () => selectDesk(d.name), d.label,
+    state.cast.channels.some((c) => c.desk === d.name && state.unreadChan.has(d.name + '/' + c.id)) && d.name !== state.desk ? dot() : null)));
 }
 
 function drawChanTabs() {
-  const tabs = $('chan-tabs');
-  tabs.replaceChildren(...state.cast.channels.filter((c) => c.desk === state.desk).map((c) => el('button', {
-    type: 'button', class: 'tab', role: 'tab', id: 'chan-' + c.id,
-    'aria-selected': String(c.id === state.channel),
-    onclick: () => selectChannel(c.id),
-  }, '#' + c.name, c.team ? el('span', { class: 'team-badge' }, 'team') : null,
-  state.unreadChan.has(c.id) ? el('span', { class: 'dot', 'aria-label': 'new activity' }) : null)));
+  $('chan-tabs').replaceChildren(...state.cast.channels.filter((c) => c.desk === state.desk).map((c) => tabButton('chan-' + c.id,
+    c.id === state.channel, () => selectChannel(c.id), '#' + c.name,
+    c.forum ? el('span', { class: 'team-badge' }, 'forum') : null,
+    c.team ? el('span', { class: 'team-badge' }, 'team') : null,
+    state.unreadChan.has(state.desk + '/' + c.id) ? dot() : null)));
   const c = channelInfo(state.channel);
   $('chan-purpose').textContent = c ? `Queue “${c.queue}”. ${c.purpose}` : '';
   $('slash-chan').textContent = c ? '#' + c.name : '';
+  const none = c && c.forum;
+  $('slash-row').hidden = none;
+  $('slash-none').hidden = !none;
+  $('slash-none').textContent = none ? 'A Discord forum has no message box: open a post and type the slash command there.' : '';
+  $('slash-list').replaceChildren(...(state.cast.slash_commands[state.desk] || []).map((s) => el('option', { value: s.command + ' ' },
+    `${s.command} ${s.usage || ''} — ${s.description}`)));
 }
 
 function drawHandles() {
@@ -220,10 +286,23 @@ async function selectNetwork(name) {
   await refreshPublic();
 }
 
+function selectDesk(name) {
+  state.desk = name;
+  state.channel = state.channelBy[name];
+  state.as = state.asBy[name];
+  state.cards = null;
+  closeThread();
+  drawDeskTabs();
+  drawStaff();
+  selectChannel(state.channel);
+}
+
 function selectChannel(id) {
   state.channel = id;
-  state.unreadChan.delete(id);
+  state.channelBy[state.desk] = id;
+  state.unreadChan.delete(state.desk + '/' + id);
   closeThread();
+  drawDeskTabs();
   drawChanTabs();
   refreshChannel();
 }
@@ -236,11 +315,14 @@ function drawStaff() {
   const p = person(state.as);
   $('staff-about').textContent = p ? p.about : '';
   const undo = state.cast.undo_seconds;
+  const cmds = state.desk === 'slack'
+    ? ['Slack runs no slash commands in threads: type ', el('code', {}, '!claim'), ', ', el('code', {}, '!dm'), ', ',
+      el('code', {}, '!escalate network-ops'), ', ', el('code', {}, '!resolve fixed'), ' here instead.']
+    : [el('code', {}, '/claim'), ', ', el('code', {}, '/resolve fixed'), ' and the ', el('code', {}, '!'), ' commands work here.'];
   $('say-hint').replaceChildren(
     'As the claimer, what you write here is the reply: it is published after the ', el('strong', {}, `${undo} s undo window`),
-    ' (edit or delete it before then). Start with ', el('code', {}, 'note:'), ' or ', el('code', {}, '//'),
-    ' for a note; ', el('code', {}, '!claim'), ', ', el('code', {}, '!dm'), ', ', el('code', {}, '!escalate network-ops'),
-    ', ', el('code', {}, '!resolve fixed'), ' are commands. Enter sends, Shift+Enter is a new line.');
+    ' (edit or delete it before then). Start with ', el('code', {}, 'note:'), ' or ', el('code', {}, '//'), ' for a note. ',
+    ...cmds, ' Enter sends, Shift+Enter is a new line.');
 }
 
 // ---- Public ----
@@ -325,24 +407,23 @@ async function submitPost(ev) {
 
 // ---- Team chat ----
 
-function drawBlocks(blocks, ctx) {
+function drawBlocks(blocks, msg) {
   const out = [];
   for (const b of blocks || []) {
     switch (b.type) {
       case 'header':
         out.push(el('div', { class: 'block-header' }, textNode(b.text)));
         break;
-      case 'section': {
+      case 'section':
         if (b.text) out.push(el('div', { class: 'block-section' }, textNode(b.text)));
         if (b.fields && b.fields.length) out.push(el('div', { class: 'fields' }, b.fields.map((f) => el('div', { class: 'field' }, textNode(f)))));
-        if (b.actions && b.actions.length) out.push(drawActions(b.actions, ctx));
+        if (b.actions && b.actions.length) out.push(drawActions(b.actions, msg));
         break;
-      }
       case 'context':
         out.push(el('div', { class: 'block-context' }, (b.elements || []).map((t, i) => [i ? ' · ' : '', textNode(t)])));
         break;
       case 'actions':
-        out.push(drawActions(b.actions || [], ctx));
+        if (msg) out.push(drawActions(b.actions || [], msg));
         break;
       case 'divider':
         out.push(el('hr'));
@@ -352,24 +433,24 @@ function drawBlocks(blocks, ctx) {
   return out;
 }
 
-function drawActions(actions, ctx) {
+function drawActions(actions, msg) {
   return el('div', { class: 'actions' }, actions.map((a) => {
-    if (a.type === 'static_select') {
-      const id = `sel-${ctx.ts}-${a.id}`.replace(/[^a-zA-Z0-9_-]/g, '_');
-      const sel = el('select', { id, onchange: (ev) => { if (ev.target.value) press(ctx, a.id, ev.target.value, ev.target); } },
+    if (a.type === 'select') {
+      const id = `sel-${msg.id}-${a.id}`.replace(/[^a-zA-Z0-9_-]/g, '_');
+      const sel = el('select', { id, onchange: (ev) => { if (ev.target.value) press(msg, a.id, ev.target.value, ev.target); } },
         el('option', { value: '' }, a.label || 'Choose…'),
         (a.options || []).map((o) => el('option', { value: o.value }, o.label)));
       return el('span', {}, el('label', { for: id, class: 'sr-only' }, a.label || 'Choose'), sel);
     }
     return el('button', { type: 'button', class: a.style === 'primary' ? 'primary' : (a.style === 'danger' ? 'danger' : ''),
-      onclick: (ev) => press(ctx, a.id, '', ev.currentTarget) }, a.label);
+      onclick: (ev) => press(msg, a.id, '', ev.currentTarget) }, a.label);
   }));
 }
 
-async function press(ctx, action, option, control) {
+async function press(msg, action, option, control) {
   if (control) control.disabled = true;
   try {
-    await api('POST', '/api/desk/press', { desk: state.desk, channel: state.channel, ts: ctx.ts, as: state.as, action, option });
+    await api('POST', '/api/desk/press', { desk: msg.desk, channel: msg.channel, id: msg.id, as: state.as, action, option });
   } catch (e) {
     showError(e.message);
   } finally {
@@ -378,35 +459,37 @@ async function press(ctx, action, option, control) {
 }
 
 function showError(msg) {
-  const target = state.thread ? $('say-error') : $('slash-error');
-  target.textContent = msg;
+  (state.thread ? $('say-error') : $('slash-error')).textContent = msg;
 }
 
 const refreshChannel = refresher(async () => {
-  const ch = state.channel;
+  const desk = state.desk, ch = state.channel;
   const q = state.as ? '?as=' + encodeURIComponent(state.as) : '';
-  const data = await api('GET', `/api/desk/${state.desk}/${encodeURIComponent(ch)}${q}`);
-  if (ch !== state.channel) return;
+  const data = await api('GET', `/api/desk/${desk}/${encodeURIComponent(ch)}${q}`);
+  if (ch !== state.channel || desk !== state.desk) return;
   state.cards = data;
   drawCards();
 });
 
 function drawCards() {
   const d = state.cards;
+  const forum = (channelInfo(state.channel) || {}).forum;
+  const what = forum ? 'post' : 'message';
   $('cards-count').textContent = d.total
-    ? (d.total > d.cards.length ? `Latest ${d.cards.length} of ${d.total} messages, newest first.` : `${d.total} message${d.total === 1 ? '' : 's'}, newest first.`)
+    ? (d.total > d.cards.length ? `Latest ${d.cards.length} of ${d.total} ${what}s, newest first.` : `${d.total} ${what}${d.total === 1 ? '' : 's'}, newest first.`)
     : '';
   const list = $('cards');
   if (!d.cards.length) {
     list.replaceChildren(el('li', { class: 'empty' }, 'No cases here yet. Post a complaint on the left and its card appears here.'));
   } else {
     if (list.firstElementChild && !list.firstElementChild.dataset.key) list.replaceChildren();
-    reconcile(list, d.cards, (m) => m.ts, (m) => el('li', { class: 'card' + (m.ts === state.thread ? ' open' : ''), 'data-ts': m.ts, 'data-case': m.case_id || '' },
-      m.blocks && m.blocks.length ? drawBlocks(m.blocks, m) : el('div', { class: 'block-section' }, el('strong', {}, m.author), ': ', mrkdwn(el('span'), m.text)),
+    reconcile(list, d.cards, (m) => m.desk + m.id, (m) => el('li', { class: 'card' + (m.thread && m.thread === state.thread ? ' open' : ''), 'data-id': m.id, 'data-case': m.case_id || '' },
+      m.blocks && m.blocks.length ? drawBlocks(m.blocks, m) : el('div', { class: 'block-section' }, el('strong', {}, m.author), ': ', textNode(m.text)),
       el('div', { class: 'card-foot' },
-        el('span', { class: 'hint' }, timeEl(m.at)),
-        el('button', { type: 'button', class: 'link open-thread', onclick: () => openThread(m.ts) },
-          m.replies ? `Open thread (${m.replies} repl${m.replies === 1 ? 'y' : 'ies'})` : 'Open thread'))), state.thread);
+        el('span', { class: 'hint' }, m.tags && m.tags.length ? el('span', { class: 'tags' }, m.tags.map((t) => el('span', { class: 'tag' }, t))) : null, timeEl(m.at)),
+        m.thread ? el('button', { type: 'button', class: 'link open-thread', onclick: () => openThread(m.thread) },
+          m.replies ? `Open thread (${m.replies} repl${m.replies === 1 ? 'y' : 'ies'})` : 'Open thread') : null)),
+    state.thread);
   }
   drawNotices($('notices'), d.notices.filter((n) => !state.thread || n.thread !== state.thread));
 }
@@ -414,15 +497,16 @@ function drawCards() {
 function drawNotices(box, notices) {
   box.replaceChildren(...notices.slice(-4).map((n) => el('div', { class: 'notice' },
     el('span', { class: 'only' }, 'Only visible to you' + (n.thread && n.thread !== state.thread ? ' · in a thread' : '')),
-    n.blocks && n.blocks.length ? drawBlocks(n.blocks, { ts: n.thread }) : mrkdwn(el('span'), n.text))));
+    n.text ? textNode(n.text) : null,
+    n.blocks && n.blocks.length ? drawBlocks(n.blocks, null) : null)));
 }
 
-function openThread(ts) {
-  state.thread = ts;
+function openThread(thread) {
+  state.thread = thread;
   state.editing = '';
   $('thread-pane').hidden = false;
   document.querySelector('.team-cols').classList.remove('no-thread');
-  for (const li of document.querySelectorAll('#cards .card')) li.classList.toggle('open', li.dataset.ts === ts);
+  if (state.cards) drawCards();
   refreshThread().then(() => $('say-text').focus());
 }
 
@@ -436,16 +520,16 @@ function closeThread() {
 
 const refreshThread = refresher(async () => {
   if (!state.thread) return;
-  const ts = state.thread, ch = state.channel;
+  const th = state.thread, ch = state.channel, desk = state.desk;
   const q = state.as ? '?as=' + encodeURIComponent(state.as) : '';
   let data;
   try {
-    data = await api('GET', `/api/desk/${state.desk}/${encodeURIComponent(ch)}/thread/${encodeURIComponent(ts)}${q}`);
+    data = await api('GET', `/api/desk/${desk}/${encodeURIComponent(ch)}/thread/${encodeURIComponent(th)}${q}`);
   } catch (e) {
-    if (ts === state.thread) closeThread();
+    if (th === state.thread) closeThread();
     return;
   }
-  if (ts !== state.thread || ch !== state.channel) return;
+  if (th !== state.thread || ch !== state.channel || desk !== state.desk) return;
   state.threadData = data;
   drawThread();
 });
@@ -460,11 +544,17 @@ function drawThread() {
   const d = state.threadData;
   const root = d.messages[0];
   $('thread-title').textContent = root && root.case_id ? `Thread of ${root.case_id}` : 'Thread';
-  reconcile($('thread'), d.messages, (m) => m.ts, (m) => drawMessage(m, m === root), `${state.as}|${state.editing}`);
+  reconcile($('thread'), d.messages, (m) => m.desk + m.id, (m) => drawMessage(m, m === root), `${state.as}|${state.editing}`);
   drawNotices($('thread-notices'), d.notices);
   const t = $('thread');
   if (t.dataset.count !== String(d.messages.length)) { t.scrollTop = t.scrollHeight; t.dataset.count = String(d.messages.length); }
 }
+
+const markTitles = {
+  pending: 'pending: waiting out the undo window', sent: 'sent: published', failed: 'failed: see the line below',
+  not_sent: 'not sent: see the private note', cancelled: 'cancelled: deleted inside the undo window', uncertain: 'uncertain: check the link',
+};
+const markTitle = (k) => markTitles[k.state] || k.emoji;
 
 function drawMessage(m, isRoot) {
   if (isRoot && m.blocks && m.blocks.length) {
@@ -474,43 +564,36 @@ function drawMessage(m, isRoot) {
   const customer = m.bot && m.as;
   const left = pendingLeft(m);
   const head = el('div', {},
-    el('span', { class: 'who' }, customer ? `${m.as}` : m.author), ' ',
+    el('span', { class: 'who' }, customer ? m.as : m.author), ' ',
     customer ? el('span', { class: 'badge muted' }, 'customer, via Earshot') : null, ' ',
     timeEl(m.at), m.edited ? el('span', { class: 'hint' }, ' (edited)') : null,
     m.marks && m.marks.length ? el('span', { class: 'marks' }, m.marks.map((k) => el('span', {
       class: 'mark', role: 'img', title: markTitle(k), 'aria-label': markTitle(k) }, k.emoji))) : null,
-    left >= 0 ? el('span', { class: 'pending-note', 'data-ts': m.ts }, left > 0 ? `goes out in ${left} s` : 'publishing…') : null,
-    mine && state.editing !== m.ts ? el('span', { class: 'msg-tools' },
-      el('button', { type: 'button', 'aria-label': 'Edit your message', onclick: () => { state.editing = m.ts; drawThread(); } }, 'Edit'),
-      el('button', { type: 'button', class: 'danger', 'aria-label': 'Delete your message', onclick: () => deleteMessage(m.ts) }, 'Delete')) : null);
+    left >= 0 ? el('span', { class: 'pending-note', 'data-id': m.id }, left > 0 ? `goes out in ${left} s` : 'publishing…') : null,
+    mine && state.editing !== m.id ? el('span', { class: 'msg-tools' },
+      el('button', { type: 'button', 'aria-label': 'Edit your message', onclick: () => { state.editing = m.id; drawThread(); } }, 'Edit'),
+      el('button', { type: 'button', class: 'danger', 'aria-label': 'Delete your message', onclick: () => deleteMessage(m) }, 'Delete')) : null);
   let body;
-  if (state.editing === m.ts) {
-    const id = 'edit-' + m.ts.replace('.', '_');
-    const ta = el('textarea', { id, rows: 2, maxlength: 4000 }, unescapeSlack(m.text));
-    body = el('form', { class: 'edit-box', onsubmit: (ev) => { ev.preventDefault(); saveEdit(m.ts, ta.value); } },
+  if (state.editing === m.id) {
+    const id = 'edit-' + m.id.replace('.', '_');
+    const raw = m.text ? (m.text.kind === 'mrkdwn' ? unescapeSlack(m.text.text) : m.text.text) : '';
+    const ta = el('textarea', { id, rows: 2, maxlength: 4000 }, raw);
+    body = el('form', { class: 'edit-box', onsubmit: (ev) => { ev.preventDefault(); saveEdit(m, ta.value); } },
       el('label', { for: id, class: 'sr-only' }, 'Edit your message'), ta,
       el('div', { class: 'row' }, el('button', { type: 'submit', class: 'primary' }, 'Save'),
         el('button', { type: 'button', onclick: () => { state.editing = ''; drawThread(); } }, 'Cancel')));
     setTimeout(() => ta.focus(), 0);
-  } else if (m.blocks && m.blocks.length) {
-    body = el('div', {}, drawBlocks(m.blocks, m));
   } else {
-    body = mrkdwn(el('p', { class: 'text' }), m.text);
+    body = el('div', {}, m.text ? el('p', { class: 'text' }, textNode(m.text)) : null, drawBlocks(m.blocks, m));
   }
-  return el('li', { class: 'msg' + (m.bot ? ' bot' : '') + (customer ? ' customer' : ''), 'data-ts': m.ts }, head, body);
+  return el('li', { class: 'msg' + (m.bot ? ' bot' : '') + (customer ? ' customer' : ''), 'data-id': m.id }, head, body);
 }
-
-const markTitles = {
-  pending: 'pending: waiting out the undo window', sent: 'sent: published', failed: 'failed: see the line below',
-  not_sent: 'not sent: see the private note', cancelled: 'cancelled: deleted inside the undo window', uncertain: 'uncertain: check the link',
-};
-const markTitle = (k) => markTitles[k.state] || k.name;
 
 // The countdown of pending replies ticks without refetching.
 setInterval(() => {
   if (!state.threadData) return;
   for (const span of document.querySelectorAll('.pending-note')) {
-    const m = state.threadData.messages.find((x) => x.ts === span.dataset.ts);
+    const m = state.threadData.messages.find((x) => x.id === span.dataset.id);
     if (!m) continue;
     const left = pendingLeft(m);
     span.textContent = left > 0 ? `goes out in ${left} s` : 'publishing…';
@@ -524,25 +607,29 @@ async function say(ev) {
   const text = $('say-text').value.trim();
   if (!text) { err.textContent = 'Write something first.'; return; }
   try {
-    await api('POST', '/api/desk/say', { desk: state.desk, channel: state.channel, thread: state.thread, as: state.as, text });
+    if (text.startsWith('/')) {
+      await api('POST', '/api/desk/slash', { desk: state.desk, channel: state.channel, thread: state.thread, as: state.as, line: text });
+    } else {
+      await api('POST', '/api/desk/say', { desk: state.desk, channel: state.channel, thread: state.thread, as: state.as, text });
+    }
     $('say-text').value = '';
   } catch (e) {
     err.textContent = e.message;
   }
 }
 
-async function saveEdit(ts, text) {
+async function saveEdit(m, text) {
   try {
-    await api('POST', '/api/desk/edit', { desk: state.desk, channel: state.channel, ts, as: state.as, text });
+    await api('POST', '/api/desk/edit', { desk: m.desk, channel: m.channel, id: m.id, as: state.as, text });
     state.editing = '';
   } catch (e) {
     $('say-error').textContent = e.message;
   }
 }
 
-async function deleteMessage(ts) {
+async function deleteMessage(m) {
   try {
-    await api('POST', '/api/desk/delete', { desk: state.desk, channel: state.channel, ts, as: state.as });
+    await api('POST', '/api/desk/delete', { desk: m.desk, channel: m.channel, id: m.id, as: state.as });
   } catch (e) {
     $('say-error').textContent = e.message;
   }
@@ -555,7 +642,7 @@ async function slash(ev) {
   const line = $('slash-text').value.trim();
   if (!line.startsWith('/')) { err.textContent = 'A slash command starts with / — try /earshot help.'; return; }
   try {
-    await api('POST', '/api/desk/slash', { desk: state.desk, channel: state.channel, as: state.as, line });
+    await api('POST', '/api/desk/slash', { desk: state.desk, channel: state.channel, thread: '', as: state.as, line });
     $('slash-text').value = '';
   } catch (e) {
     err.textContent = e.message;
@@ -582,12 +669,12 @@ function connect() {
     }
     let here = false;
     for (const key of c.channels || []) {
-      const [desk, ch] = key.split('/');
-      if (desk === state.desk && ch === state.channel) here = true;
-      else if (desk === state.desk) state.unreadChan.add(ch);
+      if (key === state.desk + '/' + state.channel) here = true;
+      else state.unreadChan.add(key);
     }
     if (here || c.notices) { refreshChannel(); refreshThread(); }
     drawNetTabs();
+    drawDeskTabs();
     drawChanTabs();
   });
   es.onerror = () => { live.textContent = 'reconnecting…'; live.className = 'live off'; };
@@ -597,15 +684,19 @@ async function loadCast() {
   state.cast = await api('GET', '/api/cast');
   drawNetTabs();
   drawHandles();
-  $('slash-list').replaceChildren(...state.cast.slash_commands.map((c) => el('option', { value: c.command + ' ' },
-    `${c.command} ${c.usage} — ${c.description}`)));
 }
 
 async function init() {
   await loadCast();
-  state.channel = state.cast.channels[0].id;
-  state.as = state.cast.staff[0].id;
+  for (const d of state.cast.desks) {
+    state.channelBy[d.name] = state.cast.channels.find((c) => c.desk === d.name).id;
+    state.asBy[d.name] = state.cast.staff.find((p) => p.desk === d.name).id;
+  }
+  state.desk = state.cast.desks[0].name;
+  state.channel = state.channelBy[state.desk];
+  state.as = state.asBy[state.desk];
   $('post-handle').value = (state.cast.customers[state.network] || [{ handle: 'ana' }])[0].handle;
+  drawDeskTabs();
   drawStaff();
   drawChanTabs();
   closeThread();
@@ -613,7 +704,13 @@ async function init() {
   $('post-text').addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) $('post-form').requestSubmit(); });
   $('cancel-reply').addEventListener('click', clearReply);
   $('post-direct').addEventListener('change', () => { if ($('post-direct').checked) clearReply(); });
-  $('staff').addEventListener('change', (ev) => { state.as = ev.target.value; drawStaff(); refreshChannel(); refreshThread(); });
+  $('staff').addEventListener('change', (ev) => {
+    state.as = ev.target.value;
+    state.asBy[state.desk] = state.as;
+    drawStaff();
+    refreshChannel();
+    refreshThread();
+  });
   $('slash-form').addEventListener('submit', slash);
   $('say-form').addEventListener('submit', say);
   $('say-text').addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); $('say-form').requestSubmit(); } });

@@ -222,11 +222,32 @@ func (s *Sandbox) post(r *http.Request, q postReq) (any, error) {
 	return s.w.Post(r.Context(), q.Network, q.Handle, q.Text, demo.PostOptions{InReplyTo: q.InReplyTo, Direct: q.Direct})
 }
 
+// actor is who acts: every desk action names its desk and person.
+type actor struct {
+	Desk string `json:"desk"`
+	As   string `json:"as"`
+}
+
+var errNobody = errors.New("pick who you are acting as")
+
+func (a actor) check() error {
+	if a.As == "" {
+		return errNobody
+	}
+	return nil
+}
+
+// msgRef names a message: the channel it lives in (demo.Message.Channel) and its id.
+type msgRef struct {
+	actor
+	Channel string `json:"channel"`
+	ID      string `json:"id"`
+}
+
 type sayReq struct {
-	Desk    string `json:"desk"`
+	actor
 	Channel string `json:"channel"`
 	Thread  string `json:"thread"`
-	As      string `json:"as"`
 	Text    string `json:"text"`
 }
 
@@ -240,71 +261,56 @@ type ok struct {
 }
 
 func (s *Sandbox) say(_ *http.Request, q sayReq) (any, error) {
-	if q.As == "" {
-		return nil, errors.New("pick who you are acting as")
+	if err := q.check(); err != nil {
+		return nil, err
 	}
 	id, err := s.w.Say(q.Desk, q.Channel, q.Thread, q.As, q.Text)
 	return sent{ID: id}, err
 }
 
-// Messages are named by the channel they live in (demo.Message.Channel) and their id.
 type editReq struct {
-	Desk    string `json:"desk"`
-	Channel string `json:"channel"`
-	ID      string `json:"id"`
-	As      string `json:"as"`
-	Text    string `json:"text"`
+	msgRef
+	Text string `json:"text"`
 }
 
 func (s *Sandbox) edit(_ *http.Request, q editReq) (any, error) {
-	if q.As == "" {
-		return nil, errors.New("pick who you are acting as")
+	if err := q.check(); err != nil {
+		return nil, err
 	}
 	return ok{true}, s.w.Edit(q.Desk, q.Channel, q.ID, q.As, q.Text)
 }
 
-type deleteReq struct {
-	Desk    string `json:"desk"`
-	Channel string `json:"channel"`
-	ID      string `json:"id"`
-	As      string `json:"as"`
-}
-
-func (s *Sandbox) deleteMsg(_ *http.Request, q deleteReq) (any, error) {
-	if q.As == "" {
-		return nil, errors.New("pick who you are acting as")
+func (s *Sandbox) deleteMsg(_ *http.Request, q msgRef) (any, error) {
+	if err := q.check(); err != nil {
+		return nil, err
 	}
 	return ok{true}, s.w.Delete(q.Desk, q.Channel, q.ID, q.As)
 }
 
 type pressReq struct {
-	Desk    string `json:"desk"`
-	Channel string `json:"channel"`
-	ID      string `json:"id"`
-	As      string `json:"as"`
-	Action  string `json:"action"`
-	Option  string `json:"option"`
+	msgRef
+	Action string `json:"action"`
+	Option string `json:"option"`
 }
 
 func (s *Sandbox) press(_ *http.Request, q pressReq) (any, error) {
-	if q.As == "" {
-		return nil, errors.New("pick who you are acting as")
+	if err := q.check(); err != nil {
+		return nil, err
 	}
 	return ok{true}, s.w.Press(q.Desk, q.Channel, q.ID, q.As, q.Action, q.Option)
 }
 
 type slashReq struct {
-	Desk    string `json:"desk"`
+	actor
 	Channel string `json:"channel"`
 	Thread  string `json:"thread"` // run inside this thread (where the desk allows it)
-	As      string `json:"as"`
 	// Line is the whole command as typed: "/claim E-3".
 	Line string `json:"line"`
 }
 
 func (s *Sandbox) slash(_ *http.Request, q slashReq) (any, error) {
-	if q.As == "" {
-		return nil, errors.New("pick who you are acting as")
+	if err := q.check(); err != nil {
+		return nil, err
 	}
 	line := strings.TrimSpace(q.Line)
 	if !strings.HasPrefix(line, "/") {

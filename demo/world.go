@@ -1,6 +1,6 @@
 // Package demo is the world `earshot demo` runs in: every platform fake on
-// loopback (Slack, Mastodon, Bluesky, X and a review site that speaks the
-// generic webhook), a cast of customers and staff, the config file that
+// loopback (Slack, Discord, Mastodon, Bluesky, X and a review site that
+// speaks the generic webhook), a cast of customers and staff, the config file that
 // points Earshot's real connectors at those fakes, what people do there
 // (post as a customer; press, type and run commands as staff) and what
 // they see there (timelines, DMs, channels, cards, threads, private
@@ -65,8 +65,9 @@ type World struct {
 	closed    bool
 }
 
-// Start starts every fake on 127.0.0.1 and creates the cast: staff, groups
-// and channels in Slack, the starter customers on every network. Close it.
+// Start starts every fake on 127.0.0.1 and creates the cast: staff, groups,
+// roles and channels in Slack and Discord, the starter customers on every
+// network. Close it.
 func Start() (*World, error) {
 	w := &World{customers: map[string]map[string]Customer{}, byID: map[string]Customer{}}
 	var err error

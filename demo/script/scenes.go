@@ -222,25 +222,20 @@ func railDisruption(ctx context.Context, st *Stage) error {
 	return err
 }
 
-// claimMu keeps two scripted agents from pressing Claim on the same card
-// at once (people would see each other's claim; the bridge would refuse
-// the second, which is also fine, but slower to play).
-var claimMu sync.Mutex
-
 // workQueue is an agent working a queue: take the oldest unclaimed card,
 // claim it, answer it, and resolve it when resolve is set; up to n cases.
 func (st *Stage) workQueue(ctx context.Context, p demo.Person, channel string, n int, answer string, resolve bool) (int, error) {
 	done := 0
 	for done < n {
-		claimMu.Lock()
+		st.claimMu.Lock()
 		cards := st.unclaimed(p.Desk, channel, "New", 1)
 		if len(cards) == 0 {
-			claimMu.Unlock()
+			st.claimMu.Unlock()
 			return done, nil
 		}
 		c := cards[0]
 		err := st.claim(ctx, p, c)
-		claimMu.Unlock()
+		st.claimMu.Unlock()
 		if err != nil {
 			return done, err
 		}
@@ -314,15 +309,15 @@ func broadbandOutage(ctx context.Context, st *Stage) error {
 	for i, a := range agents {
 		fns = append(fns, func() error {
 			for k := 0; k < per; k++ {
-				claimMu.Lock()
+				st.claimMu.Lock()
 				cards := st.unclaimed(slack, bb, "New", 1)
 				if len(cards) == 0 {
-					claimMu.Unlock()
+					st.claimMu.Unlock()
 					return nil
 				}
 				c := cards[0]
 				err := st.claim(ctx, a, c)
-				claimMu.Unlock()
+				st.claimMu.Unlock()
 				if err != nil {
 					return err
 				}

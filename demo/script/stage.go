@@ -1,11 +1,12 @@
 // Package script plays scenes in the demo world: customers post, reply
 // and send DMs on the fake networks, and scripted staff press the same
 // card buttons, type the same thread messages and run the same commands a
-// person would in the fake Slack. Earshot, which watches those fakes
-// through its real connectors, does the rest. Nothing here calls Earshot:
-// a scene sees what Earshot did only as a person would (a card appears, a
-// mark turns ✅, a reply shows on the timeline). Summarize reads Earshot's
-// own metrics afterwards.
+// person would in the fake Slack and Discord. Earshot, which watches
+// those fakes through its real connectors, does the rest. Nothing here
+// calls Earshot: a scene sees what Earshot did only as a person would (a
+// card appears, a mark turns ✅, a reply shows on the timeline). Only
+// Summarize, and the seed's wait for an SLA breach (counted, never shown),
+// read Earshot's own metrics, as an operator would.
 //
 // Every scene blocks until it is done, its context ends, or a wait gives
 // up (Stage.Timeout); its loops are bounded by the crowd sizes.
@@ -41,6 +42,10 @@ type Stage struct {
 	Metrics prometheus.Gatherer
 
 	mu sync.Mutex // serializes Out
+	// claimMu keeps two scripted agents from pressing Claim on the same
+	// card at once (people see each other's claims; the bridge would
+	// refuse the second, which is fine, but slower to play).
+	claimMu sync.Mutex
 }
 
 func (st *Stage) timeout() time.Duration {

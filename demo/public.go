@@ -242,37 +242,6 @@ func (w *World) DMs(network string, limit int) ([]DM, error) {
 	return all, nil
 }
 
-// Published counts the brand's public replies and DMs on every network.
-func (w *World) Published() (public, private int) {
-	for _, st := range w.Mastodon.Published() {
-		if st.Visibility == "direct" {
-			private++
-		} else {
-			public++
-		}
-	}
-	public += len(w.Bluesky.Published())
-	public += len(w.X.Published())
-	for _, m := range w.Bluesky.DMs(w.Bluesky.Us().DID) {
-		if m.From == w.Bluesky.Us().DID {
-			private++
-		}
-	}
-	for _, m := range w.X.DMs() {
-		if m.SenderID == w.X.Us().ID {
-			private++
-		}
-	}
-	for _, r := range w.Reviews.Replies() {
-		if r.Private {
-			private++
-		} else {
-			public++
-		}
-	}
-	return public, private
-}
-
 func newestFirst(all []PublicPost, limit int) []PublicPost {
 	slices.SortStableFunc(all, func(a, b PublicPost) int { return b.At.Compare(a.At) })
 	if len(all) > limit {

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors"
 )
@@ -44,11 +46,35 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		p.Settings.DataDir = *dataDir
 	}
 	log := newLogger(stderr, p.Settings.LogFormat, p.Settings.LogLevel, p.Secrets)
-	if err := serveAll(ctx, p, log); err != nil {
+	if err := serveAll(ctx, p, log, serveOptions{}); err != nil {
 		log.Error("earshot stopped with an error", "err", err)
 		return exitFail
 	}
 	return exitOK
+}
+
+// serveOptions are what `earshot demo` adds to the production path; `earshot
+// run` gives none.
+type serveOptions struct {
+	// Mounts are extra routes on the listener (the demo's sandbox).
+	Mounts []connectors.Mount
+	// Ready is an extra condition of /readyz (the demo's seed is in place).
+	Ready func() bool
+	// Serving runs in its own goroutine once the listener is bound and the
+	// bridge is starting; its ctx ends when serving stops, and serveAll
+	// waits for it before stopping the bridge.
+	Serving func(ctx context.Context, s serving)
+	// OnShutdown is called when the listener starts shutting down, to end
+	// long-lived responses (the sandbox's live updates) that Shutdown would
+	// otherwise wait for.
+	OnShutdown func()
+}
+
+// serving is what serveOptions.Serving learns of the running server.
+type serving struct {
+	Addr        net.Addr            // where the listener is bound
+	Metrics     prometheus.Gatherer // the registry /metrics serves
+	EngineReady func() bool         // the bridge's own readiness
 }
 
 // serveAll wires the bridge, its connectors and the HTTP listener, and
@@ -57,7 +83,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // bridge), then the bridge's context ends and Run drains the outbox's due
 // work and syncs the journal. If the bridge stops by itself, the listener
 // stops too and its error is returned.
-func serveAll(ctx context.Context, p *prepared, log *slog.Logger) error {
+func serveAll(ctx context.Context, p *prepared, log *slog.Logger, opts serveOptions) error {
 	if err := os.MkdirAll(p.Settings.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
@@ -76,7 +102,11 @@ func serveAll(ctx context.Context, p *prepared, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	h, err := newHandler(reg, eng.Ready, set.Mounts)
+	ready := eng.Ready
+	if opts.Ready != nil {
+		ready = func() bool { return eng.Ready() && opts.Ready() }
+	}
+	h, err := newHandler(reg, ready, append(set.Mounts, opts.Mounts...))
 	if err != nil {
 		return err
 	}
@@ -100,7 +130,22 @@ func serveAll(ctx context.Context, p *prepared, log *slog.Logger) error {
 		stopHTTP() // the bridge ended: nothing left to serve
 		bridgeDone <- err
 	}()
-	httpErr := serve(httpCtx, newServer(h, log), ln, log)
+	srv := newServer(h, log)
+	if opts.OnShutdown != nil {
+		srv.RegisterOnShutdown(opts.OnShutdown)
+	}
+	servingDone := make(chan struct{})
+	if opts.Serving != nil {
+		go func() {
+			defer close(servingDone)
+			opts.Serving(httpCtx, serving{Addr: ln.Addr(), Metrics: reg, EngineReady: eng.Ready})
+		}()
+	} else {
+		close(servingDone)
+	}
+	httpErr := serve(httpCtx, srv, ln, log)
+	stopHTTP()
+	<-servingDone
 	stopBridge()
 	bridgeErr := <-bridgeDone
 	if bridgeErr == nil && httpErr == nil && ctx.Err() == nil {

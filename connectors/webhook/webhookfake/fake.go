@@ -223,6 +223,9 @@ type PostOptions struct {
 	Conversation string
 	Direct       bool
 	Lang         string
+	// At is when the customer wrote it (default: now). A site that forwards
+	// a backlog, such as last night's reviews, sends older posts.
+	At time.Time
 }
 
 // Result is Earshot's answer to a post.
@@ -245,6 +248,9 @@ func (s *Site) Post(ctx context.Context, a Author, text string, o PostOptions) (
 	}
 	p := Post{ID: o.ID, Author: a, Text: text, InReplyTo: o.InReplyTo, Conversation: o.Conversation,
 		Direct: o.Direct, Lang: o.Lang, URL: s.srv.URL + "/p/" + o.ID, At: s.now()}
+	if !o.At.IsZero() {
+		p.At = o.At
+	}
 	p.CreatedAt = p.At.UTC().Format(time.RFC3339Nano)
 	s.timeline = append(s.timeline, p)
 	s.emitLocked(Event{Kind: "post", ID: p.ID})

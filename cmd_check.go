@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
@@ -16,18 +15,14 @@ import (
 // platform (skipped with --offline).
 func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("check", "check --config FILE [--offline] [--timeout DUR]", stderr)
-	configPath := fs.String("config", "", "the YAML config `file` (required)")
+	configPath := configFlag(fs)
 	offline := fs.Bool("offline", false, "only validate the file; do not reach the platforms")
 	timeout := fs.Duration("timeout", 20*time.Second, "time allowed for each platform check")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseWithConfig(fs, args, configPath); !ok {
 		return code
 	}
-	if !requireConfig(fs, *configPath) {
-		return exitUsage
-	}
-	p, err := prepareConfig(*configPath, os.LookupEnv)
-	if err != nil {
-		printConfigError(stderr, err, nil)
+	p, ok := loadPrepared(*configPath, stderr)
+	if !ok {
 		return exitFail
 	}
 	fmt.Fprintf(stdout, "%s: config is valid (%d queues, %d watch rules, %d routes, %d staff rules)\n",

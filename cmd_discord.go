@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -15,32 +14,19 @@ import (
 
 // cmdDiscord is `earshot discord <subcommand>`.
 func cmdDiscord(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const usage = "Usage: earshot discord register --config FILE\n"
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
-	}
-	switch args[0] {
-	case "register":
-		return cmdDiscordRegister(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "earshot discord: unknown subcommand %q\n%s", args[0], usage)
-	return exitUsage
+	return subcommands("discord", "Usage: earshot discord register --config FILE\n", args, stdout, stderr,
+		map[string]func([]string) int{
+			"register": func(args []string) int { return cmdDiscordRegister(ctx, args, stdout, stderr) },
+		})
 }
 
 // cmdDiscordRegister registers the slash commands of the configured Discord app.
 func cmdDiscordRegister(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("discord register", "discord register --config FILE [--timeout DUR]", stderr)
-	configPath := fs.String("config", "", "the YAML config `file` (required)")
+	configPath := configFlag(fs)
 	timeout := fs.Duration("timeout", 30*time.Second, "time allowed for the registration")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseWithConfig(fs, args, configPath); !ok {
 		return code
-	}
-	if !requireConfig(fs, *configPath) {
-		return exitUsage
 	}
 	cctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -51,9 +37,8 @@ func cmdDiscordRegister(ctx context.Context, args []string, stdout, stderr io.Wr
 // command table (one bulk PUT; guild commands apply at once). It reads the
 // config, does network I/O and blocks until Discord answered or ctx ended.
 func discordRegister(ctx context.Context, configPath string, stdout, stderr io.Writer) int {
-	p, err := prepareConfig(configPath, os.LookupEnv)
-	if err != nil {
-		printConfigError(stderr, err, nil)
+	p, ok := loadPrepared(configPath, stderr)
+	if !ok {
 		return exitFail
 	}
 	cfg := p.File.Connectors.Discord

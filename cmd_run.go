@@ -29,17 +29,13 @@ var buildConnectors = connectors.Build
 // cmdRun is `earshot run`: production serving.
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("run", "run --config FILE [--data DIR]", stderr)
-	configPath := fs.String("config", "", "the YAML config `file` (required)")
+	configPath := configFlag(fs)
 	dataDir := fs.String("data", "", "the data `dir`ectory for the journal (default: data_dir from the config, else ./earshot-data)")
-	if code, ok := parseFlags(fs, args); !ok {
+	if code, ok := parseWithConfig(fs, args, configPath); !ok {
 		return code
 	}
-	if !requireConfig(fs, *configPath) {
-		return exitUsage
-	}
-	p, err := prepareConfig(*configPath, os.LookupEnv)
-	if err != nil {
-		printConfigError(stderr, err, nil)
+	p, ok := loadPrepared(*configPath, stderr)
+	if !ok {
 		return exitFail
 	}
 	if *dataDir != "" {

@@ -155,6 +155,52 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	return exitOK, true
 }
 
+// configFlag adds the --config flag of the commands that read a config.
+func configFlag(fs *flag.FlagSet) *string {
+	return fs.String("config", "", "the YAML config `file` (required)")
+}
+
+// parseWithConfig parses args and requires --config (path); ok is false
+// with the exit code to return when the command should stop.
+func parseWithConfig(fs *flag.FlagSet, args []string, path *string) (code int, ok bool) {
+	if code, ok := parseFlags(fs, args); !ok {
+		return code, false
+	}
+	if !requireConfig(fs, *path) {
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// loadPrepared reads and checks the config at path (file I/O), printing
+// every problem to stderr when it cannot be used.
+func loadPrepared(path string, stderr io.Writer) (*prepared, bool) {
+	p, err := prepareConfig(path, os.LookupEnv)
+	if err != nil {
+		printConfigError(stderr, err, nil)
+		return nil, false
+	}
+	return p, true
+}
+
+// subcommands runs `earshot group <sub> ...`: one of subs, or usage.
+func subcommands(group, usage string, args []string, stdout, stderr io.Writer, subs map[string]func(args []string) int) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	if run, ok := subs[args[0]]; ok {
+		return run(args[1:])
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "earshot %s: unknown subcommand %q\n%s", group, args[0], usage)
+	return exitUsage
+}
+
 // requireConfig reports a missing --config as a usage error.
 func requireConfig(fs *flag.FlagSet, path string) bool {
 	if path == "" {

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
 // call.go makes every REST request: counted through bridge.Deps.Requests,
@@ -82,7 +83,7 @@ func callWith(ctx context.Context, op string, global *rate.Limiter, timeout time
 		case errors.As(err, &rl):
 			obs.ObserveRequest(Name, op, bridge.OutcomeRateLimited, time.Since(start))
 			wait := max(rl.RetryAfter, 10*time.Millisecond)
-			if err := sleep(ctx, wait); err != nil {
+			if err := pace.Sleep(ctx, wait); err != nil {
 				return &rateLimited{retryAfter: wait, cause: err}
 			}
 			continue
@@ -90,24 +91,12 @@ func callWith(ctx context.Context, op string, global *rate.Limiter, timeout time
 		obs.ObserveRequest(Name, op, bridge.OutcomeError, time.Since(start))
 		if restStatus(err) >= 500 && serverErrors+1 < maxAttemptsOn5xx {
 			serverErrors++
-			if sleep(ctx, time.Duration(serverErrors)*100*time.Millisecond) != nil {
+			if pace.Sleep(ctx, time.Duration(serverErrors)*100*time.Millisecond) != nil {
 				return clean(err)
 			}
 			continue
 		}
 		return clean(err)
-	}
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -39,6 +39,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
 // Name is the desk's name in config, ids and metrics.
@@ -110,12 +111,18 @@ func (c Config) withDefaults() Config {
 
 // Desk is the Discord desk. Safe for concurrent use.
 type Desk struct {
-	cfg     Config
-	log     *slog.Logger
-	obs     bridge.RequestObserver
-	now     func() time.Time
-	s       *discordgo.Session
-	pacer   *pacer
+	cfg Config
+	log *slog.Logger
+	obs bridge.RequestObserver
+	now func() time.Time
+	s   *discordgo.Session
+	// pacer sits in front of every request that creates a message or a
+	// post, keyed by target channel (a forum, a text channel or a thread):
+	// a surge queues by case priority, then age. Each job is one call (see
+	// call.go), which waits out 429s itself: the channel's worker holds the
+	// channel while it does, so order holds and nothing is dropped while
+	// the callers' contexts live.
+	pacer   *pace.Queue
 	global  *rate.Limiter
 	pubKey  ed25519.PublicKey
 	people  *people
@@ -212,7 +219,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 	}
 	d := &Desk{
 		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now, s: s, pubKey: pub,
-		pacer:    newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst),
+		pacer:    pace.New(pace.Options{PerSecond: cfg.Pacing.ChannelPerSecond, Burst: cfg.Pacing.ChannelBurst}),
 		global:   rate.NewLimiter(rate.Limit(cfg.Pacing.GlobalPerSecond), max(1, int(cfg.Pacing.GlobalPerSecond/5))),
 		dials:    &dialWatch{},
 		appID:    cfg.ApplicationID,

@@ -9,6 +9,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
 // listen.go holds the gateway connection while Listen runs: Open (HELLO,
@@ -46,7 +47,7 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 		} else {
 			d.log.Warn("discord: GET /users/@me failed; retrying", "err", err)
 		}
-		if sleep(ctx, 2*time.Second) != nil {
+		if pace.Sleep(ctx, 2*time.Second) != nil {
 			return nil
 		}
 	}
@@ -63,7 +64,7 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 		}
 		if err != nil {
 			d.log.Warn("discord: gateway connection failed; trying again", "err", err, "in", backoff)
-			if sleep(ctx, backoff) != nil {
+			if pace.Sleep(ctx, backoff) != nil {
 				return nil
 			}
 			backoff = min(2*backoff, time.Minute)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/commands"
+	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
 // Listen delivers staff thread messages and commands into in until ctx
@@ -48,7 +49,7 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 		} else {
 			d.log.Warn("slack: auth.test failed; retrying", "err", err)
 		}
-		if sleep(ctx, 2*time.Second) != nil {
+		if pace.Sleep(ctx, 2*time.Second) != nil {
 			return nil
 		}
 	}
@@ -89,7 +90,7 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 				break
 			}
 			d.log.Warn("slack: socket mode stopped; reconnecting", "err", err)
-			if sleep(ctx, time.Second) != nil {
+			if pace.Sleep(ctx, time.Second) != nil {
 				break
 			}
 		}

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
 // Name is the desk's name in config, ids and metrics.
@@ -95,7 +96,7 @@ type Desk struct {
 	obs    bridge.RequestObserver
 	now    func() time.Time
 	api    *slack.Client
-	pacer  *pacer
+	pacer  *pace.Queue // chat.postMessage, by channel
 	tier3  map[string]*rate.Limiter
 	people *people
 
@@ -201,13 +202,13 @@ func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context)
 // post sends one chat.postMessage through the channel pacer.
 func (d *Desk) post(ctx context.Context, channel string, prio int, opts ...slack.MsgOption) (string, error) {
 	var ts string
-	err := d.pacer.Do(ctx, channel, prio, func(ctx context.Context) error {
+	err := d.pacer.Do(ctx, channel, prio, paced(func(ctx context.Context) error {
 		start := time.Now()
 		_, t, err := d.api.PostMessageContext(ctx, channel, opts...)
 		d.observe("chat.postMessage", start, err)
 		ts = t
 		return err
-	})
+	}))
 	return ts, err
 }
 

@@ -54,6 +54,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/earshot-dev/earshot/connectors/internal/fakekit"
 )
 
 // Fixed identities of the fake.
@@ -289,14 +291,14 @@ type Fake struct {
 	interactions map[string]*Interaction
 	ephs         []*Ephemeral
 	lastID       int64
-	fails        []failure
-	latency      time.Duration
+	fails        fakekit.Failures[failure]
+	latency      fakekit.Latency
 	limits       map[string]*limit  // route pattern -> limit
 	buckets      map[string]*bucket // route pattern + major id -> bucket
 	global       *bucket
 	calls        map[string]int
 	limited      int
-	subs         []chan Event
+	feed         fakekit.Feed[Event]
 	sessions     []*session
 	identifies   int
 	heartbeats   int
@@ -392,8 +394,6 @@ func (f *Fake) Close() error {
 			s.conn = nil
 		}
 	}
-	subs := f.subs
-	f.subs = nil
 	f.mu.Unlock()
 	for _, c := range conns {
 		c.close()
@@ -407,9 +407,7 @@ func (f *Fake) Close() error {
 		err = cerr
 	}
 	f.wg.Wait()
-	for _, c := range subs {
-		close(c)
-	}
+	f.feed.Close()
 	return err
 }
 
@@ -467,17 +465,11 @@ func (f *Fake) addChannel(c Channel) *storedChannel {
 func (f *Fake) FailNext(status, n int, wait time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for range n {
-		f.fails = append(f.fails, failure{status: status, wait: wait})
-	}
+	f.fails.Add(failure{status: status, wait: wait}, n)
 }
 
 // SetLatency delays every REST answer by d.
-func (f *Fake) SetLatency(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.latency = d
-}
+func (f *Fake) SetLatency(d time.Duration) { f.latency.Set(d) }
 
 // Calls returns how many requests matched route, a pattern as the fake
 // serves it ("POST /channels/{id}/messages"), in every outcome.
@@ -509,27 +501,7 @@ func (f *Fake) SetInteractionsURL(url string) {
 
 // Subscribe returns a channel of changes; it is closed when the fake closes.
 // Slow readers miss events rather than block the fake.
-func (f *Fake) Subscribe() <-chan Event {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := make(chan Event, 256)
-	if f.closed {
-		close(c)
-		return c
-	}
-	f.subs = append(f.subs, c)
-	return c
-}
-
-// emit sends e to subscribers; f.mu held.
-func (f *Fake) emit(e Event) {
-	for _, c := range f.subs {
-		select {
-		case c <- e:
-		default:
-		}
-	}
-}
+func (f *Fake) Subscribe() <-chan Event { return f.feed.Subscribe() }
 
 // nextID returns a new snowflake, increasing; f.mu held.
 func (f *Fake) nextID() string {

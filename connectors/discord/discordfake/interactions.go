@@ -30,7 +30,7 @@ func Sign(key ed25519.PrivateKey, ts string, body []byte) string {
 // deliverInteraction records ia and sends payload to the app; f.mu held.
 func (f *Fake) deliverInteraction(ia *Interaction, payload map[string]any) {
 	f.interactions[ia.ID] = ia
-	f.emit(Event{Kind: "interaction", ChannelID: ia.ChannelID})
+	f.feed.Emit(Event{Kind: "interaction", ChannelID: ia.ChannelID})
 	if f.target == "" {
 		f.dispatch("INTERACTION_CREATE", payload)
 		return
@@ -64,7 +64,7 @@ func (f *Fake) postInteraction(target string, ia *Interaction, body []byte) {
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, maxRequestBody))
 	if resp.StatusCode/100 != 2 {
 		f.mu.Lock()
-		f.emit(Event{Kind: "failure", ChannelID: ia.ChannelID})
+		f.feed.Emit(Event{Kind: "failure", ChannelID: ia.ChannelID})
 		f.mu.Unlock()
 		return
 	}
@@ -140,7 +140,7 @@ func (f *Fake) answer(ia *Interaction, data messageBody, ephemeral bool) string 
 			e.Content = *data.Content
 		}
 		f.ephs = append(f.ephs, e)
-		f.emit(Event{Kind: "ephemeral", ChannelID: ia.ChannelID, MessageID: id, Ephemeral: ptr(*e)})
+		f.feed.Emit(Event{Kind: "ephemeral", ChannelID: ia.ChannelID, MessageID: id, Ephemeral: ptr(*e)})
 		return id
 	}
 	c := f.channels[ia.ChannelID]
@@ -266,7 +266,7 @@ func (f *Fake) webhookMessage(w http.ResponseWriter, r *http.Request, body []byt
 			if b.Components != nil {
 				e.Components = nonEmpty(b.Components)
 			}
-			f.emit(Event{Kind: "ephemeral", ChannelID: e.ChannelID, MessageID: e.ID, Ephemeral: ptr(*e)})
+			f.feed.Emit(Event{Kind: "ephemeral", ChannelID: e.ChannelID, MessageID: e.ID, Ephemeral: ptr(*e)})
 		case http.MethodDelete:
 			e.Deleted = true
 			w.WriteHeader(http.StatusNoContent)

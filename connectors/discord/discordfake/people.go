@@ -31,7 +31,7 @@ func (f *Fake) Say(user, channel, text string) (string, error) {
 		return "", fmt.Errorf("discordfake: say: thread %s is locked", channel)
 	case c.Type == TypeThread && c.Archived:
 		c.Archived = false
-		f.emit(Event{Kind: "thread", ChannelID: c.ID, Channel: ptr(copyChannel(c))})
+		f.feed.Emit(Event{Kind: "thread", ChannelID: c.ID, Channel: ptr(copyChannel(c))})
 		f.dispatch("THREAD_UPDATE", f.channelJSON(c))
 	}
 	m := &Message{ID: f.nextID(), ChannelID: channel, AuthorID: user, Username: u.DisplayName(), Content: text, Timestamp: f.opts.Now()}

@@ -78,19 +78,8 @@ func (f *Fake) serve(route string, a auth, h handler) http.HandlerFunc {
 			apiError(w, http.StatusRequestEntityTooLarge, 0, "Request entity too large")
 			return
 		}
-		f.mu.Lock()
-		lat := f.latency
-		f.mu.Unlock()
-		if lat > 0 {
-			t := time.NewTimer(lat)
-			select {
-			case <-t.C:
-			case <-f.stop:
-				t.Stop()
-			case <-r.Context().Done():
-				t.Stop()
-				return
-			}
+		if !f.latency.Wait(r.Context(), f.stop) {
+			return
 		}
 		f.mu.Lock()
 		f.calls[route]++
@@ -100,10 +89,13 @@ func (f *Fake) serve(route string, a auth, h handler) http.HandlerFunc {
 			return
 		}
 		interaction := isInteractionRoute(route, r)
-		if r.Method != http.MethodGet && !interaction && len(f.fails) > 0 {
-			fl := f.fails[0]
-			f.fails = f.fails[1:]
-			f.emit(Event{Kind: "failure"})
+		var fl failure
+		failing := false
+		if r.Method != http.MethodGet && !interaction {
+			fl, failing = f.fails.Take()
+		}
+		if failing {
+			f.feed.Emit(Event{Kind: "failure"})
 			f.mu.Unlock()
 			if fl.status == http.StatusTooManyRequests {
 				writeRateLimited(w, max(fl.wait, time.Millisecond), false)
@@ -119,7 +111,7 @@ func (f *Fake) serve(route string, a auth, h handler) http.HandlerFunc {
 		ok, wait, global := f.rateLimit(w.Header(), route, major, a == authBot && !interaction)
 		if !ok {
 			f.limited++
-			f.emit(Event{Kind: "rate_limited"})
+			f.feed.Emit(Event{Kind: "rate_limited"})
 			f.mu.Unlock()
 			writeRateLimited(w, wait, global)
 			return
@@ -303,7 +295,7 @@ func (f *Fake) patchChannel(w http.ResponseWriter, r *http.Request, body []byte)
 		if name != "" {
 			c.Name = name
 		}
-		f.emit(Event{Kind: "channel", ChannelID: c.ID, Channel: ptr(copyChannel(c))})
+		f.feed.Emit(Event{Kind: "channel", ChannelID: c.ID, Channel: ptr(copyChannel(c))})
 		f.dispatch("CHANNEL_UPDATE", f.channelJSON(c))
 	case TypeThread:
 		var archived, locked *bool
@@ -342,7 +334,7 @@ func (f *Fake) patchChannel(w http.ResponseWriter, r *http.Request, body []byte)
 		if locked != nil {
 			c.Locked = *locked
 		}
-		f.emit(Event{Kind: "thread", ChannelID: c.ID, Channel: ptr(copyChannel(c))})
+		f.feed.Emit(Event{Kind: "thread", ChannelID: c.ID, Channel: ptr(copyChannel(c))})
 		f.dispatch("THREAD_UPDATE", f.channelJSON(c))
 	default:
 		if name != "" {
@@ -404,7 +396,7 @@ func (f *Fake) writable(w http.ResponseWriter, id string) (*storedChannel, bool)
 		return nil, false
 	case c.Type == TypeThread && c.Archived:
 		c.Archived = false
-		f.emit(Event{Kind: "thread", ChannelID: c.ID, Channel: ptr(copyChannel(c))})
+		f.feed.Emit(Event{Kind: "thread", ChannelID: c.ID, Channel: ptr(copyChannel(c))})
 		f.dispatch("THREAD_UPDATE", f.channelJSON(c))
 	case c.Type == TypeDM:
 		if u := f.users[c.Recipient]; u != nil && u.NoDMs {
@@ -438,9 +430,9 @@ func nonEmpty(r json.RawMessage) json.RawMessage {
 
 // created records and announces a new message; f.mu held.
 func (f *Fake) created(m *Message) {
-	f.emit(Event{Kind: "message", ChannelID: m.ChannelID, MessageID: m.ID, Message: ptr(copyMsg(m))})
+	f.feed.Emit(Event{Kind: "message", ChannelID: m.ChannelID, MessageID: m.ID, Message: ptr(copyMsg(m))})
 	if c := f.channels[m.ChannelID]; c != nil && c.Type == TypeDM {
-		f.emit(Event{Kind: "dm", ChannelID: m.ChannelID, MessageID: m.ID, Message: ptr(copyMsg(m))})
+		f.feed.Emit(Event{Kind: "dm", ChannelID: m.ChannelID, MessageID: m.ID, Message: ptr(copyMsg(m))})
 		return
 	}
 	f.dispatchMessage("MESSAGE_CREATE", m)
@@ -529,7 +521,7 @@ func applyEdit(m *Message, b messageBody) {
 
 // edited announces a changed message; f.mu held.
 func (f *Fake) edited(m *Message) {
-	f.emit(Event{Kind: "update", ChannelID: m.ChannelID, MessageID: m.ID, Message: ptr(copyMsg(m))})
+	f.feed.Emit(Event{Kind: "update", ChannelID: m.ChannelID, MessageID: m.ID, Message: ptr(copyMsg(m))})
 	f.dispatchMessage("MESSAGE_UPDATE", m)
 }
 
@@ -547,7 +539,7 @@ func (f *Fake) deleteMessage(w http.ResponseWriter, r *http.Request, _ []byte) {
 // remove deletes m and announces it; f.mu held.
 func (f *Fake) remove(c *storedChannel, m *Message) {
 	m.Deleted = true
-	f.emit(Event{Kind: "delete", ChannelID: c.ID, MessageID: m.ID})
+	f.feed.Emit(Event{Kind: "delete", ChannelID: c.ID, MessageID: m.ID})
 	f.dispatch("MESSAGE_DELETE", map[string]any{"id": m.ID, "channel_id": c.ID, "guild_id": f.opts.GuildID})
 }
 
@@ -620,7 +612,7 @@ func (f *Fake) startThread(w http.ResponseWriter, r *http.Request, body []byte) 
 
 // announceThread emits and dispatches THREAD_CREATE; f.mu held.
 func (f *Fake) announceThread(t *storedChannel) {
-	f.emit(Event{Kind: "thread", ChannelID: t.ID, Channel: ptr(copyChannel(t))})
+	f.feed.Emit(Event{Kind: "thread", ChannelID: t.ID, Channel: ptr(copyChannel(t))})
 	ev := f.channelJSON(t)
 	ev["newly_created"] = true
 	f.dispatch("THREAD_CREATE", ev)
@@ -677,7 +669,7 @@ func (f *Fake) react(add bool) handler {
 				m.Reactions = slices.Delete(m.Reactions, i, i+1)
 			}
 		}
-		f.emit(Event{Kind: "reaction", ChannelID: m.ChannelID, MessageID: m.ID, Message: ptr(copyMsg(m))})
+		f.feed.Emit(Event{Kind: "reaction", ChannelID: m.ChannelID, MessageID: m.ID, Message: ptr(copyMsg(m))})
 		w.WriteHeader(http.StatusNoContent)
 	}
 }

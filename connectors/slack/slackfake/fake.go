@@ -46,6 +46,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/earshot-dev/earshot/connectors/internal/fakekit"
 )
 
 // Fixed identities of the fake workspace.
@@ -188,8 +190,8 @@ type Fake struct {
 	ephs        []Ephemeral
 	lastTS      int64
 	seq         int
-	fails       []failure
-	latency     time.Duration
+	fails       fakekit.Failures[failure]
+	latency     fakekit.Latency
 	chanRate    map[string]*bucket
 	methRate    map[string]*bucket
 	redelivered int
@@ -203,7 +205,7 @@ type Fake struct {
 	socks       []*socketConn
 	connects    int
 	target      string // HTTP mode: base URL of the app's routes
-	subs        []chan Event
+	feed        fakekit.Feed[Event]
 	responses   map[string]responseURL
 	closed      bool
 	wg          sync.WaitGroup
@@ -287,8 +289,6 @@ func (f *Fake) Close() error {
 	close(f.stop)
 	socks := f.socks
 	f.socks = nil
-	subs := f.subs
-	f.subs = nil
 	f.mu.Unlock()
 	for _, s := range socks {
 		_ = s.ws.Close()
@@ -297,9 +297,7 @@ func (f *Fake) Close() error {
 	defer cancel()
 	err := f.srv.Shutdown(ctx)
 	f.wg.Wait()
-	for _, c := range subs {
-		close(c)
-	}
+	f.feed.Close()
 	return err
 }
 
@@ -370,17 +368,11 @@ func (f *Fake) Channels() []string {
 func (f *Fake) FailNext(status, n int, wait time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for range n {
-		f.fails = append(f.fails, failure{status: status, wait: wait})
-	}
+	f.fails.Add(failure{status: status, wait: wait}, n)
 }
 
 // SetLatency delays every Web API answer by d.
-func (f *Fake) SetLatency(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.latency = d
-}
+func (f *Fake) SetLatency(d time.Duration) { f.latency.Set(d) }
 
 // Calls returns how many times Web API method was called (all outcomes).
 func (f *Fake) Calls(method string) int {
@@ -399,27 +391,7 @@ func (f *Fake) RateLimited() int {
 
 // Subscribe returns a channel of changes; it is closed when the fake closes.
 // Slow readers miss events rather than block the fake.
-func (f *Fake) Subscribe() <-chan Event {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c := make(chan Event, 256)
-	if f.closed {
-		close(c)
-		return c
-	}
-	f.subs = append(f.subs, c)
-	return c
-}
-
-// emit sends e to subscribers; f.mu held.
-func (f *Fake) emit(e Event) {
-	for _, c := range f.subs {
-		select {
-		case c <- e:
-		default:
-		}
-	}
-}
+func (f *Fake) Subscribe() <-chan Event { return f.feed.Subscribe() }
 
 // nextTS returns a unique, increasing ts like "1712345678.000200"; f.mu held.
 func (f *Fake) nextTS() string {
@@ -562,7 +534,7 @@ func (f *Fake) Say(user, channel, threadTS, text string) string {
 	m := &Message{Channel: channel, TS: f.nextTS(), ThreadTS: threadTS, User: user, Text: text}
 	f.channels[channel] = append(f.channels[channel], m)
 	ev := f.messageEvent(m)
-	f.emit(Event{Kind: "message", Channel: channel, TS: m.TS, Message: ptr(copyMsg(m))})
+	f.feed.Emit(Event{Kind: "message", Channel: channel, TS: m.TS, Message: ptr(copyMsg(m))})
 	f.mu.Unlock()
 	f.deliverEvent(ev)
 	return m.TS
@@ -586,7 +558,7 @@ func (f *Fake) Edit(channel, ts, text string) error {
 			"thread_ts": m.ThreadTS, "edited": map[string]any{"user": m.User, "ts": f.nextTS()}},
 		"previous_message": map[string]any{"type": "message", "user": prev.User, "text": prev.Text, "ts": prev.TS, "thread_ts": prev.ThreadTS},
 	}
-	f.emit(Event{Kind: "update", Channel: channel, TS: ts, Message: ptr(copyMsg(m))})
+	f.feed.Emit(Event{Kind: "update", Channel: channel, TS: ts, Message: ptr(copyMsg(m))})
 	f.mu.Unlock()
 	f.deliverEvent(ev)
 	return nil
@@ -606,7 +578,7 @@ func (f *Fake) Delete(channel, ts string) error {
 		"ts": f.nextTS(), "event_ts": f.nextTS(), "deleted_ts": ts, "channel_type": "channel",
 		"previous_message": map[string]any{"type": "message", "user": m.User, "text": m.Text, "ts": m.TS, "thread_ts": m.ThreadTS},
 	}
-	f.emit(Event{Kind: "delete", Channel: channel, TS: ts})
+	f.feed.Emit(Event{Kind: "delete", Channel: channel, TS: ts})
 	f.mu.Unlock()
 	f.deliverEvent(ev)
 	return nil
@@ -795,14 +767,14 @@ func (f *Fake) flush() {
 		f.mu.Lock()
 		if err != nil {
 			f.pending = append([]envelope{env}, f.pending...)
-			f.emit(Event{Kind: "failure"})
+			f.feed.Emit(Event{Kind: "failure"})
 			f.mu.Unlock()
 			if sock != nil {
 				_ = sock.ws.Close()
 			}
 			return
 		}
-		f.emit(Event{Kind: "delivery"})
+		f.feed.Emit(Event{Kind: "delivery"})
 		if sock != nil && f.opts.AckTimeout > 0 && env.Retry < 3 {
 			time.AfterFunc(f.opts.AckTimeout, func() { f.redeliver(env) })
 		}
@@ -906,12 +878,12 @@ func (f *Fake) recordResponse(cmdPayload, answer []byte) {
 	if a.ResponseType == "in_channel" {
 		m := &Message{Channel: cmd.Channel, TS: f.nextTS(), User: BotUserID, BotID: BotID, Text: a.Text, Blocks: a.Blocks}
 		f.channels[cmd.Channel] = append(f.channels[cmd.Channel], m)
-		f.emit(Event{Kind: "message", Channel: cmd.Channel, TS: m.TS, Message: ptr(copyMsg(m))})
+		f.feed.Emit(Event{Kind: "message", Channel: cmd.Channel, TS: m.TS, Message: ptr(copyMsg(m))})
 		return
 	}
 	e := Ephemeral{Channel: cmd.Channel, User: cmd.User, Text: a.Text, Blocks: a.Blocks}
 	f.ephs = append(f.ephs, e)
-	f.emit(Event{Kind: "ephemeral", Channel: cmd.Channel, Eph: &e})
+	f.feed.Emit(Event{Kind: "ephemeral", Channel: cmd.Channel, Eph: &e})
 }
 
 // ---- Socket Mode ----
@@ -1027,7 +999,7 @@ func (f *Fake) response(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	e := Ephemeral{Channel: ru.channel, User: ru.user, ThreadTS: ru.threadTS, Text: a.Text, Blocks: a.Blocks}
 	f.ephs = append(f.ephs, e)
-	f.emit(Event{Kind: "ephemeral", Channel: ru.channel, Eph: &e})
+	f.feed.Emit(Event{Kind: "ephemeral", Channel: ru.channel, Eph: &e})
 	f.mu.Unlock()
 	_, _ = w.Write([]byte("ok"))
 }
@@ -1062,25 +1034,20 @@ func (f *Fake) api(w http.ResponseWriter, r *http.Request) {
 
 	f.mu.Lock()
 	f.calls[method]++
-	lat := f.latency
 	write := strings.HasPrefix(method, "chat.") || strings.HasPrefix(method, "reactions.")
 	var fail *failure
-	if write && len(f.fails) > 0 {
-		fl := f.fails[0]
-		f.fails = f.fails[1:]
-		fail = &fl
+	if write {
+		if fl, ok := f.fails.Take(); ok {
+			fail = &fl
+		}
 	}
 	f.mu.Unlock()
-	if lat > 0 {
-		select {
-		case <-time.After(lat):
-		case <-r.Context().Done():
-			return
-		}
+	if !f.latency.Wait(r.Context(), nil) {
+		return
 	}
 	if fail != nil {
 		f.mu.Lock()
-		f.emit(Event{Kind: "failure"})
+		f.feed.Emit(Event{Kind: "failure"})
 		f.mu.Unlock()
 		if fail.status == http.StatusTooManyRequests {
 			retryAfter(w, fail.wait)
@@ -1186,7 +1153,7 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 	if b := f.methRate[method]; b != nil {
 		if ok, wait := b.take(f.opts.Now()); !ok {
 			f.limited++
-			f.emit(Event{Kind: "rate_limited"})
+			f.feed.Emit(Event{Kind: "rate_limited"})
 			return nil, nil, wait, nil
 		}
 	}
@@ -1209,13 +1176,13 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 		}
 		if ok, wait := b.take(now); !ok {
 			f.limited++
-			f.emit(Event{Kind: "rate_limited", Channel: ch})
+			f.feed.Emit(Event{Kind: "rate_limited", Channel: ch})
 			return nil, nil, wait, nil
 		}
 		if ok, wait := f.workspace.take(now); !ok {
 			b.tokens++ // give the channel's token back
 			f.limited++
-			f.emit(Event{Kind: "rate_limited", Channel: ch})
+			f.feed.Emit(Event{Kind: "rate_limited", Channel: ch})
 			return nil, nil, wait, nil
 		}
 		blocks, aerr := blocksArg(args)
@@ -1244,7 +1211,7 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 			m.Username, m.IconURL = str(args, "username"), str(args, "icon_url")
 		}
 		f.channels[ch] = append(f.channels[ch], m)
-		f.emit(Event{Kind: "message", Channel: ch, TS: m.TS, Message: ptr(copyMsg(m))})
+		f.feed.Emit(Event{Kind: "message", Channel: ch, TS: m.TS, Message: ptr(copyMsg(m))})
 		return map[string]any{"channel": ch, "ts": m.TS, "message": map[string]any{"text": text, "ts": m.TS, "bot_id": BotID}}, nil, 0, f.messageEvent(m)
 	case "chat.update":
 		ch, ts := str(args, "channel"), str(args, "ts")
@@ -1266,7 +1233,7 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 			m.Blocks = blocks
 		}
 		m.Edited = true
-		f.emit(Event{Kind: "update", Channel: ch, TS: ts, Message: ptr(copyMsg(m))})
+		f.feed.Emit(Event{Kind: "update", Channel: ch, TS: ts, Message: ptr(copyMsg(m))})
 		return map[string]any{"channel": ch, "ts": ts, "text": m.Text}, nil, 0, nil
 	case "chat.delete":
 		ch, ts := str(args, "channel"), str(args, "ts")
@@ -1278,7 +1245,7 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 			return nil, &apiError{"cant_delete_message"}, 0, nil
 		}
 		m.Deleted = true
-		f.emit(Event{Kind: "delete", Channel: ch, TS: ts})
+		f.feed.Emit(Event{Kind: "delete", Channel: ch, TS: ts})
 		return map[string]any{"channel": ch, "ts": ts}, nil, 0, nil
 	case "chat.postEphemeral":
 		ch, user := str(args, "channel"), str(args, "user")
@@ -1291,7 +1258,7 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 		}
 		e := Ephemeral{Channel: ch, ThreadTS: str(args, "thread_ts"), User: user, Text: str(args, "text"), Blocks: blocks}
 		f.ephs = append(f.ephs, e)
-		f.emit(Event{Kind: "ephemeral", Channel: ch, Eph: &e})
+		f.feed.Emit(Event{Kind: "ephemeral", Channel: ch, Eph: &e})
 		return map[string]any{"message_ts": f.nextTS()}, nil, 0, nil
 	case "reactions.add", "reactions.remove":
 		ch, ts, name := str(args, "channel"), str(args, "timestamp"), str(args, "name")
@@ -1318,7 +1285,7 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 				m.Reactions = slices.Delete(m.Reactions, i, i+1)
 			}
 		}
-		f.emit(Event{Kind: "reaction", Channel: ch, TS: ts, Message: ptr(copyMsg(m))})
+		f.feed.Emit(Event{Kind: "reaction", Channel: ch, TS: ts, Message: ptr(copyMsg(m))})
 		return map[string]any{}, nil, 0, nil
 	case "reactions.get":
 		ch, ts := str(args, "channel"), str(args, "timestamp")

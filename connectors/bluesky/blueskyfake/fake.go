@@ -17,7 +17,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -28,6 +27,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/rivo/uniseg"
+
+	"github.com/earshot-dev/earshot/connectors/internal/fakekit"
 )
 
 // ChatProxy is the atproto-proxy header value the chat endpoints require.
@@ -112,7 +113,7 @@ type failure struct {
 type sub struct {
 	ch   chan []byte
 	drop chan struct{}
-	conn *freezeConn
+	conn *fakekit.FreezeConn
 }
 
 // Server is a running fake.
@@ -132,11 +133,11 @@ type Server struct {
 	log      [][]byte // jetstream events, in time order
 	logUS    []int64
 	dms      []DM
-	fails    []failure
-	latency  time.Duration
+	fails    fakekit.Failures[failure]
+	latency  fakekit.Latency
 	subs     map[*sub]bool
 	stalled  map[*sub]bool
-	watchers []chan Event
+	feed     fakekit.Feed[Event]
 	us       Account
 	created  int // sessions created
 	renewed  int // sessions refreshed
@@ -164,6 +165,7 @@ func New() *Server {
 		accounts: map[string]*Account{}, byHandle: map[string]*Account{},
 		access: map[string]string{}, refresh: map[string]string{}, expired: map[string]bool{},
 		byURI: map[string]*Post{}, subs: map[*sub]bool{}, stalled: map[*sub]bool{},
+		feed: fakekit.Feed[Event]{Buffer: 64},
 	}
 	s.us = s.AddAccount("earshot", "Earshot Support", 900)
 	s.mu.Lock()
@@ -172,10 +174,7 @@ func New() *Server {
 	s.us = *a
 	s.mu.Unlock()
 	s.srv = httptest.NewUnstartedServer(s.routes())
-	s.srv.Listener = freezeListener{s.srv.Listener}
-	s.srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		return context.WithValue(ctx, connKey{}, c)
-	}
+	fakekit.Freezable(s.srv)
 	s.srv.Start()
 	return s
 }
@@ -196,12 +195,7 @@ func (s *Server) Close() {
 	s.DropStreams()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
-	s.mu.Lock()
-	for _, c := range s.watchers {
-		close(c)
-	}
-	s.watchers = nil
-	s.mu.Unlock()
+	s.feed.Close()
 }
 
 // AddAccount creates an account "<name>.fake.bsky" and returns it.
@@ -253,9 +247,7 @@ func (s *Server) Follow(did, other string) {
 func (s *Server) FailNext(status, n int, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.fails = append(s.fails, failure{status, wait})
-	}
+	s.fails.Add(failure{status, wait}, n)
 }
 
 // ExpireTokens makes every access token issued so far answer 400 ExpiredToken.
@@ -268,11 +260,7 @@ func (s *Server) ExpireTokens() {
 }
 
 // SetLatency delays every XRPC answer by d.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	s.latency = d
-	s.mu.Unlock()
-}
+func (s *Server) SetLatency(d time.Duration) { s.latency.Set(d) }
 
 // DropStreams closes every Jetstream connection.
 func (s *Server) DropStreams() {
@@ -295,7 +283,7 @@ func (s *Server) StallStreams() {
 	defer s.mu.Unlock()
 	for x := range s.subs {
 		if x.conn != nil {
-			x.conn.freeze()
+			x.conn.Freeze()
 		}
 		delete(s.subs, x)
 		s.stalled[x] = true
@@ -310,22 +298,7 @@ func (s *Server) Streams() int {
 }
 
 // Subscribe returns a channel of changes, closed by Close. Slow readers miss events.
-func (s *Server) Subscribe() <-chan Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := make(chan Event, 64)
-	s.watchers = append(s.watchers, c)
-	return c
-}
-
-func (s *Server) emitLocked(e Event) {
-	for _, c := range s.watchers {
-		select {
-		case c <- e:
-		default:
-		}
-	}
-}
+func (s *Server) Subscribe() <-chan Event { return s.feed.Subscribe() }
 
 var mentionRe = regexp.MustCompile(`(^|\s|\()@([a-zA-Z0-9.\-]+[a-zA-Z0-9])`)
 
@@ -446,7 +419,7 @@ func (s *Server) createLocked(did string, rec Record) (*Post, error) {
 			delete(s.subs, x)
 		}
 	}
-	s.emitLocked(Event{Kind: "post", Post: *p})
+	s.feed.Emit(Event{Kind: "post", Post: *p})
 	return p, nil
 }
 
@@ -500,7 +473,7 @@ func (s *Server) sendLocked(from, to, text string) (DM, error) {
 	s.seq++
 	m := DM{ID: "msg-" + strconv.FormatInt(s.seq, 10), Rev: fmt.Sprintf("rev%016d", s.seq), Convo: convoID(from, to), From: from, To: to, Text: text, SentAt: time.Now().UTC()}
 	s.dms = append(s.dms, m)
-	s.emitLocked(Event{Kind: "dm", DM: m})
+	s.feed.Emit(Event{Kind: "dm", DM: m})
 	return m, nil
 }
 
@@ -589,13 +562,12 @@ func (s *Server) session(w http.ResponseWriter, did string, a, rf string) {
 // takeFailure pops the next injected failure and answers it; false when none.
 func (s *Server) takeFailure(w http.ResponseWriter) bool {
 	s.mu.Lock()
-	if len(s.fails) == 0 {
+	f, ok := s.fails.Take()
+	if !ok {
 		s.mu.Unlock()
 		return false
 	}
-	f := s.fails[0]
-	s.fails = s.fails[1:]
-	s.emitLocked(Event{Kind: "failure"})
+	s.feed.Emit(Event{Kind: "failure"})
 	s.mu.Unlock()
 	if f.status == 429 {
 		reset := time.Now().Add(f.wait)
@@ -803,15 +775,8 @@ func (s *Server) chat(h func(http.ResponseWriter, *http.Request, string)) func(h
 
 func (s *Server) slow(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		d := s.latency
-		s.mu.Unlock()
-		if d > 0 && r.URL.Path != "/subscribe" {
-			select {
-			case <-time.After(d):
-			case <-r.Context().Done():
-				return
-			}
+		if r.URL.Path != "/subscribe" && !s.latency.Wait(r.Context(), nil) {
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -831,7 +796,7 @@ func (s *Server) jetstream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow()
-	x := &sub{ch: make(chan []byte, 1024), drop: make(chan struct{}), conn: connOf(r.Context())}
+	x := &sub{ch: make(chan []byte, 1024), drop: make(chan struct{}), conn: fakekit.ConnOf(r.Context())}
 	s.mu.Lock()
 	var backlog [][]byte
 	if cur := q.Get("cursor"); cur != "" {

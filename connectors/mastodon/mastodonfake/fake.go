@@ -33,6 +33,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/mattn/go-mastodon"
+
+	"github.com/earshot-dev/earshot/connectors/internal/fakekit"
 )
 
 // Domain is the fake instance's domain, used in accts of remote-looking handles and URLs.
@@ -87,8 +89,8 @@ type stream struct {
 	tag     string // hashtag stream, or ""
 	ch      chan streamEvent
 	drop    chan struct{}
-	stall   chan struct{} // closed: go silent (no events, no keep-alives) but keep the connection
-	conn    *freezeConn   // frozen on stall: not even pongs go back
+	stall   chan struct{}       // closed: go silent (no events, no keep-alives) but keep the connection
+	conn    *fakekit.FreezeConn // frozen on stall: not even pongs go back
 }
 
 type streamEvent struct {
@@ -109,11 +111,11 @@ type Server struct {
 	byID      map[string]*Status
 	notifs    []notification
 	idem      map[string]string // token+key -> status id
-	fails     []failure
-	latency   time.Duration
+	fails     fakekit.Failures[failure]
+	latency   fakekit.Latency
 	streams   map[*stream]bool
 	stalled   map[*stream]bool
-	subs      []chan Event
+	feed      fakekit.Feed[Event]
 	us        Account
 	publishes int
 }
@@ -143,6 +145,7 @@ func New(opts Options) *Server {
 		idem:      map[string]string{},
 		streams:   map[*stream]bool{},
 		stalled:   map[*stream]bool{},
+		feed:      fakekit.Feed[Event]{Buffer: 64},
 	}
 	s.us = s.AddAccount("earshot", "Earshot Support", 1200)
 	s.mu.Lock()
@@ -151,10 +154,7 @@ func New(opts Options) *Server {
 	s.us.Token = "earshot-token"
 	s.mu.Unlock()
 	s.srv = httptest.NewUnstartedServer(s.routes())
-	s.srv.Listener = freezeListener{s.srv.Listener}
-	s.srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		return context.WithValue(ctx, connKey{}, c)
-	}
+	fakekit.Freezable(s.srv)
 	s.srv.Start()
 	return s
 }
@@ -170,12 +170,7 @@ func (s *Server) Close() {
 	s.DropStreams()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
-	s.mu.Lock()
-	for _, c := range s.subs {
-		close(c)
-	}
-	s.subs = nil
-	s.mu.Unlock()
+	s.feed.Close()
 }
 
 func (s *Server) newID() string {
@@ -212,17 +207,11 @@ func (s *Server) Lookup(username string) (Account, bool) {
 func (s *Server) FailNext(status, n int, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.fails = append(s.fails, failure{status: status, wait: wait})
-	}
+	s.fails.Add(failure{status: status, wait: wait}, n)
 }
 
 // SetLatency delays every API answer by d.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	s.latency = d
-	s.mu.Unlock()
-}
+func (s *Server) SetLatency(d time.Duration) { s.latency.Set(d) }
 
 // DropStreams closes every open streaming connection.
 func (s *Server) DropStreams() {
@@ -247,7 +236,7 @@ func (s *Server) StallStreams() {
 	for st := range s.streams {
 		close(st.stall)
 		if st.conn != nil {
-			st.conn.freeze()
+			st.conn.Freeze()
 		}
 		delete(s.streams, st)
 		s.stalled[st] = true
@@ -262,13 +251,7 @@ func (s *Server) Streams() int {
 }
 
 // Subscribe returns a channel of changes, closed by Close. Slow readers miss events.
-func (s *Server) Subscribe() <-chan Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := make(chan Event, 64)
-	s.subs = append(s.subs, c)
-	return c
-}
+func (s *Server) Subscribe() <-chan Event { return s.feed.Subscribe() }
 
 var mentionRe = regexp.MustCompile(`(^|[^\w/])@([A-Za-z0-9_]+)(@[A-Za-z0-9.\-]+)?`)
 var tagRe = regexp.MustCompile(`(^|[^\w/&])#(\w+)`)
@@ -344,14 +327,14 @@ func (s *Server) postLocked(accountID, text string, o PostOptions) (*Status, err
 		s.notifs = append(s.notifs, n)
 		nj := s.notifJSON(n)
 		s.broadcastLocked(func(x *stream) bool { return x.account == m.ID }, "notification", nj)
-		s.emitLocked(Event{Kind: "notification", Status: *st})
+		s.feed.Emit(Event{Kind: "notification", Status: *st})
 	}
 	if st.Visibility == "public" {
 		for _, tag := range st.Tags {
 			s.broadcastLocked(func(x *stream) bool { return x.tag == tag }, "update", js)
 		}
 	}
-	s.emitLocked(Event{Kind: "status", Status: *st})
+	s.feed.Emit(Event{Kind: "status", Status: *st})
 	return st, nil
 }
 
@@ -365,15 +348,6 @@ func (s *Server) broadcastLocked(match func(*stream) bool, event string, payload
 		default: // a stalled reader loses its stream, as on a real server
 			close(st.drop)
 			delete(s.streams, st)
-		}
-	}
-}
-
-func (s *Server) emitLocked(e Event) {
-	for _, c := range s.subs {
-		select {
-		case c <- e:
-		default:
 		}
 	}
 }
@@ -601,15 +575,8 @@ func (s *Server) routes() http.Handler {
 
 func (s *Server) slow(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		d := s.latency
-		s.mu.Unlock()
-		if d > 0 && !strings.HasPrefix(r.URL.Path, "/api/v1/streaming") {
-			select {
-			case <-time.After(d):
-			case <-r.Context().Done():
-				return
-			}
+		if !strings.HasPrefix(r.URL.Path, "/api/v1/streaming") && !s.latency.Wait(r.Context(), nil) {
+			return
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -649,10 +616,8 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, a *Account) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.fails) > 0 {
-		f := s.fails[0]
-		s.fails = s.fails[1:]
-		s.emitLocked(Event{Kind: "failure"})
+	if f, ok := s.fails.Take(); ok {
+		s.feed.Emit(Event{Kind: "failure"})
 		if f.status == 429 {
 			w.Header().Set("X-RateLimit-Limit", "300")
 			w.Header().Set("X-RateLimit-Remaining", "0")
@@ -728,7 +693,7 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, a *Accoun
 }
 
 func (s *Server) register(r *http.Request, st *stream) {
-	st.conn = connOf(r.Context())
+	st.conn = fakekit.ConnOf(r.Context())
 	st.ch = make(chan streamEvent, 256)
 	st.drop = make(chan struct{})
 	st.stall = make(chan struct{})

@@ -26,6 +26,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/earshot-dev/earshot/connectors/internal/fakekit"
 )
 
 // Options configure a Site.
@@ -100,10 +102,10 @@ type Site struct {
 	replies  []*Reply
 	byKey    map[string]*Reply
 	attempts int
-	fail     []failure
+	fail     fakekit.Failures[failure]
 	drop     int
-	latency  time.Duration
-	subs     []chan Event
+	latency  fakekit.Latency
+	feed     fakekit.Feed[Event]
 	closed   chan struct{}
 }
 
@@ -157,10 +159,7 @@ func (s *Site) Close() {
 	default:
 	}
 	close(s.closed)
-	for _, c := range s.subs {
-		close(c)
-	}
-	s.subs = nil
+	s.feed.Close()
 	s.mu.Unlock()
 	s.srv.Close()
 	s.client.CloseIdleConnections()
@@ -168,36 +167,14 @@ func (s *Site) Close() {
 
 // Subscribe returns a channel of changes (buffered; events are dropped
 // when it is full). Closed by Close.
-func (s *Site) Subscribe() <-chan Event {
-	c := make(chan Event, 256)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.closed:
-		close(c)
-	default:
-		s.subs = append(s.subs, c)
-	}
-	return c
-}
-
-func (s *Site) emitLocked(e Event) {
-	for _, c := range s.subs {
-		select {
-		case c <- e:
-		default:
-		}
-	}
-}
+func (s *Site) Subscribe() <-chan Event { return s.feed.Subscribe() }
 
 // FailNext makes the next n reply requests answer status; for 429 and 503
 // with Retry-After of wait (whole seconds, rounded up).
 func (s *Site) FailNext(status, n int, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.fail = append(s.fail, failure{status, wait})
-	}
+	s.fail.Add(failure{status, wait}, n)
 }
 
 // DropNext makes the next n reply requests be recorded as received and then
@@ -210,11 +187,7 @@ func (s *Site) DropNext(n int) {
 }
 
 // SetLatency delays every reply answer by d.
-func (s *Site) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	s.latency = d
-	s.mu.Unlock()
-}
+func (s *Site) SetLatency(d time.Duration) { s.latency.Set(d) }
 
 // PostOptions are the optional parts of a customer post.
 type PostOptions struct {
@@ -253,7 +226,7 @@ func (s *Site) Post(ctx context.Context, a Author, text string, o PostOptions) (
 	}
 	p.CreatedAt = p.At.UTC().Format(time.RFC3339Nano)
 	s.timeline = append(s.timeline, p)
-	s.emitLocked(Event{Kind: "post", ID: p.ID})
+	s.feed.Emit(Event{Kind: "post", ID: p.ID})
 	target := s.target
 	s.mu.Unlock()
 	body, _ := json.Marshal(p)
@@ -315,32 +288,23 @@ func (s *Site) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.attempts++
-	lat := s.latency
-	var f *failure
-	if len(s.fail) > 0 {
-		f = &s.fail[0]
-		s.fail = s.fail[1:]
-	}
-	dropping := f == nil && s.drop > 0
+	f, failing := s.fail.Take()
+	dropping := !failing && s.drop > 0
 	if dropping {
 		s.drop--
 	}
 	s.mu.Unlock()
-	if lat > 0 {
-		select {
-		case <-time.After(lat):
-		case <-r.Context().Done():
-			return
-		}
+	if !s.latency.Wait(r.Context(), nil) {
+		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if f != nil {
+	if failing {
 		if f.wait > 0 {
 			w.Header().Set("Retry-After", strconv.Itoa(int((f.wait+time.Second-1)/time.Second)))
 		}
 		w.WriteHeader(f.status)
 		fmt.Fprintf(w, `{"error":"injected failure %d"}`, f.status)
-		s.event(Event{Kind: "rejected"})
+		s.feed.Emit(Event{Kind: "rejected"})
 		return
 	}
 	ts := r.Header.Get("X-Earshot-Timestamp")
@@ -348,7 +312,7 @@ func (s *Site) receive(w http.ResponseWriter, r *http.Request) {
 	if ts == "" || !hmac.Equal([]byte(sig), []byte(Sign(s.secret, ts, body))) {
 		w.WriteHeader(http.StatusUnauthorized)
 		io.WriteString(w, `{"error":"bad signature"}`)
-		s.event(Event{Kind: "rejected"})
+		s.feed.Emit(Event{Kind: "rejected"})
 		return
 	}
 	if sec, err := strconv.ParseInt(ts, 10, 64); err != nil || absDur(s.now().Sub(time.Unix(sec, 0))) > 5*time.Minute {
@@ -387,7 +351,7 @@ func (s *Site) receive(w http.ResponseWriter, r *http.Request) {
 		if rp.Private {
 			kind = "dm"
 		}
-		s.emitLocked(Event{Kind: kind, ID: rp.ID})
+		s.feed.Emit(Event{Kind: kind, ID: rp.ID})
 	} else {
 		got.Deliveries++
 	}
@@ -407,12 +371,6 @@ func (s *Site) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"id": id, "url": s.srv.URL + "/p/" + id})
-}
-
-func (s *Site) event(e Event) {
-	s.mu.Lock()
-	s.emitLocked(e)
-	s.mu.Unlock()
 }
 
 func absDur(d time.Duration) time.Duration {

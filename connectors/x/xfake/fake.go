@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/earshot-dev/earshot/connectors/internal/fakekit"
 	"github.com/earshot-dev/earshot/connectors/x/xtext"
 )
 
@@ -107,11 +108,11 @@ type Server struct {
 	refresh     string               // the one valid refresh token
 	refreshes   int
 	streams     map[*stream]bool
-	subs        []chan Event
-	failWrite   []failure
-	failRead    []failure
+	feed        fakekit.Feed[Event]
+	failWrite   fakekit.Failures[failure]
+	failRead    fakekit.Failures[failure]
 	hangNext    int
-	latency     time.Duration
+	latency     fakekit.Latency
 	partial     bool
 	noSearch    bool
 	failPage    int // status for the next request of a page after the first
@@ -178,10 +179,7 @@ func (s *Server) Close() {
 	default:
 	}
 	close(s.closed)
-	for _, c := range s.subs {
-		close(c)
-	}
-	s.subs = nil
+	s.feed.Close()
 	s.mu.Unlock()
 	s.srv.Close()
 }
@@ -202,27 +200,7 @@ func (s *Server) AddUser(username, name string, followers int) User {
 }
 
 // Subscribe returns a channel of changes (buffered; dropped when full), closed by Close.
-func (s *Server) Subscribe() <-chan Event {
-	c := make(chan Event, 256)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.closed:
-		close(c)
-	default:
-		s.subs = append(s.subs, c)
-	}
-	return c
-}
-
-func (s *Server) emitLocked(e Event) {
-	for _, c := range s.subs {
-		select {
-		case c <- e:
-		default:
-		}
-	}
-}
+func (s *Server) Subscribe() <-chan Event { return s.feed.Subscribe() }
 
 // ---- knobs ----
 
@@ -231,9 +209,7 @@ func (s *Server) emitLocked(e Event) {
 func (s *Server) FailNext(status, n int, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.failWrite = append(s.failWrite, failure{status: status, wait: wait})
-	}
+	s.failWrite.Add(failure{status: status, wait: wait}, n)
 }
 
 // FailReads makes the next n read requests (mentions, search, stream
@@ -241,9 +217,7 @@ func (s *Server) FailNext(status, n int, wait time.Duration) {
 func (s *Server) FailReads(status, n int, wait time.Duration, legacy bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for range n {
-		s.failRead = append(s.failRead, failure{status: status, wait: wait, legacy: legacy})
-	}
+	s.failRead.Add(failure{status: status, wait: wait, legacy: legacy}, n)
 }
 
 // HangNextPost makes the next n tweet/DM creations succeed on the server
@@ -255,11 +229,7 @@ func (s *Server) HangNextPost(n int) {
 }
 
 // SetLatency delays every answer by d.
-func (s *Server) SetLatency(d time.Duration) {
-	s.mu.Lock()
-	s.latency = d
-	s.mu.Unlock()
-}
+func (s *Server) SetLatency(d time.Duration) { s.latency.Set(d) }
 
 // PartialErrors makes timeline and search answers carry a partial "errors" array.
 func (s *Server) PartialErrors(on bool) {
@@ -343,7 +313,7 @@ func (s *Server) tweetLocked(authorID, text, replyTo string) (*Tweet, error) {
 	}
 	s.tweets = append(s.tweets, t)
 	s.byID[t.ID] = t
-	s.emitLocked(Event{Kind: "tweet", ID: t.ID})
+	s.feed.Emit(Event{Kind: "tweet", ID: t.ID})
 	s.broadcastLocked(t)
 	return t, nil
 }
@@ -362,7 +332,7 @@ func (s *Server) dmLocked(fromID, toID, text string) DM {
 	}
 	d := DM{ID: s.nextIDLocked(), ConversationID: a + "-" + b, SenderID: fromID, RecipientID: toID, Text: text, CreatedAt: s.opts.Now().UTC()}
 	s.dms = append(s.dms, d)
-	s.emitLocked(Event{Kind: "dm", ID: d.ID})
+	s.feed.Emit(Event{Kind: "dm", ID: d.ID})
 	return d
 }
 
@@ -589,27 +559,12 @@ func (s *Server) authed(w http.ResponseWriter, r *http.Request) bool {
 	return ok
 }
 
-func (s *Server) delay(r *http.Request) {
-	s.mu.Lock()
-	d := s.latency
-	s.mu.Unlock()
-	if d > 0 {
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
-		}
-	}
-}
+func (s *Server) delay(r *http.Request) { s.latency.Wait(r.Context(), nil) }
 
-func (s *Server) takeRead() *failure {
+func (s *Server) takeRead() (failure, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.failRead) == 0 {
-		return nil
-	}
-	f := s.failRead[0]
-	s.failRead = s.failRead[1:]
-	return &f
+	return s.failRead.Take()
 }
 
 func (s *Server) routes() http.Handler {
@@ -620,8 +575,8 @@ func (s *Server) routes() http.Handler {
 			if !s.authed(w, r) {
 				return
 			}
-			if f := s.takeRead(); f != nil {
-				s.injected(w, *f)
+			if f, ok := s.takeRead(); ok {
+				s.injected(w, f)
 				return
 			}
 			s.rateHeaders(w, 100, s.opts.Now().Add(15*time.Minute))
@@ -676,7 +631,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	acc := "x-access-" + strconv.Itoa(n)
 	s.refresh = "x-refresh-" + strconv.Itoa(n)
 	s.access[acc] = s.opts.Now().Add(s.opts.TokenTTL)
-	s.emitLocked(Event{Kind: "token"})
+	s.feed.Emit(Event{Kind: "token"})
 	writeJSON(w, 200, map[string]any{"token_type": "bearer", "expires_in": int(s.opts.TokenTTL / time.Second),
 		"access_token": acc, "refresh_token": s.refresh, "scope": "tweet.read tweet.write users.read dm.write offline.access"})
 }
@@ -880,7 +835,7 @@ func (s *Server) postRules(w http.ResponseWriter, r *http.Request) {
 		}
 		s.rules = kept
 		meta["summary"] = map[string]any{"deleted": n, "not_deleted": len(del) - n}
-		s.emitLocked(Event{Kind: "rules"})
+		s.feed.Emit(Event{Kind: "rules"})
 		writeJSON(w, 200, map[string]any{"meta": meta})
 		return
 	}
@@ -909,7 +864,7 @@ func (s *Server) postRules(w http.ResponseWriter, r *http.Request) {
 	if len(errs) > 0 {
 		out["errors"] = errs
 	}
-	s.emitLocked(Event{Kind: "rules"})
+	s.feed.Emit(Event{Kind: "rules"})
 	writeJSON(w, 201, out)
 }
 
@@ -954,14 +909,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.streams[st] = true
-	s.emitLocked(Event{Kind: "stream_open"})
+	s.feed.Emit(Event{Kind: "stream_open"})
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		if s.streams[st] {
 			delete(s.streams, st)
 		}
-		s.emitLocked(Event{Kind: "stream_closed"})
+		s.feed.Emit(Event{Kind: "stream_closed"})
 		s.mu.Unlock()
 	}()
 	w.Header().Set("Content-Type", "application/json")
@@ -1003,14 +958,10 @@ func (s *Server) write(h func(w http.ResponseWriter, r *http.Request) (created f
 			return
 		}
 		s.mu.Lock()
-		var f *failure
-		if len(s.failWrite) > 0 {
-			f = &s.failWrite[0]
-			s.failWrite = s.failWrite[1:]
-		}
+		f, failing := s.failWrite.Take()
 		s.mu.Unlock()
-		if f != nil {
-			s.injected(w, *f)
+		if failing {
+			s.injected(w, f)
 			return
 		}
 		s.rateHeaders(w, 99, s.opts.Now().Add(15*time.Minute))
@@ -1073,7 +1024,7 @@ func (s *Server) createTweet(w http.ResponseWriter, r *http.Request) (func(), bo
 		problem(w, 400, "Invalid Request", err.Error(), "https://api.twitter.com/2/problems/invalid-request")
 		return nil, false
 	}
-	s.emitLocked(Event{Kind: "published", ID: t.ID})
+	s.feed.Emit(Event{Kind: "published", ID: t.ID})
 	if s.takeHangLocked() {
 		return nil, true
 	}

@@ -508,7 +508,7 @@ func TestLogsCarryNoPassword(t *testing.T) {
 	t.Parallel()
 	f := blueskyfake.New()
 	t.Cleanup(f.Close)
-	var buf syncBuffer
+	var buf connectortest.LogBuffer
 	n, err := New(Config{Service: f.URL(), Jetstream: f.JetstreamURL(), Identifier: blueskyfake.OurHandle,
 		AppPassword: "s3cr3t-wrong", RequestTimeout: time.Second},
 		bridge.Deps{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -524,21 +524,4 @@ func TestLogsCarryNoPassword(t *testing.T) {
 	if strings.Contains(buf.String(), "s3cr3t") {
 		t.Errorf("log leaks the password: %s", buf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

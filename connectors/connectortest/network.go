@@ -1,4 +1,5 @@
-// Package connectortest holds conformance suites every connector must pass.
+// Package connectortest holds conformance suites every connector must pass,
+// and the small kit connector tests share (kit.go).
 //
 // network.go is the suite for bridge.Network: a connector package builds a
 // fresh fake of its platform and the Network under test pointed at it (a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"slices"
@@ -109,12 +108,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		e.channel, e.forum = textID, false
 	}
 	if o.http {
-		mux := http.NewServeMux()
-		for p, h := range d.Routes() {
-			mux.Handle(p, h)
-		}
-		e.srv = httptest.NewServer(mux)
-		t.Cleanup(e.srv.Close)
+		e.srv = connectortest.ServeRoutes(t, d)
 		f.SetInteractionsURL(e.srv.URL + discord.InteractionsPath)
 	}
 	return e

@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,40 +13,6 @@ import (
 	"github.com/earshot-dev/earshot/connectors/discord/discordfake"
 )
 
-// stubNetwork is a minimal network for end-to-end desk tests: posts pushed
-// into it are delivered by Listen; replies are recorded.
-type stubNetwork struct {
-	posts chan bridge.Post
-	mu    sync.Mutex
-	sent  []bridge.Reply
-}
-
-func (n *stubNetwork) Name() string { return "mastodon" }
-func (n *stubNetwork) Listen(ctx context.Context, in bridge.Inbox) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case p := <-n.posts:
-			if err := in.Post(ctx, p); err != nil {
-				return err
-			}
-		}
-	}
-}
-func (n *stubNetwork) Publish(_ context.Context, r bridge.Reply) (bridge.PostRef, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.sent = append(n.sent, r)
-	return bridge.PostRef{Network: "mastodon", ID: "r1", URL: "https://mastodon.social/@shop/r1"}, nil
-}
-func (n *stubNetwork) Limits() bridge.TextLimits { return bridge.TextLimits{Max: 500} }
-func (n *stubNetwork) replies() []bridge.Reply {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]bridge.Reply(nil), n.sent...)
-}
-
 // The whole flow with the real core, through discordgo against the fake:
 // complaint → forum post (or thread) with its card → claim by button, by
 // slash command in the thread and by !claim → inline reply → published →
@@ -55,7 +20,7 @@ func (n *stubNetwork) replies() []bridge.Reply {
 // again → unarchived and reopened. Staff are allowed by their role.
 func runBridgeFlow(t *testing.T, o envOpts) {
 	e := newEnv(t, o)
-	net := &stubNetwork{posts: make(chan bridge.Post, 1)}
+	net := connectortest.NewStubNetwork()
 	cmds := commands.New(nil, commands.Options{Logger: quietLogger()})
 	b, err := bridge.New(bridge.Options{
 		Commander: cmds,
@@ -82,7 +47,7 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 	f := e.fake
 
 	ana := bridge.Author{ID: "109", Handle: "ana@mastodon.social", Name: "Ana Lima"}
-	net.posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: ana, Text: "@shop my parcel never arrived",
+	net.Posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: ana, Text: "@shop my parcel never arrived",
 		URL: "https://mastodon.social/@ana/p1", CreatedAt: time.Now(), MentionsUs: true}
 	waitFor(t, "the case thread", func() bool { return len(f.Threads(e.channel)) == 1 })
 	th := bridge.ThreadRef{Desk: "discord", Channel: e.channel, ID: f.Threads(e.channel)[0].ID}
@@ -103,8 +68,8 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the reply published", func() bool { return len(net.replies()) == 1 })
-	if r := net.replies()[0]; r.InReplyTo != "p1" || !strings.Contains(r.Text, "new parcel") {
+	waitFor(t, "the reply published", func() bool { return len(net.Replies()) == 1 })
+	if r := net.Replies()[0]; r.InReplyTo != "p1" || !strings.Contains(r.Text, "new parcel") {
 		t.Errorf("published %+v", r)
 	}
 	waitFor(t, "the sent mark and link", func() bool {
@@ -126,7 +91,7 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 	waitFor(t, "the post tagged Resolved", e.tagged(th, "Resolved"))
 	waitFor(t, "the thread archived", e.archived(th, true))
 
-	net.posts <- bridge.Post{Network: "mastodon", ID: "p2", Author: ana, Text: "it still has not come",
+	net.Posts <- bridge.Post{Network: "mastodon", ID: "p2", Author: ana, Text: "it still has not come",
 		Conversation: "p1", InReplyTo: "r1", URL: "https://mastodon.social/@ana/p2", CreatedAt: time.Now(), ReplyToUs: true}
 	waitFor(t, "the follow-up in the thread", func() bool {
 		return slices.ContainsFunc(f.Thread(th.ID), func(m discordfake.Message) bool { return strings.Contains(m.Visible(), "it still has not come") })

@@ -66,41 +66,19 @@ func TestVerifySignature(t *testing.T) {
 type routeEnv struct {
 	desk *discord.Desk
 	srv  *httptest.Server
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *connectortest.LogBuffer
 }
 
 func newRouteEnv(t *testing.T, publicKey string) *routeEnv {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &connectortest.LogBuffer{}
 	d, err := discord.New(discord.Config{Token: botToken, GuildID: "1", PublicKey: publicKey, APIURL: "http://127.0.0.1:9"},
 		bridge.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Now: func() time.Time { return testNow }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	for p, h := range d.Routes() {
-		mux.Handle(p, h)
-	}
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	srv := connectortest.ServeRoutes(t, d)
 	return &routeEnv{desk: d, srv: srv, logs: logs}
 }
 

@@ -530,7 +530,7 @@ func TestLogsCarryNoToken(t *testing.T) {
 	t.Parallel()
 	f := mastodonfake.New(mastodonfake.Options{})
 	t.Cleanup(f.Close)
-	var buf syncBuffer
+	var buf connectortest.LogBuffer
 	n, err := New(Config{Server: f.URL(), AccessToken: "s3cr3t-token-value", RequestTimeout: time.Second},
 		bridge.Deps{Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
@@ -567,21 +567,4 @@ func TestOverLimitSaysCountAndLimit(t *testing.T) {
 	if len(fx.fake.Published()) != 0 {
 		t.Error("an over-limit reply reached the instance")
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -75,13 +73,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 		t.Fatal(err)
 	}
 	if o.mode == "http" {
-		mux := http.NewServeMux()
-		for p, h := range d.Routes() {
-			mux.Handle(p, h)
-		}
-		srv := httptest.NewServer(mux)
-		t.Cleanup(srv.Close)
-		f.SetHTTPTarget(srv.URL)
+		f.SetHTTPTarget(connectortest.ServeRoutes(t, d).URL)
 	}
 	return &env{fake: f, desk: d, cfg: cfg}
 }

@@ -3,7 +3,6 @@ package slack_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,46 +11,12 @@ import (
 	"github.com/earshot-dev/earshot/connectors/connectortest"
 )
 
-// stubNetwork is a minimal network for end-to-end desk tests: posts pushed
-// into it are delivered by Listen; replies are recorded.
-type stubNetwork struct {
-	posts chan bridge.Post
-	mu    sync.Mutex
-	sent  []bridge.Reply
-}
-
-func (n *stubNetwork) Name() string { return "mastodon" }
-func (n *stubNetwork) Listen(ctx context.Context, in bridge.Inbox) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case p := <-n.posts:
-			if err := in.Post(ctx, p); err != nil {
-				return err
-			}
-		}
-	}
-}
-func (n *stubNetwork) Publish(_ context.Context, r bridge.Reply) (bridge.PostRef, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.sent = append(n.sent, r)
-	return bridge.PostRef{Network: "mastodon", ID: "r1", URL: "https://mastodon.social/@shop/r1"}, nil
-}
-func (n *stubNetwork) Limits() bridge.TextLimits { return bridge.TextLimits{Max: 500} }
-func (n *stubNetwork) replies() []bridge.Reply {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return append([]bridge.Reply(nil), n.sent...)
-}
-
 // The whole flow with the real core, through slack-go against slackfake:
 // complaint → card → claim by button, by slash command and by !claim →
 // inline reply → published → marked sent with its link → resolve.
 func runBridgeFlow(t *testing.T, mode string) {
 	e := newEnv(t, envOpts{mode: mode})
-	net := &stubNetwork{posts: make(chan bridge.Post, 1)}
+	net := connectortest.NewStubNetwork()
 	cmds := commands.New(nil, commands.Options{Logger: quietLogger()})
 	b, err := bridge.New(bridge.Options{
 		Commander: cmds,
@@ -76,7 +41,7 @@ func runBridgeFlow(t *testing.T, mode string) {
 	t.Cleanup(func() { cancel(); <-done })
 	connectortest.WaitFor(t, 10*time.Second, "bridge and desk ready", func() bool { return b.Ready() && e.desk.Listening() })
 
-	net.posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: bridge.Author{ID: "109", Handle: "ana@mastodon.social", Name: "Ana Lima"},
+	net.Posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: bridge.Author{ID: "109", Handle: "ana@mastodon.social", Name: "Ana Lima"},
 		Text: "@shop my parcel never arrived", URL: "https://mastodon.social/@ana/p1", CreatedAt: time.Now(), MentionsUs: true}
 	connectortest.WaitFor(t, 10*time.Second, "the card", func() bool { return len(e.fake.Messages(channel)) == 1 })
 	th := e.fake.Messages(channel)[0].TS
@@ -102,8 +67,8 @@ func runBridgeFlow(t *testing.T, mode string) {
 	waitCard(claimed)
 
 	ts := e.fake.Say(staffID, channel, th, "Sorry Ana, a new parcel is on its way")
-	connectortest.WaitFor(t, 10*time.Second, "the reply published", func() bool { return len(net.replies()) == 1 })
-	if r := net.replies()[0]; r.InReplyTo != "p1" || !strings.Contains(r.Text, "new parcel") {
+	connectortest.WaitFor(t, 10*time.Second, "the reply published", func() bool { return len(net.Replies()) == 1 })
+	if r := net.Replies()[0]; r.InReplyTo != "p1" || !strings.Contains(r.Text, "new parcel") {
 		t.Errorf("published %+v", r)
 	}
 	connectortest.WaitFor(t, 10*time.Second, "the sent mark and link", func() bool {

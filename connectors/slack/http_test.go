@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,25 +59,8 @@ func TestVerifySignatureSlackExample(t *testing.T) {
 type routeEnv struct {
 	desk *slack.Desk
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *connectortest.LogBuffer
 	in   *connectortest.RecordingInbox
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newRouteEnv(t *testing.T, secret string, now time.Time, in bridge.Inbox) (*routeEnv, *slackfake.Fake) {
@@ -90,18 +71,13 @@ func newRouteEnv(t *testing.T, secret string, now time.Time, in bridge.Inbox) (*
 	}
 	t.Cleanup(func() { _ = f.Close() })
 	f.AddUser(slackfake.User{ID: staffID, Name: "ana", DisplayName: staffName})
-	logs := &syncBuffer{}
+	logs := &connectortest.LogBuffer{}
 	d, err := slack.New(slack.Config{BotToken: f.Options().BotToken, SigningSecret: secret, Mode: "http", APIURL: f.APIURL()},
 		bridge.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	for p, h := range d.Routes() {
-		mux.Handle(p, h)
-	}
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	srv := connectortest.ServeRoutes(t, d)
 	if in != nil {
 		listen(t, d, in)
 	}

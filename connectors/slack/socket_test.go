@@ -44,7 +44,7 @@ func TestSecretsStayOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.Close() })
-	logs := &syncBuffer{}
+	logs := &connectortest.LogBuffer{}
 	cfg := slack.Config{BotToken: "xoxb-wrong-bot-token-123", AppToken: "xapp-wrong-app-token-456", APIURL: f.APIURL()}
 	d, err := slack.New(cfg, bridge.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {

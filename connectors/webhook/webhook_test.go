@@ -71,12 +71,7 @@ func newFixture(t *testing.T, mod func(*webhook.Config, *bridge.Deps)) *fixture 
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	for pat, h := range n.Routes() {
-		mux.Handle(pat, h)
-	}
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
+	srv := connectortest.ServeRoutes(t, n)
 	site.SetTarget(srv.URL)
 	return &fixture{site: site, net: n, srv: srv, obs: obs}
 }

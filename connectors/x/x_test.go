@@ -501,7 +501,7 @@ func TestSilentStreamIsReconnected(t *testing.T) {
 func TestLogsCarryNoSecrets(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t, "refund")
-	var buf syncBuffer
+	var buf connectortest.LogBuffer
 	n, err := New(fx.cfg, bridge.Deps{DataDir: fx.dir, Logger: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -522,23 +522,6 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	if !strings.Contains(buf.String(), "HTTP 500") {
 		t.Errorf("the failures were not logged at all:\n%s", buf.String())
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestDuplicateContentIsPermanentWithReason(t *testing.T) {

@@ -1,0 +1,105 @@
+package connectortest
+
+// kit.go holds what connector tests share besides the suites: a stub
+// network for end-to-end desk tests, a log buffer for the logs a test reads
+// while the connector writes them, and a test server for a connector's
+// webhook routes.
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/earshot-dev/earshot/bridge"
+)
+
+// StubNetwork is a minimal bridge.Network named "mastodon" for end-to-end
+// desk tests with the real core: posts sent on Posts are delivered by
+// Listen; replies are recorded and each answered as published at
+// https://mastodon.social/@shop/r1 (post id "r1"). Safe for concurrent use.
+type StubNetwork struct {
+	// Posts carries the customers' posts for Listen to deliver.
+	Posts chan bridge.Post
+
+	mu   sync.Mutex
+	sent []bridge.Reply
+}
+
+var _ bridge.Network = (*StubNetwork)(nil)
+
+// NewStubNetwork returns a stub whose Posts has room for one post.
+func NewStubNetwork() *StubNetwork { return &StubNetwork{Posts: make(chan bridge.Post, 1)} }
+
+// Name returns "mastodon".
+func (n *StubNetwork) Name() string { return "mastodon" }
+
+// Listen delivers each post from Posts into in. It blocks until ctx ends
+// (then returns nil) or in refuses a post (then returns its error).
+func (n *StubNetwork) Listen(ctx context.Context, in bridge.Inbox) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-n.Posts:
+			if err := in.Post(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// Publish records r and returns the fixed ref above.
+func (n *StubNetwork) Publish(_ context.Context, r bridge.Reply) (bridge.PostRef, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sent = append(n.sent, r)
+	return bridge.PostRef{Network: "mastodon", ID: "r1", URL: "https://mastodon.social/@shop/r1"}, nil
+}
+
+// Limits allows 500 characters.
+func (n *StubNetwork) Limits() bridge.TextLimits { return bridge.TextLimits{Max: 500} }
+
+// Replies returns a copy of every reply published so far.
+func (n *StubNetwork) Replies() []bridge.Reply {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]bridge.Reply(nil), n.sent...)
+}
+
+// LogBuffer keeps what is written to it (a logger's output) and can be read
+// while writes go on, to check what was logged and that no secret was. The
+// zero value is empty. Safe for concurrent use.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// ServeRoutes serves m's routes (webhooks, interactions, events) on a
+// loopback test server closed when the test ends.
+func ServeRoutes(tb testing.TB, m bridge.RouteMounter) *httptest.Server {
+	tb.Helper()
+	mux := http.NewServeMux()
+	for pattern, h := range m.Routes() {
+		mux.Handle(pattern, h)
+	}
+	srv := httptest.NewServer(mux)
+	tb.Cleanup(srv.Close)
+	return srv
+}

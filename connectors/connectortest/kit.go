@@ -1,17 +1,20 @@
 package connectortest
 
 // kit.go holds what connector tests share besides the suites: a stub
-// network for end-to-end desk tests, a log buffer for the logs a test reads
-// while the connector writes them, and a test server for a connector's
-// webhook routes.
+// network for end-to-end desk tests, a counting request observer, a log
+// buffer for the logs a test reads while the connector writes them, and a
+// test server for a connector's webhook routes.
 
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
 )
@@ -67,6 +70,54 @@ func (n *StubNetwork) Replies() []bridge.Reply {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return append([]bridge.Reply(nil), n.sent...)
+}
+
+// RequestCounter is a bridge.RequestObserver that counts requests by
+// "platform op outcome" ("slack chat.postMessage ok"). The zero value is
+// ready. Safe for concurrent use.
+type RequestCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+var _ bridge.RequestObserver = (*RequestCounter)(nil)
+
+// ObserveRequest counts one request.
+func (c *RequestCounter) ObserveRequest(platform, op, outcome string, _ time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[platform+" "+op+" "+outcome]++
+}
+
+// Count returns how many requests were counted under key, "platform op outcome".
+func (c *RequestCounter) Count(key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[key]
+}
+
+// Total returns how many requests were counted under keys ending in suffix
+// (" rate_limited": every rate-limited request of every op).
+func (c *RequestCounter) Total(suffix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, v := range c.n {
+		if strings.HasSuffix(k, suffix) {
+			n += v
+		}
+	}
+	return n
+}
+
+// Counts returns a copy of every count, by key.
+func (c *RequestCounter) Counts() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.n)
 }
 
 // LogBuffer keeps what is written to it (a logger's output) and can be read

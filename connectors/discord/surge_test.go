@@ -15,39 +15,6 @@ import (
 	"github.com/earshot-dev/earshot/connectors/discord"
 )
 
-// countObserver counts platform requests by op and outcome.
-type countObserver struct {
-	mu sync.Mutex
-	n  map[string]int // "op outcome" -> count
-}
-
-func (c *countObserver) ObserveRequest(platform, op, outcome string, _ time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[platform+" "+op+" "+outcome]++
-}
-
-func (c *countObserver) count(key string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[key]
-}
-
-func (c *countObserver) total(suffix string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for k, v := range c.n {
-		if strings.HasSuffix(k, suffix) {
-			n += v
-		}
-	}
-	return n
-}
-
 // Surge limits, scaled up from Discord's so the test runs in seconds: the
 // fake allows `limit` forum posts per 100 ms (a fixed window, as Discord's
 // buckets), the desk paces a little under it with a small burst.
@@ -60,7 +27,7 @@ type surgeResult struct {
 	elapsed time.Duration
 	order   []string // case ids in the order their posts landed
 	env     *env
-	obs     *countObserver
+	obs     *connectortest.RequestCounter
 }
 
 // surge opens n cases in the forum at once, the last `high` of them with a
@@ -68,7 +35,7 @@ type surgeResult struct {
 // 0, is the fake's global limit per second (which discordgo cannot see
 // coming, so it answers 429s).
 func surge(tb testing.TB, n, high, limit int, pace float64, global, inject429s int) surgeResult {
-	obs := &countObserver{}
+	obs := &connectortest.RequestCounter{}
 	e := newEnv(tb, envOpts{obs: obs, pacing: discord.Pacing{ChannelPerSecond: pace, ChannelBurst: 2, GlobalPerSecond: 20 * pace}})
 	e.fake.SetRateLimit("POST /channels/{id}/threads", limit, surgeWindow)
 	e.fake.SetGlobalRate(global)
@@ -142,10 +109,10 @@ func TestSurgeLosesNothing(t *testing.T) {
 	if lastHigh > lastLow {
 		t.Errorf("the last urgent post landed at %d, after the last ordinary one (%d)", lastHigh, lastLow)
 	}
-	if got := r.obs.count("discord forum.post ok"); got != n {
+	if got := r.obs.Count("discord forum.post ok"); got != n {
 		t.Errorf("%d forum.post requests counted ok, want %d", got, n)
 	}
-	if got, want := r.obs.total(" rate_limited"), r.env.fake.RateLimited()+surgeInjected429s; got != want {
+	if got, want := r.obs.Total(" rate_limited"), r.env.fake.RateLimited()+surgeInjected429s; got != want {
 		t.Errorf("%d requests counted rate_limited, the fake refused %d", got, want)
 	}
 	rate := float64(n) / r.elapsed.Seconds()
@@ -159,7 +126,7 @@ func TestSurgeLosesNothing(t *testing.T) {
 // every attempt is counted with its outcome.
 func TestRateLimitedPostsAllLand(t *testing.T) {
 	t.Parallel()
-	obs := &countObserver{}
+	obs := &connectortest.RequestCounter{}
 	e := newEnv(t, envOpts{obs: obs})
 	// discordgo reads the route buckets' headers and waits before it would
 	// be refused; the global limit it cannot see coming; and a few 429s
@@ -190,7 +157,7 @@ func TestRateLimitedPostsAllLand(t *testing.T) {
 	if got := len(e.fake.Threads(forumID)); got != n {
 		t.Errorf("%d posts landed, want %d", got, n)
 	}
-	if got, want := obs.total(" rate_limited"), e.fake.RateLimited()+5; got != want {
+	if got, want := obs.Total(" rate_limited"), e.fake.RateLimited()+5; got != want {
 		t.Errorf("%d requests counted rate_limited, the fake refused %d", got, want)
 	}
 }

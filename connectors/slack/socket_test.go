@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -124,27 +123,6 @@ func TestThreadMessagesKeepOrder(t *testing.T) {
 	}
 }
 
-// recObserver records platform requests.
-type recObserver struct {
-	mu  sync.Mutex
-	got map[string]int // "op outcome" -> count
-}
-
-func (r *recObserver) ObserveRequest(platform, op, outcome string, _ time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.got == nil {
-		r.got = map[string]int{}
-	}
-	r.got[platform+" "+op+" "+outcome]++
-}
-
-func (r *recObserver) count(k string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.got[k]
-}
-
 func TestCheckAndMetrics(t *testing.T) {
 	t.Parallel()
 	f, err := slackfake.New(slackfake.Options{})
@@ -152,7 +130,7 @@ func TestCheckAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.Close() })
-	obs := &recObserver{}
+	obs := &connectortest.RequestCounter{}
 	d, err := slack.New(slack.Config{BotToken: f.Options().BotToken, AppToken: f.Options().AppToken, APIURL: f.APIURL()},
 		bridge.Deps{Logger: quietLogger(), Requests: obs})
 	if err != nil {
@@ -166,8 +144,8 @@ func TestCheckAndMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"slack auth.test ok", "slack apps.connections.open ok", "slack chat.postMessage rate_limited", "slack chat.postMessage ok"} {
-		if obs.count(k) != 1 {
-			t.Errorf("%q observed %d times, want 1", k, obs.count(k))
+		if obs.Count(k) != 1 {
+			t.Errorf("%q observed %d times, want 1", k, obs.Count(k))
 		}
 	}
 	bad, _ := slack.New(slack.Config{BotToken: f.Options().BotToken, AppToken: "xapp-wrong", APIURL: f.APIURL()}, bridge.Deps{Logger: quietLogger()})

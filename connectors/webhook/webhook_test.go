@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,27 +33,7 @@ type fixture struct {
 	site *webhookfake.Site
 	net  *webhook.Network
 	srv  *httptest.Server
-	obs  *countingObserver
-}
-
-type countingObserver struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *countingObserver) ObserveRequest(platform, op, outcome string, _ time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[platform+" "+op+" "+outcome]++
-}
-
-func (c *countingObserver) get(k string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[k]
+	obs  *connectortest.RequestCounter
 }
 
 func newFixture(t *testing.T, mod func(*webhook.Config, *bridge.Deps)) *fixture {
@@ -62,7 +41,7 @@ func newFixture(t *testing.T, mod func(*webhook.Config, *bridge.Deps)) *fixture 
 	site := webhookfake.New(webhookfake.Options{Secret: secret})
 	t.Cleanup(site.Close)
 	cfg := webhook.Config{Secret: secret, ReplyURL: site.ReplyURL() + "?token=url-token-55", RequestTimeout: 5 * time.Second}
-	obs := &countingObserver{}
+	obs := &connectortest.RequestCounter{}
 	deps := bridge.Deps{Requests: obs, Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&cfg, &deps)
@@ -308,7 +287,7 @@ func TestPublishTimeoutAfterSendIsMaybeSentAndKeyed(t *testing.T) {
 	if len(reps) != 1 || reps[0].Deliveries != 2 || "reviews/"+reps[0].ID != ref.ID {
 		t.Errorf("replies %+v, want one reply delivered twice under one key, id %s", reps, ref.ID)
 	}
-	if got := fx.obs.get("webhook publish ok") + fx.obs.get("webhook publish error"); got != 2 {
+	if got := fx.obs.Count("webhook publish ok") + fx.obs.Count("webhook publish error"); got != 2 {
 		t.Errorf("observed %d publish attempts, want 2", got)
 	}
 }

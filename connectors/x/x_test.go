@@ -32,39 +32,19 @@ const (
 	clientSecret = "x-client-secret-77"
 )
 
-type countingObserver struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *countingObserver) ObserveRequest(platform, op, outcome string, _ time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[platform+" "+op+" "+outcome]++
-}
-
-func (c *countingObserver) get(k string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[k]
-}
-
 type fixture struct {
 	fake *xfake.Server
 	ana  xfake.User
 	cfg  Config
 	dir  string
-	obs  *countingObserver
+	obs  *connectortest.RequestCounter
 }
 
 func newFixture(t *testing.T, keywords ...string) *fixture {
 	t.Helper()
 	f := xfake.New(xfake.Options{KeepAlive: 100 * time.Millisecond})
 	t.Cleanup(f.Close)
-	fx := &fixture{fake: f, ana: f.AddUser("ana_l", "Ana Lima", 42), dir: t.TempDir(), obs: &countingObserver{}}
+	fx := &fixture{fake: f, ana: f.AddUser("ana_l", "Ana Lima", 42), dir: t.TempDir(), obs: &connectortest.RequestCounter{}}
 	fx.cfg = Config{APIURL: f.URL(), ClientID: clientID, ClientSecret: clientSecret, RefreshToken: "x-refresh-0",
 		Keywords: keywords, PollInterval: 40 * time.Millisecond, RequestTimeout: 5 * time.Second, StallTimeout: 2 * time.Second}
 	return fx
@@ -289,8 +269,8 @@ func TestRateLimitsFromHeaders(t *testing.T) {
 			t.Errorf("legacy code = %d, want 88", ae.Code)
 		}
 	}
-	if fx.obs.get("x mentions rate_limited") != 2 {
-		t.Errorf("rate limited requests observed: %v", fx.obs.n)
+	if fx.obs.Count("x mentions rate_limited") != 2 {
+		t.Errorf("rate limited requests observed: %v", fx.obs.Counts())
 	}
 }
 
@@ -315,7 +295,7 @@ func TestPublishTimeoutAfterSendIsMaybeSent(t *testing.T) {
 	if len(fx.fake.Published()) != 1 {
 		t.Errorf("fake shows %d published, want 1 (it did go through)", len(fx.fake.Published()))
 	}
-	if got := fx.obs.get("x publish error"); got != 1 {
+	if got := fx.obs.Count("x publish error"); got != 1 {
 		t.Errorf("publish attempts observed as error: %d, want 1", got)
 	}
 	// Not sent at all: refused before sending, no attempt reached X.
@@ -538,7 +518,7 @@ func TestDuplicateContentIsPermanentWithReason(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Retryable || !strings.Contains(pe.Reason, "same text twice") {
 		t.Errorf("duplicate: %v, want a permanent refusal explaining X's duplicate rule", err)
 	}
-	if got := fx.obs.get("x publish ok") + fx.obs.get("x publish error"); got != 2 {
+	if got := fx.obs.Count("x publish ok") + fx.obs.Count("x publish error"); got != 2 {
 		t.Errorf("observed %d publish attempts, want 2", got)
 	}
 	// A reply to a tweet that does not exist: the problem's detail reaches staff.

@@ -556,8 +556,15 @@ func (n *Network) streamLoop(ctx context.Context, in bridge.Inbox, me *user) {
 func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (healthy bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// The answer's headers (and an error's body) must come within the
+	// request timeout; only then does the stream run on, under the stall timer.
+	connecting := time.AfterFunc(n.cfg.RequestTimeout, cancel)
+	defer connecting.Stop()
 	resp, _, err := n.api.send(sctx, "stream", http.MethodGet, "/2/tweets/search/stream", baseQuery(), nil)
 	if err != nil {
+		if ctx.Err() == nil && sctx.Err() != nil {
+			return false, fmt.Errorf("x: connect the filtered stream: no answer within %v", n.cfg.RequestTimeout)
+		}
 		return false, err
 	}
 	defer resp.Body.Close()
@@ -565,6 +572,9 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (hea
 		raw := make([]byte, 64<<10)
 		k, _ := readAtMost(resp.Body, raw)
 		return false, n.api.failure("stream", resp, raw[:k])
+	}
+	if !connecting.Stop() {
+		return false, fmt.Errorf("x: connect the filtered stream: no answer within %v", n.cfg.RequestTimeout)
 	}
 	stall := time.AfterFunc(n.cfg.StallTimeout, cancel)
 	defer stall.Stop()

@@ -609,3 +609,16 @@ func TestListenRefreshesAfterA401AndGivesUpOnDeadCredentials(t *testing.T) {
 		t.Errorf("Listen with dead credentials: %v; want an error without secrets", err)
 	}
 }
+
+// A stream endpoint that takes the connection and never answers is given
+// up after the request timeout and connected again, instead of blocking
+// the keyword listener forever.
+func TestHungStreamConnectIsGivenUp(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, "refund")
+	fx.cfg.RequestTimeout = 300 * time.Millisecond
+	fx.fake.HangStreamConnects(1)
+	n := fx.network(t)
+	in, _ := run(t, n) // waits for the stream to be connected
+	in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "refund please", "")))
+}

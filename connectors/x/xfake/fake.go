@@ -10,7 +10,8 @@
 //
 // It is drivable as a person (Tweet, Reply, SendDM), inspectable (Tweets,
 // Published, DMs, Rules, counters), has knobs (FailNext, FailReads,
-// SetLatency, DropStreams, HangNextPost, PartialErrors) and a change hook
+// SetLatency, DropStreams, HangNextPost, HangStreamConnects,
+// PartialErrors) and a change hook
 // (Subscribe). Safe for concurrent use; used by tests and `earshot demo`.
 // OAuth 1.0a requests are accepted when they carry the configured consumer
 // key and token (the signature itself is not recomputed).
@@ -112,6 +113,7 @@ type Server struct {
 	failWrite   fakekit.Failures[failure]
 	failRead    fakekit.Failures[failure]
 	hangNext    int
+	hangStream  int
 	latency     fakekit.Latency
 	partial     bool
 	noSearch    bool
@@ -225,6 +227,15 @@ func (s *Server) FailReads(status, n int, wait time.Duration, legacy bool) {
 func (s *Server) HangNextPost(n int) {
 	s.mu.Lock()
 	s.hangNext += n
+	s.mu.Unlock()
+}
+
+// HangStreamConnects makes the next n filtered stream connections be
+// accepted and then never answered, not even with headers, until the
+// client gives up: a stream endpoint that hangs.
+func (s *Server) HangStreamConnects(n int) {
+	s.mu.Lock()
+	s.hangStream += n
 	s.mu.Unlock()
 }
 
@@ -903,6 +914,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	}
 	st := &stream{out: make(chan []byte, 1024), done: make(chan struct{})}
 	s.mu.Lock()
+	if s.hangStream > 0 {
+		s.hangStream--
+		s.mu.Unlock()
+		select {
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		return
+	}
 	if len(s.rules) == 0 {
 		s.mu.Unlock()
 		problem(w, 409, "ConnectionException", "There are no rules on this stream.", "https://api.twitter.com/2/problems/streaming-connection")

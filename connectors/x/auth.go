@@ -111,8 +111,15 @@ func (a *oauth2Auth) rejected(req *http.Request) {
 	}
 }
 
-// refreshLocked trades the refresh token for new tokens; it does I/O.
+// refreshLocked trades the refresh token for new tokens; it does I/O and
+// blocks for up to the request timeout. It is not cut short when ctx ends:
+// X rotates the refresh token as soon as it takes the request, so an
+// answer abandoned half-way would lose the chain for good (the old token is
+// dead, the new one never arrived). A caller whose ctx ends meanwhile waits
+// for the answer, which is then saved; ctx's values are kept.
 func (a *oauth2Auth) refreshLocked(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.RequestTimeout)
+	defer cancel()
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {a.tok.RefreshToken}, "client_id": {a.cfg.ClientID}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.cfg.TokenURL, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -134,7 +141,12 @@ func (a *oauth2Auth) refreshLocked(ctx context.Context) error {
 		return &apiError{Op: "refresh token", Err: err, secrets: secrets}
 	}
 	defer resp.Body.Close()
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if rerr != nil && resp.StatusCode == 200 {
+		// X has rotated the token; we lost the answer that carried the new one.
+		a.deps.Requests.ObserveRequest(Name, "oauth2.token", bridge.OutcomeError, time.Since(start))
+		return &apiError{Op: "refresh token", Err: fmt.Errorf("read the answer: %w", rerr), secrets: secrets}
+	}
 	var out struct {
 		AccessToken  string `json:"access_token"`
 		RefreshToken string `json:"refresh_token"`

@@ -163,8 +163,6 @@ func (c *client) send(ctx context.Context, op, method, path string, q url.Values
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	var wrote atomic.Bool
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }})
 	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return nil, false, &apiError{Op: op, Err: errors.New("bad request URL"), secrets: c.secrets}
@@ -173,9 +171,13 @@ func (c *client) send(ctx context.Context, op, method, path string, q url.Values
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// Authorize (maybe a token refresh, a request of its own) before the
+	// trace is attached: only this request's own write may count as sent.
 	if err := c.auth.authorize(ctx, req); err != nil {
 		return nil, false, err
 	}
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}))
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	d := time.Since(start)

@@ -622,3 +622,50 @@ func TestHungStreamConnectIsGivenUp(t *testing.T) {
 	in, _ := run(t, n) // waits for the stream to be connected
 	in.WaitPost(t, 5*time.Second, byID(fx.tweet(t, "refund please", "")))
 }
+
+// X rotates the refresh token when it takes the request. A caller that
+// gives up while the answer is on its way must not lose the new token:
+// the refresh runs to its end and is saved, and a restart goes on from it.
+func TestRefreshOutlivesACallerThatGivesUp(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	n := fx.network(t)
+	fx.fake.SlowTokenAnswers(500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	_ = n.Check(ctx) // the caller's deadline passes while X answers
+	cancel()
+	fx.fake.SlowTokenAnswers(0)
+	var tf tokenFile
+	b, err := os.ReadFile(filepath.Join(fx.dir, "x-token.json"))
+	if err != nil || json.Unmarshal(b, &tf) != nil {
+		t.Fatalf("no token file after the refresh: %v", err)
+	}
+	if tf.RefreshToken != fx.fake.RefreshToken() {
+		t.Fatalf("saved refresh token %q, X's valid one %q: the rotated token was lost", tf.RefreshToken, fx.fake.RefreshToken())
+	}
+	if err := fx.network(t).Check(context.Background()); err != nil {
+		t.Errorf("a restart after the abandoned refresh: %v", err)
+	}
+}
+
+// A token refresh is a request of its own: its write must not make the
+// publication look sent when the post itself never left.
+func TestRefreshBeforeAnUnsentPostIsNotMaybeSent(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	dead := xfake.New(xfake.Options{})
+	deadURL := dead.URL()
+	dead.Close() // nothing listens there any more: the post cannot be written
+	fx.cfg.TokenURL = fx.fake.URL() + "/2/oauth2/token"
+	fx.cfg.APIURL = deadURL
+	n := fx.network(t)
+	n.me = &user{ID: fx.fake.Us().ID, Username: "earshot"}
+	_, err := n.Publish(context.Background(), bridge.Reply{Case: "E-1", InReplyTo: "1", To: bridge.Author{ID: fx.ana.ID}, Text: "hello", IdempotencyKey: "k"})
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || !pe.Retryable || pe.MaybeSent {
+		t.Fatalf("publish that never left after a refresh: %v (MaybeSent=%v); want retryable, not maybe sent", err, pe != nil && pe.MaybeSent)
+	}
+	if fx.fake.Refreshes() != 1 {
+		t.Errorf("refreshes = %d, want 1 (the refresh did happen)", fx.fake.Refreshes())
+	}
+}

@@ -10,7 +10,7 @@
 //
 // It is drivable as a person (Tweet, Reply, SendDM), inspectable (Tweets,
 // Published, DMs, Rules, counters), has knobs (FailNext, FailReads,
-// SetLatency, DropStreams, HangNextPost, HangStreamConnects,
+// SetLatency, DropStreams, HangNextPost, HangStreamConnects, SlowTokenAnswers,
 // PartialErrors) and a change hook
 // (Subscribe). Safe for concurrent use; used by tests and `earshot demo`.
 // OAuth 1.0a requests are accepted when they carry the configured consumer
@@ -114,6 +114,7 @@ type Server struct {
 	failRead    fakekit.Failures[failure]
 	hangNext    int
 	hangStream  int
+	slowToken   time.Duration
 	latency     fakekit.Latency
 	partial     bool
 	noSearch    bool
@@ -236,6 +237,15 @@ func (s *Server) HangNextPost(n int) {
 func (s *Server) HangStreamConnects(n int) {
 	s.mu.Lock()
 	s.hangStream += n
+	s.mu.Unlock()
+}
+
+// SlowTokenAnswers makes token refreshes rotate the tokens at once, as X
+// does on receipt, and then answer only after d: a client that gives up
+// meanwhile has lost its refresh token (the old one is dead). 0: answer at once.
+func (s *Server) SlowTokenAnswers(d time.Duration) {
+	s.mu.Lock()
+	s.slowToken = d
 	s.mu.Unlock()
 }
 
@@ -643,8 +653,20 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.refresh = "x-refresh-" + strconv.Itoa(n)
 	s.access[acc] = s.opts.Now().Add(s.opts.TokenTTL)
 	s.feed.Emit(Event{Kind: "token"})
-	writeJSON(w, 200, map[string]any{"token_type": "bearer", "expires_in": int(s.opts.TokenTTL / time.Second),
-		"access_token": acc, "refresh_token": s.refresh, "scope": "tweet.read tweet.write users.read dm.write offline.access"})
+	body := map[string]any{"token_type": "bearer", "expires_in": int(s.opts.TokenTTL / time.Second),
+		"access_token": acc, "refresh_token": s.refresh, "scope": "tweet.read tweet.write users.read dm.write offline.access"}
+	if d := s.slowToken; d > 0 {
+		s.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+		case <-s.closed:
+		}
+		t.Stop()
+		s.mu.Lock() // for the deferred Unlock
+	}
+	writeJSON(w, 200, body)
 }
 
 // page returns tweets (newest first) filtered, paged like X:

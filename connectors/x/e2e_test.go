@@ -168,3 +168,68 @@ func moveToDM(ctx context.Context, b *bridge.Bridge, id bridge.CaseID, by bridge
 	_, err := b.MoveToDM(ctx, id, by, text)
 	return err
 }
+
+// Posting costs money: with the real core, a post X refused before taking
+// it (503) is retried, every attempt counted; a post X failed while taking
+// (500) may exist, so it is shown as uncertain after one attempt and never
+// sent again by itself.
+func TestEndToEndNoAutomaticRetryOfAPostThatMayHaveGoneOut(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	n := fx.network(t)
+	desk := newRecDesk()
+	b, err := bridge.New(bridge.Options{
+		Config: bridge.Config{
+			Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+			Watch:         []bridge.WatchRule{{Network: "x", Mentions: true, RepliesToUs: true}},
+			Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+			UndoWindowSet: true,
+			Retry:         bridge.RetryConfig{Attempts: 5, Backoff: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+		},
+		DataDir:  t.TempDir(),
+		Networks: []bridge.Network{n},
+		Desks:    []bridge.Desk{desk},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	connectortest.WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && n.Connected() })
+
+	fx.tweet(t, "@earshot my bag never arrived", "")
+	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { _, _, ok := desk.thread(); return ok })
+	thread, cv, _ := desk.thread()
+	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
+		t.Fatal(err)
+	}
+	say := func(id, text string) {
+		t.Helper()
+		if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread},
+			Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: id, Author: "U1"}, Staff: staff,
+			Text: text, At: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	attempts := func() int { return fx.obs.Count("x publish ok") + fx.obs.Count("x publish error") }
+
+	fx.fake.FailNext(503, 1, 0)
+	say("S1", "Sorry, we are looking for it.")
+	connectortest.WaitFor(t, 10*time.Second, "sent after the 503", func() bool { return desk.mark("S1").State == bridge.DeliverySent })
+	if got, want := fx.fake.PublishAttempts(), 2; got != want || attempts() != want {
+		t.Errorf("after a 503 and a retry: X saw %d attempts, metrics counted %d; want %d", got, attempts(), want)
+	}
+
+	fx.fake.FailNext(500, 1, 0)
+	say("S2", "Found it, it comes tomorrow.")
+	connectortest.WaitFor(t, 10*time.Second, "the uncertain mark", func() bool { return desk.mark("S2").State == bridge.DeliveryUncertain })
+	if got, want := fx.fake.PublishAttempts(), 3; got != want || attempts() != want {
+		t.Errorf("after a 500: X saw %d attempts, metrics counted %d; want %d (no retry of a post that may exist)", got, attempts(), want)
+	}
+	if m := desk.mark("S2"); !strings.Contains(m.Reason, "may have been published") {
+		t.Errorf("uncertain mark %+v does not tell staff it may be out", m)
+	}
+}

@@ -91,13 +91,16 @@ func classify(op string, err error) error {
 		return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: true, Err: err}
 	}
 	pe := &bridge.PublishError{Op: op, Err: err}
+	// Only the post itself (a tweet, a DM) can have gone out; a failed
+	// look-up before it (users/me, a token refresh) published nothing.
+	posting := ae.Op == "publish" || ae.Op == "dm"
 	switch {
 	case ae.Status == 0:
 		// No answer. Written in full means X may have posted it: never
 		// retried automatically (X is not Idempotent); the thread shows it as uncertain.
 		pe.Retryable = true
-		pe.MaybeSent = ae.Sent
-		if ae.Sent {
+		pe.MaybeSent = ae.Sent && posting
+		if pe.MaybeSent {
 			pe.Reason = "X did not answer after the post was sent; it may have been published"
 		} else {
 			pe.Reason = "X could not be reached"
@@ -106,9 +109,12 @@ func classify(op string, err error) error {
 		pe.Retryable = true
 		pe.RetryAfter = ae.Wait
 		pe.Reason = "X is rate limiting us"
-	case ae.Status == 504:
+	case posting && (ae.Status == 500 || ae.Status == 502 || ae.Status == 504):
+		// The request reached X (or its gateway), which failed while
+		// handling it: the post may exist. Posts cost money and X has no
+		// idempotency key, so this is not retried by itself; staff check.
 		pe.Retryable, pe.MaybeSent = true, true
-		pe.Reason = "X timed out; the post may have been published"
+		pe.Reason = fmt.Sprintf("X failed while taking the post (HTTP %d); it may have been published", ae.Status)
 	case ae.Status >= 500:
 		pe.Retryable = true
 		pe.Reason = fmt.Sprintf("X failed (HTTP %d)", ae.Status)

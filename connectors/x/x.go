@@ -19,7 +19,8 @@
 // weighted length (xtext) checked before sending. Every attempt is counted
 // through Deps.Requests. X offers no idempotency key, so the Network is not
 // Idempotent and a request that may have reached X (a timeout after sending)
-// comes back as a PublishError with MaybeSent.
+// comes back as a PublishError with MaybeSent, as does a 500, 502 or 504
+// answer to the post itself: the outbox never retries those by itself.
 package x
 
 import (

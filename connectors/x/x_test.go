@@ -669,3 +669,22 @@ func TestRefreshBeforeAnUnsentPostIsNotMaybeSent(t *testing.T) {
 		t.Errorf("refreshes = %d, want 1 (the refresh did happen)", fx.fake.Refreshes())
 	}
 }
+
+// Only the post itself can have gone out: a look-up before it that got no
+// answer (our account, fetched once) published nothing and may be retried.
+func TestLookupTimeoutBeforeThePostIsNotMaybeSent(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	fx.cfg.RequestTimeout = 200 * time.Millisecond
+	n := fx.network(t)
+	target := fx.tweet(t, "@earshot hello?", "")
+	fx.fake.SetLatency(2 * time.Second)
+	_, err := n.Publish(context.Background(), bridge.Reply{Case: "E-1", InReplyTo: target, To: bridge.Author{ID: fx.ana.ID}, Text: "Hi", IdempotencyKey: "k"})
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || !pe.Retryable || pe.MaybeSent {
+		t.Fatalf("users/me timed out before any post: %v; want retryable and not maybe sent", err)
+	}
+	if fx.fake.PublishAttempts() != 0 {
+		t.Errorf("X saw %d publish attempts, want 0", fx.fake.PublishAttempts())
+	}
+}

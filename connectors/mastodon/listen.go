@@ -26,6 +26,10 @@ import (
 // state is what survives a restart, in Deps.DataDir/mastodon-state.json.
 type state struct {
 	LastNotification string `json:"last_notification_id"`
+	// Hashtags is, per followed hashtag, the newest status handled from
+	// it ("0": none yet): after a reconnect or a restart the tag's
+	// timeline is read from there, so keyword posts made meanwhile arrive.
+	Hashtags map[string]string `json:"hashtags,omitempty"`
 }
 
 func (n *Network) statePath() string {
@@ -85,6 +89,19 @@ func (n *Network) noteNotification(id string) {
 	defer n.mu.Unlock()
 	if idLess(n.state.LastNotification, id) {
 		n.state.LastNotification = id
+		n.saveStateLocked()
+	}
+}
+
+// noteTagStatus remembers the newest status handled from hashtag tag.
+func (n *Network) noteTagStatus(tag, id string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.state.Hashtags == nil {
+		n.state.Hashtags = map[string]string{}
+	}
+	if last, ok := n.state.Hashtags[tag]; !ok || idLess(last, id) {
+		n.state.Hashtags[tag] = id
 		n.saveStateLocked()
 	}
 }
@@ -200,19 +217,21 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, kind, tag stri
 		return false, err
 	}
 	defer src.Close()
+	// Connected first, polled second: anything newer arrives on the
+	// stream, anything older through the poll, and seen drops overlaps.
 	if kind == "user" {
-		// Connected first, polled second: anything newer arrives on the
-		// stream, anything older through the poll, and seen drops overlaps.
 		if err := n.fillGap(ctx, in); err != nil {
-			return true, fmt.Errorf("fill gap: %w", err)
+			return true, fmt.Errorf("mastodon: fill the mentions gap: %w", err)
 		}
+	} else if err := n.fillTagGap(ctx, in, tag); err != nil {
+		return true, fmt.Errorf("mastodon: fill the #%s gap: %w", tag, err)
 	}
 	for {
 		ev, err := src.Next()
 		if err != nil {
 			return true, err
 		}
-		n.handle(ctx, in, kind, ev)
+		n.handle(ctx, in, kind, tag, ev)
 	}
 }
 
@@ -397,8 +416,55 @@ func (n *Network) fillGap(ctx context.Context, in bridge.Inbox) error {
 	}
 }
 
-// handle dispatches one stream event.
-func (n *Network) handle(ctx context.Context, in bridge.Inbox, kind string, ev sseEvent) {
+// fillTagGap delivers the public statuses with hashtag tag newer than the
+// last one handled from it, oldest first, paging forward through the tag's
+// timeline. The very first time (nothing kept) it only notes where the
+// timeline is. It stops at a post the inbox did not take: the next
+// (re)connect starts from there.
+func (n *Network) fillTagGap(ctx context.Context, in bridge.Inbox, tag string) error {
+	n.mu.Lock()
+	last, known := n.state.Hashtags[tag]
+	n.mu.Unlock()
+	path := "/api/v1/timelines/tag/" + url.PathEscape(tag)
+	if !known {
+		var sts []gomastodon.Status
+		if err := n.getJSON(ctx, "tag_timeline", path, url.Values{"limit": {"1"}}, &sts); err != nil {
+			return err
+		}
+		base := "0"
+		if len(sts) > 0 {
+			base = string(sts[0].ID)
+		}
+		n.noteTagStatus(tag, base)
+		return nil
+	}
+	const page = 40
+	for {
+		var sts []gomastodon.Status
+		q := url.Values{"min_id": {last}, "limit": {strconv.Itoa(page)}}
+		if err := n.getJSON(ctx, "tag_timeline", path, q, &sts); err != nil {
+			return err
+		}
+		sort.Slice(sts, func(i, j int) bool { return idLess(string(sts[i].ID), string(sts[j].ID)) })
+		for i := range sts {
+			st := &sts[i]
+			if !idLess(last, string(st.ID)) {
+				continue
+			}
+			if st.Reblog == nil && !n.deliver(ctx, in, st) {
+				return fmt.Errorf("status %s not handed over", st.ID)
+			}
+			last = string(st.ID)
+			n.noteTagStatus(tag, last)
+		}
+		if len(sts) < page {
+			return nil
+		}
+	}
+}
+
+// handle dispatches one stream event (tag: the hashtag of a hashtag stream).
+func (n *Network) handle(ctx context.Context, in bridge.Inbox, kind, tag string, ev sseEvent) {
 	switch ev.Event {
 	case "notification":
 		var nt gomastodon.Notification
@@ -421,7 +487,9 @@ func (n *Network) handle(ctx context.Context, in bridge.Inbox, kind string, ev s
 		if kind == "user" && !fromUs {
 			return // home timeline noise; mentions come as notifications
 		}
-		n.deliver(ctx, in, &st)
+		if n.deliver(ctx, in, &st) && kind == "hashtag" {
+			n.noteTagStatus(tag, string(st.ID))
+		}
 	}
 }
 

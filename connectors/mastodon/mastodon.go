@@ -4,7 +4,9 @@
 // mentions as notifications and our own statuses as updates (flagged
 // FromUs); after every (re)connect a poll of mention notifications since the
 // last seen id fills any gap, and that id is kept in Deps.DataDir so a
-// restart misses nothing either. Hashtag streams deliver keyword posts.
+// restart misses nothing either. Hashtag streams deliver keyword posts;
+// after every (re)connect the tag's timeline since the newest status seen
+// from it (kept in Deps.DataDir too) fills the gap the same way.
 // Content HTML becomes plain text; the conversation root is found through
 // the status context and cached.
 //

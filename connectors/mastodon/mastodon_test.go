@@ -339,8 +339,8 @@ func FuzzSSEReader(f *testing.F) {
 				t.Fatal("event without a name")
 			}
 			// Every decoded event goes through the stream's handler: no panic.
-			n.handle(context.Background(), in, "user", ev)
-			n.handle(context.Background(), in, "hashtag", ev)
+			n.handle(context.Background(), in, "user", "", ev)
+			n.handle(context.Background(), in, "hashtag", "tag", ev)
 		}
 	})
 }
@@ -566,5 +566,70 @@ func TestOverLimitSaysCountAndLimit(t *testing.T) {
 	}
 	if len(fx.fake.Published()) != 0 {
 		t.Error("an over-limit reply reached the instance")
+	}
+}
+
+// A hashtag stream that drops (or a restart) misses no keyword post: the
+// tag's timeline since the newest status seen fills the gap, once.
+func TestHashtagGapFilledAfterDropAndRestart(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{Hashtags: []string{"trainfail"}})
+	in := connectortest.NewRecordingInbox()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- fx.net.Listen(ctx, in) }()
+	connectortest.WaitFor(t, 5*time.Second, "two streams", func() bool { return fx.fake.Streams() == 2 })
+	byID := func(id string) func(bridge.Post) bool { return func(p bridge.Post) bool { return p.ID == id } }
+	ids := []string{fx.post(t, "cold again #trainfail", "")}
+	in.WaitPost(t, 5*time.Second, byID(ids[0]))
+	fx.fake.DropStreams()
+	// Posted while no hashtag stream is open: only the gap fill can bring it.
+	ids = append(ids, fx.post(t, "45 minutes late #trainfail", ""))
+	connectortest.WaitFor(t, 5*time.Second, "streams back", func() bool { return fx.fake.Streams() == 2 })
+	ids = append(ids, fx.post(t, "and now cancelled #trainfail", ""))
+	for _, id := range ids {
+		in.WaitPost(t, 5*time.Second, byID(id))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 5*time.Second, "streams closed", func() bool { return fx.fake.Streams() == 0 })
+
+	down := fx.post(t, "while earshot was down #trainfail", "")
+	n2, err := New(Config{Server: fx.fake.URL(), AccessToken: token, Hashtags: []string{"trainfail"}}, bridge.Deps{DataDir: fx.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in2 := listen(t, &fixture{fake: fx.fake, net: n2, dir: fx.dir})
+	in2.WaitPost(t, 5*time.Second, byID(down))
+	count := map[string]int{}
+	for _, p := range append(in.Posts(), in2.Posts()...) {
+		count[p.ID]++
+	}
+	for _, id := range append(ids, down) {
+		if count[id] != 1 {
+			t.Errorf("keyword post %s delivered %d times, want once", id, count[id])
+		}
+	}
+}
+
+// The instance's own validation (a 422, here after an admin lowered the
+// limit Earshot read at start) reaches staff in the instance's words, and
+// is not retried.
+func TestInstanceValidationErrorReachesStaff(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	if err := fx.net.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fx.fake.SetMaxChars(100)
+	_, err := fx.net.Publish(context.Background(), bridge.Reply{Text: strings.Repeat("a", 200), To: bridge.Author{Handle: "ana@fake.social"}, IdempotencyKey: "k"})
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || pe.Retryable || !strings.Contains(pe.Reason, "character limit of 100") || !strings.Contains(pe.Reason, "422") {
+		t.Errorf("422 from the instance: %v; want a permanent error quoting the instance", err)
+	}
+	if len(fx.fake.Published()) != 0 {
+		t.Error("the instance stored a post it refused")
 	}
 }

@@ -4,7 +4,7 @@
 //
 // A test or the demo drives it as people (AddAccount, Post) and inspects it
 // (Statuses, Published, DMs). Knobs: FailNext (HTTP errors and 429 with an
-// ISO-8601 X-RateLimit-Reset), SetLatency, DropStreams. Subscribe gives a
+// ISO-8601 X-RateLimit-Reset), SetLatency, SetMaxChars, DropStreams, StallStreams. Subscribe gives a
 // change feed for a live sandbox page. Everything is safe for concurrent use.
 //
 // Served: GET /api/v1/instance, GET /api/v2/instance,
@@ -12,6 +12,7 @@
 // GET /api/v1/statuses/{id}, GET /api/v1/statuses/{id}/context,
 // POST /api/v1/statuses (form or JSON; Idempotency-Key; 422 on validation),
 // GET /api/v1/notifications (types[], since_id, limit),
+// GET /api/v1/timelines/tag/{hashtag} (min_id, since_id, max_id, limit),
 // SSE GET /api/v1/streaming/user and /api/v1/streaming/hashtag?tag=,
 // WebSocket GET /api/v1/streaming?stream=user|hashtag (payload as a JSON string).
 package mastodonfake
@@ -208,6 +209,14 @@ func (s *Server) FailNext(status, n int, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fails.Add(failure{status: status, wait: wait}, n)
+}
+
+// SetMaxChars changes the instance's character limit, as an admin may;
+// clients that read the old one get 422 validation errors for longer posts.
+func (s *Server) SetMaxChars(n int) {
+	s.mu.Lock()
+	s.maxChars = n
+	s.mu.Unlock()
 }
 
 // SetLatency delays every API answer by d.
@@ -514,14 +523,20 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/instance", func(w http.ResponseWriter, r *http.Request) {
 		ws := "ws" + strings.TrimPrefix(s.srv.URL, "http")
+		s.mu.Lock()
+		max := s.maxChars
+		s.mu.Unlock()
 		writeJSON(w, 200, map[string]any{"uri": Domain, "title": "Fake Social", "version": "4.3.0",
-			"urls": map[string]string{"streaming_api": ws}, "max_toot_chars": s.maxChars})
+			"urls": map[string]string{"streaming_api": ws}, "max_toot_chars": max})
 	})
 	mux.HandleFunc("GET /api/v2/instance", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		max := s.maxChars
+		s.mu.Unlock()
 		writeJSON(w, 200, map[string]any{"domain": Domain, "title": "Fake Social", "version": "4.3.0",
 			"configuration": map[string]any{
 				"urls":     map[string]string{"streaming": "ws" + strings.TrimPrefix(s.srv.URL, "http")},
-				"statuses": map[string]any{"max_characters": s.maxChars, "characters_reserved_per_url": 23},
+				"statuses": map[string]any{"max_characters": max, "characters_reserved_per_url": 23},
 			}})
 	})
 	mux.HandleFunc("GET /api/v1/accounts/verify_credentials", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
@@ -561,6 +576,7 @@ func (s *Server) routes() http.Handler {
 		}
 		writeJSON(w, 200, map[string]any{"ancestors": anc, "descendants": []any{}})
 	}))
+	mux.HandleFunc("GET /api/v1/timelines/tag/{hashtag}", s.authed(s.tagTimeline))
 	mux.HandleFunc("POST /api/v1/statuses", s.authed(s.postStatus))
 	mux.HandleFunc("GET /api/v1/notifications", s.authed(s.notifications))
 	mux.HandleFunc("GET /api/v1/streaming/user", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
@@ -688,6 +704,43 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, a *Accoun
 	out := []json.RawMessage{}
 	for i := len(match) - 1; i >= 0; i-- {
 		out = append(out, s.notifJSON(match[i]))
+	}
+	writeJSON(w, 200, out)
+}
+
+// tagTimeline is GET /api/v1/timelines/tag/{hashtag}: public statuses
+// with the tag, newest first; min_id pages forward from that id (the
+// oldest page after it), since_id/max_id bound, limit ≤ 40 (default 20).
+func (s *Server) tagTimeline(w http.ResponseWriter, r *http.Request, _ *Account) {
+	q := r.URL.Query()
+	tag := strings.ToLower(strings.TrimPrefix(r.PathValue("hashtag"), "#"))
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	if limit <= 0 || limit > 40 {
+		limit = 20
+	}
+	minID, _ := strconv.ParseInt(q.Get("min_id"), 10, 64)
+	since, _ := strconv.ParseInt(q.Get("since_id"), 10, 64)
+	maxID, _ := strconv.ParseInt(q.Get("max_id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var match []*Status // oldest first
+	for _, st := range s.statuses {
+		id, _ := strconv.ParseInt(st.ID, 10, 64)
+		if st.Visibility != "public" || !slices.Contains(st.Tags, tag) || id <= minID || id <= since || (maxID > 0 && id >= maxID) {
+			continue
+		}
+		match = append(match, st)
+	}
+	if len(match) > limit {
+		if minID > 0 {
+			match = match[:limit]
+		} else {
+			match = match[len(match)-limit:]
+		}
+	}
+	out := []mastodon.Status{}
+	for i := len(match) - 1; i >= 0; i-- {
+		out = append(out, s.statusObj(match[i]))
 	}
 	writeJSON(w, 200, out)
 }

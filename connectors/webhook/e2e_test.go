@@ -10,6 +10,7 @@ import (
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/connectortest"
+	"github.com/earshot-dev/earshot/connectors/webhook"
 	"github.com/earshot-dev/earshot/connectors/webhook/webhookfake"
 )
 
@@ -139,4 +140,71 @@ func TestEndToEndWithBridge(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// Outbound retries with the real core: a 5xx and then a timeout after
+// sending are retried by the outbox, each attempt signed and carrying the
+// one idempotency key, so the receiver publishes the reply once.
+func TestEndToEndRetriesUnderOneIdempotencyKey(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, func(c *webhook.Config, _ *bridge.Deps) { c.RequestTimeout = 300 * time.Millisecond })
+	desk := newRecDesk()
+	b, err := bridge.New(bridge.Options{
+		Config: bridge.Config{
+			Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+			Watch:         []bridge.WatchRule{{Network: "webhook", Mentions: true, RepliesToUs: true}},
+			Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+			UndoWindowSet: true,
+			Retry:         bridge.RetryConfig{Attempts: 5, Backoff: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+		},
+		DataDir:  t.TempDir(),
+		Networks: []bridge.Network{fx.net},
+		Desks:    []bridge.Desk{desk},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	connectortest.WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && fx.net.Listening() })
+
+	if _, res, err := fx.site.Post(ctx, ana, "The app charged me twice", webhookfake.PostOptions{}); err != nil || res.Status != 200 {
+		t.Fatalf("post: %v %+v", err, res)
+	}
+	var thread string
+	var cv bridge.CaseView
+	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool {
+		th, _ := desk.snapshot()
+		for id, c := range th {
+			thread, cv = id, c
+			return true
+		}
+		return false
+	})
+	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
+		t.Fatal(err)
+	}
+	fx.site.FailNext(503, 1, 0) // first attempt: the receiver fails
+	fx.site.DropNext(1)         // second: taken, but the answer never comes
+	if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew,
+		Thread:  bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread},
+		Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: "S1", Author: "U1"}, Staff: staff,
+		Text: "Sorry! The second charge is refunded.", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the sent mark", func() bool { return desk.markOf("S1").State == bridge.DeliverySent })
+	reps := fx.site.Replies()
+	if fx.site.Attempts() != 3 || len(reps) != 1 || reps[0].Deliveries != 2 || reps[0].IdempotencyKey == "" {
+		t.Errorf("receiver saw %d attempts and replies %+v; want 3 attempts, one reply delivered twice (signed) under one key",
+			fx.site.Attempts(), reps)
+	}
+}
+
+func (d *recDesk) markOf(id string) bridge.Delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.marks[id]
 }

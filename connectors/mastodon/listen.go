@@ -267,7 +267,7 @@ func (n *Network) connect(ctx context.Context, cancel context.CancelFunc, kind, 
 	}
 	req, err := http.NewRequestWithContext(withOp(ctx, "stream"), http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("mastodon: open %s stream: %w", kind, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+n.cfg.AccessToken)
 	req.Header.Set("Accept", "text/event-stream")

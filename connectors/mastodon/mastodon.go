@@ -227,13 +227,13 @@ func (n *Network) getJSON(ctx context.Context, op, path string, q url.Values, ou
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("GET %s: %w", path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+n.cfg.AccessToken)
 	req.Header.Set("Accept", "application/json")
 	resp, err := n.http.Do(req)
 	if err != nil {
-		return err
+		return err // a *url.Error: it names the method and URL (no token in it)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {

@@ -3,9 +3,7 @@ package discord_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,8 +15,6 @@ import (
 	"github.com/earshot-dev/earshot/connectors/discord"
 	"github.com/earshot-dev/earshot/connectors/discord/discordfake"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 func cardCases() map[string]bridge.CaseView {
 	cv := connectortest.SuiteCase("E-42")
@@ -69,20 +65,7 @@ func TestCardGolden(t *testing.T) {
 		if err := discordfake.CheckMessage(got); err != nil {
 			t.Errorf("card %s: %v", name, err)
 		}
-		path := filepath.Join("testdata", "card_"+name+".golden.json")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("card %s differs from %s (run go test -update after checking):\n%s", name, path, got)
-		}
+		connectortest.Golden(t, filepath.Join("testdata", "card_"+name+".golden.json"), got)
 	}
 }
 

@@ -3,8 +3,6 @@ package slack_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +14,6 @@ import (
 	"github.com/earshot-dev/earshot/connectors/connectortest"
 	"github.com/earshot-dev/earshot/connectors/slack"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
 
 func cardCases() map[string]bridge.CaseView {
 	cv := connectortest.SuiteCase("E-42")
@@ -53,21 +49,7 @@ func TestCardGolden(t *testing.T) {
 		if err := enc.Encode(map[string]any{"text": fallback, "blocks": blocks}); err != nil {
 			t.Fatal(err)
 		}
-		got := buf.Bytes()
-		path := filepath.Join("testdata", "card_"+name+".golden.json")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("card %s differs from %s (run go test -update after checking):\n%s", name, path, got)
-		}
+		connectortest.Golden(t, filepath.Join("testdata", "card_"+name+".golden.json"), buf.Bytes())
 	}
 }
 

@@ -17,32 +17,21 @@ import (
 )
 
 func cardCases() map[string]bridge.CaseView {
-	cv := connectortest.SuiteCase("E-42")
-	claimed := cv
-	claimed.Status, claimed.Assignee, claimed.AssigneeName = bridge.StatusClaimed, "discord:1", "Ana"
-	escalated := claimed
-	escalated.Status, escalated.Team, escalated.Queue = bridge.StatusEscalated, "billing", "billing"
-	waiting := claimed
-	waiting.Status, waiting.RespondedAt = bridge.StatusWaiting, cv.OpenedAt.Add(10*60e9)
-	resolved := claimed
-	resolved.Status, resolved.ResolvedAt, resolved.Summary = bridge.StatusResolved, cv.OpenedAt.Add(3600e9), "refund sent"
-	dm := claimed
-	dm.Private = true
+	cases := connectortest.CardCases("discord:1")
+	cv := cases["new"]
 	hostile := cv
 	hostile.Customer.Name = "@everyone *Eve* & co"
 	hostile.First.Text = "<@123> [click](https://evil.example) `x` **bold** > quote\n# heading @here"
 	hostile.First.URL = "javascript:alert(1)"
-	long := cv
-	long.First.Text = strings.Repeat("a very long complaint ", 400)
-	long.Tags = []string{"a", "b", "c"}
 	teams := cv
 	teams.Teams = nil
 	for i := range 30 {
 		teams.Teams = append(teams.Teams, fmt.Sprintf("team-%02d", i))
 	}
 	teams.Teams = append(teams.Teams, strings.Repeat("x", 120))
-	return map[string]bridge.CaseView{"new": cv, "claimed": claimed, "escalated": escalated, "waiting": waiting,
-		"resolved": resolved, "dm": dm, "hostile": hostile, "long": long, "teams": teams}
+	cases["hostile"] = hostile
+	cases["teams"] = teams
+	return cases
 }
 
 // cardBody is the card as the message body Discord receives.

@@ -16,25 +16,13 @@ import (
 )
 
 func cardCases() map[string]bridge.CaseView {
-	cv := connectortest.SuiteCase("E-42")
-	claimed := cv
-	claimed.Status, claimed.Assignee, claimed.AssigneeName = bridge.StatusClaimed, "slack:U1", "Ana"
-	escalated := claimed
-	escalated.Status, escalated.Team, escalated.Queue = bridge.StatusEscalated, "billing", "billing"
-	waiting := claimed
-	waiting.Status, waiting.RespondedAt = bridge.StatusWaiting, cv.OpenedAt.Add(10*60e9)
-	resolved := claimed
-	resolved.Status, resolved.ResolvedAt, resolved.Summary = bridge.StatusResolved, cv.OpenedAt.Add(3600e9), "refund sent"
-	dm := claimed
-	dm.Private = true
+	cases := connectortest.CardCases("slack:U1")
+	cv := cases["new"]
 	hostile := cv
 	hostile.Customer.Name = "<!channel> *Eve* & co"
 	hostile.First.Text = "<@U123> <https://evil.example|click> `x` & <!here>"
-	long := cv
-	long.First.Text = strings.Repeat("a very long complaint ", 400)
-	long.Tags = []string{"a", "b", "c"}
-	return map[string]bridge.CaseView{"new": cv, "claimed": claimed, "escalated": escalated, "waiting": waiting,
-		"resolved": resolved, "dm": dm, "hostile": hostile, "long": long}
+	cases["hostile"] = hostile
+	return cases
 }
 
 func TestCardGolden(t *testing.T) {

@@ -668,3 +668,28 @@ func RunDeskSuite(t *testing.T, h DeskHarness) {
 		}
 	})
 }
+
+// CardCases are the states every desk's card is rendered in (golden files,
+// limits): "new" (SuiteCase E-42), "claimed" by assignee (a staff key,
+// "slack:U1") named Ana, "escalated" to billing, "waiting" on the
+// customer after a first answer, "resolved" with a summary, moved to "dm",
+// and "long" (a complaint far over any limit, with tags). A desk adds its
+// own hostile cases (its platform's markup).
+func CardCases(assignee string) map[string]bridge.CaseView {
+	cv := SuiteCase("E-42")
+	claimed := cv
+	claimed.Status, claimed.Assignee, claimed.AssigneeName = bridge.StatusClaimed, assignee, "Ana"
+	escalated := claimed
+	escalated.Status, escalated.Team, escalated.Queue = bridge.StatusEscalated, "billing", "billing"
+	waiting := claimed
+	waiting.Status, waiting.RespondedAt = bridge.StatusWaiting, cv.OpenedAt.Add(10*time.Minute)
+	resolved := claimed
+	resolved.Status, resolved.ResolvedAt, resolved.Summary = bridge.StatusResolved, cv.OpenedAt.Add(time.Hour), "refund sent"
+	dm := claimed
+	dm.Private = true
+	long := cv
+	long.First.Text = strings.Repeat("a very long complaint ", 400)
+	long.Tags = []string{"a", "b", "c"}
+	return map[string]bridge.CaseView{"new": cv, "claimed": claimed, "escalated": escalated, "waiting": waiting,
+		"resolved": resolved, "dm": dm, "long": long}
+}

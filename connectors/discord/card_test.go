@@ -3,9 +3,7 @@ package discord_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,35 +16,22 @@ import (
 	"github.com/earshot-dev/earshot/connectors/discord/discordfake"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
-
 func cardCases() map[string]bridge.CaseView {
-	cv := connectortest.SuiteCase("E-42")
-	claimed := cv
-	claimed.Status, claimed.Assignee, claimed.AssigneeName = bridge.StatusClaimed, "discord:1", "Ana"
-	escalated := claimed
-	escalated.Status, escalated.Team, escalated.Queue = bridge.StatusEscalated, "billing", "billing"
-	waiting := claimed
-	waiting.Status, waiting.RespondedAt = bridge.StatusWaiting, cv.OpenedAt.Add(10*60e9)
-	resolved := claimed
-	resolved.Status, resolved.ResolvedAt, resolved.Summary = bridge.StatusResolved, cv.OpenedAt.Add(3600e9), "refund sent"
-	dm := claimed
-	dm.Private = true
+	cases := connectortest.CardCases("discord:1")
+	cv := cases["new"]
 	hostile := cv
 	hostile.Customer.Name = "@everyone *Eve* & co"
 	hostile.First.Text = "<@123> [click](https://evil.example) `x` **bold** > quote\n# heading @here"
 	hostile.First.URL = "javascript:alert(1)"
-	long := cv
-	long.First.Text = strings.Repeat("a very long complaint ", 400)
-	long.Tags = []string{"a", "b", "c"}
 	teams := cv
 	teams.Teams = nil
 	for i := range 30 {
 		teams.Teams = append(teams.Teams, fmt.Sprintf("team-%02d", i))
 	}
 	teams.Teams = append(teams.Teams, strings.Repeat("x", 120))
-	return map[string]bridge.CaseView{"new": cv, "claimed": claimed, "escalated": escalated, "waiting": waiting,
-		"resolved": resolved, "dm": dm, "hostile": hostile, "long": long, "teams": teams}
+	cases["hostile"] = hostile
+	cases["teams"] = teams
+	return cases
 }
 
 // cardBody is the card as the message body Discord receives.
@@ -69,20 +54,7 @@ func TestCardGolden(t *testing.T) {
 		if err := discordfake.CheckMessage(got); err != nil {
 			t.Errorf("card %s: %v", name, err)
 		}
-		path := filepath.Join("testdata", "card_"+name+".golden.json")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("card %s differs from %s (run go test -update after checking):\n%s", name, path, got)
-		}
+		connectortest.Golden(t, filepath.Join("testdata", "card_"+name+".golden.json"), got)
 	}
 }
 

@@ -1,7 +1,6 @@
 package discord_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -22,28 +21,22 @@ func runBridgeFlow(t *testing.T, o envOpts) {
 	e := newEnv(t, o)
 	net := connectortest.NewStubNetwork()
 	cmds := commands.New(nil, commands.Options{Logger: quietLogger()})
-	b, err := bridge.New(bridge.Options{
-		Commander: cmds,
-		Config: bridge.Config{
-			Queues:        []bridge.QueueConfig{{Name: "support", Desk: "discord", Channel: e.channel}},
-			Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
-			Staff:         []bridge.StaffRule{{Desk: "discord", Group: roleID, Role: bridge.RoleAgent}},
-			UndoWindowSet: true,
+	b := connectortest.StartBridge(t, connectortest.BridgeRun{
+		Options: bridge.Options{
+			Commander: cmds,
+			Config: bridge.Config{
+				Queues:        []bridge.QueueConfig{{Name: "support", Desk: "discord", Channel: e.channel}},
+				Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
+				Staff:         []bridge.StaffRule{{Desk: "discord", Group: roleID, Role: bridge.RoleAgent}},
+				UndoWindowSet: true,
+			},
+			Networks: []bridge.Network{net},
+			Desks:    []bridge.Desk{e.desk},
+			Logger:   quietLogger(),
 		},
-		DataDir:  t.TempDir(),
-		Networks: []bridge.Network{net},
-		Desks:    []bridge.Desk{e.desk},
-		Logger:   quietLogger(),
+		Bind:  func(b *bridge.Bridge) { cmds.Bind(b) },
+		Ready: e.desk.Listening,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmds.Bind(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	connectortest.WaitFor(t, 10*time.Second, "bridge and desk ready", func() bool { return b.Ready() && e.desk.Listening() })
 	f := e.fake
 
 	ana := bridge.Author{ID: "109", Handle: "ana@mastodon.social", Name: "Ana Lima"}

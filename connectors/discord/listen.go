@@ -39,17 +39,10 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 		d.mu.Unlock()
 		d.work.Wait()
 	}()
-	for {
-		if _, err := d.botUserID(ctx); err == nil {
-			break
-		} else if ctx.Err() != nil {
-			return nil
-		} else {
-			d.log.Warn("discord: GET /users/@me failed; retrying", "err", err)
-		}
-		if pace.Sleep(ctx, 2*time.Second) != nil {
-			return nil
-		}
+	// Learn our own user id first, so our echoes are recognised.
+	if pace.Retry(ctx, 2*time.Second, func(ctx context.Context) error { _, err := d.botUserID(ctx); return err },
+		func(err error) { d.log.Warn("discord: GET /users/@me failed; retrying", "err", err) }) != nil {
+		return nil
 	}
 	backoff := time.Second
 	for {

@@ -3,10 +3,8 @@ package discord_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,35 +40,10 @@ func surge(tb testing.TB, n, high, limit int, pace float64, global, inject429s i
 	// However fast the machine, inject429s posts meet a 429 (the limits
 	// above are met only when the desk keeps up with them).
 	e.fake.FailNext(429, inject429s, 20*time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	start := time.Now()
-	for i := range n {
-		if i == n-high {
-			time.Sleep(20 * time.Millisecond) // the urgent ones arrive once the queue is full
-		}
-		cv := connectortest.SuiteCase(fmt.Sprintf("E-%d", i+1))
-		cv.Priority = 0
-		if i >= n-high {
-			cv.Priority = 9
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := e.desk.OpenThread(ctx, forumID, cv)
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			tb.Fatalf("OpenThread during the surge: %v", err)
-		}
-	}
+	elapsed := connectortest.Surge(tb, n, high, func(ctx context.Context, cv bridge.CaseView) error {
+		_, err := e.desk.OpenThread(ctx, forumID, cv)
+		return err
+	})
 	var order []string
 	for _, th := range e.fake.Threads(forumID) {
 		id, _, _ := strings.Cut(th.Name, " ·")
@@ -84,31 +57,7 @@ func TestSurgeLosesNothing(t *testing.T) {
 	const n, high = 300, 30
 	const limit = 25 // per 100 ms: 250 posts a second
 	r := surge(t, n, high, limit, 0.98*limit*float64(time.Second/surgeWindow), 120, surgeInjected429s)
-	if len(r.order) != n {
-		t.Fatalf("%d posts in the forum, want %d", len(r.order), n)
-	}
-	seen := map[string]bool{}
-	for _, id := range r.order {
-		if seen[id] {
-			t.Errorf("case %s posted twice", id)
-		}
-		seen[id] = true
-	}
-	// The urgent cases overtake the queued ordinary ones: all of them land
-	// before the last ordinary case does.
-	lastHigh, lastLow := -1, -1
-	for i, id := range r.order {
-		var num int
-		fmt.Sscanf(id, "E-%d", &num)
-		if num > n-high {
-			lastHigh = i
-		} else {
-			lastLow = i
-		}
-	}
-	if lastHigh > lastLow {
-		t.Errorf("the last urgent post landed at %d, after the last ordinary one (%d)", lastHigh, lastLow)
-	}
+	connectortest.CheckSurgeOrder(t, r.order, n, high, "post")
 	if got := r.obs.Count("discord forum.post ok"); got != n {
 		t.Errorf("%d forum.post requests counted ok, want %d", got, n)
 	}
@@ -134,26 +83,11 @@ func TestRateLimitedPostsAllLand(t *testing.T) {
 	e.fake.SetRateLimit("POST /channels/{id}/threads", 4, 100*time.Millisecond)
 	e.fake.SetGlobalRate(15)
 	e.fake.FailNext(429, 5, 30*time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
 	const n = 30
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := e.desk.OpenThread(ctx, forumID, connectortest.SuiteCase(fmt.Sprintf("E-%d", i)))
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Errorf("OpenThread: %v", err)
-		}
-	}
+	connectortest.OpenAll(t, n, func(ctx context.Context, cv bridge.CaseView) error {
+		_, err := e.desk.OpenThread(ctx, forumID, cv)
+		return err
+	})
 	if got := len(e.fake.Threads(forumID)); got != n {
 		t.Errorf("%d posts landed, want %d", got, n)
 	}

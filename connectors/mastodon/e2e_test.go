@@ -18,25 +18,20 @@ import (
 func TestEndToEndWithBridge(t *testing.T) {
 	fx := newFixture(t, Config{})
 	desk := connectortest.NewRecordingDesk()
-	b, err := bridge.New(bridge.Options{
-		Config: bridge.Config{
-			Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
-			Watch:         []bridge.WatchRule{{Network: Name, Mentions: true, RepliesToUs: true, Direct: true}},
-			Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
-			UndoWindowSet: true,
+	b := connectortest.StartBridge(t, connectortest.BridgeRun{
+		Options: bridge.Options{
+			Config: bridge.Config{
+				Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+				Watch:         []bridge.WatchRule{{Network: Name, Mentions: true, RepliesToUs: true, Direct: true}},
+				Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+				UndoWindowSet: true,
+			},
+			Networks: []bridge.Network{fx.net},
+			Desks:    []bridge.Desk{desk},
 		},
-		DataDir:  t.TempDir(),
-		Networks: []bridge.Network{fx.net},
-		Desks:    []bridge.Desk{desk},
+		Ready: func() bool { return fx.fake.Streams() > 0 },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	connectortest.WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && fx.fake.Streams() > 0 })
+	ctx := context.Background()
 
 	mention := fx.post(t, "@earshot my train is 40 minutes late", "")
 	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })

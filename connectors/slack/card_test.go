@@ -3,8 +3,6 @@ package slack_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,28 +15,14 @@ import (
 	"github.com/earshot-dev/earshot/connectors/slack"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json")
-
 func cardCases() map[string]bridge.CaseView {
-	cv := connectortest.SuiteCase("E-42")
-	claimed := cv
-	claimed.Status, claimed.Assignee, claimed.AssigneeName = bridge.StatusClaimed, "slack:U1", "Ana"
-	escalated := claimed
-	escalated.Status, escalated.Team, escalated.Queue = bridge.StatusEscalated, "billing", "billing"
-	waiting := claimed
-	waiting.Status, waiting.RespondedAt = bridge.StatusWaiting, cv.OpenedAt.Add(10*60e9)
-	resolved := claimed
-	resolved.Status, resolved.ResolvedAt, resolved.Summary = bridge.StatusResolved, cv.OpenedAt.Add(3600e9), "refund sent"
-	dm := claimed
-	dm.Private = true
+	cases := connectortest.CardCases("slack:U1")
+	cv := cases["new"]
 	hostile := cv
 	hostile.Customer.Name = "<!channel> *Eve* & co"
 	hostile.First.Text = "<@U123> <https://evil.example|click> `x` & <!here>"
-	long := cv
-	long.First.Text = strings.Repeat("a very long complaint ", 400)
-	long.Tags = []string{"a", "b", "c"}
-	return map[string]bridge.CaseView{"new": cv, "claimed": claimed, "escalated": escalated, "waiting": waiting,
-		"resolved": resolved, "dm": dm, "hostile": hostile, "long": long}
+	cases["hostile"] = hostile
+	return cases
 }
 
 func TestCardGolden(t *testing.T) {
@@ -53,21 +37,7 @@ func TestCardGolden(t *testing.T) {
 		if err := enc.Encode(map[string]any{"text": fallback, "blocks": blocks}); err != nil {
 			t.Fatal(err)
 		}
-		got := buf.Bytes()
-		path := filepath.Join("testdata", "card_"+name+".golden.json")
-		if *update {
-			if err := os.WriteFile(path, got, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("card %s differs from %s (run go test -update after checking):\n%s", name, path, got)
-		}
+		connectortest.Golden(t, filepath.Join("testdata", "card_"+name+".golden.json"), buf.Bytes())
 	}
 }
 

@@ -1,7 +1,6 @@
 package slack_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -18,28 +17,22 @@ func runBridgeFlow(t *testing.T, mode string) {
 	e := newEnv(t, envOpts{mode: mode})
 	net := connectortest.NewStubNetwork()
 	cmds := commands.New(nil, commands.Options{Logger: quietLogger()})
-	b, err := bridge.New(bridge.Options{
-		Commander: cmds,
-		Config: bridge.Config{
-			Queues:        []bridge.QueueConfig{{Name: "support", Desk: "slack", Channel: channel}},
-			Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
-			Staff:         []bridge.StaffRule{{Desk: "slack", Group: groupID, Role: bridge.RoleAgent}},
-			UndoWindowSet: true,
+	connectortest.StartBridge(t, connectortest.BridgeRun{
+		Options: bridge.Options{
+			Commander: cmds,
+			Config: bridge.Config{
+				Queues:        []bridge.QueueConfig{{Name: "support", Desk: "slack", Channel: channel}},
+				Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
+				Staff:         []bridge.StaffRule{{Desk: "slack", Group: groupID, Role: bridge.RoleAgent}},
+				UndoWindowSet: true,
+			},
+			Networks: []bridge.Network{net},
+			Desks:    []bridge.Desk{e.desk},
+			Logger:   quietLogger(),
 		},
-		DataDir:  t.TempDir(),
-		Networks: []bridge.Network{net},
-		Desks:    []bridge.Desk{e.desk},
-		Logger:   quietLogger(),
+		Bind:  func(b *bridge.Bridge) { cmds.Bind(b) },
+		Ready: e.desk.Listening,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmds.Bind(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	connectortest.WaitFor(t, 10*time.Second, "bridge and desk ready", func() bool { return b.Ready() && e.desk.Listening() })
 
 	net.Posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: bridge.Author{ID: "109", Handle: "ana@mastodon.social", Name: "Ana Lima"},
 		Text: "@shop my parcel never arrived", URL: "https://mastodon.social/@ana/p1", CreatedAt: time.Now(), MentionsUs: true}

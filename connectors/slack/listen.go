@@ -40,18 +40,10 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 		d.mu.Unlock()
 		d.work.Wait()
 	}()
-	// Learn our own user id early, so our echoes are recognised.
-	for {
-		if _, err := d.botUserID(ctx); err == nil {
-			break
-		} else if ctx.Err() != nil {
-			return nil
-		} else {
-			d.log.Warn("slack: auth.test failed; retrying", "err", err)
-		}
-		if pace.Sleep(ctx, 2*time.Second) != nil {
-			return nil
-		}
+	// Learn our own user id first, so our echoes are recognised.
+	if pace.Retry(ctx, 2*time.Second, func(ctx context.Context) error { _, err := d.botUserID(ctx); return err },
+		func(err error) { d.log.Warn("slack: auth.test failed; retrying", "err", err) }) != nil {
+		return nil
 	}
 	if d.cfg.Mode == "http" {
 		d.setConnected(true)

@@ -1,13 +1,13 @@
 package slack_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/earshot-dev/earshot/connectors/connectortest"
 	"github.com/earshot-dev/earshot/connectors/slack"
 )
 
@@ -25,20 +25,7 @@ func TestManifest(t *testing.T) {
 		if err := yaml.Unmarshal(out, &v); err != nil {
 			t.Fatalf("%s: not YAML: %v", name, err)
 		}
-		path := filepath.Join("testdata", "manifest_"+name+".golden.yaml")
-		if *update {
-			if err := os.WriteFile(path, out, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update)", err)
-		}
-		if string(want) != string(out) {
-			t.Errorf("%s manifest differs from %s:\n%s", name, path, out)
-		}
+		connectortest.Golden(t, filepath.Join("testdata", "manifest_"+name+".golden.yaml"), out)
 		s := string(out)
 		if name == "http" && !strings.Contains(s, "https://earshot.example.com/slack/events") {
 			t.Errorf("http manifest lacks the events URL")

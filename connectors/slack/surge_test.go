@@ -2,9 +2,7 @@ package slack_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,36 +24,10 @@ func surge(tb testing.TB, n, high int, surgeRate float64) (time.Duration, []stri
 	e := newEnv(tb, envOpts{pacing: slack.Pacing{ChannelPerSecond: surgeRate * 0.98, ChannelBurst: 2,
 		WorkspacePerSecond: 10 * surgeRate, UpdatesPerMinute: 60000}})
 	e.fake.SetPostRate(surgeRate, surgeBurst, 4*surgeRate)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	start := time.Now()
-	for i := range n {
-		if i == n-high {
-			time.Sleep(20 * time.Millisecond) // the urgent ones arrive once the queue is full
-		}
-		cv := connectortest.SuiteCase(fmt.Sprintf("E-%d", i+1))
-		if i >= n-high {
-			cv.Priority = 9
-		} else {
-			cv.Priority = 0
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := e.desk.OpenThread(ctx, channel, cv)
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			tb.Fatalf("OpenThread during the surge: %v", err)
-		}
-	}
+	elapsed := connectortest.Surge(tb, n, high, func(ctx context.Context, cv bridge.CaseView) error {
+		_, err := e.desk.OpenThread(ctx, channel, cv)
+		return err
+	})
 	var order []string
 	for _, m := range e.fake.Messages(channel) {
 		id, _, _ := strings.Cut(m.Visible(), " ·")
@@ -69,31 +41,7 @@ func TestSurgeLosesNothing(t *testing.T) {
 	const n, high = 500, 50
 	const surgeRate = 250.0 // scaled up further to keep the test short
 	elapsed, order, e := surge(t, n, high, surgeRate)
-	if len(order) != n {
-		t.Fatalf("%d cards in the channel, want %d", len(order), n)
-	}
-	seen := map[string]bool{}
-	for _, id := range order {
-		if seen[id] {
-			t.Errorf("card %s posted twice", id)
-		}
-		seen[id] = true
-	}
-	// The urgent cases overtake the queued ordinary ones: all of them land
-	// before the last ordinary case does.
-	lastHigh, lastLow := -1, -1
-	for i, id := range order {
-		var num int
-		fmt.Sscanf(id, "E-%d", &num)
-		if num > n-high {
-			lastHigh = i
-		} else {
-			lastLow = i
-		}
-	}
-	if lastHigh > lastLow {
-		t.Errorf("the last urgent card landed at %d, after the last ordinary one (%d)", lastHigh, lastLow)
-	}
+	connectortest.CheckSurgeOrder(t, order, n, high, "card")
 	rate := float64(n) / elapsed.Seconds()
 	t.Logf("surge: %d cards in %v = %.1f/s of %.0f/s allowed (%.0f%%); fake refused %d with 429, all retried",
 		n, elapsed.Round(time.Millisecond), rate, surgeRate, 100*rate/surgeRate, e.fake.RateLimited())
@@ -131,26 +79,11 @@ func TestRateLimitedPostsAllLand(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOpts{pacing: slack.Pacing{ChannelPerSecond: 1000, ChannelBurst: 100, WorkspacePerSecond: 1000, UpdatesPerMinute: 60000}})
 	e.fake.SetPostRate(20, 5, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
 	const n = 12
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := e.desk.OpenThread(ctx, channel, connectortest.SuiteCase(fmt.Sprintf("E-%d", i)))
-			errs <- err
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Errorf("OpenThread: %v", err)
-		}
-	}
+	connectortest.OpenAll(t, n, func(ctx context.Context, cv bridge.CaseView) error {
+		_, err := e.desk.OpenThread(ctx, channel, cv)
+		return err
+	})
 	if got := len(e.fake.Messages(channel)); got != n {
 		t.Errorf("%d cards landed, want %d", got, n)
 	}

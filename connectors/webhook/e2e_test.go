@@ -76,25 +76,20 @@ func (d *recDesk) snapshot() (map[string]bridge.CaseView, map[string][]bridge.De
 func TestEndToEndWithBridge(t *testing.T) {
 	fx := newFixture(t, nil)
 	desk := newRecDesk()
-	b, err := bridge.New(bridge.Options{
-		Config: bridge.Config{
-			Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
-			Watch:         []bridge.WatchRule{{Network: "webhook", Mentions: true, RepliesToUs: true, Direct: true}},
-			Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
-			UndoWindowSet: true,
+	b := connectortest.StartBridge(t, connectortest.BridgeRun{
+		Options: bridge.Options{
+			Config: bridge.Config{
+				Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+				Watch:         []bridge.WatchRule{{Network: "webhook", Mentions: true, RepliesToUs: true, Direct: true}},
+				Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+				UndoWindowSet: true,
+			},
+			Networks: []bridge.Network{fx.net},
+			Desks:    []bridge.Desk{desk},
 		},
-		DataDir:  t.TempDir(),
-		Networks: []bridge.Network{fx.net},
-		Desks:    []bridge.Desk{desk},
+		Ready: func() bool { return fx.net.Listening() },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	connectortest.WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && fx.net.Listening() })
+	ctx := context.Background()
 
 	first, res, err := fx.site.Post(ctx, ana, "Two weeks and still no refund", webhookfake.PostOptions{})
 	if err != nil || res.Status != 200 {

@@ -83,25 +83,20 @@ func TestEndToEndWithBridge(t *testing.T) {
 	fx.cfg.DirectMessages = true
 	n := fx.network(t)
 	desk := newRecDesk()
-	b, err := bridge.New(bridge.Options{
-		Config: bridge.Config{
-			Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
-			Watch:         []bridge.WatchRule{{Network: "x", Mentions: true, RepliesToUs: true, Direct: true}},
-			Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
-			UndoWindowSet: true,
+	b := connectortest.StartBridge(t, connectortest.BridgeRun{
+		Options: bridge.Options{
+			Config: bridge.Config{
+				Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+				Watch:         []bridge.WatchRule{{Network: "x", Mentions: true, RepliesToUs: true, Direct: true}},
+				Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+				UndoWindowSet: true,
+			},
+			Networks: []bridge.Network{n},
+			Desks:    []bridge.Desk{desk},
 		},
-		DataDir:  t.TempDir(),
-		Networks: []bridge.Network{n},
-		Desks:    []bridge.Desk{desk},
+		Ready: func() bool { return n.Connected() },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	connectortest.WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && n.Connected() })
+	ctx := context.Background()
 
 	mention := fx.tweet(t, "@earshot my train is 40 minutes late", "")
 	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { _, _, ok := desk.thread(); return ok })

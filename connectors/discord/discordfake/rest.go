@@ -153,6 +153,38 @@ func readMessage(w http.ResponseWriter, body []byte, creating bool) (b messageBo
 	return b, true
 }
 
+// channelOf finds channel id, answering 404 Unknown Channel itself when
+// ok is false; f.mu held.
+func (f *Fake) channelOf(w http.ResponseWriter, id string) (*storedChannel, bool) {
+	c := f.channels[id]
+	if c == nil {
+		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")
+		return nil, false
+	}
+	return c, true
+}
+
+// messageOf finds message id in c, not deleted, answering 404 Unknown
+// Message itself when ok is false; f.mu held.
+func messageOf(w http.ResponseWriter, c *storedChannel, id string) (*Message, bool) {
+	m := findMsg(c, id)
+	if m == nil || m.Deleted {
+		apiError(w, http.StatusNotFound, 10008, "Unknown Message")
+		return nil, false
+	}
+	return m, true
+}
+
+// inGuild reports whether the route's {guild} is the fake's guild,
+// answering 404 Unknown Guild itself when it is not.
+func (f *Fake) inGuild(w http.ResponseWriter, r *http.Request) bool {
+	if r.PathValue("guild") != f.opts.GuildID {
+		apiError(w, http.StatusNotFound, 10004, "Unknown Guild")
+		return false
+	}
+	return true
+}
+
 func (f *Fake) getGateway(w http.ResponseWriter, r *http.Request, _ []byte) {
 	out := map[string]any{"url": f.GatewayURL()}
 	if strings.HasSuffix(r.URL.Path, "/bot") {
@@ -181,8 +213,7 @@ func (f *Fake) getUser(w http.ResponseWriter, r *http.Request, _ []byte) {
 func (f *Fake) getMember(w http.ResponseWriter, r *http.Request, _ []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if r.PathValue("guild") != f.opts.GuildID {
-		apiError(w, http.StatusNotFound, 10004, "Unknown Guild")
+	if !f.inGuild(w, r) {
 		return
 	}
 	if f.users[r.PathValue("user")] == nil {
@@ -195,8 +226,7 @@ func (f *Fake) getMember(w http.ResponseWriter, r *http.Request, _ []byte) {
 func (f *Fake) getGuildChannels(w http.ResponseWriter, r *http.Request, _ []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if r.PathValue("guild") != f.opts.GuildID {
-		apiError(w, http.StatusNotFound, 10004, "Unknown Guild")
+	if !f.inGuild(w, r) {
 		return
 	}
 	writeJSON(w, http.StatusOK, f.guildJSON()["channels"])
@@ -235,9 +265,8 @@ func (f *Fake) openDM(w http.ResponseWriter, _ *http.Request, body []byte) {
 func (f *Fake) getChannel(w http.ResponseWriter, r *http.Request, _ []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.channels[r.PathValue("id")]
-	if c == nil {
-		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")
+	c, ok := f.channelOf(w, r.PathValue("id"))
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, f.channelJSON(c))
@@ -252,9 +281,8 @@ func (f *Fake) patchChannel(w http.ResponseWriter, r *http.Request, body []byte)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.channels[r.PathValue("id")]
-	if c == nil {
-		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")
+	c, ok := f.channelOf(w, r.PathValue("id"))
+	if !ok {
 		return
 	}
 	var name string
@@ -367,14 +395,12 @@ func (f *Fake) checkApplied(parent string, ids []string) string {
 func (f *Fake) getMessage(w http.ResponseWriter, r *http.Request, _ []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.channels[r.PathValue("id")]
-	if c == nil {
-		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")
+	c, ok := f.channelOf(w, r.PathValue("id"))
+	if !ok {
 		return
 	}
-	m := findMsg(c, r.PathValue("mid"))
-	if m == nil || m.Deleted {
-		apiError(w, http.StatusNotFound, 10008, "Unknown Message")
+	m, ok := messageOf(w, c, r.PathValue("mid"))
+	if !ok {
 		return
 	}
 	writeJSON(w, http.StatusOK, f.messageJSON(m, -1))
@@ -383,11 +409,11 @@ func (f *Fake) getMessage(w http.ResponseWriter, r *http.Request, _ []byte) {
 // writable finds channel id for a new message, unarchiving an archived
 // unlocked thread; it answers the error itself when ok is false. f.mu held.
 func (f *Fake) writable(w http.ResponseWriter, id string) (*storedChannel, bool) {
-	c := f.channels[id]
-	switch {
-	case c == nil:
-		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")
+	c, ok := f.channelOf(w, id)
+	if !ok {
 		return nil, false
+	}
+	switch {
 	case c.Type == TypeForum:
 		apiError(w, http.StatusBadRequest, 50008, "Cannot send messages in a non-text channel")
 		return nil, false
@@ -469,14 +495,12 @@ func inArchived(w http.ResponseWriter, c *storedChannel) bool {
 
 // editable finds a bot message to change; f.mu held.
 func (f *Fake) editable(w http.ResponseWriter, r *http.Request) (*storedChannel, *Message, bool) {
-	c := f.channels[r.PathValue("id")]
-	if c == nil {
-		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")
+	c, ok := f.channelOf(w, r.PathValue("id"))
+	if !ok {
 		return nil, nil, false
 	}
-	m := findMsg(c, r.PathValue("mid"))
-	if m == nil || m.Deleted {
-		apiError(w, http.StatusNotFound, 10008, "Unknown Message")
+	m, ok := messageOf(w, c, r.PathValue("mid"))
+	if !ok {
 		return nil, nil, false
 	}
 	if inArchived(w, c) {
@@ -573,9 +597,8 @@ func (f *Fake) startThread(w http.ResponseWriter, r *http.Request, body []byte) 
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	p := f.channels[r.PathValue("id")]
-	if p == nil {
-		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")
+	p, ok := f.channelOf(w, r.PathValue("id"))
+	if !ok {
 		return
 	}
 	if p.Type != TypeForum && p.Type != TypeText {
@@ -631,8 +654,7 @@ func (f *Fake) startThreadFromMessage(w http.ResponseWriter, r *http.Request, bo
 		return
 	}
 	mid := r.PathValue("mid")
-	if m := findMsg(p, mid); m == nil || m.Deleted {
-		apiError(w, http.StatusNotFound, 10008, "Unknown Message")
+	if _, ok := messageOf(w, p, mid); !ok {
 		return
 	}
 	if f.channels[mid] != nil {
@@ -709,11 +731,11 @@ func (f *Fake) createWebhook(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := f.channels[r.PathValue("id")]
-	switch {
-	case c == nil:
-		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")
+	c, ok := f.channelOf(w, r.PathValue("id"))
+	if !ok {
 		return
+	}
+	switch {
 	case f.opts.NoWebhooks:
 		apiError(w, http.StatusForbidden, 50013, "Missing Permissions")
 		return

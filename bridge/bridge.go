@@ -57,8 +57,13 @@ type Bridge struct {
 	// and applies them in one memdb write transaction, so the journal's
 	// order is the order of application. Held from the transaction to its
 	// commit, not while waiting for the disk.
-	writer  sync.Mutex
-	durable atomic.Pointer[durableView] // what readers see: the state known to be on disk
+	writer    sync.Mutex
+	committed uint64                      // seq of the last record a committed change appended; guarded by writer
+	durable   atomic.Pointer[durableView] // what readers see: the state known to be on disk
+	// viewMu and viewChanged let awaitDurable wait for a durable view to be
+	// published.
+	viewMu      sync.Mutex
+	viewChanged *sync.Cond
 
 	sinceSnapshot atomic.Int64
 	snapshotting  atomic.Bool
@@ -106,6 +111,7 @@ func New(opts Options) (*Bridge, error) {
 		ingestDone: make(chan struct{}),
 		closing:    make(chan struct{}),
 	}
+	b.viewChanged = sync.NewCond(&b.viewMu)
 	if b.log == nil {
 		b.log = slog.Default()
 	}
@@ -199,7 +205,8 @@ func (b *Bridge) openJournal() error {
 	}
 	tx.Commit()
 	b.journal = j
-	b.durable.Store(&durableView{seq: j.Seq(), db: b.db.Snapshot()})
+	b.committed = j.Seq()
+	b.durable.Store(&durableView{seq: b.committed, db: b.db.Snapshot()})
 	if b.opts.DataDir != "" {
 		b.log.Info("bridge: state restored", "data_dir", b.opts.DataDir, "snapshot", st.SnapshotSeq,
 			"replayed", st.Replayed, "took", time.Since(start).Round(time.Millisecond))
@@ -371,7 +378,11 @@ func (w *writeTx) emit(ev Event) (applied, error) {
 // they made to readers, reacts to them (desk work, outbox) and returns.
 // Readers (read) only ever see durable state, so nothing outside the
 // bridge learns of a change before the journal holds it. An error from
-// build aborts everything.
+// build aborts everything. A build that emits nothing or fails may have
+// decided on another change that is committed but not yet durable (a
+// claim refused because someone else's claim is in flight, an SLA breach
+// already recorded): change returns only once that state is published,
+// so its caller never answers ahead of the disk.
 func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 	if err := b.err(); err != nil {
 		return nil, err
@@ -380,13 +391,18 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 	w := &writeTx{Txn: b.db.Txn(true), b: b, now: b.clock.Now()}
 	if err := build(w); err != nil {
 		w.Abort()
+		seen := b.committed
 		b.writer.Unlock()
+		if werr := b.awaitDurable(seen); werr != nil {
+			return nil, werr
+		}
 		return nil, err
 	}
 	if len(w.evs) == 0 {
 		w.Abort()
+		seen := b.committed
 		b.writer.Unlock()
-		return nil, nil
+		return nil, b.awaitDurable(seen)
 	}
 	var seq uint64
 	for _, ev := range w.evs {
@@ -404,6 +420,7 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 		}
 	}
 	w.Commit()
+	b.committed = seq
 	view := &durableView{seq: seq, db: b.db.Snapshot()}
 	b.writer.Unlock()
 
@@ -445,9 +462,31 @@ func (b *Bridge) publish(v *durableView) {
 			return
 		}
 		if b.durable.CompareAndSwap(cur, v) {
+			b.viewMu.Lock()
+			b.viewChanged.Broadcast()
+			b.viewMu.Unlock()
 			return
 		}
 	}
+}
+
+// awaitDurable blocks until readers see the state as of journal record
+// seq: until it is on disk and the change that wrote it has published it
+// (that change does nothing that blocks between its fsync and publishing).
+// It fails only when the journal does.
+func (b *Bridge) awaitDurable(seq uint64) error {
+	if b.durable.Load().seq >= seq {
+		return nil
+	}
+	if err := b.journal.Sync(context.Background(), seq); err != nil {
+		return fmt.Errorf("bridge: journal: %w", err)
+	}
+	b.viewMu.Lock()
+	defer b.viewMu.Unlock()
+	for b.durable.Load().seq < seq {
+		b.viewChanged.Wait()
+	}
+	return nil
 }
 
 // read returns a read transaction on the durable state: a consistent,

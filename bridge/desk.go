@@ -420,7 +420,11 @@ func (b *Bridge) thread(desk, id string) (*threadRow, *memdb.Txn) {
 		}
 		changed, busy := b.opens.watch(desk)
 		if !busy {
-			return nil, tx
+			// The open that made this thread may have ended between the
+			// read above and the watch: an open ends only after its thread
+			// is published, so one more read decides.
+			tx = b.read()
+			return getThread(tx, desk, id), tx
 		}
 		select {
 		case <-changed:

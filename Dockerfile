@@ -7,7 +7,8 @@
 #   docker run -p 8080:8080 -v earshot-data:/var/lib/earshot \
 #     -v $PWD/earshot.yaml:/etc/earshot/earshot.yaml:ro earshot
 #
-# deploy/deploy_test.go checks the properties this file promises.
+# deploy/dockerfile_test.go checks the properties this file promises, and
+# deploy/binary_test.go builds the binary with its exact go build command.
 
 ARG GO_VERSION=1.26
 

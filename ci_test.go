@@ -52,3 +52,35 @@ func TestCIRunsTheREADMECommand(t *testing.T) {
 		t.Errorf("README must show `go run . demo` and `bash .ci/run`")
 	}
 }
+
+// README's first screen says what Earshot does, then how to try it (`go
+// run . demo`, and what to try in the sandbox), then how to test it (`bash
+// .ci/run`), before anything about configuring or running it for real.
+func TestREADMEFirstScreen(t *testing.T) {
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	lines := strings.Split(readme, "\n")
+	firstScreen := strings.Join(lines[:min(len(lines), 25)], "\n")
+	if !strings.HasPrefix(readme, "# Earshot\n") || !strings.Contains(firstScreen, "go run . demo") {
+		t.Errorf("the first 25 lines of README do not show `go run . demo`:\n%s", firstScreen)
+	}
+	if lead, _, _ := strings.Cut(readme, "```"); !strings.Contains(lead, "complaints") || !strings.Contains(lead, "Slack") {
+		t.Errorf("README does not open with what Earshot does:\n%s", lead)
+	}
+	order := []string{"go run . demo", "### What to try in the sandbox", "bash .ci/run", "## Configure", "## Operate"}
+	at := -1
+	for _, s := range order {
+		i := strings.Index(readme, s)
+		if i < 0 {
+			t.Errorf("README lacks %q", s)
+			continue
+		}
+		if i < at {
+			t.Errorf("README shows %q before what comes ahead of it (want the order %q)", s, order)
+		}
+		at = i
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -546,4 +547,201 @@ func TestExampleShowsEveryConnectorKey(t *testing.T) {
 		}
 	}
 	walk("", reflect.TypeOf(connectors.Config{}))
+}
+
+// exampleKeys reads deploy/earshot.example.yaml with its commented-out keys
+// ("  # api_url: https://...") counted as shown, and returns every key path
+// it shows ("queues[].sla.first_response"; "foo_file" counts as "foo").
+func exampleKeys(t *testing.T) map[string]bool {
+	t.Helper()
+	raw, err := os.ReadFile("deploy/earshot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncomment := regexp.MustCompile(`(?m)^(\s*)# ([a-z][a-z0-9_]*:)`)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(uncomment.ReplaceAll(raw, []byte("$1$2")), &doc); err != nil {
+		t.Fatalf("the example with its commented-out keys restored does not parse: %v", err)
+	}
+	shown := map[string]bool{}
+	var collect func(n *yaml.Node, path string)
+	collect = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				collect(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := strings.TrimSuffix(n.Content[i].Value, "_file")
+				shown[joinPath(path, key)] = true
+				collect(n.Content[i+1], joinPath(path, key))
+			}
+		case yaml.SequenceNode:
+			for _, c := range n.Content {
+				collect(c, path+"[]")
+			}
+		}
+	}
+	collect(&doc, "")
+	return shown
+}
+
+// configKeys lists every key path of the config file's Go types, main's
+// own keys and every connector section's ("webhook.sources[].secret"),
+// each with the Go type it decodes into.
+func configKeys() map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	var walk func(path string, t reflect.Type)
+	walk = func(path string, t reflect.Type) {
+		for t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		switch {
+		case t.Kind() == reflect.Slice:
+			walk(path+"[]", t.Elem())
+			return
+		case t.Kind() != reflect.Struct, t == reflect.TypeOf(time.Time{}), t == nodeType,
+			reflect.PointerTo(t).Implements(unmarshalerT):
+			return
+		}
+		for key, ft := range yamlFields(t) {
+			out[joinPath(path, key)] = ft
+			walk(joinPath(path, key), ft)
+		}
+	}
+	walk("", reflect.TypeOf(fileConfig{}))
+	return out
+}
+
+// The example documents every key at its place in the tree (set, or
+// commented out where the default is what most want), main's own keys
+// included: a key shown in another section does not count.
+func TestExampleDocumentsEveryKeyInPlace(t *testing.T) {
+	shown := exampleKeys(t)
+	keys := configKeys()
+	if len(keys) < 100 || !shown["queues[].sla.first_response"] {
+		t.Fatalf("the walk found %d keys and %d shown: the test itself is broken", len(keys), len(shown))
+	}
+	for path := range keys {
+		if !shown[path] {
+			t.Errorf("deploy/earshot.example.yaml does not show %s", path)
+		}
+	}
+	for path := range shown {
+		if _, ok := keys[path]; !ok {
+			t.Errorf("deploy/earshot.example.yaml shows %s, which is not a config key", path)
+		}
+	}
+}
+
+// Every secret of every connector (a key isSecretKey names) can come from
+// a file (foo_file) or from the environment (${VAR}), lands in its field,
+// and is recorded so logs and errors hide it.
+func TestEverySecretTakesAFileOrTheEnvironment(t *testing.T) {
+	var secrets []string
+	for path, typ := range configKeys() {
+		last := path[strings.LastIndexAny(path, ".]")+1:]
+		if isSecretKey(last) {
+			if typ.Kind() != reflect.String {
+				t.Errorf("%s is a secret but decodes into %s: a *_file value is a string", path, typ)
+				continue
+			}
+			secrets = append(secrets, path)
+		}
+	}
+	if len(secrets) < 10 {
+		t.Fatalf("found %d secret keys: the test itself is broken", len(secrets))
+	}
+	for _, path := range secrets {
+		t.Run(path, func(t *testing.T) {
+			value := "s3cret-value-of-" + strings.NewReplacer(".", "-", "[]", "").Replace(path)
+			for _, form := range []struct {
+				name, key, value string
+				getenv           func(string) (string, bool)
+				read             func(string) ([]byte, error)
+			}{
+				{"file", "_file", "secrets/it", env(), files("/cfg/secrets/it", value+"\n")},
+				{"env", "", "${IT}", env("IT", value), files()},
+			} {
+				yml := nestedYAML(path, form.key, form.value)
+				lc, err := parseConfig("/cfg/earshot.yaml", []byte(yml), form.getenv, form.read)
+				if err != nil {
+					t.Errorf("%s form:\n%s\n%v", form.name, yml, err)
+					continue
+				}
+				if got := fieldAt(reflect.ValueOf(lc.File), path); got != value {
+					t.Errorf("%s form: %s = %q, want %q\n%s", form.name, path, got, value, yml)
+				}
+				if !contains(lc.Secrets, value) {
+					t.Errorf("%s form: the value of %s is not recorded as a secret", form.name, path)
+				}
+			}
+		})
+	}
+}
+
+// nestedYAML writes the one key at path ("webhook.sources[].secret") with
+// suffix and value, lists holding one item.
+func nestedYAML(path, suffix, value string) string {
+	var b strings.Builder
+	parts := strings.Split(path, ".")
+	indent := ""
+	for i, p := range parts {
+		name, list := strings.CutSuffix(p, "[]")
+		if i == len(parts)-1 {
+			b.WriteString(indent + name + suffix + ": " + value + "\n")
+			break
+		}
+		b.WriteString(indent + name + ":\n")
+		indent += "  "
+		if list {
+			b.WriteString(indent + "-\n")
+			indent += "  "
+		}
+	}
+	return b.String()
+}
+
+// fieldAt reads the string at path in v (a fileConfig), first list items.
+func fieldAt(v reflect.Value, path string) string {
+	for _, p := range strings.Split(path, ".") {
+		name, list := strings.CutSuffix(p, "[]")
+		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return "<nil>"
+			}
+			v = v.Elem()
+		}
+		v = fieldByYAML(v, name)
+		if !v.IsValid() {
+			return "<no field>"
+		}
+		if list {
+			if v.Len() == 0 {
+				return "<empty list>"
+			}
+			v = v.Index(0)
+		}
+	}
+	return v.String()
+}
+
+// fieldByYAML finds the field of struct v with yaml key name, looking
+// into inline fields.
+func fieldByYAML(v reflect.Value, name string) reflect.Value {
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		key, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if strings.Contains(","+opts+",", ",inline,") {
+			if got := fieldByYAML(v.Field(i), name); got.IsValid() {
+				return got
+			}
+			continue
+		}
+		if key == name {
+			return v.Field(i)
+		}
+	}
+	return reflect.Value{}
 }

@@ -136,9 +136,22 @@ func TestDemoScriptPlays(t *testing.T) {
 	if !scriptDone.MatchString(text) {
 		t.Fatalf("the script did not play through:\n%s", text)
 	}
-	for _, want := range []string{"✔ Rail disruption", "✔ Broadband outage", "✔ Flight rebooking", "Summary", "cases opened", "queue depth"} {
+	for _, want := range []string{"✔ Rail disruption", "✔ Broadband outage", "✔ Flight rebooking", "Summary", "cases opened", "queue depth",
+		"SLA breaches", "moved to DM, rebooked by DM, resolved"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	// The scenes did what they say: cases opened, replies sent, some
+	// escalated to the specialists; the summary counts them.
+	for _, re := range []*regexp.Regexp{
+		regexp.MustCompile(`cases opened\s+([0-9]+)`),
+		regexp.MustCompile(`replies\s+([0-9]+)\s+\(sent `),
+		regexp.MustCompile(`([0-9]+) escalated to #network-ops`),
+		regexp.MustCompile(`queue depth\s+([0-9]+) open`),
+	} {
+		if m := re.FindStringSubmatch(text); m == nil || m[1] == "0" {
+			t.Errorf("output lacks a non-zero %s:\n%s", re, text)
 		}
 	}
 	t.Logf("\n%s", text)

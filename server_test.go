@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,7 +16,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors"
+	"github.com/earshot-dev/earshot/connectors/discord"
+	"github.com/earshot-dev/earshot/connectors/slack"
+	"github.com/earshot-dev/earshot/connectors/webhook"
 )
 
 // routes is a RouteMounter with fixed routes.
@@ -156,5 +162,45 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Errorf("listener still accepting after shutdown")
+	}
+}
+
+// Every POST route the real connectors mount on the shared listener answers
+// a body over the listener's limit with 413 (the listener bounds every
+// body, TestHandlerEndpoints; the connectors bound theirs too, so this
+// holds for each route as mounted).
+func TestEveryConnectorRouteBoundsBodies(t *testing.T) {
+	set, err := connectors.Build(connectors.Config{
+		Slack:   &slack.Config{BotToken: "xoxb-1", SigningSecret: "sign-secret", Mode: "http", APIURL: "http://127.0.0.1:1/api/"},
+		Discord: &discord.Config{Token: "tok", GuildID: "1", ApplicationID: "2", PublicKey: strings.Repeat("ab", 32), APIURL: "http://127.0.0.1:1"},
+		Webhook: &webhook.Config{Secret: "webhook-secret", ReplyURL: "http://127.0.0.1:1/r"},
+	}, bridge.Deps{Logger: slog.New(slog.DiscardHandler), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHandler(newRegistry(), func() bool { return true }, set.Mounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tried []string
+	for _, m := range set.Mounts {
+		for p := range m.Routes() {
+			method, path, _ := strings.Cut(p, " ")
+			if method != http.MethodPost {
+				continue
+			}
+			path = strings.ReplaceAll(path, "{source}", "reviews")
+			rec := get(t, h, method, path, strings.NewReader(strings.Repeat("x", maxBodyBytes+1)))
+			if rec.Code != http.StatusRequestEntityTooLarge {
+				t.Errorf("%s %s with %d bytes = %d %q, want 413", m.Name, p, maxBodyBytes+1, rec.Code, rec.Body)
+			}
+			tried = append(tried, m.Name+" "+p)
+		}
+	}
+	sort.Strings(tried)
+	want := []string{"discord POST /discord/interactions", "slack POST /slack/commands", "slack POST /slack/events",
+		"slack POST /slack/interactive", "webhook POST /webhook/{source}"}
+	if !slices.Equal(tried, want) {
+		t.Errorf("routes tried %q, want %q", tried, want)
 	}
 }

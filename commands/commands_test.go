@@ -536,3 +536,60 @@ func TestPanicIsContained(t *testing.T) {
 		t.Fatalf("got %+v", res)
 	}
 }
+
+// Every command issue 2 lists is declared, with the usage it gives.
+func TestRegistryHasTheIssueCommands(t *testing.T) {
+	r, _ := setup(t)
+	declared := map[string]*Command{}
+	for _, c := range r.Commands() {
+		declared[c.Name] = c
+	}
+	for name, usage := range map[string]string{
+		"claim": "claim [case|next]", "release": "release", "assign": "assign @staff",
+		"escalate": "escalate team [reason]", "resolve": "resolve [summary]", "reopen": "reopen",
+		"dm": "dm [text]", "reply": "reply text", "note": "note text", "queue": "queue",
+		"history": "history", "priority": "priority ", "tag": "tag ", "snooze": "snooze ", "help": "help",
+	} {
+		c := declared[name]
+		switch {
+		case c == nil:
+			t.Errorf("no %s command", name)
+		case !strings.HasPrefix(c.Usage, usage):
+			t.Errorf("%s: usage %q, want %q", name, c.Usage, usage)
+		}
+	}
+}
+
+// Every command refuses, privately and saying why: someone not on the
+// staff list, a case command outside any thread without a case id, a
+// command missing its arguments, and one given arguments it takes none of.
+func TestEveryCommandRefuses(t *testing.T) {
+	r, f := setup(t)
+	checked := 0
+	for _, c := range r.Commands() {
+		t.Run(c.Name, func(t *testing.T) {
+			if c.MinRole > bridge.RoleNone {
+				refused(t, run(t, r, text(stranger, 42, "!"+c.Name+" x")), c.Name, "Only staff")
+				checked++
+			}
+			if c.Case == NeedsCase {
+				refused(t, run(t, r, text(lee, 0, "!"+c.Name)), c.Name, "Which case?", "!"+c.Name+" E-42")
+				checked++
+			}
+			if c.MinArgs > 0 {
+				refused(t, run(t, r, text(lee, 42, "!"+c.Name)), c.Name, "Usage", "!"+strings.Fields(c.Usage)[0])
+				checked++
+			}
+			if c.MaxArgs == 0 {
+				refused(t, run(t, r, text(lee, 42, "!"+c.Name+" one two")), c.Name, "Too many arguments")
+				checked++
+			}
+		})
+	}
+	if checked < 25 {
+		t.Errorf("only %d refusals checked", checked)
+	}
+	if len(f.replies) != 0 || len(f.notes) != 0 {
+		t.Errorf("a refused command acted: replies %v notes %v", f.replies, f.notes)
+	}
+}

@@ -76,16 +76,16 @@ func TestDemoInTheBrowser(t *testing.T) {
 		{"post the complaint as @zoe on Mastodon", chromedp.Steps(
 			chromedp.SetValue(chromedp.ID("post-handle"), "zoe"),
 			chromedp.SendKeys(chromedp.ID("post-text"), complaint),
-			chromedp.Click(chromedp.CSS(`#post-form button[type="submit"]`)),
+			browser.Click(`//form[@id="post-form"]//button[@type="submit"]`),
 			chromedp.WaitVisible(`//ol[@id="timeline"]/li[contains(., "(browser check)")]`))},
 		{"see its card in #rail-disruption", chromedp.Steps(
-			chromedp.Click(chromedp.ID("chan-C02RAIL")),
+			browser.Click(`//*[@id="chan-C02RAIL"]`),
 			chromedp.WaitVisible(card+`//button[normalize-space(.)="Claim"]`))},
 		{"claim it", chromedp.Steps(
-			chromedp.Click(card+`//button[normalize-space(.)="Claim"]`),
+			browser.Click(card+`//button[normalize-space(.)="Claim"]`),
 			chromedp.WaitVisible(card+`[contains(., "Claimed by Rui Costa")]`))},
 		{"reply inline in its thread", chromedp.Steps(
-			chromedp.Click(card+`//button[contains(., "Open thread")]`),
+			browser.Click(card+`//button[contains(., "Open thread")]`),
 			chromedp.WaitVisible(chromedp.ID("say-text")),
 			chromedp.SendKeys(chromedp.ID("say-text"), reply+"\n"),
 			chromedp.WaitVisible(`//ol[@id="thread"]/li[contains(., "Sorry Zoe")]`))},
@@ -93,13 +93,13 @@ func TestDemoInTheBrowser(t *testing.T) {
 			chromedp.WaitVisible(`//ol[@id="thread"]/li[contains(., "Sorry Zoe")]//span[@title="sent: published"]`),
 			chromedp.WaitVisible(`//ol[@id="timeline"]/li[contains(@class, "brand")][contains(., "Sorry Zoe")]`))},
 		{"resolve the case", chromedp.Steps(
-			chromedp.Click(card+`//button[normalize-space(.)="Resolve"]`),
+			browser.Click(card+`//button[normalize-space(.)="Resolve"]`),
 			chromedp.WaitVisible(card+`[contains(., "Resolved")]`))},
 		{"see the seed's escalation in the Discord forum", chromedp.Steps(
-			chromedp.Click(chromedp.ID("desk-discord")),
-			chromedp.Click(chromedp.ID("chan-3100000000000000002")),
+			browser.Click(`//*[@id="desk-discord"]`),
+			browser.Click(`//*[@id="chan-3100000000000000002"]`),
 			chromedp.WaitVisible(`//ol[@id="cards"]/li[contains(., "Kai Müller")]//span[@class="tag"][.="Escalated"]`),
-			chromedp.Click(`//ol[@id="cards"]/li[contains(., "Kai Müller")]//button[contains(., "Open thread")]`),
+			browser.Click(`//ol[@id="cards"]/li[contains(., "Kai Müller")]//button[contains(., "Open thread")]`),
 			chromedp.WaitVisible(`//ol[@id="thread"]/li[contains(., "broadband down since 6am")]`))},
 	}
 	for _, s := range steps {

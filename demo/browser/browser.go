@@ -14,6 +14,7 @@ package browser
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -127,4 +128,39 @@ func artifactDir(t testing.TB) string {
 		return os.TempDir()
 	}
 	return dir
+}
+
+// Click clicks the first element the XPath xpath matches, once it is
+// visible, finding and clicking it in one script inside the page. The
+// sandbox re-renders its lists on every live update: chromedp.Click finds
+// a node and then clicks it by its id, and a node replaced in between is
+// gone ("Could not find node with given id"). A match that vanished
+// before the script ran is looked for again until ctx ends.
+func Click(xpath string) chromedp.Action[chromedp.Void] {
+	quoted, _ := json.Marshal(xpath) // a string always marshals
+	script := `(() => {
+		const n = document.evaluate(` + string(quoted) + `, document, null, XPathResult.FIRST_ORDERED_NODE_TYPE, null).singleNodeValue;
+		if (!n) return false;
+		n.click();
+		return true;
+	})()`
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for {
+			if _, err := chromedp.WaitVisible(xpath)(ctx, t); err != nil {
+				return chromedp.Void{}, fmt.Errorf("browser: click %s: %w", xpath, err)
+			}
+			clicked, err := chromedp.Evaluate[bool](script)(ctx, t)
+			if err != nil {
+				return chromedp.Void{}, fmt.Errorf("browser: click %s: %w", xpath, err)
+			}
+			if clicked {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, fmt.Errorf("browser: click %s: %w", xpath, ctx.Err())
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
 }

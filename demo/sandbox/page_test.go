@@ -49,7 +49,7 @@ func TestPageDrivesTheFakes(t *testing.T) {
 		// A customer posts on Mastodon with the form.
 		chromedp.SetValue(chromedp.ID("post-handle"), "zoe"),
 		chromedp.SendKeys(chromedp.ID("post-text"), text),
-		chromedp.Click(chromedp.CSS(`#post-form button[type="submit"]`)),
+		browser.Click(`//form[@id="post-form"]//button[@type="submit"]`),
 		chromedp.WaitVisible(`//ol[@id="timeline"]/li[contains(., "order 7781")]`),
 		// The card the desk opened, with its buttons, its mrkdwn drawn
 		// (a bold link, an escaped text kept verbatim).
@@ -64,7 +64,7 @@ func TestPageDrivesTheFakes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := chromedp.Do(ctx, chromedp.Click(`//ol[@id="cards"]/li[@data-case="E-7"]//button[normalize-space(.)="Claim"]`)); err != nil {
+	if err := chromedp.Do(ctx, browser.Click(`//ol[@id="cards"]/li[@data-case="E-7"]//button[normalize-space(.)="Claim"]`)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(cardText, "Ana Lima") {
@@ -80,7 +80,7 @@ func TestPageDrivesTheFakes(t *testing.T) {
 
 	// In the thread: a message sent with Enter, then deleted with its button.
 	err = chromedp.Do(ctx,
-		chromedp.Click(`//ol[@id="cards"]/li[@data-case="E-7"]//button[contains(., "Open thread")]`),
+		browser.Click(`//ol[@id="cards"]/li[@data-case="E-7"]//button[contains(., "Open thread")]`),
 		chromedp.WaitVisible(chromedp.ID("say-text")),
 		chromedp.SendKeys(chromedp.ID("say-text"), "Sorry Ana, on it\n"),
 		chromedp.WaitVisible(`//ol[@id="thread"]/li[contains(., "Sorry Ana, on it")]//button[.="Delete"]`),
@@ -92,7 +92,7 @@ func TestPageDrivesTheFakes(t *testing.T) {
 		return m.Kind == bridge.MessageNew && m.Text == "Sorry Ana, on it" && m.Staff.ID == demo.Staff[0].ID
 	})
 	err = chromedp.Do(ctx,
-		chromedp.Click(`//ol[@id="thread"]/li[contains(., "Sorry Ana, on it")]//button[.="Delete"]`),
+		browser.Click(`//ol[@id="thread"]/li[contains(., "Sorry Ana, on it")]//button[.="Delete"]`),
 		chromedp.WaitNotPresent(`//ol[@id="thread"]/li[contains(., "Sorry Ana, on it")]`),
 	)
 	if err != nil {

@@ -13,7 +13,11 @@
 // refs (from Post.Ref, handed back as Reply.InRef) and mention facets at
 // UTF-8 byte offsets; DMs go through the chat service via the PDS
 // (atproto-proxy), and its refusals (MessagesDisabled, NotFollowedBySender)
-// reach staff in plain words. Text is counted in graphemes (uniseg).
+// reach staff in plain words. The chat service has no idempotency key, so
+// a DM that may have been delivered (no answer after the request was
+// written, a 500, 502 or 504) is reported MaybeSent and never Retryable,
+// and each DM attempt is noted in Deps.DataDir (dmledger.go) so a retry
+// after a crash does not send it twice. Text is counted in graphemes (uniseg).
 //
 // The XRPC client is a small one of our own (xrpc.go) rather than indigo:
 // we call seven methods with JSON bodies, and indigo would bring its large
@@ -82,6 +86,7 @@ type Network struct {
 
 	profiles *profileCache
 	seen     *seenSet
+	dms      *dmLedger // DM attempts by idempotency key: the chat service has no key of its own
 
 	idle time.Duration // a stream that does not answer a ping within idle/3 is dead
 
@@ -142,8 +147,10 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384), idle: time.Minute}
 	n.xrpc = &client{base: cfg.Service, ident: cfg.Identifier, password: cfg.AppPassword,
 		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout}
+	n.dms = &dmLedger{now: deps.Now}
 	if deps.DataDir != "" {
 		n.xrpc.store = filepath.Join(deps.DataDir, "bluesky-session.json")
+		n.dms.path = filepath.Join(deps.DataDir, "bluesky-dm-attempts.json")
 	}
 	n.profiles = &profileCache{ttl: time.Hour, now: deps.Now, m: map[string]profileEntry{}}
 	if err := n.loadCursor(); err != nil {
@@ -228,11 +235,31 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	return bridge.PostRef{Network: Name, ID: out.URI, URL: n.postURL(ctx, out.URI)}, nil
 }
 
-// sendDM opens (or finds) the conversation with the customer and sends r.Text.
+// sendDM opens (or finds) the conversation with the customer and sends
+// r.Text, at most once per r.IdempotencyKey (see dmLedger): an attempt that
+// may have reached the chat service is never retryable, since sending
+// again would show the message twice. It does network and file I/O and
+// blocks until the chat service answered or ctx ended.
 func (n *Network) sendDM(ctx context.Context, op string, r bridge.Reply) (bridge.PostRef, error) {
 	to := r.To.ID
 	if to == "" {
 		return bridge.PostRef{}, &bridge.PublishError{Op: op, Reason: "Bluesky: the customer's account id is unknown"}
+	}
+	key := r.IdempotencyKey
+	if key != "" {
+		switch e := n.dms.get(key); e.State {
+		case dmSent:
+			return bridge.PostRef{Network: Name, ID: e.ID, URL: e.URL}, nil
+		case dmSending:
+			// Earshot stopped during an earlier attempt. Say so once; a
+			// "send again" after that finds the entry uncertain and sends.
+			if err := n.dms.set(key, dmEntry{State: dmUncertain}); err != nil {
+				n.log.Warn("bluesky: note an uncertain DM", "err", err)
+			}
+			return bridge.PostRef{}, &bridge.PublishError{Op: op, MaybeSent: true,
+				Reason: "Bluesky: Earshot stopped while sending this direct message, so it may have been delivered; check the conversation before sending it again",
+				Err:    errors.New("an earlier attempt has no outcome")}
+		}
 	}
 	hdr := http.Header{"Atproto-Proxy": {n.cfg.ChatProxy}}
 	var convo struct {
@@ -244,14 +271,38 @@ func (n *Network) sendDM(ctx context.Context, op string, r bridge.Reply) (bridge
 		url.Values{"members": {to}}, nil, &convo, hdr); err != nil {
 		return bridge.PostRef{}, classify(op, err)
 	}
+	if key != "" {
+		if err := n.dms.set(key, dmEntry{State: dmSending}); err != nil {
+			// Without the note a crash during the send could repeat it.
+			return bridge.PostRef{}, &bridge.PublishError{Op: op, Retryable: true,
+				Reason: "Bluesky: could not note the attempt before sending the direct message", Err: err}
+		}
+	}
 	var msg struct {
 		ID string `json:"id"`
 	}
-	if err := n.xrpc.call(ctx, "sendMessage", http.MethodPost, "chat.bsky.convo.sendMessage", nil,
-		map[string]any{"convoId": convo.Convo.ID, "message": map[string]string{"text": r.Text}}, &msg, hdr); err != nil {
-		return bridge.PostRef{}, classify(op, err)
+	err := n.xrpc.call(ctx, "sendMessage", http.MethodPost, "chat.bsky.convo.sendMessage", nil,
+		map[string]any{"convoId": convo.Convo.ID, "message": map[string]string{"text": r.Text}}, &msg, hdr)
+	if err != nil {
+		pe := classifyDM(op, err)
+		if key != "" {
+			e := dmEntry{} // surely not sent: forget the attempt
+			if pe.MaybeSent {
+				e.State = dmUncertain
+			}
+			if serr := n.dms.set(key, e); serr != nil {
+				n.log.Warn("bluesky: note a DM's outcome", "err", serr)
+			}
+		}
+		return bridge.PostRef{}, pe
 	}
-	return bridge.PostRef{Network: Name, ID: msg.ID, URL: "https://bsky.app/messages/" + convo.Convo.ID}, nil
+	ref := bridge.PostRef{Network: Name, ID: msg.ID, URL: "https://bsky.app/messages/" + convo.Convo.ID}
+	if key != "" {
+		if err := n.dms.set(key, dmEntry{State: dmSent, ID: ref.ID, URL: ref.URL}); err != nil {
+			n.log.Warn("bluesky: note a sent DM", "err", err)
+		}
+	}
+	return ref, nil
 }
 
 // postURL is the bsky.app link of an at:// post uri.
@@ -359,14 +410,53 @@ func classify(op string, err error) error {
 			return &bridge.PublishError{Op: op, Reason: fmt.Sprintf("Bluesky refused the post: %s (HTTP %d)", msg, xe.Status), Err: xe}
 		}
 	}
+	// No answer: the server may have acted only if the request was written.
+	var se *sendError
+	sent := !errors.As(err, &se) || se.Sent
 	if errors.Is(err, context.Canceled) {
-		return &bridge.PublishError{Op: op, Retryable: true, Err: err}
+		return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: se != nil && se.Sent, Err: err}
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: true, Reason: "Bluesky: no answer in time", Err: err}
+		return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: sent, Reason: "Bluesky: no answer in time", Err: err}
 	}
-	return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: true, Reason: "Bluesky: could not reach the server", Err: err}
+	return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: sent, Reason: "Bluesky: could not reach the server", Err: err}
+}
+
+// classifyDM is classify for chat.bsky.convo.sendMessage. The chat service
+// has no idempotency key, so a message that may have been delivered (the
+// request was written and then no answer came, or a 500, 502 or 504 came
+// back, or an answer we could not read) is MaybeSent and not Retryable:
+// the Network is Idempotent for posts, so the outbox would otherwise send
+// it again. Staff see why, and check before sending again.
+func classifyDM(op string, err error) *bridge.PublishError {
+	const send = "chat.bsky.convo.sendMessage" // not the session calls that may come before it
+	pe := classify(op, err).(*bridge.PublishError)
+	var xe *xrpcError
+	var se *sendError
+	var ae *answerError
+	switch {
+	case errors.As(err, &xe):
+		if xe.Method != send || xe.Status != http.StatusInternalServerError && xe.Status != http.StatusBadGateway && xe.Status != http.StatusGatewayTimeout {
+			return pe
+		}
+		pe.Reason = fmt.Sprintf("Bluesky: the chat service failed (HTTP %d) while taking the direct message", xe.Status)
+	case errors.As(err, &se):
+		if se.Method != send || !se.Sent {
+			return pe
+		}
+		pe.Reason = "Bluesky: the chat service did not answer after the direct message was sent"
+	case errors.As(err, &ae):
+		if ae.Method != send {
+			return pe
+		}
+		pe.Reason = "Bluesky: the chat service's answer could not be read"
+	default:
+		return pe
+	}
+	pe.Retryable, pe.RetryAfter, pe.MaybeSent = false, 0, true
+	pe.Reason += ", so it may have been delivered; check the conversation before sending it again"
+	return pe
 }
 
 func orDefault(s, d string) string {

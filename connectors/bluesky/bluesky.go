@@ -11,7 +11,24 @@
 //
 // Publishing creates an app.bsky.feed.post record with root/parent reply
 // refs (from Post.Ref, handed back as Reply.InRef) and mention facets at
-// UTF-8 byte offsets; DMs go through the chat service via the PDS
+// UTF-8 byte offsets.
+//
+// Publication is idempotent (the Network is bridge.Idempotent): the record
+// key is a TID derived from Reply.IdempotencyKey (tid.go), so every attempt
+// of one reply writes the same rkey and the repo can hold only one post for
+// it. We use createRecord with that rkey, not putRecord: putRecord is an
+// upsert, so a retry would rewrite a post customers may already have seen,
+// liked or answered (a new createdAt gives a new CID, and their replies'
+// strong refs point at the old one), and it would as silently overwrite any
+// other record that held the key. createRecord never changes what is
+// published; it refuses a taken rkey (the reference PDS with a bare HTTP
+// 500, newer ones with an explicit error), and then we read the record
+// back with getRecord: if it is ours (same text and reply refs) the reply
+// was published by an earlier attempt and we return its uri; if it is
+// another post, the next derived key is tried. A retry therefore never
+// makes a second post and returns the PostRef of the first.
+//
+// DMs go through the chat service via the PDS
 // (atproto-proxy), and its refusals (MessagesDisabled, NotFollowedBySender)
 // reach staff in plain words. The chat service has no idempotency key, so
 // a DM that may have been delivered (no answer after the request was
@@ -96,8 +113,9 @@ type Network struct {
 }
 
 var (
-	_ bridge.Network = (*Network)(nil)
-	_ bridge.Checker = (*Network)(nil)
+	_ bridge.Network    = (*Network)(nil)
+	_ bridge.Checker    = (*Network)(nil)
+	_ bridge.Idempotent = (*Network)(nil)
 )
 
 // New validates cfg and prepares the client. It does no I/O but reading the
@@ -170,6 +188,15 @@ func (n *Network) Limits() bridge.TextLimits {
 // CountGraphemes counts user-perceived characters, as Bluesky does.
 func CountGraphemes(s string) int { return uniseg.GraphemeClusterCount(s) }
 
+// Idempotent reports that an attempt may be repeated without a second
+// publication, so the outbox retries one that a crash or a lost answer
+// left without outcome: posts by their derived record key, DMs through the
+// DM ledger, which turns a repeat of an attempt that may have been
+// delivered into a maybe-sent error for staff rather than a second
+// message. The ledger outlives a crash only in Deps.DataDir; without one
+// the network does not claim idempotency (nothing would survive a crash).
+func (n *Network) Idempotent() bool { return n.dms.durable() }
+
 // Check logs in.
 func (n *Network) Check(ctx context.Context) error {
 	_, err := n.xrpc.session(ctx)
@@ -226,11 +253,9 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 		rec.Reply = &replyRef{Root: root, Parent: parent}
 	}
 	rec.Facets = n.mentionFacets(ctx, r.Text)
-	var out strongRef
-	err = n.xrpc.call(ctx, "createRecord", http.MethodPost, "com.atproto.repo.createRecord", nil,
-		map[string]any{"repo": me, "collection": "app.bsky.feed.post", "record": rec}, &out, nil)
+	out, err := n.createPost(ctx, op, me, rec, r.IdempotencyKey)
 	if err != nil {
-		return bridge.PostRef{}, classify(op, err)
+		return bridge.PostRef{}, err
 	}
 	return bridge.PostRef{Network: Name, ID: out.URI, URL: n.postURL(ctx, out.URI)}, nil
 }

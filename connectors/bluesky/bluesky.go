@@ -28,16 +28,20 @@
 // another post, the next derived key is tried. A retry therefore never
 // makes a second post and returns the PostRef of the first.
 //
-// DMs go through the chat service via the PDS
-// (atproto-proxy), and its refusals (MessagesDisabled, NotFollowedBySender)
-// reach staff in plain words. The chat service has no idempotency key, so
-// a DM that may have been delivered (no answer after the request was
-// written, a 500, 502 or 504) is reported MaybeSent and never Retryable,
-// and each DM attempt is noted in Deps.DataDir (dmledger.go) so a retry
-// after a crash does not send it twice. Text is counted in graphemes (uniseg).
+// DMs go through the chat service via the PDS (atproto-proxy), and its
+// refusals (MessagesDisabled, NotFollowedBySender) reach staff in plain
+// words. The chat service has no idempotency key, and bridge.Idempotent
+// speaks for the whole network, so the DM path guards itself: a DM that
+// may have been delivered (no answer after the request was written, a 500,
+// 502 or 504, an unreadable answer) is MaybeSent and never Retryable, so
+// the outbox fails it with that reason and a send-again button instead of
+// retrying; and each DM attempt is noted in Deps.DataDir (dmledger.go), so
+// the outbox's retry after a crash reports it as maybe sent instead of
+// sending it twice. Without a data dir the network is not Idempotent.
+// Text is counted in graphemes (uniseg).
 //
 // The XRPC client is a small one of our own (xrpc.go) rather than indigo:
-// we call seven methods with JSON bodies, and indigo would bring its large
+// we call nine methods with JSON bodies, and indigo would bring its large
 // dependency tree (CBOR, CAR, IPLD, OpenTelemetry ...) and its own session
 // handling for what is a hundred lines here, where we also need exact
 // control of ExpiredToken refresh, rate-limit headers and error names.

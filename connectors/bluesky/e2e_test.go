@@ -147,3 +147,57 @@ func TestEndToEndLostAnswerPublishesOnce(t *testing.T) {
 		})
 	}
 }
+
+// End to end with the real core: a DM whose answer is lost after the chat
+// service took it is not sent again by the outbox, though the network is
+// Idempotent; the staff message is marked with why and what to check.
+func TestEndToEndLostDMAnswerIsNotResent(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	desk := connectortest.NewRecordingDesk()
+	b := connectortest.StartBridge(t, connectortest.BridgeRun{
+		Options: bridge.Options{
+			Config: bridge.Config{
+				Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+				Watch:         []bridge.WatchRule{{Network: Name, Mentions: true, Direct: true}},
+				Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+				UndoWindowSet: true,
+				Retry:         bridge.RetryConfig{Backoff: 10 * time.Millisecond},
+			},
+			Networks: []bridge.Network{fx.net},
+			Desks:    []bridge.Desk{desk},
+		},
+		Ready: func() bool { return fx.fake.Streams() > 0 },
+	})
+	ctx := context.Background()
+	fx.post(t, "@"+blueskyfake.OurHandle+" charged twice this month", "")
+	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
+	thread := desk.Threads()[0]
+	cv, _ := desk.Card(thread)
+	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MoveToDM(ctx, cv.ID, staff, ""); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the public DM line", func() bool { return len(published(fx, bridge.DMNotice)) == 1 })
+	fx.fake.LoseNext(502, 1)
+	tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
+	if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: tref,
+		Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: "S1", Author: "U1"}, Staff: staff,
+		Text: "Which card was charged?", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the DM's mark", func() bool {
+		s := desk.MarkOf("S1").State
+		return s != "" && s != bridge.DeliveryPending
+	})
+	m := desk.MarkOf("S1")
+	if m.State == bridge.DeliverySent || !strings.Contains(m.Reason, "may have been delivered") || m.Retry == "" {
+		t.Errorf("mark %+v; want not sent, saying it may have been delivered, with send again", m)
+	}
+	if n := len(ourDMs(fx, fx.ana.DID)); n != 1 {
+		t.Errorf("%d DMs reached the customer, want the 1 the lost answer hid", n)
+	}
+}

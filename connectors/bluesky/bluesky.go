@@ -413,7 +413,7 @@ func (n *Network) resolveHandle(ctx context.Context, handle string) (string, err
 }
 
 // classify turns a failed call into a *bridge.PublishError.
-func classify(op string, err error) error {
+func classify(op string, err error) *bridge.PublishError {
 	var xe *xrpcError
 	if errors.As(err, &xe) {
 		switch {
@@ -460,7 +460,7 @@ func classify(op string, err error) error {
 // it again. Staff see why, and check before sending again.
 func classifyDM(op string, err error) *bridge.PublishError {
 	const send = "chat.bsky.convo.sendMessage" // not the session calls that may come before it
-	pe := classify(op, err).(*bridge.PublishError)
+	pe := classify(op, err)
 	var xe *xrpcError
 	var se *sendError
 	var ae *answerError

@@ -83,15 +83,12 @@ func mayExist(err error) bool {
 
 // retryable marks a classified failure as worth another attempt: the
 // record key makes it safe.
-func retryable(err error) error {
-	var pe *bridge.PublishError
-	if errors.As(err, &pe) {
-		pe.Retryable = true
-		if pe.Reason == "" || strings.HasPrefix(pe.Reason, "Bluesky refused") {
-			pe.Reason = "Bluesky: the post may not have been stored, trying again"
-		}
+func retryable(pe *bridge.PublishError) *bridge.PublishError {
+	pe.Retryable = true
+	if pe.Reason == "" || strings.HasPrefix(pe.Reason, "Bluesky refused") {
+		pe.Reason = "Bluesky: the post may not have been stored, trying again"
 	}
-	return err
+	return pe
 }
 
 // storedPost is a com.atproto.repo.getRecord answer.

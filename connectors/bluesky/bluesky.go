@@ -11,12 +11,37 @@
 //
 // Publishing creates an app.bsky.feed.post record with root/parent reply
 // refs (from Post.Ref, handed back as Reply.InRef) and mention facets at
-// UTF-8 byte offsets; DMs go through the chat service via the PDS
-// (atproto-proxy), and its refusals (MessagesDisabled, NotFollowedBySender)
-// reach staff in plain words. Text is counted in graphemes (uniseg).
+// UTF-8 byte offsets.
+//
+// Publication is idempotent (the Network is bridge.Idempotent): the record
+// key is a TID derived from Reply.IdempotencyKey (tid.go), so every attempt
+// of one reply writes the same rkey and the repo can hold only one post for
+// it. We use createRecord with that rkey, not putRecord: putRecord is an
+// upsert, so a retry would rewrite a post customers may already have seen,
+// liked or answered (a new createdAt gives a new CID, and their replies'
+// strong refs point at the old one), and it would as silently overwrite any
+// other record that held the key. createRecord never changes what is
+// published; it refuses a taken rkey (the reference PDS with a bare HTTP
+// 500, newer ones with an explicit error), and then we read the record
+// back with getRecord: if it is ours (same text and reply refs) the reply
+// was published by an earlier attempt and we return its uri; if it is
+// another post, the next derived key is tried. A retry therefore never
+// makes a second post and returns the PostRef of the first.
+//
+// DMs go through the chat service via the PDS (atproto-proxy), and its
+// refusals (MessagesDisabled, NotFollowedBySender) reach staff in plain
+// words. The chat service has no idempotency key, and bridge.Idempotent
+// speaks for the whole network, so the DM path guards itself: a DM that
+// may have been delivered (no answer after the request was written, a 500,
+// 502 or 504, an unreadable answer) is MaybeSent and never Retryable, so
+// the outbox fails it with that reason and a send-again button instead of
+// retrying; and each DM attempt is noted in Deps.DataDir (dmledger.go), so
+// the outbox's retry after a crash reports it as maybe sent instead of
+// sending it twice. Without a data dir the network is not Idempotent.
+// Text is counted in graphemes (uniseg).
 //
 // The XRPC client is a small one of our own (xrpc.go) rather than indigo:
-// we call seven methods with JSON bodies, and indigo would bring its large
+// we call nine methods with JSON bodies, and indigo would bring its large
 // dependency tree (CBOR, CAR, IPLD, OpenTelemetry ...) and its own session
 // handling for what is a hundred lines here, where we also need exact
 // control of ExpiredToken refresh, rate-limit headers and error names.
@@ -82,6 +107,7 @@ type Network struct {
 
 	profiles *profileCache
 	seen     *seenSet
+	dms      *dmLedger // DM attempts by idempotency key: the chat service has no key of its own
 
 	idle time.Duration // a stream that does not answer a ping within idle/3 is dead
 
@@ -91,8 +117,9 @@ type Network struct {
 }
 
 var (
-	_ bridge.Network = (*Network)(nil)
-	_ bridge.Checker = (*Network)(nil)
+	_ bridge.Network    = (*Network)(nil)
+	_ bridge.Checker    = (*Network)(nil)
+	_ bridge.Idempotent = (*Network)(nil)
 )
 
 // New validates cfg and prepares the client. It does no I/O but reading the
@@ -142,8 +169,10 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384), idle: time.Minute}
 	n.xrpc = &client{base: cfg.Service, ident: cfg.Identifier, password: cfg.AppPassword,
 		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout}
+	n.dms = &dmLedger{now: deps.Now}
 	if deps.DataDir != "" {
 		n.xrpc.store = filepath.Join(deps.DataDir, "bluesky-session.json")
+		n.dms.path = filepath.Join(deps.DataDir, "bluesky-dm-attempts.json")
 	}
 	n.profiles = &profileCache{ttl: time.Hour, now: deps.Now, m: map[string]profileEntry{}}
 	if err := n.loadCursor(); err != nil {
@@ -162,6 +191,15 @@ func (n *Network) Limits() bridge.TextLimits {
 
 // CountGraphemes counts user-perceived characters, as Bluesky does.
 func CountGraphemes(s string) int { return uniseg.GraphemeClusterCount(s) }
+
+// Idempotent reports that an attempt may be repeated without a second
+// publication, so the outbox retries one that a crash or a lost answer
+// left without outcome: posts by their derived record key, DMs through the
+// DM ledger, which turns a repeat of an attempt that may have been
+// delivered into a maybe-sent error for staff rather than a second
+// message. The ledger outlives a crash only in Deps.DataDir; without one
+// the network does not claim idempotency (nothing would survive a crash).
+func (n *Network) Idempotent() bool { return n.dms.durable() }
 
 // Check logs in.
 func (n *Network) Check(ctx context.Context) error {
@@ -219,20 +257,38 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 		rec.Reply = &replyRef{Root: root, Parent: parent}
 	}
 	rec.Facets = n.mentionFacets(ctx, r.Text)
-	var out strongRef
-	err = n.xrpc.call(ctx, "createRecord", http.MethodPost, "com.atproto.repo.createRecord", nil,
-		map[string]any{"repo": me, "collection": "app.bsky.feed.post", "record": rec}, &out, nil)
+	out, err := n.createPost(ctx, op, me, rec, r.IdempotencyKey)
 	if err != nil {
-		return bridge.PostRef{}, classify(op, err)
+		return bridge.PostRef{}, err
 	}
 	return bridge.PostRef{Network: Name, ID: out.URI, URL: n.postURL(ctx, out.URI)}, nil
 }
 
-// sendDM opens (or finds) the conversation with the customer and sends r.Text.
+// sendDM opens (or finds) the conversation with the customer and sends
+// r.Text, at most once per r.IdempotencyKey (see dmLedger): an attempt that
+// may have reached the chat service is never retryable, since sending
+// again would show the message twice. It does network and file I/O and
+// blocks until the chat service answered or ctx ended.
 func (n *Network) sendDM(ctx context.Context, op string, r bridge.Reply) (bridge.PostRef, error) {
 	to := r.To.ID
 	if to == "" {
 		return bridge.PostRef{}, &bridge.PublishError{Op: op, Reason: "Bluesky: the customer's account id is unknown"}
+	}
+	key := r.IdempotencyKey
+	if key != "" {
+		switch e := n.dms.get(key); e.State {
+		case dmSent:
+			return bridge.PostRef{Network: Name, ID: e.ID, URL: e.URL}, nil
+		case dmSending:
+			// Earshot stopped during an earlier attempt. Say so once; a
+			// "send again" after that finds the entry uncertain and sends.
+			if err := n.dms.set(key, dmEntry{State: dmUncertain}); err != nil {
+				n.log.Warn("bluesky: note an uncertain DM", "err", err)
+			}
+			return bridge.PostRef{}, &bridge.PublishError{Op: op, MaybeSent: true,
+				Reason: "Bluesky: Earshot stopped while sending this direct message, so it may have been delivered; check the conversation before sending it again",
+				Err:    errors.New("an earlier attempt has no outcome")}
+		}
 	}
 	hdr := http.Header{"Atproto-Proxy": {n.cfg.ChatProxy}}
 	var convo struct {
@@ -244,14 +300,38 @@ func (n *Network) sendDM(ctx context.Context, op string, r bridge.Reply) (bridge
 		url.Values{"members": {to}}, nil, &convo, hdr); err != nil {
 		return bridge.PostRef{}, classify(op, err)
 	}
+	if key != "" {
+		if err := n.dms.set(key, dmEntry{State: dmSending}); err != nil {
+			// Without the note a crash during the send could repeat it.
+			return bridge.PostRef{}, &bridge.PublishError{Op: op, Retryable: true,
+				Reason: "Bluesky: could not note the attempt before sending the direct message", Err: err}
+		}
+	}
 	var msg struct {
 		ID string `json:"id"`
 	}
-	if err := n.xrpc.call(ctx, "sendMessage", http.MethodPost, "chat.bsky.convo.sendMessage", nil,
-		map[string]any{"convoId": convo.Convo.ID, "message": map[string]string{"text": r.Text}}, &msg, hdr); err != nil {
-		return bridge.PostRef{}, classify(op, err)
+	err := n.xrpc.call(ctx, "sendMessage", http.MethodPost, "chat.bsky.convo.sendMessage", nil,
+		map[string]any{"convoId": convo.Convo.ID, "message": map[string]string{"text": r.Text}}, &msg, hdr)
+	if err != nil {
+		pe := classifyDM(op, err)
+		if key != "" {
+			e := dmEntry{} // surely not sent: forget the attempt
+			if pe.MaybeSent {
+				e.State = dmUncertain
+			}
+			if serr := n.dms.set(key, e); serr != nil {
+				n.log.Warn("bluesky: note a DM's outcome", "err", serr)
+			}
+		}
+		return bridge.PostRef{}, pe
 	}
-	return bridge.PostRef{Network: Name, ID: msg.ID, URL: "https://bsky.app/messages/" + convo.Convo.ID}, nil
+	ref := bridge.PostRef{Network: Name, ID: msg.ID, URL: "https://bsky.app/messages/" + convo.Convo.ID}
+	if key != "" {
+		if err := n.dms.set(key, dmEntry{State: dmSent, ID: ref.ID, URL: ref.URL}); err != nil {
+			n.log.Warn("bluesky: note a sent DM", "err", err)
+		}
+	}
+	return ref, nil
 }
 
 // postURL is the bsky.app link of an at:// post uri.
@@ -333,7 +413,7 @@ func (n *Network) resolveHandle(ctx context.Context, handle string) (string, err
 }
 
 // classify turns a failed call into a *bridge.PublishError.
-func classify(op string, err error) error {
+func classify(op string, err error) *bridge.PublishError {
 	var xe *xrpcError
 	if errors.As(err, &xe) {
 		switch {
@@ -359,14 +439,53 @@ func classify(op string, err error) error {
 			return &bridge.PublishError{Op: op, Reason: fmt.Sprintf("Bluesky refused the post: %s (HTTP %d)", msg, xe.Status), Err: xe}
 		}
 	}
+	// No answer: the server may have acted only if the request was written.
+	var se *sendError
+	sent := !errors.As(err, &se) || se.Sent
 	if errors.Is(err, context.Canceled) {
-		return &bridge.PublishError{Op: op, Retryable: true, Err: err}
+		return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: se != nil && se.Sent, Err: err}
 	}
 	var ne net.Error
 	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: true, Reason: "Bluesky: no answer in time", Err: err}
+		return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: sent, Reason: "Bluesky: no answer in time", Err: err}
 	}
-	return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: true, Reason: "Bluesky: could not reach the server", Err: err}
+	return &bridge.PublishError{Op: op, Retryable: true, MaybeSent: sent, Reason: "Bluesky: could not reach the server", Err: err}
+}
+
+// classifyDM is classify for chat.bsky.convo.sendMessage. The chat service
+// has no idempotency key, so a message that may have been delivered (the
+// request was written and then no answer came, or a 500, 502 or 504 came
+// back, or an answer we could not read) is MaybeSent and not Retryable:
+// the Network is Idempotent for posts, so the outbox would otherwise send
+// it again. Staff see why, and check before sending again.
+func classifyDM(op string, err error) *bridge.PublishError {
+	const send = "chat.bsky.convo.sendMessage" // not the session calls that may come before it
+	pe := classify(op, err)
+	var xe *xrpcError
+	var se *sendError
+	var ae *answerError
+	switch {
+	case errors.As(err, &xe):
+		if xe.Method != send || xe.Status != http.StatusInternalServerError && xe.Status != http.StatusBadGateway && xe.Status != http.StatusGatewayTimeout {
+			return pe
+		}
+		pe.Reason = fmt.Sprintf("Bluesky: the chat service failed (HTTP %d) while taking the direct message", xe.Status)
+	case errors.As(err, &se):
+		if se.Method != send || !se.Sent {
+			return pe
+		}
+		pe.Reason = "Bluesky: the chat service did not answer after the direct message was sent"
+	case errors.As(err, &ae):
+		if ae.Method != send {
+			return pe
+		}
+		pe.Reason = "Bluesky: the chat service's answer could not be read"
+	default:
+		return pe
+	}
+	pe.Retryable, pe.RetryAfter, pe.MaybeSent = false, 0, true
+	pe.Reason += ", so it may have been delivered; check the conversation before sending it again"
+	return pe
 }
 
 func orDefault(s, d string) string {

@@ -41,7 +41,9 @@ func newFixture(t *testing.T, cfg Config) *fixture {
 	if cfg.Identifier == "" {
 		cfg.Identifier, cfg.AppPassword = blueskyfake.OurHandle, blueskyfake.OurPassword
 	}
-	cfg.RequestTimeout = 5 * time.Second
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 5 * time.Second
+	}
 	if cfg.ChatPoll == 0 {
 		cfg.ChatPoll = 20 * time.Millisecond
 	}

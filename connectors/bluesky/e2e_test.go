@@ -81,3 +81,123 @@ func TestEndToEndWithBridge(t *testing.T) {
 	}
 	connectortest.WaitFor(t, 10*time.Second, "the customer's DM in the thread", func() bool { return desk.HasMessage(thread, "ABC123") })
 }
+
+// End to end with the real core, the PDS losing the answer to the reply's
+// createRecord after storing it: the outbox retries (Bluesky is
+// Idempotent), the retry writes the same record key and finds the post,
+// and the timeline shows the reply once, marked sent with its link. Lost
+// as a 502 (resolved in the attempt by reading the record back) and as no
+// answer until the attempt's deadline (resolved by the outbox's retry).
+func TestEndToEndLostAnswerPublishesOnce(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		status int
+	}{{"502", 502}, {"no answer", 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			fx := newFixture(t, Config{})
+			desk := connectortest.NewRecordingDesk()
+			b := connectortest.StartBridge(t, connectortest.BridgeRun{
+				Options: bridge.Options{
+					Config: bridge.Config{
+						Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+						Watch:         []bridge.WatchRule{{Network: Name, Mentions: true}},
+						Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+						UndoWindowSet: true,
+						Retry:         bridge.RetryConfig{Backoff: 10 * time.Millisecond},
+					},
+					Networks:       []bridge.Network{fx.net},
+					Desks:          []bridge.Desk{desk},
+					PublishTimeout: time.Second, // the lost answer's attempt ends here
+				},
+				Ready: func() bool { return fx.fake.Streams() > 0 },
+			})
+			ctx := context.Background()
+			fx.post(t, "@"+blueskyfake.OurHandle+" no signal since noon", "")
+			connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
+			thread := desk.Threads()[0]
+			cv, _ := desk.Card(thread)
+			staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+			if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
+				t.Fatal(err)
+			}
+			fx.fake.LoseNext(c.status, 1)
+			text := "Sorry, a mast is down near you; it is being fixed."
+			tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
+			if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: tref,
+				Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: "S1", Author: "U1"}, Staff: staff,
+				Text: text, At: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			connectortest.WaitFor(t, 15*time.Second, "the sent mark", func() bool {
+				s := desk.MarkOf("S1").State
+				if s == bridge.DeliveryFailed || s == bridge.DeliveryUncertain {
+					t.Fatalf("the reply was marked %s: %+v", s, desk.MarkOf("S1"))
+				}
+				return s == bridge.DeliverySent
+			})
+			posts := published(fx, text)
+			if len(posts) != 1 {
+				t.Fatalf("the timeline shows the reply %d times, want once", len(posts))
+			}
+			if m := desk.MarkOf("S1"); !strings.HasSuffix(m.Link, "/post/"+posts[0].Rkey) {
+				t.Errorf("sent mark links %q, want the post %s", m.Link, posts[0].URI)
+			}
+		})
+	}
+}
+
+// End to end with the real core: a DM whose answer is lost after the chat
+// service took it is not sent again by the outbox, though the network is
+// Idempotent; the staff message is marked with why and what to check.
+func TestEndToEndLostDMAnswerIsNotResent(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	desk := connectortest.NewRecordingDesk()
+	b := connectortest.StartBridge(t, connectortest.BridgeRun{
+		Options: bridge.Options{
+			Config: bridge.Config{
+				Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+				Watch:         []bridge.WatchRule{{Network: Name, Mentions: true, Direct: true}},
+				Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+				UndoWindowSet: true,
+				Retry:         bridge.RetryConfig{Backoff: 10 * time.Millisecond},
+			},
+			Networks: []bridge.Network{fx.net},
+			Desks:    []bridge.Desk{desk},
+		},
+		Ready: func() bool { return fx.fake.Streams() > 0 },
+	})
+	ctx := context.Background()
+	fx.post(t, "@"+blueskyfake.OurHandle+" charged twice this month", "")
+	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
+	thread := desk.Threads()[0]
+	cv, _ := desk.Card(thread)
+	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.MoveToDM(ctx, cv.ID, staff, ""); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the public DM line", func() bool { return len(published(fx, bridge.DMNotice)) == 1 })
+	fx.fake.LoseNext(502, 1)
+	tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
+	if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: tref,
+		Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: "S1", Author: "U1"}, Staff: staff,
+		Text: "Which card was charged?", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 10*time.Second, "the DM's mark", func() bool {
+		s := desk.MarkOf("S1").State
+		return s != "" && s != bridge.DeliveryPending
+	})
+	m := desk.MarkOf("S1")
+	if m.State == bridge.DeliverySent || !strings.Contains(m.Reason, "may have been delivered") || m.Retry == "" {
+		t.Errorf("mark %+v; want not sent, saying it may have been delivered, with send again", m)
+	}
+	if n := len(ourDMs(fx, fx.ana.DID)); n != 1 {
+		t.Errorf("%d DMs reached the customer, want the 1 the lost answer hid", n)
+	}
+}

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
@@ -38,6 +40,29 @@ func (e *xrpcError) Error() string {
 	}
 	return s
 }
+
+// sendError is a call that got no answer: the connection failed or the
+// deadline passed. Sent tells whether the whole request had been written
+// by then, so whether the server may have acted on it.
+type sendError struct {
+	Method string
+	Sent   bool
+	Err    error
+}
+
+func (e *sendError) Error() string { return e.Method + ": " + e.Err.Error() }
+
+func (e *sendError) Unwrap() error { return e.Err }
+
+// answerError is a 2xx answer that could not be read: the server acted.
+type answerError struct {
+	Method string
+	Err    error
+}
+
+func (e *answerError) Error() string { return e.Method + ": decode answer: " + e.Err.Error() }
+
+func (e *answerError) Unwrap() error { return e.Err }
 
 // session is the login state of our account.
 type session struct {
@@ -189,6 +214,10 @@ func (c *client) do(ctx context.Context, op, method, nsid string, q url.Values, 
 		}
 		body = bytes.NewReader(b)
 	}
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { wrote.Store(i.Err == nil) },
+	})
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return fmt.Errorf("%s: %w", nsid, err)
@@ -207,7 +236,7 @@ func (c *client) do(ctx context.Context, op, method, nsid string, q url.Values, 
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.obs.ObserveRequest(Name, op, bridge.OutcomeError, time.Since(start))
-		return fmt.Errorf("%s: %w", nsid, err)
+		return &sendError{Method: nsid, Sent: wrote.Load(), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -226,7 +255,7 @@ func (c *client) do(ctx context.Context, op, method, nsid string, q url.Values, 
 		return nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(out); err != nil {
-		return fmt.Errorf("%s: decode answer: %w", nsid, err)
+		return &answerError{Method: nsid, Err: err}
 	}
 	return nil
 }

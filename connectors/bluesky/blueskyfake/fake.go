@@ -1,14 +1,28 @@
 // Package blueskyfake is a stateful fake of the Bluesky services Earshot
 // uses, on loopback: a PDS (XRPC createSession/refreshSession, createRecord
-// validating the post record, getProfile, resolveHandle), a Jetstream
-// endpoint (/subscribe with wantedCollections and cursor replay) and the
-// chat service reached through the PDS with the atproto-proxy header.
+// validating the post record and its record key, getRecord, getProfile,
+// resolveHandle), a Jetstream endpoint (/subscribe with wantedCollections
+// and cursor replay) and the chat service reached through the PDS with the
+// atproto-proxy header.
+//
+// Records are kept by record key (rkey). createRecord takes an optional
+// rkey, which for app.bsky.feed.post must be a TID (13 base32-sortable
+// characters, first in 234567abcdefghij): a bad key answers 400
+// InvalidRequest. An rkey that already holds a record is refused, never
+// overwritten: by default with HTTP 400
+// {"error":"RecordAlreadyExists","message":"Record already exists: at://..."};
+// SetDuplicateAnswer changes that answer (the reference PDS has answered
+// such a create with a bare HTTP 500 InternalServerError, see
+// bluesky-social/indigo#873 and bluesky-social/atproto#4728). Without rkey
+// the fake mints a TID, as the PDS does.
 //
 // Tests and `earshot demo` drive it as people (AddAccount, Post, SendDM) and
-// inspect it (Posts, Published, DMs). Knobs: FailNext (HTTP errors, 429 with
-// RateLimit-Reset), ExpireTokens (the next calls answer 400 ExpiredToken),
-// SetLatency, DropStreams, SetDMPolicy. Subscribe is a change feed for a
-// live sandbox page. Safe for concurrent use.
+// inspect it (Posts, Published, DMs). Knobs: FailNext (HTTP errors before
+// anything is done, 429 with RateLimit-Reset), LoseNext (the work is done,
+// then the answer is an HTTP error or never comes: "it went through but the
+// answer was lost"), ExpireTokens (the next calls answer 400 ExpiredToken),
+// SetLatency, DropStreams, SetDMPolicy, SetDuplicateAnswer. Subscribe is a
+// change feed for a live sandbox page. Safe for concurrent use.
 package blueskyfake
 
 import (
@@ -16,6 +30,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -110,6 +125,9 @@ type failure struct {
 	wait   time.Duration
 }
 
+// lost is an answer LoseNext throws away: status, or none at all when 0.
+type lost struct{ status int }
+
 type sub struct {
 	ch   chan []byte
 	drop chan struct{}
@@ -134,6 +152,12 @@ type Server struct {
 	logUS    []int64
 	dms      []DM
 	fails    fakekit.Failures[failure]
+	losses   fakekit.Failures[lost]
+	dup      struct {
+		status int
+		name   string
+	} // the answer to a create on an rkey that is taken
+	lastTID  int64 // the last minted TID's microseconds, to keep them increasing
 	latency  fakekit.Latency
 	subs     map[*sub]bool
 	stalled  map[*sub]bool
@@ -167,6 +191,7 @@ func New() *Server {
 		byURI: map[string]*Post{}, subs: map[*sub]bool{}, stalled: map[*sub]bool{},
 		feed: fakekit.Feed[Event]{Buffer: 64},
 	}
+	s.dup.status, s.dup.name = http.StatusBadRequest, "RecordAlreadyExists"
 	s.us = s.AddAccount("earshot", "Earshot Support", 900)
 	s.mu.Lock()
 	a := s.accounts[s.us.DID]
@@ -250,6 +275,26 @@ func (s *Server) FailNext(status, n int, wait time.Duration) {
 	s.fails.Add(failure{status, wait}, n)
 }
 
+// LoseNext makes the next n createRecord / sendMessage calls that succeed
+// lose their answer: the record is stored (the message sent) and then the
+// caller gets HTTP status instead of the result, or, when status is 0, no
+// answer at all until it gives up (a timeout after the request was sent).
+func (s *Server) LoseNext(status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.losses.Add(lost{status}, n)
+}
+
+// SetDuplicateAnswer sets how createRecord refuses an rkey that already
+// holds a record: HTTP status with XRPC error name (default 400
+// RecordAlreadyExists; 500 InternalServerError is what the reference PDS
+// has answered).
+func (s *Server) SetDuplicateAnswer(status int, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dup.status, s.dup.name = status, name
+}
+
 // ExpireTokens makes every access token issued so far answer 400 ExpiredToken.
 func (s *Server) ExpireTokens() {
 	s.mu.Lock()
@@ -328,7 +373,7 @@ func (s *Server) Post(did, text, replyTo string) (Post, error) {
 		}
 		rec.Reply = &ReplyRefs{Root: root, Parent: Ref{URI: parent.URI, CID: parent.CID}}
 	}
-	p, err := s.createLocked(did, rec)
+	p, err := s.createLocked(did, "", rec)
 	if err != nil {
 		return Post{}, err
 	}
@@ -385,7 +430,41 @@ func (s *Server) validateLocked(rec Record) error {
 	return nil
 }
 
-func (s *Server) createLocked(did string, rec Record) (*Post, error) {
+// errExists is createLocked's refusal of an rkey that holds a record.
+type errExists struct{ uri string }
+
+func (e errExists) Error() string { return "Record already exists: " + e.uri }
+
+// tidRe is the TID syntax of the atproto spec: 13 base32-sortable
+// characters, the first one with the top bit clear.
+var tidRe = regexp.MustCompile(`^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$`)
+
+// ValidTID reports whether s has the syntax of a TID, the record key of
+// app.bsky.feed.post.
+func ValidTID(s string) bool { return tidRe.MatchString(s) }
+
+const sortable = "234567abcdefghijklmnopqrstuvwxyz"
+
+// mintTIDLocked returns a new TID from the clock (clock id 0), as the PDS
+// does for a create without rkey.
+func (s *Server) mintTIDLocked() string {
+	us := time.Now().UnixMicro()
+	if us <= s.lastTID {
+		us = s.lastTID + 1
+	}
+	s.lastTID = us
+	v := uint64(us) << 10
+	var b [13]byte
+	for i := 12; i >= 0; i-- {
+		b[i] = sortable[v&31]
+		v >>= 5
+	}
+	return string(b[:])
+}
+
+// createLocked stores rec as a post of did under rkey (minted when ""),
+// refusing an invalid record, an invalid rkey or a taken one (errExists).
+func (s *Server) createLocked(did, rkey string, rec Record) (*Post, error) {
 	a := s.accounts[did]
 	if a == nil {
 		return nil, fmt.Errorf("no account %s", did)
@@ -396,8 +475,15 @@ func (s *Server) createLocked(did string, rec Record) (*Post, error) {
 	if err := s.validateLocked(rec); err != nil {
 		return nil, err
 	}
+	if rkey == "" {
+		rkey = s.mintTIDLocked()
+	} else if !ValidTID(rkey) {
+		return nil, fmt.Errorf("Invalid record key: app.bsky.feed.post keys must be TIDs, got %q", rkey)
+	}
+	if uri := "at://" + did + "/app.bsky.feed.post/" + rkey; s.byURI[uri] != nil {
+		return nil, errExists{uri}
+	}
 	s.seq++
-	rkey := "3l" + strconv.FormatInt(1_000_000+s.seq, 36)
 	body, _ := json.Marshal(rec)
 	sum := sha256.Sum256(append([]byte(did+rkey), body...))
 	p := &Post{URI: "at://" + did + "/app.bsky.feed.post/" + rkey, CID: "bafyrei" + hex.EncodeToString(sum[:20]),
@@ -582,6 +668,27 @@ func (s *Server) takeFailure(w http.ResponseWriter) bool {
 	return true
 }
 
+// loseAnswer answers a call whose work is done with the next LoseNext
+// failure instead of its result: an HTTP error, or nothing until the
+// caller hangs up. False when no answer is to be lost.
+func (s *Server) loseAnswer(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	l, ok := s.losses.Take()
+	if ok {
+		s.feed.Emit(Event{Kind: "failure"})
+	}
+	s.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if l.status == 0 {
+		<-r.Context().Done()
+		return true
+	}
+	xerr(w, l.status, map[bool]string{true: "InternalServerError", false: "InvalidRequest"}[l.status >= 500], http.StatusText(l.status))
+	return true
+}
+
 func boolInt(b bool) int64 {
 	if b {
 		return 1
@@ -653,10 +760,35 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, 200, map[string]any{"did": a.DID, "handle": a.Handle, "displayName": a.Name,
 			"avatar": s.srv.URL + "/img/avatar/" + a.DID + ".jpg", "followersCount": a.Followers})
 	}))
+	mux.HandleFunc("GET /xrpc/com.atproto.repo.getRecord", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		repo, coll, rkey := q.Get("repo"), q.Get("collection"), q.Get("rkey")
+		if repo == "" || coll == "" || rkey == "" {
+			xerr(w, 400, "InvalidRequest", "repo, collection and rkey are required")
+			return
+		}
+		s.mu.Lock()
+		if a := s.byHandle[repo]; a != nil {
+			repo = a.DID
+		}
+		uri := "at://" + repo + "/" + coll + "/" + rkey
+		p := s.byURI[uri]
+		var out map[string]any
+		if p != nil {
+			out = map[string]any{"uri": p.URI, "cid": p.CID, "value": p.Record}
+		}
+		s.mu.Unlock()
+		if p == nil {
+			xerr(w, 400, "RecordNotFound", "Could not locate record: "+uri)
+			return
+		}
+		writeJSON(w, 200, out)
+	})
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", s.authed(func(w http.ResponseWriter, r *http.Request, did string) {
 		var in struct {
 			Repo       string `json:"repo"`
 			Collection string `json:"collection"`
+			Rkey       string `json:"rkey"`
 			Record     Record `json:"record"`
 		}
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
@@ -675,10 +807,19 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		s.mu.Lock()
-		p, err := s.createLocked(did, in.Record)
+		p, err := s.createLocked(did, in.Rkey, in.Record)
+		dup := s.dup
 		s.mu.Unlock()
-		if err != nil {
+		var exists errExists
+		switch {
+		case errors.As(err, &exists):
+			xerr(w, dup.status, dup.name, err.Error())
+			return
+		case err != nil:
 			xerr(w, 400, "InvalidRequest", err.Error())
+			return
+		}
+		if s.loseAnswer(w, r) {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"uri": p.URI, "cid": p.CID})
@@ -729,6 +870,9 @@ func (s *Server) routes() http.Handler {
 		s.mu.Unlock()
 		if err != nil {
 			xerr(w, 400, err.Error(), err.Error())
+			return
+		}
+		if s.loseAnswer(w, r) {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"id": m.ID, "rev": m.ID, "text": m.Text,

@@ -1,6 +1,11 @@
 package blueskyfake
 
 import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -54,5 +59,113 @@ func TestRecordValidationAndChangeFeed(t *testing.T) {
 	s.SetDMPolicy(ana.DID, "none")
 	if _, err := s.SendDM(s.Us().DID, ana.DID, "hi"); err == nil || err.Error() != "MessagesDisabled" {
 		t.Errorf("DM to a closed inbox: %v", err)
+	}
+}
+
+// xrpc calls the fake as our account and returns the status and decoded body.
+func xrpc(t *testing.T, s *Server, method, nsid string, q url.Values, in any) (int, map[string]any) {
+	t.Helper()
+	tok := login(t, s)
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	u := s.URL() + "/xrpc/" + nsid
+	if q != nil {
+		u += "?" + q.Encode()
+	}
+	req, _ := http.NewRequest(method, u, body)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func login(t *testing.T, s *Server) string {
+	t.Helper()
+	b, _ := json.Marshal(map[string]string{"identifier": OurHandle, "password": OurPassword})
+	resp, err := http.Post(s.URL()+"/xrpc/com.atproto.server.createSession", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct{ AccessJwt string }
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.AccessJwt == "" {
+		t.Fatalf("login: %v %+v", err, out)
+	}
+	return out.AccessJwt
+}
+
+func create(t *testing.T, s *Server, rkey, text string) (int, map[string]any) {
+	t.Helper()
+	in := map[string]any{"repo": s.Us().DID, "collection": "app.bsky.feed.post",
+		"record": map[string]any{"$type": "app.bsky.feed.post", "text": text, "createdAt": time.Now().UTC().Format(time.RFC3339Nano)}}
+	if rkey != "" {
+		in["rkey"] = rkey
+	}
+	return xrpc(t, s, http.MethodPost, "com.atproto.repo.createRecord", nil, in)
+}
+
+// Record keys: TIDs only, kept by key, a taken key refused (never
+// overwritten), and getRecord reads them back.
+func TestRecordKeys(t *testing.T) {
+	t.Parallel()
+	s := New()
+	defer s.Close()
+	for _, bad := range []string{"self", "3l3qo2vuowo2", "3l3qo2vuowo2bb", "kl3qo2vuowo2b", "3L3QO2VUOWO2B", "3l3qo2vuowo1b"} {
+		if code, out := create(t, s, bad, "x"); code != 400 || out["error"] != "InvalidRequest" {
+			t.Errorf("rkey %q: %d %v, want 400 InvalidRequest", bad, code, out)
+		}
+	}
+	code, out := create(t, s, "3l3qo2vuowo2b", "first")
+	if code != 200 || out["uri"] != "at://"+s.Us().DID+"/app.bsky.feed.post/3l3qo2vuowo2b" {
+		t.Fatalf("create with rkey: %d %v", code, out)
+	}
+	cid := out["cid"]
+	if code, out := create(t, s, "3l3qo2vuowo2b", "second"); code != 400 || out["error"] != "RecordAlreadyExists" {
+		t.Errorf("taken rkey: %d %v, want 400 RecordAlreadyExists", code, out)
+	}
+	s.SetDuplicateAnswer(500, "InternalServerError")
+	if code, out := create(t, s, "3l3qo2vuowo2b", "third"); code != 500 || out["error"] != "InternalServerError" {
+		t.Errorf("taken rkey, PDS-style: %d %v, want 500", code, out)
+	}
+	if n := len(s.Published()); n != 1 || s.Published()[0].Record.Text != "first" {
+		t.Errorf("published %+v, want only the first", s.Published())
+	}
+	q := url.Values{"repo": {OurHandle}, "collection": {"app.bsky.feed.post"}, "rkey": {"3l3qo2vuowo2b"}}
+	code, out = xrpc(t, s, http.MethodGet, "com.atproto.repo.getRecord", q, nil)
+	if v, _ := out["value"].(map[string]any); code != 200 || out["cid"] != cid || v["text"] != "first" {
+		t.Errorf("getRecord: %d %v", code, out)
+	}
+	q.Set("rkey", "3l3qo2vuowo2c")
+	if code, out := xrpc(t, s, http.MethodGet, "com.atproto.repo.getRecord", q, nil); code != 400 || out["error"] != "RecordNotFound" {
+		t.Errorf("getRecord of nothing: %d %v", code, out)
+	}
+	if code, out := create(t, s, "", "minted"); code != 200 || !ValidTID(strings.TrimPrefix(out["uri"].(string), "at://"+s.Us().DID+"/app.bsky.feed.post/")) {
+		t.Errorf("minted key: %d %v", code, out)
+	}
+}
+
+// LoseNext: the work is done, the answer is lost.
+func TestLoseNextStoresThenFails(t *testing.T) {
+	t.Parallel()
+	s := New()
+	defer s.Close()
+	s.LoseNext(502, 1)
+	if code, _ := create(t, s, "3l3qo2vuowo2b", "lost answer"); code != 502 {
+		t.Errorf("lost answer: HTTP %d, want 502", code)
+	}
+	if len(s.Published()) != 1 {
+		t.Errorf("the record was not stored: %+v", s.Published())
+	}
+	if code, out := create(t, s, "3l3qo2vuowo2b", "lost answer"); code != 400 || out["error"] != "RecordAlreadyExists" {
+		t.Errorf("the retry: %d %v", code, out)
 	}
 }

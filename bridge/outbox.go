@@ -285,7 +285,9 @@ func (b *Bridge) outcome(it OutboxItem, ref PostRef, err error) Event {
 		idempotent = b.networks[it.Network].(Idempotent).Idempotent()
 	}
 	switch {
-	case pe.MaybeSent && !idempotent:
+	case pe.MaybeSent && (!idempotent || !pe.Retryable):
+		// An Idempotent network may still have a path without idempotency
+		// (Bluesky's DMs): it says so by not calling the attempt retryable.
 		return Event{Type: EvUncertain, ID: it.ID, Text: "It may or may not have been published (" + reason + "). Check the conversation, then send again if it is not there."}
 	case pe.Retryable && it.Attempts < b.cfg.Retry.Attempts:
 		wait := b.cfg.Retry.Backoff << max(it.Attempts-1, 0)

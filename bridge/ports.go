@@ -84,7 +84,8 @@ type PublishError struct {
 	RetryAfter time.Duration // the network asked us to wait this long
 	// MaybeSent is set when the request may have reached the network (a
 	// timeout after sending). The outbox never retries such an attempt on a
-	// network that is not Idempotent: it shows it as uncertain.
+	// network that is not Idempotent, nor one the network marks not
+	// Retryable: it shows it as uncertain.
 	MaybeSent bool
 	Reason    string // for staff, in plain words: "Bluesky: the customer does not accept DMs from accounts they don't follow"
 	Err       error

@@ -34,7 +34,7 @@
 // speaks for the whole network, so the DM path guards itself: a DM that
 // may have been delivered (no answer after the request was written, a 500,
 // 502 or 504, an unreadable answer) is MaybeSent and never Retryable, so
-// the outbox fails it with that reason and a send-again button instead of
+// the outbox shows it as uncertain, with that reason and a send-again button, instead of
 // retrying; and each DM attempt is noted in Deps.DataDir (dmledger.go), so
 // the outbox's retry after a crash reports it as maybe sent instead of
 // sending it twice. Without a data dir the network is not Idempotent.

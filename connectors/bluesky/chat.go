@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
 // Customers' direct messages do not travel on Jetstream: they are read by
@@ -65,14 +66,7 @@ func (n *Network) saveChatCursor(c string) {
 	if p == "" {
 		return
 	}
-	b, _ := json.Marshal(map[string]string{"cursor": c})
-	err := os.MkdirAll(filepath.Dir(p), 0o755)
-	if err == nil {
-		if err = os.WriteFile(p+".tmp", b, 0o600); err == nil {
-			err = os.Rename(p+".tmp", p)
-		}
-	}
-	if err != nil {
+	if err := statefile.WriteJSON(p, map[string]string{"cursor": c}); err != nil {
 		n.log.Warn("bluesky: save chat cursor", "err", err)
 	}
 }

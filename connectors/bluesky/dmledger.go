@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
 // The chat service has no idempotency key: sending a message twice shows
@@ -117,29 +118,7 @@ func (l *dmLedger) saveLocked() error {
 			delete(l.m, k)
 		}
 	}
-	b, err := json.Marshal(l.m)
-	if err != nil {
-		return fmt.Errorf("bluesky: encode the DM ledger: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(l.path), 0o700); err != nil {
-		return fmt.Errorf("bluesky: save the DM ledger: %w", err)
-	}
-	tmp := l.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("bluesky: save the DM ledger: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, l.path)
-	}
-	if err != nil {
+	if err := statefile.WriteJSON(l.path, l.m); err != nil {
 		return fmt.Errorf("bluesky: save the DM ledger: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
 // Record types, as the lexicon names their fields.
@@ -166,14 +167,7 @@ func (n *Network) advance(us int64, force bool) {
 		return
 	}
 	n.saved = time.Now()
-	b, _ := json.Marshal(map[string]int64{"time_us": n.cursor})
-	err := os.MkdirAll(filepath.Dir(p), 0o755)
-	if err == nil {
-		if err = os.WriteFile(p+".tmp", b, 0o600); err == nil {
-			err = os.Rename(p+".tmp", p)
-		}
-	}
-	if err != nil {
+	if err := statefile.WriteJSON(p, map[string]int64{"time_us": n.cursor}); err != nil {
 		n.log.Warn("bluesky: save cursor", "err", err)
 	}
 }

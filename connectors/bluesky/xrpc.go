@@ -11,13 +11,13 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
 // xrpcError is an XRPC failure: {"error","message"} with its HTTP status.
@@ -120,14 +120,7 @@ func (c *client) saveLocked() {
 	if c.store == "" || c.sess == nil {
 		return
 	}
-	b, _ := json.Marshal(savedSession{Ident: c.ident, session: *c.sess})
-	if err := os.MkdirAll(filepath.Dir(c.store), 0o700); err != nil {
-		return
-	}
-	tmp := c.store + ".tmp"
-	if os.WriteFile(tmp, b, 0o600) == nil {
-		_ = os.Rename(tmp, c.store)
-	}
+	_ = statefile.WriteJSON(c.store, savedSession{Ident: c.ident, session: *c.sess})
 }
 
 // call does one XRPC request. op names it for the metrics. in (a value to

@@ -21,6 +21,7 @@ import (
 	gomastodon "github.com/mattn/go-mastodon"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
 // state is what survives a restart, in Deps.DataDir/mastodon-state.json.
@@ -63,15 +64,8 @@ func (n *Network) saveStateLocked() {
 	if p == "" {
 		return
 	}
-	b, _ := json.Marshal(n.state)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
-		tmp := p + ".tmp"
-		if err = os.WriteFile(tmp, b, 0o600); err == nil {
-			err = os.Rename(tmp, p)
-		}
-		if err != nil {
-			n.log.Warn("mastodon: save state", "err", err)
-		}
+	if err := statefile.WriteJSON(p, n.state); err != nil {
+		n.log.Warn("mastodon: save state", "err", err)
 	}
 }
 

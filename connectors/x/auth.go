@@ -19,6 +19,7 @@ import (
 	"github.com/dghubble/oauth1"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
 // tokenFile is the OAuth 2.0 token chain as kept in Deps.DataDir/x-token.json.
@@ -189,48 +190,12 @@ func (a *oauth2Auth) saveLocked() {
 		return
 	}
 	b, _ := json.MarshalIndent(a.tok, "", "  ")
-	if err := writeFileAtomic(a.path, b); err != nil {
+	if err := statefile.Write(a.path, b); err != nil {
 		a.deps.Logger.Error("x: could not save the rotated refresh token; it lives only in memory until the data directory is writable again",
 			"path", a.path, "err", err)
 		return
 	}
 	a.dirty = false
-}
-
-// writeFileAtomic writes b to path through a fsynced temporary file and a
-// rename, then fsyncs the directory: after a crash the file is old or new, never torn.
-func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o600)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // oauth1Auth signs requests with OAuth 1.0a user context (HMAC-SHA1).

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
 // state is what survives a restart, in Deps.DataDir/x-state.json.
@@ -60,8 +61,7 @@ func (n *Network) saveStateLocked() {
 	if p == "" {
 		return
 	}
-	b, _ := json.Marshal(n.state)
-	if err := writeFileAtomic(p, b); err != nil {
+	if err := statefile.WriteJSON(p, n.state); err != nil {
 		n.log.Warn("x: save state", "err", err)
 	}
 }

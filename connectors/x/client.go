@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,9 @@ type client struct {
 	now     func() time.Time
 	timeout time.Duration
 	secrets []string
+
+	mu   sync.Mutex
+	held map[string]time.Time // op -> when its rate-limit window resets, once X said none is left
 }
 
 // authorizer puts credentials on requests.
@@ -171,6 +175,12 @@ func (c *client) send(ctx context.Context, op, method, path string, q url.Values
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	if wait := c.heldFor(op); wait > 0 {
+		// X said this call's window is used up: asking now would only
+		// earn a 429 (and repeated 429s can get an app suspended).
+		return nil, false, &apiError{Op: op, Code: 88, Wait: wait, secrets: c.secrets,
+			Err: fmt.Errorf("not sent: X's rate limit for this call is used up for %s (x-rate-limit-remaining: 0)", wait.Round(time.Second))}
+	}
 	// Authorize (maybe a token refresh, a request of its own) before the
 	// trace is attached: only this request's own write may count as sent.
 	if err := c.auth.authorize(ctx, req); err != nil {
@@ -188,6 +198,11 @@ func (c *client) send(ctx context.Context, op, method, path string, q url.Values
 			err = ue.Err // the URL adds nothing and may grow query secrets one day
 		}
 		return nil, wrote.Load(), &apiError{Op: op, Err: err, Sent: wrote.Load(), secrets: c.secrets}
+	}
+	if resp.StatusCode < 300 {
+		// A 429 tells its caller how long to wait (apiError.Wait); an
+		// answer that went through but spent the last request holds op back.
+		c.noteWindow(op, resp.Header)
 	}
 	switch {
 	case resp.StatusCode == 429:
@@ -232,6 +247,40 @@ func fillFromItem(e *apiError, it errItem) {
 	if e.Code == 88 && e.Status == 200 {
 		e.Status = 429
 	}
+}
+
+// noteWindow remembers, from an answer's headers, whether op's rate-limit
+// window has requests left; none left holds op back until the reset.
+func (c *client) noteWindow(op string, h http.Header) {
+	left := strings.TrimSpace(h.Get("x-rate-limit-remaining"))
+	if left == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if wait := c.resetWait(h); left == "0" && wait > 0 {
+		if c.held == nil {
+			c.held = map[string]time.Time{}
+		}
+		c.held[op] = c.now().Add(wait)
+		return
+	}
+	delete(c.held, op)
+}
+
+// heldFor is how long op must still wait for its window to reset (0: go).
+func (c *client) heldFor(op string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, ok := c.held[op]
+	if !ok {
+		return 0
+	}
+	if wait := until.Sub(c.now()); wait > 0 {
+		return wait
+	}
+	delete(c.held, op)
+	return 0
 }
 
 // resetWait reads x-rate-limit-reset (epoch seconds); X sends no Retry-After.

@@ -95,6 +95,12 @@ func classify(op string, err error) error {
 	// look-up before it (users/me, a token refresh) published nothing.
 	posting := ae.Op == "publish" || ae.Op == "dm"
 	switch {
+	case ae.rateLimited():
+		// A 429, or held back before sending because X said the window
+		// was used up: nothing was posted, so a retry after the reset is safe.
+		pe.Retryable = true
+		pe.RetryAfter = ae.Wait
+		pe.Reason = "X is rate limiting us"
 	case ae.Status == 0:
 		// No answer. Written in full means X may have posted it: never
 		// retried automatically (X is not Idempotent); the thread shows it as uncertain.
@@ -105,10 +111,6 @@ func classify(op string, err error) error {
 		} else {
 			pe.Reason = "X could not be reached"
 		}
-	case ae.rateLimited():
-		pe.Retryable = true
-		pe.RetryAfter = ae.Wait
-		pe.Reason = "X is rate limiting us"
 	case posting && (ae.Status == 500 || ae.Status == 502 || ae.Status == 504):
 		// The request reached X (or its gateway), which failed while
 		// handling it: the post may exist. Posts cost money and X has no

@@ -21,6 +21,12 @@
 // Idempotent and a request that may have reached X (a timeout after sending)
 // comes back as a PublishError with MaybeSent, as does a 500, 502 or 504
 // answer to the post itself: the outbox never retries those by itself.
+//
+// Rate limits: X sends x-rate-limit-limit/remaining/reset (epoch seconds)
+// and no Retry-After. A 429 says how long to wait in its error; an answer
+// that spent a call's last request holds that call back until the reset,
+// so a poll or a reply is not sent only to earn a 429 (held-back replies
+// are retryable: nothing was posted).
 package x
 
 import (

@@ -274,6 +274,43 @@ func TestRateLimitsFromHeaders(t *testing.T) {
 	}
 }
 
+// X's budgets: an answer that spends a call's last request holds that call
+// back until the window resets, so polling under a tight budget never
+// earns a 429 and still delivers what was posted meanwhile; a reply held
+// back is not sent, and is safe to retry after the reset.
+func TestUsedUpWindowHoldsCallsBackUntilItResets(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	fx.fake.SetRateLimit("GET /2/users/{id}/mentions", 2, 2*time.Second)
+	n := fx.network(t)
+	in, stop := run(t, n)
+	defer stop()
+	first := fx.tweet(t, "@earshot first", "")
+	in.WaitPost(t, 5*time.Second, byID(first))
+	later := fx.tweet(t, "@earshot posted while the window is used up", "")
+	in.WaitPost(t, 10*time.Second, byID(later))
+	if got := fx.fake.RateLimited(); got != 0 {
+		t.Errorf("X answered %d mention polls 429: a used-up window was asked anyway", got)
+	}
+	checkOnce(t, in.Posts())
+
+	fx.fake.SetRateLimit("POST /2/tweets", 1, time.Minute)
+	reply := bridge.Reply{Case: "E-1", InReplyTo: first, To: bridge.Author{ID: fx.ana.ID}, Text: "On it", IdempotencyKey: "k1"}
+	if _, err := n.Publish(context.Background(), reply); err != nil {
+		t.Fatal(err)
+	}
+	attempts := fx.fake.PublishAttempts()
+	reply.Text, reply.IdempotencyKey = "And another", "k2"
+	_, err := n.Publish(context.Background(), reply)
+	var pe *bridge.PublishError
+	if !errors.As(err, &pe) || !pe.Retryable || pe.MaybeSent || pe.RetryAfter < 30*time.Second {
+		t.Fatalf("publish with the window used up: %v (%+v), want retryable, not sent, after the reset", err, pe)
+	}
+	if fx.fake.PublishAttempts() != attempts || fx.fake.RateLimited() != 0 {
+		t.Errorf("the held-back reply reached X (attempts %d → %d, 429s %d)", attempts, fx.fake.PublishAttempts(), fx.fake.RateLimited())
+	}
+}
+
 func TestPublishTimeoutAfterSendIsMaybeSent(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t)

@@ -10,8 +10,8 @@
 //
 // It is drivable as a person (Tweet, Reply, SendDM), inspectable (Tweets,
 // Published, DMs, Rules, counters), has knobs (FailNext, FailReads,
-// SetLatency, DropStreams, HangNextPost, HangStreamConnects, SlowTokenAnswers,
-// PartialErrors) and a change hook
+// SetLatency, SetRateLimit, DropStreams, HangNextPost, HangStreamConnects,
+// SlowTokenAnswers, PartialErrors) and a change hook
 // (Subscribe). Safe for concurrent use; used by tests and `earshot demo`.
 // OAuth 1.0a requests are accepted when they carry the configured consumer
 // key and token (the signature itself is not recomputed).
@@ -121,7 +121,18 @@ type Server struct {
 	failPage    int // status for the next request of a page after the first
 	attempts    int
 	mentionReqs int
+	windows     map[string]*window // by route pattern: budgets set with SetRateLimit
+	limited     int                // 429s answered by a window's budget running out
 	closed      chan struct{}
+}
+
+// window is one route's request budget, as X keeps one per endpoint and
+// user: limit requests per period, counted from the first in the period.
+type window struct {
+	limit  int
+	period time.Duration
+	used   int
+	reset  time.Time
 }
 
 type failure struct {
@@ -160,7 +171,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{opts: o, seq: 1_860_000_000_000_000_000, users: map[string]*User{}, byName: map[string]*User{},
 		byID: map[string]*Tweet{}, access: map[string]time.Time{o.AccessToken: {}}, refresh: o.RefreshToken,
-		streams: map[*stream]bool{}, closed: make(chan struct{})}
+		streams: map[*stream]bool{}, windows: map[string]*window{}, closed: make(chan struct{})}
 	s.us = s.AddUser(o.Username, "Earshot Care", 1000)
 	s.srv = httptest.NewServer(s.routes())
 	return s
@@ -221,6 +232,59 @@ func (s *Server) FailReads(status, n int, wait time.Duration, legacy bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failRead.Add(failure{status: status, wait: wait, legacy: legacy}, n)
+}
+
+// SetRateLimit gives the route (its pattern as this fake routes it, e.g.
+// "GET /2/users/{id}/mentions" or "POST /2/tweets") a budget of limit
+// requests per period, as X does: every answer carries the budget in
+// x-rate-limit-limit/remaining/reset, and a request over it is answered
+// 429 until the period resets. limit 0 removes the budget.
+func (s *Server) SetRateLimit(route string, limit int, period time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if limit <= 0 {
+		delete(s.windows, route)
+		return
+	}
+	s.windows[route] = &window{limit: limit, period: period}
+}
+
+// RateLimited counts the requests answered 429 because a SetRateLimit
+// budget was used up (injected failures are not counted).
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.limited
+}
+
+// budget spends one request of r's route budget and writes the rate-limit
+// headers. It answers 429 and reports false when the budget is used up.
+// Routes without a budget report remaining as the fake always did.
+func (s *Server) budget(w http.ResponseWriter, r *http.Request, remaining int) bool {
+	now := s.opts.Now()
+	s.mu.Lock()
+	win := s.windows[r.Pattern]
+	if win == nil {
+		s.mu.Unlock()
+		s.rateHeaders(w, "300", remaining, now.Add(15*time.Minute))
+		return true
+	}
+	if !now.Before(win.reset) {
+		win.used, win.reset = 0, now.Add(win.period)
+	}
+	limit, reset := strconv.Itoa(win.limit), win.reset
+	if win.used >= win.limit {
+		s.limited++
+		s.mu.Unlock()
+		s.rateHeaders(w, limit, 0, reset)
+		problem(w, 429, "Too Many Requests", "Too Many Requests", "about:blank")
+		return false
+	}
+	win.used++
+	left := win.limit - win.used
+	s.mu.Unlock()
+	s.rateHeaders(w, limit, left, reset)
+	return true
 }
 
 // HangNextPost makes the next n tweet/DM creations succeed on the server
@@ -527,10 +591,16 @@ func problem(w http.ResponseWriter, status int, title, detail, typ string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"title": title, "detail": detail, "type": typ, "status": status})
 }
 
-func (s *Server) rateHeaders(w http.ResponseWriter, remaining int, reset time.Time) {
-	w.Header().Set("x-rate-limit-limit", "300")
+// rateHeaders writes X's budget headers; reset is sent in epoch seconds,
+// rounded up so that a client never comes back before the window resets.
+func (s *Server) rateHeaders(w http.ResponseWriter, limit string, remaining int, reset time.Time) {
+	w.Header().Set("x-rate-limit-limit", limit)
 	w.Header().Set("x-rate-limit-remaining", strconv.Itoa(remaining))
-	w.Header().Set("x-rate-limit-reset", strconv.FormatInt(reset.Unix(), 10))
+	secs := reset.Unix()
+	if reset.After(time.Unix(secs, 0)) {
+		secs++
+	}
+	w.Header().Set("x-rate-limit-reset", strconv.FormatInt(secs, 10))
 }
 
 // injected writes f as X would.
@@ -538,11 +608,7 @@ func (s *Server) injected(w http.ResponseWriter, f failure) {
 	now := s.opts.Now()
 	switch {
 	case f.status == 429:
-		reset := now.Add(f.wait)
-		if f.wait%time.Second != 0 || f.wait == 0 {
-			reset = now.Add(f.wait).Add(time.Second) // epoch seconds: never earlier than asked
-		}
-		s.rateHeaders(w, 0, reset)
+		s.rateHeaders(w, "300", 0, now.Add(f.wait)) // rounded up: never earlier than asked
 		if f.legacy {
 			writeJSON(w, 429, map[string]any{"errors": []map[string]any{{"code": 88, "message": "Rate limit exceeded"}}})
 			return
@@ -600,8 +666,9 @@ func (s *Server) routes() http.Handler {
 				s.injected(w, f)
 				return
 			}
-			s.rateHeaders(w, 100, s.opts.Now().Add(15*time.Minute))
-			h(w, r)
+			if s.budget(w, r, 100) {
+				h(w, r)
+			}
 		}
 	}
 	mux.HandleFunc("POST /2/oauth2/token", s.token)
@@ -1006,7 +1073,9 @@ func (s *Server) write(h func(w http.ResponseWriter, r *http.Request) (created f
 			s.injected(w, f)
 			return
 		}
-		s.rateHeaders(w, 99, s.opts.Now().Add(15*time.Minute))
+		if !s.budget(w, r, 99) {
+			return
+		}
 		done, hang := h(w, r)
 		if hang {
 			select {

@@ -58,6 +58,7 @@ type Bridge struct {
 	// order is the order of application. Held from the transaction to its
 	// commit, not while waiting for the disk.
 	writer  sync.Mutex
+	encBuf  []byte                      // the record being encoded; used with the writer held
 	durable atomic.Pointer[durableView] // what readers see: the state known to be on disk
 
 	sinceSnapshot atomic.Int64
@@ -390,9 +391,10 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 	}
 	var seq uint64
 	for _, ev := range w.evs {
-		rec, err := encodeEvent(ev)
+		rec, err := appendEvent(b.encBuf[:0], ev)
 		if err == nil {
-			seq, err = b.journal.Append(rec)
+			b.encBuf = rec
+			seq, err = b.journal.Append(rec) // copies rec
 		}
 		if err != nil {
 			w.Abort()

@@ -145,9 +145,8 @@ func (b *Bridge) knownCase(w *writeTx, p Post) *Case {
 		return c
 	}
 	if p.Direct {
-		if cust := getCustomer(w.Txn, p.Network, p.Author.ID); cust != nil && len(cust.Cases) > 0 {
-			c, _ := getCase(w.Txn, cust.Cases[len(cust.Cases)-1])
-			return c
+		if cases := casesOfCustomer(w.Txn, p.Network, p.Author.ID); len(cases) > 0 {
+			return cases[len(cases)-1]
 		}
 	}
 	return nil

@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -15,18 +17,17 @@ import (
 
 // Table names.
 const (
-	tableCases     = "cases"
-	tableThreads   = "threads"
-	tablePosts     = "posts"
-	tableOutbox    = "outbox"
-	tableCustomers = "customers"
-	tableMeta      = "meta"
+	tableCases   = "cases"
+	tableThreads = "threads"
+	tablePosts   = "posts"
+	tableOutbox  = "outbox"
+	tableMeta    = "meta"
 )
 
 // Index names.
 const (
 	indexID           = "id"
-	indexConversation = "conversation" // cases: network + customer + conversation, to join follow-ups
+	indexConversation = "conversation" // cases: network + customer + conversation, to join follow-ups; its prefix: a customer's cases
 	indexQueueStatus  = "queue_status" // cases: queue depth, "next", listings, SLA scans
 	indexCase         = "case"         // outbox, follow-up posts: everything of one case
 	indexMessage      = "message"      // outbox: the staff message a reply came from (edits, deletes, redeliveries)
@@ -36,12 +37,11 @@ const (
 // schema returns the bridge's tables.
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
-		tableCases:     casesTable(),
-		tableThreads:   threadsTable(),
-		tablePosts:     postsTable(),
-		tableOutbox:    outboxTable(),
-		tableCustomers: customersTable(),
-		tableMeta:      metaTable(),
+		tableCases:   casesTable(),
+		tableThreads: threadsTable(),
+		tablePosts:   postsTable(),
+		tableOutbox:  outboxTable(),
+		tableMeta:    metaTable(),
 	}}
 }
 
@@ -52,6 +52,10 @@ func casesTable() *memdb.TableSchema {
 		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { return []string{string(o.(*Case).ID)} })},
 		// A post in a known conversation of the same customer joins its case
 		// (the latest one: after a resolve the key repeats in a new case).
+		// Its prefix, network + customer, lists the customer's cases: their
+		// history, and the case a direct message (which names no
+		// conversation of the case) continues. (A customers table kept that
+		// list once, at the cost of another row and tree entry per case.)
 		indexConversation: {Name: indexConversation, Indexer: keyIndex(func(o any) []string {
 			c := o.(*Case)
 			return []string{c.Network, c.Customer.ID, c.Conversation}
@@ -146,22 +150,6 @@ func outboxTable() *memdb.TableSchema {
 			}
 			return appendUint(appendUint(nil, uint64(it.Due.UnixNano())), it.Seq), true
 		}}},
-	}}
-}
-
-// customerRow is one account on a network and its cases, oldest first.
-type customerRow struct {
-	Network string   `json:"network"`
-	Author  Author   `json:"author"`
-	Cases   []CaseID `json:"cases"`
-}
-
-// customersTable holds *customerRow.
-func customersTable() *memdb.TableSchema {
-	return &memdb.TableSchema{Name: tableCustomers, Indexes: map[string]*memdb.IndexSchema{
-		// History, and DMs (which carry no conversation of the case) find
-		// the customer's cases by network + account id.
-		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { c := o.(*customerRow); return []string{c.Network, c.Author.ID} })},
 	}}
 }
 
@@ -329,12 +317,18 @@ func threadsOf(tx *memdb.Txn, id CaseID) []*threadRow {
 	return out
 }
 
-func getCustomer(tx *memdb.Txn, network, author string) *customerRow {
-	raw, _ := tx.First(tableCustomers, indexID, network, author)
-	if raw == nil {
+// casesOfCustomer lists the customer's cases on a network, oldest first.
+func casesOfCustomer(tx *memdb.Txn, network, author string) []*Case {
+	it, err := tx.Get(tableCases, indexConversation+"_prefix", network, author)
+	if err != nil {
 		return nil
 	}
-	return raw.(*customerRow)
+	var out []*Case
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Case))
+	}
+	slices.SortFunc(out, func(a, b *Case) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
 }
 
 func getItem(tx *memdb.Txn, id string) *OutboxItem {

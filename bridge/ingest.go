@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -75,6 +76,12 @@ func (b *Bridge) ingestLoop() {
 			batch = append(batch[:0], r)
 		case <-b.closing:
 			return
+		}
+		if len(b.ingestQ) == 0 {
+			// Let the connectors' goroutines that are ready to deliver do
+			// so before the batch closes: on one core the one that woke
+			// this loop would otherwise be the whole batch.
+			runtime.Gosched()
 		}
 	more:
 		for len(batch) < maxIngestBatch {

@@ -180,8 +180,10 @@ func applyCase(tx tables, ev Event, a *applied) error {
 	if err != nil {
 		return err
 	}
-	a.before, a.after = old, &c
-	return tx.insert(tableCases, &c)
+	row := tx.caseRow(old)
+	*row = c
+	a.before, a.after = old, row
+	return tx.insert(tableCases, row)
 }
 
 func applyQueued(tx tables, ev Event, a *applied) error {
@@ -256,8 +258,10 @@ func applyItem(tx tables, ev Event, a *applied) error {
 			return err
 		}
 		answered := c.Answered(ev.At)
-		a.after = &answered
-		return tx.insert(tableCases, &answered)
+		row := tx.caseRow(c)
+		*row = answered
+		a.after = row
+		return tx.insert(tableCases, row)
 	}
 	return nil
 }
@@ -275,6 +279,13 @@ type tables interface {
 	lookupItem(id string) *OutboxItem
 	lookupMeta() metaRow
 	insert(table string, obj any) error
+	// caseRow is where a changed version of case old goes before it is
+	// inserted: a new row in the store, whose rows readers share and which
+	// never change; old itself in the replay's staging, which nobody else
+	// sees (there an applied's before and after are the same row, and
+	// replay reads neither). Most events change a case: reusing its row
+	// spares replay an allocation of a whole case per event.
+	caseRow(old *Case) *Case
 }
 
 // storeTables are the store's tables inside a write transaction.
@@ -286,6 +297,7 @@ func (s storeTables) lookupThread(desk, id string) *threadRow { return getThread
 func (s storeTables) lookupItem(id string) *OutboxItem        { return getItem(s.tx, id) }
 func (s storeTables) lookupMeta() metaRow                     { return getMeta(s.tx) }
 func (s storeTables) insert(table string, obj any) error      { return s.tx.Insert(table, obj) }
+func (s storeTables) caseRow(*Case) *Case                     { return new(Case) }
 
 // staging holds the tables as maps while the journal is replayed.
 type staging struct {
@@ -306,6 +318,7 @@ func (s *staging) lookupCase(id CaseID) *Case              { return s.cases[id] 
 func (s *staging) lookupPost(network, id string) *postRow  { return s.posts[[2]string{network, id}] }
 func (s *staging) lookupThread(desk, id string) *threadRow { return s.threads[[2]string{desk, id}] }
 func (s *staging) lookupItem(id string) *OutboxItem        { return s.items[id] }
+func (s *staging) caseRow(old *Case) *Case                 { return old }
 func (s *staging) lookupMeta() metaRow {
 	if s.meta == nil {
 		return metaRow{ID: metaID}

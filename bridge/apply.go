@@ -288,16 +288,35 @@ type tables interface {
 	caseRow(old *Case) *Case
 }
 
-// storeTables are the store's tables inside a write transaction.
-type storeTables struct{ tx *memdb.Txn }
+// storeTables are the store's tables inside a write transaction. With
+// counters set, the meta row (the id counters, which every new case
+// changes) is held there and inserted once when the change commits
+// (writeTx.flushCounters) instead of once per event.
+type storeTables struct {
+	tx       *memdb.Txn
+	counters **metaRow
+}
 
 func (s storeTables) lookupCase(id CaseID) *Case              { c, _ := getCase(s.tx, id); return c }
 func (s storeTables) lookupPost(network, id string) *postRow  { return getPost(s.tx, network, id) }
 func (s storeTables) lookupThread(desk, id string) *threadRow { return getThread(s.tx, desk, id) }
 func (s storeTables) lookupItem(id string) *OutboxItem        { return getItem(s.tx, id) }
-func (s storeTables) lookupMeta() metaRow                     { return getMeta(s.tx) }
-func (s storeTables) insert(table string, obj any) error      { return s.tx.Insert(table, obj) }
-func (s storeTables) caseRow(*Case) *Case                     { return new(Case) }
+func (s storeTables) lookupMeta() metaRow {
+	if s.counters != nil && *s.counters != nil {
+		return **s.counters
+	}
+	return getMeta(s.tx)
+}
+
+func (s storeTables) insert(table string, obj any) error {
+	if m, ok := obj.(*metaRow); ok && table == tableMeta && s.counters != nil {
+		*s.counters = m
+		return nil
+	}
+	return s.tx.Insert(table, obj)
+}
+
+func (s storeTables) caseRow(*Case) *Case { return new(Case) }
 
 // staging holds the tables as maps while the journal is replayed.
 type staging struct {

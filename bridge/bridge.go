@@ -349,6 +349,24 @@ type writeTx struct {
 	now time.Time
 	evs []Event
 	fx  []applied
+	// meta holds the id counters as this change's events left them,
+	// inserted once at commit (flushCounters); nil while unchanged.
+	meta *metaRow
+}
+
+// counters are the id counters as of this change so far. Read them here,
+// not from the transaction: the events' updates wait in w until commit.
+func (w *writeTx) counters() metaRow { return storeTables{w.Txn, &w.meta}.lookupMeta() }
+
+// flushCounters writes the counters the change's events moved.
+func (w *writeTx) flushCounters() error {
+	if w.meta == nil {
+		return nil
+	}
+	if err := w.Insert(tableMeta, w.meta); err != nil {
+		return fmt.Errorf("bridge: counters: %w", err)
+	}
+	return nil
 }
 
 // emit applies ev to the transaction and records it for the journal.
@@ -356,7 +374,7 @@ func (w *writeTx) emit(ev Event) (applied, error) {
 	if ev.At.IsZero() {
 		ev.At = w.now
 	}
-	a, err := apply(storeTables{w.Txn}, ev)
+	a, err := apply(storeTables{w.Txn, &w.meta}, ev)
 	if err != nil {
 		return a, err
 	}
@@ -388,6 +406,11 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 		w.Abort()
 		b.writer.Unlock()
 		return nil, nil
+	}
+	if err := w.flushCounters(); err != nil {
+		w.Abort()
+		b.writer.Unlock()
+		return nil, err
 	}
 	var seq uint64
 	for _, ev := range w.evs {

@@ -38,7 +38,7 @@ func ApplyToEmpty(evs ...Event) error {
 	tx := db.Txn(true)
 	defer tx.Abort()
 	for _, ev := range evs {
-		if _, err := apply(storeTables{tx}, ev); err != nil {
+		if _, err := apply(storeTables{tx: tx}, ev); err != nil {
 			return err
 		}
 	}

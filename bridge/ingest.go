@@ -162,7 +162,7 @@ func (b *Bridge) knownCase(w *writeTx, p Post) *Case {
 // open emits a new case for p.
 func (b *Bridge) open(w *writeTx, p Post, previous []CaseID) error {
 	queue, priority, tags := b.route(p)
-	m := getMeta(w.Txn)
+	m := w.counters()
 	id := FormatCaseID(b.cfg.CaseIDPrefix, m.LastCase+1)
 	_, err := w.emit(Event{Type: EvOpened, Case: id, Post: &p, Queue: queue, Num: priority, Tags: tags, Previous: previous})
 	return err

@@ -321,6 +321,8 @@ func findCase(tx *memdb.Txn, id CaseID) *Case {
 	return nil
 }
 
+// getMeta reads the id counters as committed. A change in progress reads
+// them with writeTx.counters, which sees its own events' updates.
 func getMeta(tx *memdb.Txn) metaRow {
 	raw, _ := tx.First(tableMeta, indexID, metaID)
 	if raw == nil {

@@ -73,14 +73,6 @@ func applyOpened(tx tables, ev Event, a *applied) error {
 	if err := tx.insert(tablePosts, &postRow{Network: p.Network, ID: p.ID, Case: c.ID}); err != nil {
 		return err
 	}
-	cust := &customerRow{Network: p.Network, Author: p.Author}
-	if old := tx.lookupCustomer(p.Network, p.Author.ID); old != nil {
-		cust.Cases = slices.Clone(old.Cases)
-	}
-	cust.Cases = append(cust.Cases, c.ID)
-	if err := tx.insert(tableCustomers, cust); err != nil {
-		return err
-	}
 	m := tx.lookupMeta()
 	if seq > m.LastCase {
 		m.LastCase = seq
@@ -188,8 +180,10 @@ func applyCase(tx tables, ev Event, a *applied) error {
 	if err != nil {
 		return err
 	}
-	a.before, a.after = old, &c
-	return tx.insert(tableCases, &c)
+	row := tx.caseRow(old)
+	*row = c
+	a.before, a.after = old, row
+	return tx.insert(tableCases, row)
 }
 
 func applyQueued(tx tables, ev Event, a *applied) error {
@@ -264,8 +258,10 @@ func applyItem(tx tables, ev Event, a *applied) error {
 			return err
 		}
 		answered := c.Answered(ev.At)
-		a.after = &answered
-		return tx.insert(tableCases, &answered)
+		row := tx.caseRow(c)
+		*row = answered
+		a.after = row
+		return tx.insert(tableCases, row)
 	}
 	return nil
 }
@@ -279,39 +275,61 @@ func applyItem(tx tables, ev Event, a *applied) error {
 type tables interface {
 	lookupCase(id CaseID) *Case
 	lookupPost(network, id string) *postRow
-	lookupCustomer(network, author string) *customerRow
 	lookupThread(desk, id string) *threadRow
 	lookupItem(id string) *OutboxItem
 	lookupMeta() metaRow
 	insert(table string, obj any) error
+	// caseRow is where a changed version of case old goes before it is
+	// inserted: a new row in the store, whose rows readers share and which
+	// never change; old itself in the replay's staging, which nobody else
+	// sees (there an applied's before and after are the same row, and
+	// replay reads neither). Most events change a case: reusing its row
+	// spares replay an allocation of a whole case per event.
+	caseRow(old *Case) *Case
 }
 
-// storeTables are the store's tables inside a write transaction.
-type storeTables struct{ tx *memdb.Txn }
-
-func (s storeTables) lookupCase(id CaseID) *Case             { c, _ := getCase(s.tx, id); return c }
-func (s storeTables) lookupPost(network, id string) *postRow { return getPost(s.tx, network, id) }
-func (s storeTables) lookupCustomer(network, author string) *customerRow {
-	return getCustomer(s.tx, network, author)
+// storeTables are the store's tables inside a write transaction. With
+// counters set, the meta row (the id counters, which every new case
+// changes) is held there and inserted once when the change commits
+// (writeTx.flushCounters) instead of once per event.
+type storeTables struct {
+	tx       *memdb.Txn
+	counters **metaRow
 }
+
+func (s storeTables) lookupCase(id CaseID) *Case              { c, _ := getCase(s.tx, id); return c }
+func (s storeTables) lookupPost(network, id string) *postRow  { return getPost(s.tx, network, id) }
 func (s storeTables) lookupThread(desk, id string) *threadRow { return getThread(s.tx, desk, id) }
 func (s storeTables) lookupItem(id string) *OutboxItem        { return getItem(s.tx, id) }
-func (s storeTables) lookupMeta() metaRow                     { return getMeta(s.tx) }
-func (s storeTables) insert(table string, obj any) error      { return s.tx.Insert(table, obj) }
+func (s storeTables) lookupMeta() metaRow {
+	if s.counters != nil && *s.counters != nil {
+		return **s.counters
+	}
+	return getMeta(s.tx)
+}
+
+func (s storeTables) insert(table string, obj any) error {
+	if m, ok := obj.(*metaRow); ok && table == tableMeta && s.counters != nil {
+		*s.counters = m
+		return nil
+	}
+	return s.tx.Insert(table, obj)
+}
+
+func (s storeTables) caseRow(*Case) *Case { return new(Case) }
 
 // staging holds the tables as maps while the journal is replayed.
 type staging struct {
-	cases     map[CaseID]*Case
-	posts     map[[2]string]*postRow
-	customers map[[2]string]*customerRow
-	threads   map[[2]string]*threadRow
-	items     map[string]*OutboxItem
-	meta      *metaRow
-	order     []CaseID // cases in the order they were made, so loading is deterministic
+	cases   map[CaseID]*Case
+	posts   map[[2]string]*postRow
+	threads map[[2]string]*threadRow
+	items   map[string]*OutboxItem
+	meta    *metaRow
+	order   []CaseID // cases in the order they were made, so loading is deterministic
 }
 
 func newStaging() *staging {
-	return &staging{cases: map[CaseID]*Case{}, posts: map[[2]string]*postRow{}, customers: map[[2]string]*customerRow{},
+	return &staging{cases: map[CaseID]*Case{}, posts: map[[2]string]*postRow{},
 		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}}
 }
 
@@ -319,9 +337,7 @@ func (s *staging) lookupCase(id CaseID) *Case              { return s.cases[id] 
 func (s *staging) lookupPost(network, id string) *postRow  { return s.posts[[2]string{network, id}] }
 func (s *staging) lookupThread(desk, id string) *threadRow { return s.threads[[2]string{desk, id}] }
 func (s *staging) lookupItem(id string) *OutboxItem        { return s.items[id] }
-func (s *staging) lookupCustomer(network, author string) *customerRow {
-	return s.customers[[2]string{network, author}]
-}
+func (s *staging) caseRow(old *Case) *Case                 { return old }
 func (s *staging) lookupMeta() metaRow {
 	if s.meta == nil {
 		return metaRow{ID: metaID}
@@ -340,9 +356,6 @@ func (s *staging) insert(table string, obj any) error {
 	case tablePosts:
 		p := obj.(*postRow)
 		s.posts[[2]string{p.Network, p.ID}] = p
-	case tableCustomers:
-		c := obj.(*customerRow)
-		s.customers[[2]string{c.Network, c.Author.ID}] = c
 	case tableThreads:
 		t := obj.(*threadRow)
 		s.threads[[2]string{t.Desk, t.ID}] = t
@@ -372,11 +385,6 @@ func (s *staging) load(tx *memdb.Txn) error {
 	}
 	for _, p := range s.posts {
 		if err := put(tablePosts, p); err != nil {
-			return err
-		}
-	}
-	for _, c := range s.customers {
-		if err := put(tableCustomers, c); err != nil {
 			return err
 		}
 	}

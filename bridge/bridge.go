@@ -58,6 +58,7 @@ type Bridge struct {
 	// order is the order of application. Held from the transaction to its
 	// commit, not while waiting for the disk.
 	writer    sync.Mutex
+	encBuf    []byte                      // the record being encoded; used with the writer held
 	committed uint64                      // seq of the last record a committed change appended; guarded by writer
 	durable   atomic.Pointer[durableView] // what readers see: the state known to be on disk
 	// viewMu and viewChanged let awaitDurable wait for a durable view to be
@@ -355,6 +356,24 @@ type writeTx struct {
 	now time.Time
 	evs []Event
 	fx  []applied
+	// meta holds the id counters as this change's events left them,
+	// inserted once at commit (flushCounters); nil while unchanged.
+	meta *metaRow
+}
+
+// counters are the id counters as of this change so far. Read them here,
+// not from the transaction: the events' updates wait in w until commit.
+func (w *writeTx) counters() metaRow { return storeTables{w.Txn, &w.meta}.lookupMeta() }
+
+// flushCounters writes the counters the change's events moved.
+func (w *writeTx) flushCounters() error {
+	if w.meta == nil {
+		return nil
+	}
+	if err := w.Insert(tableMeta, w.meta); err != nil {
+		return fmt.Errorf("bridge: counters: %w", err)
+	}
+	return nil
 }
 
 // emit applies ev to the transaction and records it for the journal.
@@ -362,7 +381,7 @@ func (w *writeTx) emit(ev Event) (applied, error) {
 	if ev.At.IsZero() {
 		ev.At = w.now
 	}
-	a, err := apply(storeTables{w.Txn}, ev)
+	a, err := apply(storeTables{w.Txn, &w.meta}, ev)
 	if err != nil {
 		return a, err
 	}
@@ -404,11 +423,17 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 		b.writer.Unlock()
 		return nil, b.awaitDurable(seen)
 	}
+	if err := w.flushCounters(); err != nil {
+		w.Abort()
+		b.writer.Unlock()
+		return nil, err
+	}
 	var seq uint64
 	for _, ev := range w.evs {
-		rec, err := encodeEvent(ev)
+		rec, err := appendEvent(b.encBuf[:0], ev)
 		if err == nil {
-			seq, err = b.journal.Append(rec)
+			b.encBuf = rec
+			seq, err = b.journal.Append(rec) // copies rec
 		}
 		if err != nil {
 			w.Abort()

@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -41,7 +39,9 @@ const (
 
 // Event is one journaled state change. Fields are used by type (see the
 // constants); the rest stay empty. At is when it happened: apply reads no
-// clock, so a replay gives the same state.
+// clock, so a replay gives the same state. The journal holds it in the
+// binary form of codec.go: a field added here is added there too (a test
+// fills every field and checks that it comes back).
 type Event struct {
 	Type     EventType     `json:"t"`
 	At       time.Time     `json:"at"`
@@ -64,27 +64,6 @@ type Event struct {
 	ID       string        `json:"id,omitempty"`
 	Ref      *PostRef      `json:"ref,omitempty"`
 	State    DeliveryState `json:"state,omitempty"`
-}
-
-// encodeEvent is the journal record of ev.
-func encodeEvent(ev Event) ([]byte, error) {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return nil, fmt.Errorf("bridge: encode %s event: %w", ev.Type, err)
-	}
-	return b, nil
-}
-
-// decodeEvent reads a journal record.
-func decodeEvent(rec []byte) (Event, error) {
-	var ev Event
-	if err := json.Unmarshal(rec, &ev); err != nil {
-		return ev, fmt.Errorf("bridge: decode event: %w", err)
-	}
-	if ev.Type == "" {
-		return ev, fmt.Errorf("bridge: decode event: no type")
-	}
-	return ev, nil
 }
 
 // OutboxState is where a reply stands in the outbox.

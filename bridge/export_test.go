@@ -24,7 +24,8 @@ func Gauges(b *Bridge) map[string]float64 {
 // CheckSLA runs one SLA check now.
 func CheckSLA(b *Bridge) error { return b.checkSLA() }
 
-// DecodeEvent and ApplyToEmpty expose the journal decoder for fuzzing.
+// EncodeEvent, DecodeEvent and ApplyToEmpty expose the journal codec for fuzzing.
+func EncodeEvent(ev Event) ([]byte, error)  { return encodeEvent(ev) }
 func DecodeEvent(rec []byte) (Event, error) { return decodeEvent(rec) }
 
 // ApplyToEmpty applies evs in order to a fresh store, stopping at the
@@ -37,7 +38,7 @@ func ApplyToEmpty(evs ...Event) error {
 	tx := db.Txn(true)
 	defer tx.Abort()
 	for _, ev := range evs {
-		if _, err := apply(storeTables{tx}, ev); err != nil {
+		if _, err := apply(storeTables{tx: tx}, ev); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 )
 
@@ -76,6 +77,12 @@ func (b *Bridge) ingestLoop() {
 		case <-b.closing:
 			return
 		}
+		if len(b.ingestQ) == 0 {
+			// Let the connectors' goroutines that are ready to deliver do
+			// so before the batch closes: on one core the one that woke
+			// this loop would otherwise be the whole batch.
+			runtime.Gosched()
+		}
 	more:
 		for len(batch) < maxIngestBatch {
 			select {
@@ -145,9 +152,8 @@ func (b *Bridge) knownCase(w *writeTx, p Post) *Case {
 		return c
 	}
 	if p.Direct {
-		if cust := getCustomer(w.Txn, p.Network, p.Author.ID); cust != nil && len(cust.Cases) > 0 {
-			c, _ := getCase(w.Txn, cust.Cases[len(cust.Cases)-1])
-			return c
+		if cases := casesOfCustomer(w.Txn, p.Network, p.Author.ID); len(cases) > 0 {
+			return cases[len(cases)-1]
 		}
 	}
 	return nil
@@ -156,7 +162,7 @@ func (b *Bridge) knownCase(w *writeTx, p Post) *Case {
 // open emits a new case for p.
 func (b *Bridge) open(w *writeTx, p Post, previous []CaseID) error {
 	queue, priority, tags := b.route(p)
-	m := getMeta(w.Txn)
+	m := w.counters()
 	id := FormatCaseID(b.cfg.CaseIDPrefix, m.LastCase+1)
 	_, err := w.emit(Event{Type: EvOpened, Case: id, Post: &p, Queue: queue, Num: priority, Tags: tags, Previous: previous})
 	return err

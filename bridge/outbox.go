@@ -47,7 +47,7 @@ type itemSpec struct {
 
 // enqueue emits a new outbox item for c.
 func (b *Bridge) enqueue(w *writeTx, c *Case, s itemSpec) (*OutboxItem, error) {
-	m := getMeta(w.Txn)
+	m := w.counters()
 	seq := m.LastOutbox + 1
 	it := &OutboxItem{
 		ID: fmt.Sprintf("ob-%d", seq), Seq: seq, Case: c.ID, Network: c.Network, Staff: s.by,

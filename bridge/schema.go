@@ -1,8 +1,10 @@
 package bridge
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -15,18 +17,17 @@ import (
 
 // Table names.
 const (
-	tableCases     = "cases"
-	tableThreads   = "threads"
-	tablePosts     = "posts"
-	tableOutbox    = "outbox"
-	tableCustomers = "customers"
-	tableMeta      = "meta"
+	tableCases   = "cases"
+	tableThreads = "threads"
+	tablePosts   = "posts"
+	tableOutbox  = "outbox"
+	tableMeta    = "meta"
 )
 
 // Index names.
 const (
 	indexID           = "id"
-	indexConversation = "conversation" // cases: network + customer + conversation, to join follow-ups
+	indexConversation = "conversation" // cases: network + customer + conversation, to join follow-ups; its prefix: a customer's cases
 	indexQueueStatus  = "queue_status" // cases: queue depth, "next", listings, SLA scans
 	indexCase         = "case"         // outbox, follow-up posts: everything of one case
 	indexMessage      = "message"      // outbox: the staff message a reply came from (edits, deletes, redeliveries)
@@ -36,12 +37,11 @@ const (
 // schema returns the bridge's tables.
 func schema() *memdb.DBSchema {
 	return &memdb.DBSchema{Tables: map[string]*memdb.TableSchema{
-		tableCases:     casesTable(),
-		tableThreads:   threadsTable(),
-		tablePosts:     postsTable(),
-		tableOutbox:    outboxTable(),
-		tableCustomers: customersTable(),
-		tableMeta:      metaTable(),
+		tableCases:   casesTable(),
+		tableThreads: threadsTable(),
+		tablePosts:   postsTable(),
+		tableOutbox:  outboxTable(),
+		tableMeta:    metaTable(),
 	}}
 }
 
@@ -49,19 +49,23 @@ func schema() *memdb.DBSchema {
 func casesTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableCases, Indexes: map[string]*memdb.IndexSchema{
 		// Commands name cases by id.
-		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { return []string{string(o.(*Case).ID)} })},
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) keyParts { return parts(string(o.(*Case).ID)) })},
 		// A post in a known conversation of the same customer joins its case
 		// (the latest one: after a resolve the key repeats in a new case).
-		indexConversation: {Name: indexConversation, Indexer: keyIndex(func(o any) []string {
+		// Its prefix, network + customer, lists the customer's cases: their
+		// history, and the case a direct message (which names no
+		// conversation of the case) continues. (A customers table kept that
+		// list once, at the cost of another row and tree entry per case.)
+		indexConversation: {Name: indexConversation, Indexer: nonUniqueKeyIndex(func(o any) keyParts {
 			c := o.(*Case)
-			return []string{c.Network, c.Customer.ID, c.Conversation}
-		})},
+			return parts(c.Network, c.Customer.ID, c.Conversation)
+		}, caseIDKey)},
 		// Queue depth by status, "claim next", queue listings and the SLA
 		// scan all read one queue's cases of one status.
-		indexQueueStatus: {Name: indexQueueStatus, Indexer: keyIndex(func(o any) []string {
+		indexQueueStatus: {Name: indexQueueStatus, Indexer: nonUniqueKeyIndex(func(o any) keyParts {
 			c := o.(*Case)
-			return []string{c.Queue, string(c.Status)}
-		})},
+			return parts(c.Queue, string(c.Status))
+		}, caseIDKey)},
 	}}
 }
 
@@ -86,7 +90,7 @@ func (t *threadRow) ref() ThreadRef { return ThreadRef{Desk: t.Desk, Channel: t.
 func threadsTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableThreads, Indexes: map[string]*memdb.IndexSchema{
 		// A staff message names its thread: desk + thread id finds the case.
-		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { t := o.(*threadRow); return []string{t.Desk, t.ID} })},
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) keyParts { t := o.(*threadRow); return parts(t.Desk, t.ID) })},
 		// (A case's threads are listed on the case itself, Case.Threads: an
 		// index by case would cost every case another tree entry.)
 	}}
@@ -110,7 +114,7 @@ type postRow struct {
 func postsTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tablePosts, Indexes: map[string]*memdb.IndexSchema{
 		// Dedupe by network + post id; own posts never come back as complaints.
-		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { p := o.(*postRow); return []string{p.Network, p.ID} })},
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) keyParts { p := o.(*postRow); return parts(p.Network, p.ID) })},
 		// A thread catching up on follow-ups reads them by case and number.
 		indexCase: {Name: indexCase, AllowMissing: true, Indexer: &optionalKey{of: func(o any) ([]byte, bool) {
 			p := o.(*postRow)
@@ -126,9 +130,10 @@ func postsTable() *memdb.TableSchema {
 func outboxTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableOutbox, Indexes: map[string]*memdb.IndexSchema{
 		// Retry buttons and commands name an outbox item by id.
-		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { return []string{o.(*OutboxItem).ID} })},
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) keyParts { return parts(o.(*OutboxItem).ID) })},
 		// Marks and recovery walk a case's items.
-		indexCase: {Name: indexCase, Indexer: keyIndex(func(o any) []string { return []string{string(o.(*OutboxItem).Case)} })},
+		indexCase: {Name: indexCase, Indexer: nonUniqueKeyIndex(func(o any) keyParts { return parts(string(o.(*OutboxItem).Case)) },
+			func(o any) int { return len(o.(*OutboxItem).ID) + 1 })},
 		// An edit or delete (or the desk delivering a message twice) names the
 		// staff message; replies from commands may have none.
 		indexMessage: {Name: indexMessage, Unique: true, AllowMissing: true, Indexer: &optionalKey{of: func(o any) ([]byte, bool) {
@@ -149,22 +154,6 @@ func outboxTable() *memdb.TableSchema {
 	}}
 }
 
-// customerRow is one account on a network and its cases, oldest first.
-type customerRow struct {
-	Network string   `json:"network"`
-	Author  Author   `json:"author"`
-	Cases   []CaseID `json:"cases"`
-}
-
-// customersTable holds *customerRow.
-func customersTable() *memdb.TableSchema {
-	return &memdb.TableSchema{Name: tableCustomers, Indexes: map[string]*memdb.IndexSchema{
-		// History, and DMs (which carry no conversation of the case) find
-		// the customer's cases by network + account id.
-		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { c := o.(*customerRow); return []string{c.Network, c.Author.ID} })},
-	}}
-}
-
 // metaRow holds the counters ids are made from.
 type metaRow struct {
 	ID         string `json:"id"`
@@ -177,7 +166,7 @@ const metaID = "meta"
 // metaTable holds the one *metaRow.
 func metaTable() *memdb.TableSchema {
 	return &memdb.TableSchema{Name: tableMeta, Indexes: map[string]*memdb.IndexSchema{
-		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) []string { return []string{o.(*metaRow).ID} })},
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) keyParts { return parts(o.(*metaRow).ID) })},
 	}}
 }
 
@@ -200,40 +189,88 @@ func keyBytes(parts ...string) []byte {
 
 func appendUint(b []byte, v uint64) []byte { return binary.BigEndian.AppendUint64(b, v) }
 
-func argStrings(args []any) ([]string, error) {
-	out := make([]string, len(args))
-	for i, a := range args {
-		switch v := a.(type) {
-		case string:
-			out[i] = v
-		case CaseID:
-			out[i] = string(v)
-		case Status:
-			out[i] = string(v)
-		default:
-			return nil, fmt.Errorf("index argument %d is %T, want a string", i, a)
-		}
+// argString is lookup argument i as a string.
+func argString(i int, a any) (string, error) {
+	switch v := a.(type) {
+	case string:
+		return v, nil
+	case CaseID:
+		return string(v), nil
+	case Status:
+		return string(v), nil
 	}
-	return out, nil
+	return "", fmt.Errorf("index argument %d is %T, want a string", i, a)
+}
+
+// keyFromArgs is keyBytes of the lookup arguments, made in one allocation.
+func keyFromArgs(args []any) ([]byte, error) {
+	n := 0
+	for i, a := range args {
+		s, err := argString(i, a)
+		if err != nil {
+			return nil, err
+		}
+		n += len(s) + 1
+	}
+	b := make([]byte, 0, n)
+	for i, a := range args {
+		s, _ := argString(i, a)
+		b = append(append(b, s...), 0)
+	}
+	return b, nil
+}
+
+// keyParts are the strings an object is indexed by (at most three),
+// returned by value so that making a key allocates only the key.
+type keyParts struct {
+	p [3]string
+	n int
+}
+
+func parts(p ...string) keyParts {
+	var k keyParts
+	k.n = copy(k.p[:], p)
+	return k
 }
 
 // stringsIndex indexes objects by a tuple of strings; lookups give the
 // whole tuple, prefix lookups (index name + "_prefix") its first parts.
-type stringsIndex struct{ of func(obj any) []string }
+type stringsIndex struct {
+	of func(obj any) keyParts
+	// room is the length of what go-memdb appends to the keys of a
+	// non-unique index (the object's primary key), so that the key is
+	// made with room for it instead of being copied; nil when unique.
+	room func(obj any) int
+}
 
-func keyIndex(of func(obj any) []string) *stringsIndex { return &stringsIndex{of: of} }
+func keyIndex(of func(obj any) keyParts) *stringsIndex { return &stringsIndex{of: of} }
+
+// nonUniqueKeyIndex is keyIndex for a non-unique index; room gives the
+// length of the object's primary key.
+func nonUniqueKeyIndex(of func(obj any) keyParts, room func(obj any) int) *stringsIndex {
+	return &stringsIndex{of: of, room: room}
+}
+
+// caseIDKey is the length of a case's primary key.
+func caseIDKey(o any) int { return len(o.(*Case).ID) + 1 }
 
 func (s *stringsIndex) FromObject(obj any) (bool, []byte, error) {
-	return true, keyBytes(s.of(obj)...), nil
+	k := s.of(obj)
+	n := 0
+	if s.room != nil {
+		n = s.room(obj)
+	}
+	for _, p := range k.p[:k.n] {
+		n += len(p) + 1
+	}
+	b := make([]byte, 0, n)
+	for _, p := range k.p[:k.n] {
+		b = append(append(b, p...), 0)
+	}
+	return true, b, nil
 }
 
-func (s *stringsIndex) FromArgs(args ...any) ([]byte, error) {
-	parts, err := argStrings(args)
-	if err != nil {
-		return nil, err
-	}
-	return keyBytes(parts...), nil
-}
+func (s *stringsIndex) FromArgs(args ...any) ([]byte, error) { return keyFromArgs(args) }
 
 func (s *stringsIndex) PrefixFromArgs(args ...any) ([]byte, error) { return s.FromArgs(args...) }
 
@@ -250,23 +287,24 @@ func (o *optionalKey) FromObject(obj any) (bool, []byte, error) {
 	return ok, k, nil
 }
 
-func (o *optionalKey) FromArgs(args ...any) ([]byte, error) {
-	parts, err := argStrings(args)
-	if err != nil {
-		return nil, err
-	}
-	return keyBytes(parts...), nil
-}
+func (o *optionalKey) FromArgs(args ...any) ([]byte, error) { return keyFromArgs(args) }
 
 func (o *optionalKey) PrefixFromArgs(args ...any) ([]byte, error) { return o.FromArgs(args...) }
 
 // newDB makes an empty store.
+//
+// It is a snapshot of a new go-memdb store rather than the store itself:
+// a "primary" store tracks every tree node its write transactions copy,
+// so that commit can close the nodes' watch channels and wake watchers
+// (about a tenth of the cost of ingesting a post); a snapshot is a
+// complete, writable store that skips the tracking. Earshot watches
+// nothing: readers take the durable view (Bridge.read) instead.
 func newDB() (*memdb.MemDB, error) {
 	db, err := memdb.NewMemDB(schema())
 	if err != nil {
 		return nil, fmt.Errorf("bridge: schema: %w", err)
 	}
-	return db, nil
+	return db.Snapshot(), nil
 }
 
 // ---- reads ----
@@ -290,6 +328,8 @@ func findCase(tx *memdb.Txn, id CaseID) *Case {
 	return nil
 }
 
+// getMeta reads the id counters as committed. A change in progress reads
+// them with writeTx.counters, which sees its own events' updates.
 func getMeta(tx *memdb.Txn) metaRow {
 	raw, _ := tx.First(tableMeta, indexID, metaID)
 	if raw == nil {
@@ -329,12 +369,18 @@ func threadsOf(tx *memdb.Txn, id CaseID) []*threadRow {
 	return out
 }
 
-func getCustomer(tx *memdb.Txn, network, author string) *customerRow {
-	raw, _ := tx.First(tableCustomers, indexID, network, author)
-	if raw == nil {
+// casesOfCustomer lists the customer's cases on a network, oldest first.
+func casesOfCustomer(tx *memdb.Txn, network, author string) []*Case {
+	it, err := tx.Get(tableCases, indexConversation+"_prefix", network, author)
+	if err != nil {
 		return nil
 	}
-	return raw.(*customerRow)
+	var out []*Case
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*Case))
+	}
+	slices.SortFunc(out, func(a, b *Case) int { return cmp.Compare(a.Seq, b.Seq) })
+	return out
 }
 
 func getItem(tx *memdb.Txn, id string) *OutboxItem {

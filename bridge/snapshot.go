@@ -10,12 +10,11 @@ import (
 
 // snapshotState is every table, as a snapshot file holds it.
 type snapshotState struct {
-	Cases     []*Case        `json:"cases"`
-	Threads   []*threadRow   `json:"threads"`
-	Posts     []*postRow     `json:"posts"`
-	Outbox    []*OutboxItem  `json:"outbox"`
-	Customers []*customerRow `json:"customers"`
-	Meta      *metaRow       `json:"meta,omitempty"`
+	Cases   []*Case       `json:"cases"`
+	Threads []*threadRow  `json:"threads"`
+	Posts   []*postRow    `json:"posts"`
+	Outbox  []*OutboxItem `json:"outbox"`
+	Meta    *metaRow      `json:"meta,omitempty"`
 }
 
 // snapshot compacts the journal: with the writer held, it starts a new
@@ -46,9 +45,6 @@ func writeSnapshot(tx *memdb.Txn, out io.Writer) error {
 		return err
 	}
 	if err := collect(tx, tableOutbox, &s.Outbox); err != nil {
-		return err
-	}
-	if err := collect(tx, tableCustomers, &s.Customers); err != nil {
 		return err
 	}
 	m := getMeta(tx)
@@ -96,11 +92,6 @@ func restoreSnapshot(tx tables, data []byte) error {
 	}
 	for _, it := range s.Outbox {
 		if err := insert(tableOutbox, it); err != nil {
-			return err
-		}
-	}
-	for _, c := range s.Customers {
-		if err := insert(tableCustomers, c); err != nil {
 			return err
 		}
 	}

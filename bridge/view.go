@@ -47,16 +47,10 @@ func (b *Bridge) nextDue(c *Case) time.Time {
 
 // history lists the customer's other cases, newest first.
 func (b *Bridge) history(tx *memdb.Txn, c *Case) []CaseSummary {
-	cust := getCustomer(tx, c.Network, c.Customer.ID)
-	if cust == nil {
-		return nil
-	}
+	cases := casesOfCustomer(tx, c.Network, c.Customer.ID)
 	var out []CaseSummary
-	for i := len(cust.Cases) - 1; i >= 0 && len(out) < maxHistory; i-- {
-		if cust.Cases[i] == c.ID {
-			continue
-		}
-		if other, _ := getCase(tx, cust.Cases[i]); other != nil {
+	for i := len(cases) - 1; i >= 0 && len(out) < maxHistory; i-- {
+		if other := cases[i]; other.ID != c.ID {
 			out = append(out, other.summary(b.nextDue(other)))
 		}
 	}

@@ -131,8 +131,8 @@ func Open(opts Options, restore func(seq uint64, snapshot []byte) error, replay 
 	return j, st, nil
 }
 
-// Append frames rec into the write buffer and returns its seq. It does no
-// I/O; call Sync(seq) to wait until it is on disk. It fails once the
+// Append frames rec into the write buffer and returns its seq. It copies
+// rec (the caller may reuse it) and does no I/O; call Sync(seq) to wait until it is on disk. It fails once the
 // journal has failed or closed.
 func (j *Journal) Append(rec []byte) (uint64, error) {
 	if len(rec) == 0 {

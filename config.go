@@ -32,6 +32,7 @@ type fileConfig struct {
 	DataDir       string        `yaml:"data_dir"`
 	Log           logConfig     `yaml:"log"`
 	Outbox        outboxConfig  `yaml:"outbox"`
+	Retention     retention     `yaml:"retention"`
 	NotePrefixes  []string      `yaml:"note_prefixes"`
 	CommandPrefix string        `yaml:"command_prefix"`
 	CaseIDPrefix  string        `yaml:"case_id_prefix"`
@@ -54,6 +55,10 @@ type logConfig struct {
 type outboxConfig struct {
 	UndoWindow *time.Duration `yaml:"undo_window"` // nil: the bridge's default (10s); 0 allowed
 	Retry      retryConfig    `yaml:"retry"`
+}
+
+type retention struct {
+	Resolved time.Duration `yaml:"resolved"` // how long a resolved case is kept; 0 keeps every case
 }
 
 type retryConfig struct {
@@ -823,6 +828,7 @@ func toBridgeConfig(fc fileConfig) (bridge.Config, []error) {
 		CommandPrefix: fc.CommandPrefix,
 		CaseIDPrefix:  fc.CaseIDPrefix,
 		DeskWorkers:   fc.DeskWorkers,
+		Retention:     fc.Retention.Resolved,
 		Retry: bridge.RetryConfig{
 			Attempts: fc.Outbox.Retry.Attempts,
 			Backoff:  fc.Outbox.Retry.Backoff,

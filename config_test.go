@@ -367,6 +367,7 @@ func TestToBridgeConfig(t *testing.T) {
 outbox:
   undo_window: 3s
   retry: {attempts: 4, backoff: 2s, max_wait: 30s}
+retention: {resolved: 720h}
 note_prefixes: ["note:", "#"]
 command_prefix: "?"
 case_id_prefix: RC
@@ -417,6 +418,7 @@ mastodon: {}
 		CommandPrefix: "?",
 		UndoWindow:    3 * time.Second,
 		UndoWindowSet: true,
+		Retention:     720 * time.Hour,
 		Retry:         bridge.RetryConfig{Attempts: 4, Backoff: 2 * time.Second, MaxWait: 30 * time.Second},
 		DeskWorkers:   2,
 		CaseIDPrefix:  "RC",

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -34,6 +35,8 @@ func apply(tx tables, ev Event) (applied, error) {
 		err = applySynced(tx, ev)
 	case EvQueued:
 		err = applyQueued(tx, ev, &a)
+	case EvPruned:
+		err = applyPruned(tx, ev, &a)
 	case EvEdited, EvCancelled, EvAttempt, EvSent, EvRetrying, EvFailed, EvUncertain, EvRequeued, EvMarked:
 		err = applyItem(tx, ev, &a)
 	default:
@@ -79,6 +82,20 @@ func applyOpened(tx tables, ev Event, a *applied) error {
 	}
 	a.after = c
 	return tx.insert(tableMeta, &m)
+}
+
+// applyPruned forgets a resolved case and everything of it (retention.go
+// decides when). Its id is never made again: the counter only grows.
+func applyPruned(tx tables, ev Event, a *applied) error {
+	c := tx.lookupCase(ev.Case)
+	if c == nil {
+		return fmt.Errorf("no case %s", ev.Case)
+	}
+	if c.Status != StatusResolved {
+		return fmt.Errorf("case %s is %s, not resolved", c.ID, c.Status)
+	}
+	a.before = c
+	return tx.prune(c)
 }
 
 func applyThread(tx tables, ev Event, a *applied) error {
@@ -279,6 +296,9 @@ type tables interface {
 	lookupItem(id string) *OutboxItem
 	lookupMeta() metaRow
 	insert(table string, obj any) error
+	// prune removes case c and every row of it: its threads, its posts (the
+	// customer's and ours) and its outbox items.
+	prune(c *Case) error
 	// caseRow is where a changed version of case old goes before it is
 	// inserted: a new row in the store, whose rows readers share and which
 	// never change; old itself in the replay's staging, which nobody else
@@ -318,6 +338,42 @@ func (s storeTables) insert(table string, obj any) error {
 
 func (s storeTables) caseRow(*Case) *Case { return new(Case) }
 
+func (s storeTables) prune(c *Case) error {
+	del := func(table string, obj any) error {
+		if err := s.tx.Delete(table, obj); err != nil && !errors.Is(err, memdb.ErrNotFound) {
+			return fmt.Errorf("delete from %s: %w", table, err)
+		}
+		return nil
+	}
+	for _, t := range c.Threads {
+		if row := getThread(s.tx, t.Desk, t.ID); row != nil {
+			if err := del(tableThreads, row); err != nil {
+				return err
+			}
+		}
+	}
+	posts := followUpPosts(s.tx, c.ID, 0)
+	if p := getPost(s.tx, c.First.Network, c.First.ID); p != nil && p.Case == c.ID {
+		posts = append(posts, p)
+	}
+	for _, it := range itemsOf(s.tx, c.ID) {
+		if it.Sent.ID != "" {
+			if p := getPost(s.tx, it.Sent.Network, it.Sent.ID); p != nil && p.Case == c.ID {
+				posts = append(posts, p)
+			}
+		}
+		if err := del(tableOutbox, it); err != nil {
+			return err
+		}
+	}
+	for _, p := range posts {
+		if err := del(tablePosts, p); err != nil {
+			return err
+		}
+	}
+	return del(tableCases, c)
+}
+
 // staging holds the tables as maps while the journal is replayed.
 type staging struct {
 	cases   map[CaseID]*Case
@@ -326,18 +382,42 @@ type staging struct {
 	items   map[string]*OutboxItem
 	meta    *metaRow
 	order   []CaseID // cases in the order they were made, so loading is deterministic
+	// pruned are the cases a case.pruned event removed. Their rows stay in
+	// the maps (finding them would need indexes the staging does not
+	// keep), hidden from every lookup and left out of the load.
+	pruned map[CaseID]bool
 }
 
 func newStaging() *staging {
 	return &staging{cases: map[CaseID]*Case{}, posts: map[[2]string]*postRow{},
-		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}}
+		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}, pruned: map[CaseID]bool{}}
 }
 
-func (s *staging) lookupCase(id CaseID) *Case              { return s.cases[id] }
-func (s *staging) lookupPost(network, id string) *postRow  { return s.posts[[2]string{network, id}] }
-func (s *staging) lookupThread(desk, id string) *threadRow { return s.threads[[2]string{desk, id}] }
-func (s *staging) lookupItem(id string) *OutboxItem        { return s.items[id] }
-func (s *staging) caseRow(old *Case) *Case                 { return old }
+func (s *staging) lookupCase(id CaseID) *Case { return s.cases[id] }
+func (s *staging) lookupPost(network, id string) *postRow {
+	return unlessPruned(s, s.posts[[2]string{network, id}], func(p *postRow) CaseID { return p.Case })
+}
+func (s *staging) lookupThread(desk, id string) *threadRow {
+	return unlessPruned(s, s.threads[[2]string{desk, id}], func(t *threadRow) CaseID { return t.Case })
+}
+func (s *staging) lookupItem(id string) *OutboxItem {
+	return unlessPruned(s, s.items[id], func(it *OutboxItem) CaseID { return it.Case })
+}
+func (s *staging) caseRow(old *Case) *Case { return old }
+
+// unlessPruned is row, or nil when it belongs to a pruned case.
+func unlessPruned[T any](s *staging, row *T, caseOf func(*T) CaseID) *T {
+	if row == nil || len(s.pruned) > 0 && s.pruned[caseOf(row)] {
+		return nil
+	}
+	return row
+}
+
+func (s *staging) prune(c *Case) error {
+	delete(s.cases, c.ID)
+	s.pruned[c.ID] = true
+	return nil
+}
 func (s *staging) lookupMeta() metaRow {
 	if s.meta == nil {
 		return metaRow{ID: metaID}
@@ -379,23 +459,31 @@ func (s *staging) load(tx *memdb.Txn) error {
 		return nil
 	}
 	for _, id := range s.order {
-		if err := put(tableCases, s.cases[id]); err != nil {
-			return err
+		if c := s.cases[id]; c != nil {
+			if err := put(tableCases, c); err != nil {
+				return err
+			}
 		}
 	}
 	for _, p := range s.posts {
-		if err := put(tablePosts, p); err != nil {
-			return err
+		if !s.pruned[p.Case] {
+			if err := put(tablePosts, p); err != nil {
+				return err
+			}
 		}
 	}
 	for _, t := range s.threads {
-		if err := put(tableThreads, t); err != nil {
-			return err
+		if !s.pruned[t.Case] {
+			if err := put(tableThreads, t); err != nil {
+				return err
+			}
 		}
 	}
 	for _, it := range s.items {
-		if err := put(tableOutbox, it); err != nil {
-			return err
+		if !s.pruned[it.Case] {
+			if err := put(tableOutbox, it); err != nil {
+				return err
+			}
 		}
 	}
 	if s.meta != nil {

@@ -270,6 +270,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	workers.Go(func() { b.outbox.run(work) })
 	workers.Go(func() { b.watchSLA(work) })
+	if b.cfg.Retention > 0 {
+		workers.Go(func() { b.every(work, retentionEvery, "retention", b.prune) })
+	}
 	b.markAllDirty()
 	b.ready.Store(true)
 	b.log.Info("bridge: running", "networks", len(b.networks), "desks", len(b.desks), "queues", len(b.cfg.Queues))

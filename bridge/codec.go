@@ -60,6 +60,7 @@ var eventCodes = [...]EventType{
 	23: EvUncertain,
 	24: EvRequeued,
 	25: EvMarked,
+	26: EvPruned,
 }
 
 // eventCode is the journal number of each event type.

@@ -34,6 +34,11 @@ type Config struct {
 	DeskWorkers int
 	// CaseIDPrefix is the letter(s) before a case number. Default "E".
 	CaseIDPrefix string
+	// Retention is how long a resolved case is kept after it was resolved;
+	// then it is forgotten with its threads, posts and outbox items (the
+	// desk's threads stay as they are). 0 keeps every case. It must not be
+	// shorter than any queue's reopen window.
+	Retention time.Duration
 }
 
 // QueueConfig is one queue (a desk channel) with its SLA targets.
@@ -126,12 +131,15 @@ func (c Config) withDefaults() Config {
 	copy(qs, c.Queues)
 	for i := range qs {
 		if qs[i].ReopenWindow == 0 {
-			qs[i].ReopenWindow = 72 * time.Hour
+			qs[i].ReopenWindow = defaultReopenWindow
 		}
 	}
 	c.Queues = qs
 	return c
 }
+
+// defaultReopenWindow is QueueConfig.ReopenWindow when none is set.
+const defaultReopenWindow = 72 * time.Hour
 
 // Validate lists every problem in c, each naming its place ("queues[1].desk").
 func (c Config) Validate() []error {
@@ -186,6 +194,18 @@ func (c Config) Validate() []error {
 	}
 	if c.UndoWindow < 0 {
 		add("outbox.undo_window: must not be negative")
+	}
+	if c.Retention < 0 {
+		add("retention.resolved: must not be negative")
+	}
+	for i, q := range c.Queues {
+		reopen := q.ReopenWindow
+		if reopen == 0 {
+			reopen = defaultReopenWindow
+		}
+		if c.Retention > 0 && c.Retention < reopen {
+			add("retention.resolved: %s is shorter than queues[%d].reopen_window (%s): a case is kept while the customer can reopen it", c.Retention, i, reopen)
+		}
 	}
 	for i, p := range c.NotePrefixes {
 		if strings.TrimSpace(p) == "" {

@@ -35,6 +35,7 @@ const (
 	EvUncertain EventType = "outbox.uncertain"  // ID, Text (the reason)
 	EvRequeued  EventType = "outbox.requeued"   // ID, Until (due), Flag: a new series of attempts (staff sent it again)
 	EvMarked    EventType = "outbox.marked"     // ID, State (the mark the desk now shows)
+	EvPruned    EventType = "case.pruned"       // Case: resolved longer than the retention; forgotten with its threads, posts and outbox items
 )
 
 // Event is one journaled state change. Fields are used by type (see the

@@ -59,3 +59,6 @@ func Idle(b *Bridge) bool {
 	defer b.outbox.mu.Unlock()
 	return len(b.outbox.inflight) == 0
 }
+
+// Prune runs one retention pass now.
+func Prune(b *Bridge) error { return b.prune() }

@@ -33,7 +33,7 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 	}
 	for i := range n {
 		by := staff[r.IntN(len(staff))]
-		switch op := r.IntN(16); {
+		switch op := r.IntN(17); {
 		case op < 3 || len(cases) == 0:
 			v, th, p := tb.Complain(fmt.Sprintf("cust%d", r.IntN(8)), fmt.Sprintf("@brand complaint %d", i))
 			cases, firsts = append(cases, v.ID), append(firsts, p)
@@ -99,6 +99,11 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 			_, _ = tb.MoveToDM(ctx, id, by, "")
 			_ = bridge.CheckSLA(tb.Bridge)
 			tb.Clock.Advance(time.Duration(r.IntN(30)) * time.Minute)
+		case op == 16:
+			// Hours pass: resolved cases past the retention are forgotten
+			// (later posts of theirs open new cases).
+			tb.Clock.Advance(time.Duration(1+r.IntN(3)) * time.Hour)
+			_ = bridge.Prune(tb.Bridge)
 		}
 	}
 	tb.WaitFor("the bridge to settle", func() bool { return bridge.Idle(tb.Bridge) })
@@ -111,7 +116,7 @@ func TestReplayEquivalence(t *testing.T) {
 		for _, every := range []int{0, 37} {
 			t.Run(fmt.Sprintf("seed%d-snapshot%d", seed, every), func(t *testing.T) {
 				t.Parallel()
-				opts := []Option{}
+				opts := []Option{withRetention()}
 				if every > 0 {
 					opts = append(opts, WithSnapshotEvery(every))
 				}

@@ -17,14 +17,20 @@ const slaEvery = 5 * time.Second
 // watchSLA checks deadlines until ctx ends. A breach is journaled once per
 // case and kind, so it is counted once, restarts included.
 func (b *Bridge) watchSLA(ctx context.Context) {
+	b.every(ctx, slaEvery, "SLA check", b.checkSLA)
+}
+
+// every runs check now and then every period (on the bridge's clock) until
+// ctx ends; a failed check is logged and tried again next time.
+func (b *Bridge) every(ctx context.Context, period time.Duration, what string, check func() error) {
 	for {
-		if err := b.checkSLA(); err != nil {
-			b.log.Warn("bridge: SLA check", "err", err)
+		if err := check(); err != nil {
+			b.log.Warn("bridge: "+what, "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-b.clock.After(slaEvery):
+		case <-b.clock.After(period):
 		}
 	}
 }

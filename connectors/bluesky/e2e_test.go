@@ -34,13 +34,8 @@ func TestEndToEndWithBridge(t *testing.T) {
 	ctx := context.Background()
 
 	mention := fx.post(t, "@"+blueskyfake.OurHandle+" my train is 40 minutes late", "")
-	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
-	thread := desk.Threads()[0]
-	cv, _ := desk.Card(thread)
-	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
-	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
-		t.Fatal(err)
-	}
+	thread, cv := claimFirstCase(t, b, desk)
+	staff := rui
 	tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
 	say := func(id, text string) {
 		t.Helper()
@@ -115,18 +110,12 @@ func TestEndToEndLostAnswerPublishesOnce(t *testing.T) {
 			})
 			ctx := context.Background()
 			fx.post(t, "@"+blueskyfake.OurHandle+" no signal since noon", "")
-			connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
-			thread := desk.Threads()[0]
-			cv, _ := desk.Card(thread)
-			staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
-			if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
-				t.Fatal(err)
-			}
+			thread, _ := claimFirstCase(t, b, desk)
 			fx.fake.LoseNext(c.status, 1)
 			text := "Sorry, a mast is down near you; it is being fixed."
 			tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
 			if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: tref,
-				Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: "S1", Author: "U1"}, Staff: staff,
+				Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: "S1", Author: "U1"}, Staff: rui,
 				Text: text, At: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
@@ -171,13 +160,8 @@ func TestEndToEndLostDMAnswerIsNotResent(t *testing.T) {
 	})
 	ctx := context.Background()
 	fx.post(t, "@"+blueskyfake.OurHandle+" charged twice this month", "")
-	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
-	thread := desk.Threads()[0]
-	cv, _ := desk.Card(thread)
-	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
-	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
-		t.Fatal(err)
-	}
+	thread, cv := claimFirstCase(t, b, desk)
+	staff := rui
 	if _, err := b.MoveToDM(ctx, cv.ID, staff, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -200,4 +184,20 @@ func TestEndToEndLostDMAnswerIsNotResent(t *testing.T) {
 	if n := len(ourDMs(fx, fx.ana.DID)); n != 1 {
 		t.Errorf("%d DMs reached the customer, want the 1 the lost answer hid", n)
 	}
+}
+
+// rui is the staff member the end-to-end tests act as.
+var rui = bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+
+// claimFirstCase waits for the desk's one case thread and claims its case
+// as rui.
+func claimFirstCase(t *testing.T, b *bridge.Bridge, desk *connectortest.RecordingDesk) (string, bridge.CaseView) {
+	t.Helper()
+	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
+	thread := desk.Threads()[0]
+	cv, _ := desk.Card(thread)
+	if _, err := b.Claim(context.Background(), cv.ID, rui); err != nil {
+		t.Fatal(err)
+	}
+	return thread, cv
 }

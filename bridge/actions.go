@@ -30,7 +30,7 @@ func (b *Bridge) act(id CaseID, by Staff, need Role, doing string, build func(w 
 	_, err := b.change(func(w *writeTx) error {
 		c := findCase(w.Txn, id)
 		if c == nil {
-			return Userf("There is no case %s.", id)
+			return b.noCase(w.Txn, id)
 		}
 		caseID = c.ID
 		return build(w, c)
@@ -254,7 +254,7 @@ func (b *Bridge) Note(ctx context.Context, id CaseID, by Staff, text string) err
 	tx := b.read()
 	c := findCase(tx, id)
 	if c == nil {
-		return Userf("There is no case %s.", id)
+		return b.noCase(tx, id)
 	}
 	if inv, ok := invocationFrom(ctx); ok {
 		if row := getThread(tx, inv.Thread.Desk, inv.Thread.ID); row != nil && row.Case == c.ID {

@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
@@ -76,4 +78,31 @@ func prunable(tx *memdb.Txn, c *Case, cutoff time.Time) bool {
 		}
 	}
 	return true
+}
+
+// forgotten reports whether case id existed and was pruned: ids are made
+// from a counter that only grows and nothing else removes a case, so a
+// number of ours the counter has passed without a case is a pruned one.
+func (b *Bridge) forgotten(tx *memdb.Txn, id CaseID) bool {
+	prefix, _, _ := strings.Cut(string(id), "-")
+	n, ok := caseNumber(id)
+	return ok && n > 0 && strings.EqualFold(prefix, b.cfg.CaseIDPrefix) &&
+		n <= getMeta(tx).LastCase && findCase(tx, id) == nil
+}
+
+// Forgotten reports whether case id was forgotten under the retention
+// (so staff can be told why it is not there).
+func (b *Bridge) Forgotten(id CaseID) bool { return b.forgotten(b.read(), id) }
+
+// noCase is the refusal for a case id that finds no case.
+func (b *Bridge) noCase(tx *memdb.Txn, id CaseID) error {
+	if b.forgotten(tx, id) {
+		return Userf("%s", ForgottenText(id))
+	}
+	return Userf("There is no case %s.", id)
+}
+
+// ForgottenText tells staff that case id was forgotten under the retention.
+func ForgottenText(id CaseID) string {
+	return fmt.Sprintf("Case %s was resolved long enough ago to be forgotten (retention); its thread stays as a record. If the customer writes again, a new case opens.", id)
 }

@@ -62,6 +62,13 @@ func TestRetentionForgetsOldResolvedCases(t *testing.T) {
 	if _, ok := tb.Case(open.ID); !ok {
 		t.Errorf("the open case %s was forgotten", open.ID)
 	}
+	// A button on its old card, or a command naming it, says why it is gone.
+	if _, err := tb.Reopen(ctx, old.ID, Ana); err == nil || !strings.Contains(err.Error(), "forgotten (retention)") {
+		t.Errorf("reopening the forgotten case: %v", err)
+	}
+	if !tb.Forgotten(old.ID) || tb.Forgotten(open.ID) || tb.Forgotten("E-999") || tb.Forgotten("X-1") {
+		t.Error("Forgotten names the wrong cases")
+	}
 	dump := bridge.Dump(tb.Bridge)
 	for _, gone := range []string{string(old.ID), first.ID, th.ID, "my router died", "thanks, and the cable?", "A new one is on its way."} {
 		if strings.Contains(dump, gone) {

@@ -48,6 +48,8 @@ type Cases interface {
 	RoleOf(s bridge.Staff) bridge.Role
 	Case(id bridge.CaseID) (bridge.CaseView, bool)
 	CaseForThread(t bridge.ThreadRef) (bridge.CaseView, bool)
+	// Forgotten reports whether a case existed and was forgotten under the retention.
+	Forgotten(id bridge.CaseID) bool
 	QueueForChannel(desk, channel string) (bridge.QueueConfig, bool)
 	Teams() []string
 
@@ -379,6 +381,9 @@ func (c *Call) findCase() string {
 	if explicit != "" {
 		v, ok := c.Cases.Case(explicit)
 		if !ok {
+			if c.Cases.Forgotten(explicit) {
+				return bridge.ForgottenText(explicit)
+			}
 			return fmt.Sprintf("There is no case %s.", explicit)
 		}
 		c.View, c.HasCase = v, true

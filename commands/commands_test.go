@@ -148,6 +148,11 @@ func TestClaim(t *testing.T) {
 			t.Fatal("not claimed")
 		}
 	})
+	t.Run("a case forgotten under the retention says so", func(t *testing.T) {
+		r, f := setup(t)
+		f.gone = map[bridge.CaseID]bool{"E-5": true}
+		refused(t, run(t, r, text(ana, 0, "!claim e-5")), "claim", "Case E-5 was resolved long enough ago to be forgotten")
+	})
 	t.Run("refusals", func(t *testing.T) {
 		r, _ := setup(t)
 		ok(t, run(t, r, text(ana, 42, "!claim")), "claim")

@@ -28,6 +28,7 @@ type fakeCases struct {
 	calls   []string
 	failAll error // when set, every change fails with it (a broken journal)
 	now     time.Time
+	gone    map[bridge.CaseID]bool // cases forgotten under the retention
 }
 
 func newFake() *fakeCases {
@@ -85,6 +86,12 @@ func (f *fakeCases) Case(id bridge.CaseID) (bridge.CaseView, bool) {
 		return bridge.CaseView{}, false
 	}
 	return *c, true
+}
+
+func (f *fakeCases) Forgotten(id bridge.CaseID) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gone[bridge.CaseID(strings.ToUpper(string(id)))]
 }
 
 func (f *fakeCases) get(id bridge.CaseID) (*bridge.CaseView, bool) {

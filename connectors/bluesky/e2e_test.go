@@ -34,7 +34,7 @@ func TestEndToEndWithBridge(t *testing.T) {
 	ctx := context.Background()
 
 	mention := fx.post(t, "@"+blueskyfake.OurHandle+" my train is 40 minutes late", "")
-	thread, cv := claimFirstCase(t, b, desk)
+	thread, cv := connectortest.ClaimFirstCase(t, b, desk, rui)
 	staff := rui
 	tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
 	say := func(id, text string) {
@@ -110,7 +110,7 @@ func TestEndToEndLostAnswerPublishesOnce(t *testing.T) {
 			})
 			ctx := context.Background()
 			fx.post(t, "@"+blueskyfake.OurHandle+" no signal since noon", "")
-			thread, _ := claimFirstCase(t, b, desk)
+			thread, _ := connectortest.ClaimFirstCase(t, b, desk, rui)
 			fx.fake.LoseNext(c.status, 1)
 			text := "Sorry, a mast is down near you; it is being fixed."
 			tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
@@ -160,7 +160,7 @@ func TestEndToEndLostDMAnswerIsNotResent(t *testing.T) {
 	})
 	ctx := context.Background()
 	fx.post(t, "@"+blueskyfake.OurHandle+" charged twice this month", "")
-	thread, cv := claimFirstCase(t, b, desk)
+	thread, cv := connectortest.ClaimFirstCase(t, b, desk, rui)
 	staff := rui
 	if _, err := b.MoveToDM(ctx, cv.ID, staff, ""); err != nil {
 		t.Fatal(err)
@@ -188,16 +188,3 @@ func TestEndToEndLostDMAnswerIsNotResent(t *testing.T) {
 
 // rui is the staff member the end-to-end tests act as.
 var rui = bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
-
-// claimFirstCase waits for the desk's one case thread and claims its case
-// as rui.
-func claimFirstCase(t *testing.T, b *bridge.Bridge, desk *connectortest.RecordingDesk) (string, bridge.CaseView) {
-	t.Helper()
-	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
-	thread := desk.Threads()[0]
-	cv, _ := desk.Card(thread)
-	if _, err := b.Claim(context.Background(), cv.ID, rui); err != nil {
-		t.Fatal(err)
-	}
-	return thread, cv
-}

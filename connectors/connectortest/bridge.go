@@ -48,3 +48,17 @@ func StartBridge(t testing.TB, r BridgeRun) *bridge.Bridge {
 	WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && (r.Ready == nil || r.Ready()) })
 	return b
 }
+
+// ClaimFirstCase waits (within 10 seconds) for the first case thread desk
+// shows, claims its case on b as staff, and returns the thread id and the
+// card as it was opened.
+func ClaimFirstCase(t testing.TB, b *bridge.Bridge, desk *RecordingDesk, staff bridge.Staff) (string, bridge.CaseView) {
+	t.Helper()
+	WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) > 0 })
+	thread := desk.Threads()[0]
+	cv, _ := desk.Card(thread)
+	if _, err := b.Claim(context.Background(), cv.ID, staff); err != nil {
+		t.Fatalf("claim %s: %v", cv.ID, err)
+	}
+	return thread, cv
+}

@@ -34,15 +34,10 @@ func TestEndToEndWithBridge(t *testing.T) {
 	ctx := context.Background()
 
 	mention := fx.post(t, "@earshot my train is 40 minutes late", "")
-	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { return len(desk.Threads()) == 1 })
-	thread := desk.Threads()[0]
-	cv, _ := desk.Card(thread)
+	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
+	thread, cv := connectortest.ClaimFirstCase(t, b, desk, staff)
 	if cv.Customer.Handle != "ana@fake.social" || cv.Network != Name {
 		t.Errorf("case %+v", cv.Case)
-	}
-	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
-	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
-		t.Fatal(err)
 	}
 	tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
 	say := func(id, text string) {

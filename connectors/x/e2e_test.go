@@ -2,9 +2,7 @@ package x
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,77 +10,13 @@ import (
 	"github.com/earshot-dev/earshot/connectors/connectortest"
 )
 
-// recDesk is a minimal recording bridge.Desk for end-to-end tests.
-type recDesk struct {
-	mu      sync.Mutex
-	threads map[string]bridge.CaseView // thread id -> latest card
-	posts   map[string][]bridge.DeskMessage
-	marks   map[string]bridge.Delivery // message id -> latest mark
-	n       int
-}
-
-func newRecDesk() *recDesk {
-	return &recDesk{threads: map[string]bridge.CaseView{}, posts: map[string][]bridge.DeskMessage{}, marks: map[string]bridge.Delivery{}}
-}
-
-func (d *recDesk) Name() string                                     { return "rec" }
-func (d *recDesk) Listen(ctx context.Context, _ bridge.Inbox) error { <-ctx.Done(); return nil }
-func (d *recDesk) OpenThread(_ context.Context, ch string, c bridge.CaseView) (bridge.ThreadRef, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.n++
-	id := fmt.Sprintf("T%d", d.n)
-	d.threads[id] = c
-	return bridge.ThreadRef{Desk: "rec", Channel: ch, ID: id}, nil
-}
-func (d *recDesk) UpdateCard(_ context.Context, t bridge.ThreadRef, c bridge.CaseView) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.threads[t.ID] = c
-	return nil
-}
-func (d *recDesk) Post(_ context.Context, t bridge.ThreadRef, m bridge.DeskMessage) (bridge.MessageRef, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.n++
-	d.posts[t.ID] = append(d.posts[t.ID], m)
-	return bridge.MessageRef{Desk: "rec", Channel: t.Channel, Thread: t.ID, ID: fmt.Sprintf("M%d", d.n)}, nil
-}
-func (d *recDesk) Mark(_ context.Context, m bridge.MessageRef, s bridge.Delivery) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.marks[m.ID] = s
-	return nil
-}
-
-func (d *recDesk) thread() (string, bridge.CaseView, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for id, c := range d.threads {
-		return id, c, true
-	}
-	return "", bridge.CaseView{}, false
-}
-
-func (d *recDesk) mark(id string) bridge.Delivery {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.marks[id]
-}
-
-func (d *recDesk) followUps(thread string) []bridge.DeskMessage {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return append([]bridge.DeskMessage(nil), d.posts[thread]...)
-}
-
 // End to end with the real core: mention → case → claimed reply published
 // on the fake; follow-up joins the case; move to DM continues by DM.
 func TestEndToEndWithBridge(t *testing.T) {
 	fx := newFixture(t)
 	fx.cfg.DirectMessages = true
 	n := fx.network(t)
-	desk := newRecDesk()
+	desk := connectortest.NewRecordingDesk()
 	b := connectortest.StartBridge(t, connectortest.BridgeRun{
 		Options: bridge.Options{
 			Config: bridge.Config{
@@ -99,12 +33,8 @@ func TestEndToEndWithBridge(t *testing.T) {
 	ctx := context.Background()
 
 	mention := fx.tweet(t, "@earshot my train is 40 minutes late", "")
-	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { _, _, ok := desk.thread(); return ok })
-	thread, cv, _ := desk.thread()
 	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
-	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
-		t.Fatal(err)
-	}
+	thread, cv := connectortest.ClaimFirstCase(t, b, desk, staff)
 	tref := bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread}
 	if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: tref,
 		Message: bridge.MessageRef{Desk: "rec", Channel: "C1", Thread: thread, ID: "S1", Author: "U1"}, Staff: staff,
@@ -116,12 +46,12 @@ func TestEndToEndWithBridge(t *testing.T) {
 	if pub.InReplyTo != mention || !strings.Contains(pub.Text, "signal fault") {
 		t.Errorf("published %+v, want a reply to %s", pub, mention)
 	}
-	connectortest.WaitFor(t, 10*time.Second, "the sent mark", func() bool { return desk.mark("S1").State == bridge.DeliverySent })
+	connectortest.WaitFor(t, 10*time.Second, "the sent mark", func() bool { return desk.MarkOf("S1").State == bridge.DeliverySent })
 
 	// The customer answers our reply: it joins the same case's thread.
 	fx.tweet(t, "@earshot thanks, any estimate?", pub.ID)
 	connectortest.WaitFor(t, 10*time.Second, "the follow-up in the thread", func() bool {
-		for _, m := range desk.followUps(thread) {
+		for _, m := range desk.Messages(thread) {
 			if strings.Contains(m.Text, "any estimate") {
 				return true
 			}
@@ -149,7 +79,7 @@ func TestEndToEndWithBridge(t *testing.T) {
 	})
 	fx.fake.SendDM(fx.ana.ID, fx.fake.Us().ID, "It is ABC123")
 	connectortest.WaitFor(t, 10*time.Second, "the customer's DM in the thread", func() bool {
-		for _, m := range desk.followUps(thread) {
+		for _, m := range desk.Messages(thread) {
 			if strings.Contains(m.Text, "ABC123") {
 				return true
 			}
@@ -172,35 +102,26 @@ func TestEndToEndNoAutomaticRetryOfAPostThatMayHaveGoneOut(t *testing.T) {
 	t.Parallel()
 	fx := newFixture(t)
 	n := fx.network(t)
-	desk := newRecDesk()
-	b, err := bridge.New(bridge.Options{
-		Config: bridge.Config{
-			Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
-			Watch:         []bridge.WatchRule{{Network: "x", Mentions: true, RepliesToUs: true}},
-			Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
-			UndoWindowSet: true,
-			Retry:         bridge.RetryConfig{Attempts: 5, Backoff: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+	desk := connectortest.NewRecordingDesk()
+	b := connectortest.StartBridge(t, connectortest.BridgeRun{
+		Options: bridge.Options{
+			Config: bridge.Config{
+				Queues:        []bridge.QueueConfig{{Name: "care", Desk: "rec", Channel: "C1"}},
+				Watch:         []bridge.WatchRule{{Network: "x", Mentions: true, RepliesToUs: true}},
+				Staff:         []bridge.StaffRule{{Desk: "rec", User: "U1", Role: bridge.RoleAgent}},
+				UndoWindowSet: true,
+				Retry:         bridge.RetryConfig{Attempts: 5, Backoff: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+			},
+			Networks: []bridge.Network{n},
+			Desks:    []bridge.Desk{desk},
 		},
-		DataDir:  t.TempDir(),
-		Networks: []bridge.Network{n},
-		Desks:    []bridge.Desk{desk},
+		Ready: func() bool { return n.Connected() },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	connectortest.WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && n.Connected() })
+	ctx := context.Background()
 
 	fx.tweet(t, "@earshot my bag never arrived", "")
-	connectortest.WaitFor(t, 10*time.Second, "a case thread", func() bool { _, _, ok := desk.thread(); return ok })
-	thread, cv, _ := desk.thread()
 	staff := bridge.Staff{Desk: "rec", ID: "U1", Name: "Rui"}
-	if _, err := b.Claim(ctx, cv.ID, staff); err != nil {
-		t.Fatal(err)
-	}
+	thread, _ := connectortest.ClaimFirstCase(t, b, desk, staff)
 	say := func(id, text string) {
 		t.Helper()
 		if err := b.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: bridge.ThreadRef{Desk: "rec", Channel: "C1", ID: thread},
@@ -213,18 +134,18 @@ func TestEndToEndNoAutomaticRetryOfAPostThatMayHaveGoneOut(t *testing.T) {
 
 	fx.fake.FailNext(503, 1, 0)
 	say("S1", "Sorry, we are looking for it.")
-	connectortest.WaitFor(t, 10*time.Second, "sent after the 503", func() bool { return desk.mark("S1").State == bridge.DeliverySent })
+	connectortest.WaitFor(t, 10*time.Second, "sent after the 503", func() bool { return desk.MarkOf("S1").State == bridge.DeliverySent })
 	if got, want := fx.fake.PublishAttempts(), 2; got != want || attempts() != want {
 		t.Errorf("after a 503 and a retry: X saw %d attempts, metrics counted %d; want %d", got, attempts(), want)
 	}
 
 	fx.fake.FailNext(500, 1, 0)
 	say("S2", "Found it, it comes tomorrow.")
-	connectortest.WaitFor(t, 10*time.Second, "the uncertain mark", func() bool { return desk.mark("S2").State == bridge.DeliveryUncertain })
+	connectortest.WaitFor(t, 10*time.Second, "the uncertain mark", func() bool { return desk.MarkOf("S2").State == bridge.DeliveryUncertain })
 	if got, want := fx.fake.PublishAttempts(), 3; got != want || attempts() != want {
 		t.Errorf("after a 500: X saw %d attempts, metrics counted %d; want %d (no retry of a post that may exist)", got, attempts(), want)
 	}
-	if m := desk.mark("S2"); !strings.Contains(m.Reason, "may have been published") {
+	if m := desk.MarkOf("S2"); !strings.Contains(m.Reason, "may have been published") {
 		t.Errorf("uncertain mark %+v does not tell staff it may be out", m)
 	}
 }

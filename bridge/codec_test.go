@@ -3,7 +3,11 @@ package bridge
 import (
 	"bytes"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -79,9 +83,51 @@ func TestEventCodecCoversEveryField(t *testing.T) {
 			t.Fatalf("%s: encoding is not stable", typ)
 		}
 	}
-	if len(eventCode) != 26 {
-		t.Errorf("%d event types have codes; a new type needs one in eventCodes", len(eventCode))
+	// Every EventType constant declared in event.go has a journal code.
+	declared := eventTypesDeclared(t)
+	for _, typ := range declared {
+		if _, ok := eventCode[typ]; !ok {
+			t.Errorf("event type %q has no code: add it to eventCodes", typ)
+		}
 	}
+	if len(declared) != len(eventCode) {
+		t.Errorf("event.go declares %d event types, eventCodes numbers %d", len(declared), len(eventCode))
+	}
+}
+
+// eventTypesDeclared reads the EventType constants from event.go.
+func eventTypesDeclared(t *testing.T) []EventType {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "event.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []EventType
+	ast.Inspect(f, func(n ast.Node) bool {
+		spec, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		if id, ok := spec.Type.(*ast.Ident); !ok || id.Name != "EventType" {
+			return true
+		}
+		for _, v := range spec.Values {
+			lit, ok := v.(*ast.BasicLit)
+			if !ok {
+				t.Fatalf("event.go: an EventType constant that is not a string literal")
+			}
+			s, err := strconv.Unquote(lit.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, EventType(s))
+		}
+		return true
+	})
+	if len(out) == 0 {
+		t.Fatal("event.go: no EventType constants found")
+	}
+	return out
 }
 
 // Empty fields stay empty, and times keep their instant and zone offset

@@ -178,6 +178,27 @@ type Deps struct {
 	Requests RequestObserver  // never nil when built by main; use NopObserver{} when nil
 	DataDir  string           // where a connector may keep small state files (cursors, rotated tokens); "" means keep nothing
 	Now      func() time.Time // the clock; nil means time.Now
+	// Health takes the connector's reports of its link (health.go); never
+	// nil when built by main or connectors.Build; use NopHealth{} when nil.
+	Health HealthReporter
+}
+
+// WithDefaults fills what main always gives, for callers (tests, tools)
+// that did not: slog.Default, NopObserver, time.Now, NopHealth.
+func (d Deps) WithDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Requests == nil {
+		d.Requests = NopObserver{}
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Health == nil {
+		d.Health = NopHealth{}
+	}
+	return d
 }
 
 // Checker is implemented by connectors that can reach their platform to

@@ -12,7 +12,6 @@ package connectors
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -104,7 +103,7 @@ var ErrNotBuilt = errors.New("connector not built into this version of earshot")
 // subdirectory of base.DataDir (created by the connector if it needs it).
 // Every failing section is reported, each error starting with its name.
 func Build(cfg Config, base bridge.Deps) (*Set, error) {
-	base = withDefaults(base)
+	base = base.WithDefaults()
 	s := &Set{}
 	var errs []error
 	fail := func(name string, err error) {
@@ -143,17 +142,6 @@ func Build(cfg Config, base bridge.Deps) (*Set, error) {
 	}
 	sort.Strings(s.Unchecked)
 	return s, nil
-}
-
-// withDefaults fills what main always gives, for callers that did not.
-func withDefaults(d bridge.Deps) bridge.Deps {
-	if d.Logger == nil {
-		d.Logger = slog.Default()
-	}
-	if d.Requests == nil {
-		d.Requests = bridge.NopObserver{}
-	}
-	return d
 }
 
 // depsFor gives one connector its own logger and data subdirectory.

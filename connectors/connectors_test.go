@@ -43,11 +43,11 @@ func TestBuildNotBuilt(t *testing.T) {
 }
 
 func TestDepsFor(t *testing.T) {
-	d := depsFor(withDefaults(bridge.Deps{DataDir: "/data"}), "slack")
-	if d.DataDir != "/data/connectors/slack" || d.Logger == nil || d.Requests == nil {
+	d := depsFor(bridge.Deps{DataDir: "/data"}.WithDefaults(), "slack")
+	if d.DataDir != "/data/connectors/slack" || d.Logger == nil || d.Requests == nil || d.Health == nil {
 		t.Errorf("deps = %+v", d)
 	}
-	if d := depsFor(withDefaults(bridge.Deps{}), "x"); d.DataDir != "" {
+	if d := depsFor(bridge.Deps{}.WithDefaults(), "x"); d.DataDir != "" {
 		t.Errorf("no data dir must stay none, got %q", d.DataDir)
 	}
 }

@@ -157,15 +157,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 			return nil, fmt.Errorf("bluesky: keywords[%d] is empty", i)
 		}
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	if deps.Requests == nil {
-		deps.Requests = bridge.NopObserver{}
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384), idle: time.Minute}
 	n.xrpc = &client{base: cfg.Service, ident: cfg.Identifier, password: cfg.AppPassword,
 		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout}

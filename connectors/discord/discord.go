@@ -204,15 +204,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		}
 		rt = rewriteHost{to: to, base: transport}
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	if deps.Requests == nil {
-		deps.Requests = bridge.NopObserver{}
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	s, err := discordgo.New("Bot " + cfg.Token)
 	if err != nil {
 		return nil, fmt.Errorf("discord: session: %w", err)

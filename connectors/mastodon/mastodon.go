@@ -117,15 +117,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	if deps.Requests == nil {
-		deps.Requests = bridge.NopObserver{}
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, roots: map[string]string{}, seen: newSeenSet(8192), idle: time.Minute}
 	rt := &transport{base: http.DefaultTransport, obs: deps.Requests, now: deps.Now}
 	n.api = gomastodon.NewClient(&gomastodon.Config{Server: cfg.Server, AccessToken: cfg.AccessToken})

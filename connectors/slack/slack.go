@@ -140,15 +140,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 	default:
 		return nil, fmt.Errorf("slack: mode must be \"socket\" or \"http\", not %q", cfg.Mode)
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	if deps.Requests == nil {
-		deps.Requests = bridge.NopObserver{}
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	opts := []slack.Option{slack.OptionAppLevelToken(cfg.AppToken), slack.OptionHTTPClient(&http.Client{Timeout: 30 * time.Second})}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))

@@ -134,15 +134,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 			n.sources[s.Name] = s
 		}
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	if deps.Requests == nil {
-		deps.Requests = bridge.NopObserver{}
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	n.deps = deps
 	n.log = deps.Logger
 	n.client = &http.Client{Timeout: cfg.RequestTimeout}

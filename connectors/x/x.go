@@ -160,15 +160,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = 40 * time.Second
 	}
-	if deps.Logger == nil {
-		deps.Logger = slog.Default()
-	}
-	if deps.Requests == nil {
-		deps.Requests = bridge.NopObserver{}
-	}
-	if deps.Now == nil {
-		deps.Now = time.Now
-	}
+	deps = deps.WithDefaults()
 	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384), inflight: map[string]bool{},
 		backoffMin: time.Second, backoffMax: 2 * time.Minute}
 	if err := n.loadState(); err != nil {

@@ -68,10 +68,17 @@ type Result struct {
 }
 
 // Parse counts text as X does.
-func Parse(text string) Result {
+func Parse(text string) Result { return parse(text, true) }
+
+// parse is parseTweet; emojiParsing off is twitter-text's v2 configuration
+// (every emoji code unit weighed alone), kept for its conformance cases.
+func parse(text string, emojiParsing bool) Result {
 	t := newText(text)
 	urls := extractURLs(t.u)
-	emoji := t.emojiSpans()
+	var emoji []span
+	if emojiParsing {
+		emoji = t.emojiSpans()
+	}
 	weighted := 0
 	var refused rune
 	ui, ei := 0, 0

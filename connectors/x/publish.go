@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/x/xtext"
 )
 
 // Publish posts a public reply (reply.in_reply_to_tweet_id) or, when
@@ -23,6 +24,11 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	perm := func(reason string) error { return &bridge.PublishError{Op: "x: " + op, Reason: reason} }
 	if strings.TrimSpace(r.Text) == "" {
 		return bridge.PostRef{}, perm("the text is empty")
+	}
+	if c := xtext.Parse(r.Text).Refused; c != 0 && !r.Private {
+		// The bridge checks the length only; X refuses a post holding one of
+		// these whatever its length.
+		return bridge.PostRef{}, perm(fmt.Sprintf("the text holds the invisible character %U, which X refuses in a post; remove it and send again", c))
 	}
 	if cnt, limit, ok := n.Limits().Check(r.Text, r.Private); !ok {
 		unit := "weighted characters (URLs count 23, CJK and emoji 2)"

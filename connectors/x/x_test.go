@@ -344,6 +344,20 @@ func TestPublishTimeoutAfterSendIsMaybeSent(t *testing.T) {
 	if fx.fake.PublishAttempts() != before {
 		t.Error("an over-long text reached X")
 	}
+	// X's counter, not a looser one: a URL path ends at CJK, so this is 357,
+	// not 23 (issue #15, finding 7).
+	_, err = n.Publish(context.Background(), bridge.Reply{Case: "E-1", InReplyTo: target, To: bridge.Author{ID: fx.ana.ID}, Text: "https://example.com/" + strings.Repeat("漢", 167), IdempotencyKey: "k3"})
+	if errors.As(err, &pe); err == nil || pe.Retryable || !strings.Contains(pe.Reason, "357") {
+		t.Errorf("URL then CJK: %v, want a permanent refusal naming 357", err)
+	}
+	// A character X refuses in a post, invisible to staff: refused with its name.
+	_, err = n.Publish(context.Background(), bridge.Reply{Case: "E-1", InReplyTo: target, To: bridge.Author{ID: fx.ana.ID}, Text: "We found it\uFEFF", IdempotencyKey: "k4"})
+	if errors.As(err, &pe); err == nil || pe.Retryable || !strings.Contains(pe.Reason, "U+FEFF") {
+		t.Errorf("U+FEFF: %v, want a permanent refusal naming U+FEFF", err)
+	}
+	if fx.fake.PublishAttempts() != before {
+		t.Error("a text X refuses reached X")
+	}
 }
 
 func TestRefreshTokenRotationIsPersisted(t *testing.T) {

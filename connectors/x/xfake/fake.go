@@ -1109,8 +1109,9 @@ func (s *Server) createTweet(w http.ResponseWriter, r *http.Request) (func(), bo
 		problem(w, 400, "Invalid Request", "One or more parameters to your request was invalid.", "https://api.twitter.com/2/problems/invalid-request")
 		return nil, false
 	}
-	if n := xtext.Count(body.Text); n > xtext.Max || strings.TrimSpace(body.Text) == "" {
-		// X answers an over-long text with 403 and this detail.
+	if !xtext.Parse(body.Text).Valid || strings.TrimSpace(body.Text) == "" {
+		// X answers a text twitter-text calls invalid (over 280, or holding
+		// U+FFFE, U+FEFF or U+FFFF) with 403 and this detail.
 		problem(w, 403, "Forbidden", "You are not permitted to perform this action.", "about:blank")
 		return nil, false
 	}

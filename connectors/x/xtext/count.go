@@ -120,17 +120,6 @@ func parse(text string, emojiParsing bool) Result {
 // Count returns X's weighted length of text.
 func Count(text string) int { return Parse(text).WeightedLength }
 
-// URLs returns the byte spans of the URLs X finds in s, which must already be
-// NFC-normalized valid UTF-8 (Count normalizes; this is for tests and tools).
-func URLs(s string) [][2]int {
-	t := newText(s)
-	var out [][2]int
-	for _, sp := range extractURLs(t.u) {
-		out = append(out, [2]int{t.byteAt(sp.start), t.byteAt(sp.end)})
-	}
-	return out
-}
-
 func unitWeight(c uint16) int {
 	for _, r := range weightRanges {
 		if c >= r.lo && c <= r.hi {

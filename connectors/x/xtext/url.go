@@ -55,12 +55,16 @@ type urlScanner struct {
 	cl       *classes
 	labelEnd []int32 // where the run of domain characters, '-' and '_' from i ends
 	under    []int32 // how many '_' come before i
-	starts   []int   // scratch: label starts of one domain
+	memo     []int32 // chainDomain of a label start, or memoUnknown
+	tld      []int32 // where a TLD at a label start ends (-1: none), or memoUnknown
 	domains  []span  // scratch: ASCII domains of one match
 }
 
 func newURLScanner(u []uint16) *urlScanner {
-	x := &urlScanner{u: u, cl: urlClasses(), labelEnd: make([]int32, len(u)+1), under: make([]int32, len(u)+1)}
+	x := &urlScanner{u: u, cl: urlClasses(), labelEnd: make([]int32, len(u)+1), under: make([]int32, len(u)+1), memo: make([]int32, len(u)+1), tld: make([]int32, len(u)+1)}
+	for i := range x.memo {
+		x.memo[i], x.tld[i] = memoUnknown, memoUnknown
+	}
 	x.labelEnd[len(u)] = int32(len(u))
 	for i := len(u) - 1; i >= 0; i-- {
 		x.labelEnd[i] = int32(i)
@@ -108,7 +112,7 @@ func (x *urlScanner) urlAt(q int) (urlMatch, bool) {
 		m.protocol = n
 	}
 	ds := q + m.protocol
-	de, ok := x.domainAt(ds, len(x.u))
+	de, ok := x.domainAt(ds)
 	if !ok {
 		return m, false
 	}
@@ -145,31 +149,48 @@ func (x *urlScanner) protocolAt(q int) int {
 	return 0
 }
 
-// domainAt is validDomain at q, searching no further than limit:
-// subdomains (labels of domain characters, '-' and '_'), then a domain name
-// (no '_'), then a TLD. The most subdomains come first: the last label that
-// can be the domain name and is followed by a TLD wins.
-func (x *urlScanner) domainAt(q, limit int) (int, bool) {
-	starts := append(x.starts[:0], q)
-	for s := q; ; {
-		e := int(x.labelEnd[s])
-		if e > limit || !x.label(s, e) || e >= limit || x.u[e] != '.' {
-			break
-		}
-		s = e + 1
-		starts = append(starts, s)
-	}
-	x.starts = starts
-	for k := len(starts) - 2; k >= 0; k-- {
-		if x.under[starts[k+1]-1] != x.under[starts[k]] {
-			continue // a domain name has no '_'
-		}
-		if end, ok := tldAt(x.u, starts[k+1], limit); ok {
-			return end, true
-		}
-	}
-	return 0, false
+// domainAt is validDomain at q: subdomains (labels of domain characters,
+// '-' and '_', each followed by '.'), then a domain name (no '_'), then a
+// TLD. The pattern takes as many subdomains as it can first, so the last
+// label of the run that can be the domain name and is followed by a TLD
+// wins. The answer for the labels after q's first is the same for every q in
+// that first label, so it is kept per label start (memo): a text of many
+// short labels costs linear time, not quadratic.
+func (x *urlScanner) domainAt(q int) (int, bool) {
+	end := x.chainDomain(q)
+	return end, end >= 0
 }
+
+// chainDomain is the end of the domain whose labels start at s, or -1.
+func (x *urlScanner) chainDomain(s int) int {
+	e := int(x.labelEnd[s])
+	if !x.label(s, e) || e >= len(x.u) || x.u[e] != '.' {
+		return -1 // not a subdomain, so not a domain name either
+	}
+	next := e + 1
+	deeper := x.memo[next]
+	if deeper == memoUnknown {
+		deeper = int32(x.chainDomain(next))
+		x.memo[next] = deeper
+	}
+	if deeper >= 0 {
+		return int(deeper)
+	}
+	if x.under[e] != x.under[s] {
+		return -1 // a domain name has no '_'
+	}
+	tld := x.tld[next]
+	if tld == memoUnknown {
+		tld = -1
+		if end, ok := tldAt(x.u, next, len(x.u)); ok {
+			tld = int32(end)
+		}
+		x.tld[next] = tld
+	}
+	return int(tld)
+}
+
+const memoUnknown = -2
 
 // label reports whether [s, e) is a label: it starts and ends with a domain
 // character ('-' and '_' only inside).
@@ -289,41 +310,69 @@ func (x *urlScanner) accept(m urlMatch, out []urlSpan) []urlSpan {
 // to 63 characters; a domain starting "xn--" must hold an ASCII domain; the
 // URL with its protocol is at most 4096 units.
 func (x *urlScanner) validURL(m urlMatch) bool {
-	d := x.u[m.domainStart:m.domainEnd]
-	if len(d) >= 4 && d[0] == 'x' && d[1] == 'n' && d[2] == '-' && d[3] == '-' {
-		if len(x.asciiDomains(m.domainStart, m.domainEnd, nil)) == 0 {
-			return false
-		}
-	}
-	for len(d) > 0 {
-		i := slices.Index(d, '.')
-		if i < 0 {
-			i = len(d)
-		}
-		if n := punycodeLength(d[:i]); n < 1 || n > maxLabelLength {
-			return false
-		}
-		if i == len(d) {
-			break
-		}
-		d = d[i+1:]
-	}
 	protocol := m.protocol
 	if protocol == 0 {
 		protocol = len("https://")
 	}
-	return protocol+m.end-m.start <= maxURLLength
+	if protocol+m.end-m.start > maxURLLength {
+		return false
+	}
+	d := x.u[m.domainStart:m.domainEnd]
+	for rest := d; len(rest) > 0; {
+		i := slices.Index(rest, '.')
+		if i < 0 {
+			i = len(rest)
+		}
+		if n := punycodeLength(rest[:i]); n < 1 || n > maxLabelLength {
+			return false
+		}
+		if i == len(rest) {
+			break
+		}
+		rest = rest[i+1:]
+	}
+	// Checked last: the labels are short by now, which keeps this linear.
+	if len(d) >= 4 && d[0] == 'x' && d[1] == 'n' && d[2] == '-' && d[3] == '-' {
+		return len(x.asciiDomains(m.domainStart, m.domainEnd, nil)) > 0
+	}
+	return true
 }
 
 // asciiDomains appends the matches of validAsciiDomain in [s, e): labels of
 // ASCII letters, digits, '-' and latin accents, each followed by '.', then a
 // TLD that ends the domain or is followed by anything but a letter, digit,
-// '@', '+' or '-'.
+// '@', '+' or '-'. As in domainAt, the most labels are tried first, and the
+// answer after a label is kept per label start.
 func (x *urlScanner) asciiDomains(s, e int, out []span) []span {
+	memo := make([]int32, e-s+1)
+	for i := range memo {
+		memo[i] = memoUnknown
+	}
+	var chain func(a int) int
+	chain = func(a int) int {
+		j := a
+		for j < e && x.cl.asciiDomain.has(x.u[j]) {
+			j++
+		}
+		if j == a || j >= e || x.u[j] != '.' {
+			return -1
+		}
+		next := j + 1
+		if memo[next-s] == memoUnknown {
+			memo[next-s] = int32(chain(next))
+		}
+		if deeper := memo[next-s]; deeper >= 0 {
+			return int(deeper)
+		}
+		if end, ok := tldAt(x.u, next, e); ok {
+			return end
+		}
+		return -1
+	}
 	prevEnd := s
 	for a := s; a < e; {
-		end, ok := x.asciiDomainAt(a, e)
-		if !ok {
+		end := chain(a)
+		if end < 0 {
 			a++
 			continue
 		}
@@ -334,29 +383,6 @@ func (x *urlScanner) asciiDomains(s, e int, out []span) []span {
 		a = end
 	}
 	return out
-}
-
-func (x *urlScanner) asciiDomainAt(a, e int) (int, bool) {
-	// Label ends after each '.', most labels first.
-	var ends [8]int
-	dots := ends[:0]
-	for i := a; ; {
-		j := i
-		for j < e && x.cl.asciiDomain.has(x.u[j]) {
-			j++
-		}
-		if j == i || j >= e || x.u[j] != '.' {
-			break
-		}
-		i = j + 1
-		dots = append(dots, i)
-	}
-	for k := len(dots) - 1; k >= 0; k-- {
-		if end, ok := tldAt(x.u, dots[k], e); ok {
-			return end, true
-		}
-	}
-	return 0, false
 }
 
 func indexUnits(s, sub []uint16) int {

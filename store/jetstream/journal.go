@@ -231,6 +231,25 @@ func (j *Journal) snapshots(ctx context.Context) ([]snapshotInfo, error) {
 	return out, nil
 }
 
+// DamageError says where the stream is damaged: a message that is not a
+// valid group of records, or records missing between the snapshot and the
+// stream. Load stops on it, as the file journal stops on a damaged file.
+type DamageError struct {
+	Stream  string
+	Message uint64 // the stream sequence of the message
+	Reason  string
+}
+
+func (e *DamageError) Error() string {
+	return fmt.Sprintf("jetstream: stream %s is damaged at message %d: %s (start-up stopped so nothing is lost; restore the stream and its snapshots from a backup, or import an export with earshot journal import)", e.Stream, e.Message, e.Reason)
+}
+
+// IsDamaged reports whether err is damage found by Load.
+func IsDamaged(err error) bool {
+	var de *DamageError
+	return errors.As(err, &de)
+}
+
 // streamMsg is one journal message as read from the stream.
 type streamMsg struct {
 	seq     uint64
@@ -245,21 +264,21 @@ func (m streamMsg) records(next uint64, stream string) (uint64, [][]byte, error)
 	first, err1 := strconv.ParseUint(m.header.Get(hdrRecord), 10, 64)
 	count, err2 := strconv.Atoi(m.header.Get(hdrCount))
 	if err1 != nil || err2 != nil || count < 0 {
-		return 0, nil, &journal.CorruptError{File: fmt.Sprintf("stream %s", stream), Offset: int64(m.seq), Reason: "a message without Earshot-Record and Earshot-Count headers (not Earshot's journal?)"}
+		return 0, nil, &DamageError{Stream: stream, Message: m.seq, Reason: "a message without Earshot-Record and Earshot-Count headers (not Earshot's journal?)"}
 	}
 	if first != next {
 		if first+uint64(count) <= next {
 			return next, nil, nil // covered by the snapshot already (a purge that did not happen)
 		}
-		return 0, nil, &journal.CorruptError{File: fmt.Sprintf("stream %s", stream), Offset: int64(m.seq),
+		return 0, nil, &DamageError{Stream: stream, Message: m.seq,
 			Reason: fmt.Sprintf("record %d was expected, the message starts at record %d (records are missing: restore the stream and snapshots together)", next, first)}
 	}
 	recs, err := journal.DecodeFrames(m.data, 0)
 	if err != nil {
-		return 0, nil, &journal.CorruptError{File: fmt.Sprintf("stream %s", stream), Offset: int64(m.seq), Reason: "damaged records: " + err.Error()}
+		return 0, nil, &DamageError{Stream: stream, Message: m.seq, Reason: "damaged records: " + err.Error()}
 	}
 	if len(recs) != count {
-		return 0, nil, &journal.CorruptError{File: fmt.Sprintf("stream %s", stream), Offset: int64(m.seq), Reason: fmt.Sprintf("the message says %d records and holds %d", count, len(recs))}
+		return 0, nil, &DamageError{Stream: stream, Message: m.seq, Reason: fmt.Sprintf("the message says %d records and holds %d", count, len(recs))}
 	}
 	return first, recs, nil
 }

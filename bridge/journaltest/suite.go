@@ -65,7 +65,9 @@ func Open(t *testing.T, o Opener) (bridge.Journal, Loaded) {
 	return j, l
 }
 
-func rec(i int) []byte { return fmt.Appendf(nil, "record %d: %s", i, bytes.Repeat([]byte{byte(i)}, i%40)) }
+func rec(i int) []byte {
+	return fmt.Appendf(nil, "record %d: %s", i, bytes.Repeat([]byte{byte(i)}, i%40))
+}
 
 func mustAppend(t *testing.T, j bridge.Journal, recs ...[]byte) uint64 {
 	t.Helper()

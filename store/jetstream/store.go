@@ -34,6 +34,8 @@ package jetstream
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,6 +46,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	nj "github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -67,10 +70,12 @@ type Config struct {
 	Stream string
 	// Replicas of the stream and buckets (1, 3 or 5); 0 means 3.
 	Replicas int
-	// CredentialsFile is a NATS .creds file (JWT and NKey seed); optional.
-	CredentialsFile string
-	// TLS: a CA bundle to trust, and a client certificate and key; optional.
-	CAFile, CertFile, KeyFile string
+	// Credentials is the contents of a NATS .creds file (the user JWT
+	// and NKey seed); optional.
+	Credentials string
+	// TLS, PEM contents: a CA bundle to trust, and a client certificate
+	// and its key; optional.
+	CA, Cert, Key string
 	// LeaseTTL is how long the lease lives without renewal; 0 means
 	// DefaultLeaseTTL. RenewEvery is how often the leader renews it (0:
 	// a third of the TTL); a standby tries to take it over twice as often.
@@ -140,8 +145,16 @@ func (c Config) Validate() []error {
 	default:
 		errs = append(errs, fmt.Errorf("replicas: %d is not 1, 3 or 5 (a JetStream stream needs an odd count for a quorum)", c.Replicas))
 	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
+	if (c.Cert == "") != (c.Key == "") {
+		errs = append(errs, errors.New("tls: cert and key go together"))
+	}
+	if c.Credentials != "" {
+		if _, _, err := parseCreds(c.Credentials); err != nil {
+			errs = append(errs, fmt.Errorf("credentials: %v", err))
+		}
+	}
+	if _, err := c.tlsConfig(); err != nil {
+		errs = append(errs, fmt.Errorf("tls: %v", err))
 	}
 	if c.LeaseTTL < 0 || c.RenewEvery < 0 || c.Timeout < 0 {
 		errs = append(errs, errors.New("lease: durations must not be negative"))
@@ -172,20 +185,65 @@ func (c Config) connect() (*nats.Conn, error) {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(c.Timeout),
 	}
-	if c.CredentialsFile != "" {
-		opts = append(opts, nats.UserCredentials(c.CredentialsFile))
+	if c.Credentials != "" {
+		jwt, seed, err := parseCreds(c.Credentials)
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: credentials: %w", err)
+		}
+		opts = append(opts, nats.UserJWTAndSeed(jwt, seed))
 	}
-	if c.CAFile != "" {
-		opts = append(opts, nats.RootCAs(c.CAFile))
+	tc, err := c.tlsConfig()
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: tls: %w", err)
 	}
-	if c.CertFile != "" {
-		opts = append(opts, nats.ClientCert(c.CertFile, c.KeyFile))
+	if tc != nil {
+		opts = append(opts, nats.Secure(tc))
 	}
 	nc, err := nats.Connect(c.URL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: connect to %s: %w", redactURL(c.URL), err)
 	}
 	return nc, nil
+}
+
+// parseCreds reads a .creds file's user JWT and NKey seed.
+func parseCreds(contents string) (jwt, seed string, err error) {
+	jwt, err = nkeys.ParseDecoratedJWT([]byte(contents))
+	if err != nil || jwt == "" {
+		return "", "", errors.New("not a NATS .creds file (no user JWT)")
+	}
+	kp, err := nkeys.ParseDecoratedNKey([]byte(contents))
+	if err != nil {
+		return "", "", errors.New("not a NATS .creds file (no NKey seed)")
+	}
+	s, err := kp.Seed()
+	if err != nil {
+		return "", "", errors.New("not a NATS .creds file (no NKey seed)")
+	}
+	return jwt, string(s), nil
+}
+
+// tlsConfig is the TLS config from the PEM settings; nil when none is set.
+func (c Config) tlsConfig() (*tls.Config, error) {
+	if c.CA == "" && c.Cert == "" {
+		return nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.CA != "" {
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM([]byte(c.CA)) {
+			return nil, errors.New("ca: no PEM certificate in it")
+		}
+		tc.RootCAs = pool
+	}
+	if c.Cert != "" && c.Key != "" {
+		pair, err := tls.X509KeyPair([]byte(c.Cert), []byte(c.Key))
+		if err != nil {
+			return nil, errors.New("cert and key are not a matching PEM certificate and key")
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
 }
 
 // redactURL hides passwords and tokens in NATS URLs.

@@ -1,9 +1,12 @@
 package bridge_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/earshot-dev/earshot/bridge"
 	. "github.com/earshot-dev/earshot/bridge/bridgetest"
+	"github.com/earshot-dev/earshot/bridge/journal"
 	"github.com/earshot-dev/earshot/store/jetstream"
 	"github.com/earshot-dev/earshot/store/jetstream/natstest"
 )
@@ -308,6 +312,93 @@ func TestNATSNodeDies(t *testing.T) {
 	for _, id := range ids {
 		if _, ok := a.OpenedBy(id); !ok {
 			t.Errorf("complaint %s was lost", id)
+		}
+	}
+}
+
+// Replay equivalence holds across the two stores: the same events give
+// the same tables whether they are read back from the stream (with its
+// snapshots), from a file journal the stream was exported to, or from a
+// stream that file journal was exported to in turn.
+func TestReplayEquivalenceAcrossStores(t *testing.T) {
+	t.Parallel()
+	c := natstest.StartCluster(t, 3)
+	for seed := range uint64(2) {
+		for _, every := range []int{0, 37} {
+			t.Run(fmt.Sprintf("seed%d-snapshot%d", seed, every), func(t *testing.T) {
+				t.Parallel()
+				stream := fmt.Sprintf("HA%d", haStreams.Add(1))
+				opts := []Option{withRetention()}
+				if every > 0 {
+					opts = append(opts, WithSnapshotEvery(every))
+				}
+				live := startNode(t, c, haConfig(c, stream, "live"), opts...)
+				play(t, live.TestBridge, rand.New(rand.NewPCG(seed, 7)), 120)
+				want, wantGauges := bridge.Dump(live.Bridge), bridge.Gauges(live.Bridge)
+				check := func(what string, j bridge.Journal, dir string) {
+					t.Helper()
+					o := []Option{NotRunning(), WithClock(live.Clock), withRetention()}
+					if j != nil {
+						o = append(o, WithJournal(j))
+					} else {
+						o = append(o, WithDataDir(dir))
+					}
+					again := NewTestBridge(t, o...)
+					if got := bridge.Dump(again.Bridge); got != want {
+						t.Fatalf("%s: tables differ from the live ones:\nlive: %.2000s\ngot:  %.2000s", what, want, got)
+					}
+					if got := bridge.Gauges(again.Bridge); !reflect.DeepEqual(got, wantGauges) {
+						t.Fatalf("%s: gauges differ: live %v, got %v", what, wantGauges, got)
+					}
+				}
+				openJS := func(stream string) *jetstream.Journal {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					j, err := jetstream.Open(ctx, haConfig(c, stream, "reader"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { j.Close() })
+					return j
+				}
+				check("read back from the stream", openJS(stream), "")
+
+				// Stream → file.
+				var archive bytes.Buffer
+				src := openJS(stream)
+				if _, err := journal.Export(&archive, func(restore, replay func(uint64, []byte) error) error {
+					return src.Load(context.Background(), restore, replay)
+				}); err != nil {
+					t.Fatal(err)
+				}
+				a, err := journal.ReadArchive(&archive)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dir := t.TempDir()
+				if err := journal.Import(dir, a); err != nil {
+					t.Fatal(err)
+				}
+				check("exported to a file journal", nil, dir)
+
+				// File → another stream.
+				archive.Reset()
+				fj := journal.New(journal.Options{Dir: dir})
+				if _, err := journal.Export(&archive, func(restore, replay func(uint64, []byte) error) error {
+					return fj.Load(context.Background(), restore, replay)
+				}); err != nil {
+					t.Fatal(err)
+				}
+				fj.Close()
+				if a, err = journal.ReadArchive(&archive); err != nil {
+					t.Fatal(err)
+				}
+				back := fmt.Sprintf("HA%d", haStreams.Add(1))
+				if err := openJS(back).Import(context.Background(), a); err != nil {
+					t.Fatal(err)
+				}
+				check("imported back into a stream", openJS(back), "")
+			})
 		}
 	}
 }

@@ -44,7 +44,7 @@ func haConfig(c *natstest.Cluster, stream, holder string) jetstream.Config {
 
 // startNode opens a journal with cfg on a connection of its own and runs
 // a bridge on it; standby nodes are not waited for.
-func startNode(t *testing.T, c *natstest.Cluster, cfg jetstream.Config, opts ...Option) *haNode {
+func startNode(t testing.TB, c *natstest.Cluster, cfg jetstream.Config, opts ...Option) *haNode {
 	t.Helper()
 	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {

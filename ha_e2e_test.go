@@ -33,7 +33,7 @@ store:
   url: `+c.URL()+`
   stream: E2E
   replicas: 3
-  lease: {ttl: 1s, renew_every: 250ms}
+  lease: {ttl: 2s, renew_every: 500ms}
 queues: [{name: care, desk: slack, channel: C1}]
 watch: [{network: webhook, keywords: [hello]}]
 staff: [{desk: slack, user: U1, role: agent}]

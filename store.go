@@ -20,6 +20,10 @@ import (
 // cluster shared by several Earshot replicas, one of which leads (the
 // others are hot standbys: not ready, answering webhooks with 503).
 
+// openTimeout bounds connecting to the cluster and readying the stream at
+// start (a cluster being formed or electing answers late).
+const openTimeout = 2 * time.Minute
+
 // Store kinds.
 const (
 	storeFile = "file"
@@ -97,7 +101,9 @@ func openJournal(ctx context.Context, s storeConfig, log *slog.Logger, reg prome
 	}
 	cfg := s.jetstream()
 	cfg.Logger, cfg.Registerer = log, reg
-	j, err := jetstream.Open(ctx, cfg)
+	octx, cancel := context.WithTimeout(ctx, openTimeout)
+	defer cancel()
+	j, err := jetstream.Open(octx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -129,6 +135,7 @@ func openEngine(ctx context.Context, p *prepared, set *connectors.Set, metrics b
 	if l, ok := eng.(leader); ok {
 		registerLeader(reg, l)
 	}
+	jetstream.RegisterMetrics(reg) // at zero on the file store: one dashboard for both
 	return eng, nil
 }
 

@@ -39,7 +39,7 @@ type haNode struct {
 // haConfig is a journal config on stream with a short lease (tests).
 func haConfig(c *natstest.Cluster, stream, holder string) jetstream.Config {
 	return jetstream.Config{URL: c.URL(), Stream: stream, Replicas: 3, Holder: holder,
-		LeaseTTL: time.Second, RenewEvery: 250 * time.Millisecond, Timeout: 5 * time.Second}
+		LeaseTTL: 2 * time.Second, RenewEvery: 500 * time.Millisecond, Timeout: 10 * time.Second}
 }
 
 // startNode opens a journal with cfg on a connection of its own and runs

@@ -109,10 +109,21 @@ func Open(ctx context.Context, cfg Config) (*Journal, error) {
 		j.nc, j.ownsNC = nc, true
 	}
 	js, err := nj.New(j.nc)
-	if err == nil {
+	for err == nil {
+		// A cluster that is forming or electing answers late or "not
+		// available": try again while ctx allows.
 		cctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 		j.stream, j.obs, j.kv, err = ensure(cctx, js, cfg)
 		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		cfg.Logger.Warn("jetstream: the stream and buckets are not ready; trying again", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+			err = nil
+		}
 	}
 	if err != nil {
 		if j.ownsNC {

@@ -51,3 +51,8 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	}
 	return c
 }
+
+// RegisterMetrics registers the replicated journal's metrics on reg at
+// zero, so dashboards and alerts find them on every Earshot, the file
+// store's included (a journal opened later on reg reuses them).
+func RegisterMetrics(reg prometheus.Registerer) { newMetrics(reg) }

@@ -18,7 +18,7 @@ var streams atomic.Int64
 // testConfig is a journal on its own stream of c, with a short lease.
 func testConfig(c *natstest.Cluster, stream string) jetstream.Config {
 	return jetstream.Config{URL: c.URL(), Stream: stream, Replicas: min(3, c.Size()),
-		LeaseTTL: time.Second, RenewEvery: 250 * time.Millisecond, Timeout: 5 * time.Second}
+		LeaseTTL: 2 * time.Second, RenewEvery: 500 * time.Millisecond, Timeout: 10 * time.Second}
 }
 
 // newStream names a stream no other test uses.

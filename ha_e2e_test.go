@@ -104,6 +104,9 @@ webhook:
 	longWait(func() bool { code, _ := get(a, "/readyz"); return code == 200 })
 	b := start("b")
 	longWait(func() bool { _, m := get(b, "/metrics"); return strings.Contains(m, "earshot_leader 0") })
+	if _, m := get(b, "/metrics"); strings.Contains(m, "earshot_cases{") {
+		t.Error("the standby exports queue depth: sums over replicas would count each case twice")
+	}
 	if code, _ := get(b, "/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("the standby's /readyz: %d, want 503", code)
 	}
@@ -113,7 +116,7 @@ webhook:
 	if resp := post(a); resp.StatusCode == http.StatusServiceUnavailable {
 		t.Fatal("the leader refused a webhook as a standby would")
 	}
-	if _, m := get(a, "/metrics"); !strings.Contains(m, "earshot_leader 1") || !strings.Contains(m, "earshot_journal_lag_events") {
+	if _, m := get(a, "/metrics"); !strings.Contains(m, "earshot_leader 1") || !strings.Contains(m, "earshot_journal_lag_events") || !strings.Contains(m, "earshot_cases{") {
 		t.Fatalf("the leader's metrics lack earshot_leader 1 or the journal lag:\n%.1500s", m)
 	}
 

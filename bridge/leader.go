@@ -25,6 +25,11 @@ import (
 // replicated journal, only while it holds the leadership.
 func (b *Bridge) Leading() bool { return b.leading.Load() }
 
+// reportsState says whether this process exports the state gauges (queue
+// depth, oldest unclaimed case): the leader does, standbys do not, so that
+// sums over replicas count each case once.
+func (b *Bridge) reportsState() bool { return b.replicated == nil || b.leading.Load() }
+
 // campaign is Run on a replicated journal: standby until this process
 // leads, a term while it leads, standby again if it loses the leadership,
 // until ctx ends. It returns an error only for a failure that is not the

@@ -146,6 +146,11 @@ func (j *Journal) Lead(ctx context.Context, apply func(first uint64, recs [][]by
 		seq, err := j.publish(next, 0, nil, expect, true)
 		if err == nil {
 			j.mu.Lock()
+			if leadCtx.Err() != nil { // the lease went while fencing
+				j.lastStream = seq
+				j.mu.Unlock()
+				return giveUp(context.Cause(leadCtx))
+			}
 			j.lastStream = seq
 			j.synced = j.appended
 			j.leading, j.failed = true, nil

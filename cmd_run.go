@@ -94,7 +94,7 @@ func serveAll(ctx context.Context, p *prepared, log *slog.Logger, opts serveOpti
 	if err != nil {
 		return fmt.Errorf("connectors: %w", err)
 	}
-	eng, err := newEngine(p.Bridge, p.Settings.DataDir, set, metrics, log)
+	eng, err := openEngine(ctx, p, set, metrics, log, reg)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func serveAll(ctx context.Context, p *prepared, log *slog.Logger, opts serveOpti
 	if opts.Ready != nil {
 		ready = func() bool { return eng.Ready() && opts.Ready() }
 	}
-	h, err := newHandler(reg, ready, append(set.Mounts, opts.Mounts...))
+	h, err := newHandler(reg, ready, append(leaderOnly(p.File.Store, eng.Ready, set.Mounts), opts.Mounts...))
 	if err != nil {
 		return err
 	}

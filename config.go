@@ -41,6 +41,7 @@ type fileConfig struct {
 	Watch         []watchConfig `yaml:"watch"`
 	Routes        []routeConfig `yaml:"routes"`
 	Staff         []staffConfig `yaml:"staff"`
+	Store         storeConfig   `yaml:"store"` // where the journal lives (store.go)
 
 	// Connectors are the per-connector sections (slack:, mastodon:, ...),
 	// each decoded into its connector package's Config.
@@ -946,6 +947,7 @@ func prepareLoaded(lc *loadedConfig) (*prepared, error) {
 	errs = append(errs, mapErrs...)
 	errs = append(errs, bc.Validate()...)
 	errs = append(errs, crossCheck(bc, lc.File.Connectors)...)
+	errs = append(errs, checkStore(lc.File.Store)...)
 	p.Bridge = bc
 	if len(errs) > 0 {
 		es := make(configErrors, len(errs))

@@ -7,6 +7,7 @@
 //	earshot demo                             everything on loopback fakes, with a sandbox page
 //	earshot discord register --config FILE   register Discord slash commands
 //	earshot slack manifest --config FILE     print the Slack app manifest
+//	earshot journal export|import ...        move the journal between stores
 //	earshot version                          print the version
 //
 // Exit codes: 0 success, 1 failure (bad config, a platform unreachable, a
@@ -52,6 +53,7 @@ Usage:
   earshot demo [flags]                      run everything on loopback fakes, with a sandbox page
   earshot discord register --config FILE    register Discord slash commands for the configured app
   earshot slack manifest --config FILE      print the Slack app manifest for the configured slack section
+  earshot journal export|import ...         move the journal between stores (file, NATS JetStream)
   earshot version                           print the version
   earshot help [command]                    show help
 
@@ -78,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDiscord(ctx, rest, stdout, stderr)
 	case "slack":
 		return cmdSlack(ctx, rest, stdout, stderr)
+	case "journal":
+		return cmdJournal(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "earshot %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

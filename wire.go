@@ -19,6 +19,11 @@ func newMetrics(reg prometheus.Registerer) bridge.RequestObserver {
 // newEngine opens the bridge with the staff commands wired in: it opens the
 // journal in dataDir and replays it (file I/O; blocks until replayed).
 var newEngine = func(cfg bridge.Config, dataDir string, set *connectors.Set, metrics bridge.RequestObserver, log *slog.Logger) (engine, error) {
+	return buildEngine(cfg, dataDir, nil, set, metrics, log)
+}
+
+// buildEngine is newEngine on journal j (nil: the file journal in dataDir).
+func buildEngine(cfg bridge.Config, dataDir string, j bridge.Journal, set *connectors.Set, metrics bridge.RequestObserver, log *slog.Logger) (engine, error) {
 	m, _ := metrics.(*bridge.Metrics)
 	// The registry is built first (bridge.Options takes the Commander) and
 	// bound to the bridge once it exists, before anything can run a command.
@@ -30,6 +35,7 @@ var newEngine = func(cfg bridge.Config, dataDir string, set *connectors.Set, met
 	b, err := bridge.New(bridge.Options{
 		Config:    cfg,
 		DataDir:   dataDir,
+		Journal:   j,
 		Networks:  set.Networks,
 		Desks:     set.Desks,
 		Metrics:   m,

@@ -10,15 +10,16 @@ import (
 	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
-
-	"github.com/earshot-dev/earshot/bridge/journal"
 )
 
 // Options are what New needs.
 type Options struct {
 	Config Config
 	// DataDir holds the journal; "" keeps state in memory only (tests, demos).
-	DataDir  string
+	DataDir string
+	// Journal, if set, is used instead of the file journal in DataDir (a
+	// replicated journal: store/jetstream). New loads it; Close closes it.
+	Journal  Journal
 	Networks []Network
 	Desks    []Desk
 	// Metrics receives the earshot_ metrics; nil registers them nowhere.
@@ -52,7 +53,10 @@ type Bridge struct {
 	queues   map[string]QueueConfig
 
 	db      *memdb.MemDB
-	journal *journal.Journal
+	journal Journal
+	// replicated is the journal when several processes share it (one
+	// leads); nil for the file journal, where this process always leads.
+	replicated Replicated
 	// writer serialises changes: a change reads state, journals its events
 	// and applies them in one memdb write transaction, so the journal's
 	// order is the order of application. Held from the transaction to its
@@ -83,6 +87,9 @@ type Bridge struct {
 	ready   atomic.Bool
 	running atomic.Bool
 	failed  atomic.Pointer[error]
+	// leading is true while this process runs a term as the leader (see
+	// leader.go); a replicated journal's standby is not leading.
+	leading atomic.Bool
 }
 
 var _ Inbox = (*Bridge)(nil)
@@ -162,12 +169,13 @@ func New(opts Options) (*Bridge, error) {
 		}
 	}
 
-	db, err := newDB()
-	if err != nil {
-		return nil, err
+	b.journal = opts.Journal
+	if b.journal == nil {
+		b.journal = b.fileJournal(opts.DataDir)
 	}
-	b.db = db
-	if err := b.openJournal(); err != nil {
+	b.replicated, _ = b.journal.(Replicated)
+	if err := b.loadJournal(); err != nil {
+		b.journal.Close()
 		return nil, err
 	}
 	b.metrics.bind(b)
@@ -176,43 +184,52 @@ func New(opts Options) (*Bridge, error) {
 	return b, nil
 }
 
-// openJournal restores the snapshot and replays the journal into staging
-// tables, then loads them into the store in one write transaction.
-func (b *Bridge) openJournal() error {
+// loadJournal restores the snapshot and replays the journal into staging
+// tables, then loads them into a new store in one write transaction and
+// makes it the bridge's. New calls it, and a replicated journal's process
+// again after it lost the leadership (start over from what the log
+// holds). The caller holds the writer or runs before anything else.
+func (b *Bridge) loadJournal() error {
 	stage := newStaging()
 	start := time.Now()
-	j, st, err := journal.Open(journal.Options{
-		Dir:    b.opts.DataDir,
-		Logger: b.log,
-		OnSync: b.metrics.observeFsync,
-	}, func(_ uint64, snap []byte) error {
+	var snapSeq uint64
+	replayed := 0
+	err := b.journal.Load(context.Background(), func(seq uint64, snap []byte) error {
+		snapSeq = seq
 		return restoreSnapshot(stage, snap)
 	}, func(_ uint64, rec []byte) error {
 		ev, err := decodeEvent(rec)
 		if err != nil {
 			return err
 		}
+		replayed++
 		_, err = apply(stage, ev)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: open journal: %w", err)
 	}
-	tx := b.db.Txn(true)
+	db, err := newDB()
+	if err != nil {
+		return err
+	}
+	tx := db.Txn(true)
 	if err := stage.load(tx); err != nil {
 		tx.Abort()
-		j.Close()
 		return err
 	}
 	tx.Commit()
-	b.journal = j
-	b.committed = j.Seq()
-	b.durable.Store(&durableView{seq: b.committed, db: b.db.Snapshot()})
-	if b.opts.DataDir != "" {
-		b.log.Info("bridge: state restored", "data_dir", b.opts.DataDir, "snapshot", st.SnapshotSeq,
-			"replayed", st.Replayed, "took", time.Since(start).Round(time.Millisecond))
+	b.db = db
+	b.committed = b.journal.Seq()
+	b.durable.Store(&durableView{seq: b.committed, db: db.Snapshot()})
+	b.viewMu.Lock()
+	b.viewChanged.Broadcast()
+	b.viewMu.Unlock()
+	if b.opts.DataDir != "" || b.opts.Journal != nil {
+		b.log.Info("bridge: state restored", "data_dir", b.opts.DataDir, "snapshot", snapSeq,
+			"replayed", replayed, "took", time.Since(start).Round(time.Millisecond))
 	}
-	b.sinceSnapshot.Store(int64(st.Replayed))
+	b.sinceSnapshot.Store(int64(replayed))
 	return nil
 }
 
@@ -240,17 +257,50 @@ func (b *Bridge) fail(err error) {
 // workers, the SLA watch and snapshots, and blocks until ctx ends. Then it
 // stops intake, publishes what is already due, lets the desks catch up for
 // a moment, writes a snapshot and closes the journal. It returns an error
-// only when the journal failed.
+// only when the journal failed. On a replicated journal it runs as a hot
+// standby until this process leads, and starts all that only then (see
+// leader.go).
 func (b *Bridge) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("bridge: Run called twice")
 	}
 	defer b.Close()
-	if err := b.recover(); err != nil {
+	if b.replicated != nil {
+		if err := b.campaign(ctx); err != nil {
+			return err
+		}
+	} else {
+		b.leading.Store(true)
+		if err := b.recover(); err != nil {
+			return err
+		}
+		b.lead(ctx, ctx)
+	}
+	b.snapshotWG.Wait()
+	if err := b.err(); err != nil {
 		return err
 	}
+	if b.sinceSnapshot.Load() > 0 && b.leading.Load() {
+		if err := b.snapshot(); err != nil {
+			b.log.Warn("bridge: snapshot at shutdown", "err", err)
+		}
+	}
+	b.leading.Store(false)
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("bridge: close journal: %w", err)
+	}
+	b.log.Info("bridge: stopped")
+	return nil
+}
 
-	intake, stopIntake := context.WithCancel(ctx)
+// lead runs one term: it starts the listeners, the desk workers, the
+// outbox, the SLA watch and retention, and blocks until term ends. When
+// ctx ended (the process stops), intake stops first, then the outbox
+// publishes what is already due and the desks catch up for a moment; when
+// only term ended (the leadership was lost), everything stops at once:
+// nothing more may be published or journaled.
+func (b *Bridge) lead(ctx, term context.Context) {
+	intake, stopIntake := context.WithCancel(term)
 	defer stopIntake()
 	var listeners sync.WaitGroup
 	for _, n := range b.networks {
@@ -260,7 +310,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		listeners.Go(func() { b.supervise(intake, "desk", d.Name(), d.Listen) })
 	}
 
-	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	work, stopWork := context.WithCancel(context.WithoutCancel(term))
 	defer stopWork()
 	var workers sync.WaitGroup
 	for name, q := range b.work {
@@ -277,31 +327,30 @@ func (b *Bridge) Run(ctx context.Context) error {
 	b.ready.Store(true)
 	b.log.Info("bridge: running", "networks", len(b.networks), "desks", len(b.desks), "queues", len(b.cfg.Queues))
 
-	<-ctx.Done()
+	<-term.Done()
 	b.ready.Store(false)
-	b.log.Info("bridge: stopping: intake first, then the outbox's due work")
+	deposed := ctx.Err() == nil
+	if deposed {
+		b.log.Warn("bridge: lost the leadership: stopping listeners, desk workers, outbox and timers now")
+	} else {
+		b.log.Info("bridge: stopping: intake first, then the outbox's due work")
+	}
 	stopIntake()
 	if !waitTimeout(&listeners, 10*time.Second) {
 		b.log.Warn("bridge: a listener did not stop within 10s; going on with the shutdown")
 	}
-	b.outbox.drain(15 * time.Second)
-	b.drainDesks(5 * time.Second)
+	if !deposed {
+		b.outbox.drain(15 * time.Second)
+		b.drainDesks(5 * time.Second)
+	}
 	stopWork()
 	workers.Wait()
-	b.snapshotWG.Wait()
-	if err := b.err(); err != nil {
-		return err
+	if deposed {
+		// Publications in flight end by themselves (their outcome can no
+		// longer be journaled: the next leader shows them as uncertain,
+		// or retries them where the network is idempotent).
+		b.outbox.wg.Wait()
 	}
-	if b.sinceSnapshot.Load() > 0 {
-		if err := b.snapshot(); err != nil {
-			b.log.Warn("bridge: snapshot at shutdown", "err", err)
-		}
-	}
-	if err := b.Close(); err != nil {
-		return fmt.Errorf("bridge: close journal: %w", err)
-	}
-	b.log.Info("bridge: stopped")
-	return nil
 }
 
 // supervise runs listen until ctx ends, restarting it with a growing pause
@@ -409,6 +458,9 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 	if err := b.err(); err != nil {
 		return nil, err
 	}
+	if b.replicated != nil && !b.leading.Load() {
+		return nil, ErrNotLeader
+	}
 	b.writer.Lock()
 	w := &writeTx{Txn: b.db.Txn(true), b: b, now: b.clock.Now()}
 	if err := build(w); err != nil {
@@ -431,21 +483,12 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 		b.writer.Unlock()
 		return nil, err
 	}
-	var seq uint64
-	for _, ev := range w.evs {
-		rec, err := appendEvent(b.encBuf[:0], ev)
-		if err == nil {
-			b.encBuf = rec
-			seq, err = b.journal.Append(rec) // copies rec
-		}
-		if err != nil {
-			w.Abort()
-			b.writer.Unlock()
-			if !errors.Is(err, journal.ErrClosed) {
-				b.fail(err)
-			}
-			return nil, fmt.Errorf("bridge: journal: %w", err)
-		}
+	seq, err := b.appendEvents(w.evs)
+	if err != nil {
+		w.Abort()
+		b.writer.Unlock()
+		b.journalFailed(err)
+		return nil, fmt.Errorf("bridge: journal: %w", err)
 	}
 	w.Commit()
 	b.committed = seq
@@ -453,9 +496,7 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 	b.writer.Unlock()
 
 	if err := b.journal.Sync(context.Background(), seq); err != nil {
-		if !errors.Is(err, journal.ErrClosed) {
-			b.fail(err)
-		}
+		b.journalFailed(err)
 		return nil, fmt.Errorf("bridge: journal: %w", err)
 	}
 	b.metrics.journalEvents.Add(float64(len(w.evs)))
@@ -473,6 +514,38 @@ func (b *Bridge) change(build func(w *writeTx) error) ([]applied, error) {
 		})
 	}
 	return w.fx, nil
+}
+
+// appendEvents encodes evs, one change's events, and appends them to the
+// journal as one group; it returns the seq of the last. The writer is held.
+func (b *Bridge) appendEvents(evs []Event) (uint64, error) {
+	buf := b.encBuf[:0]
+	ends := make([]int, 0, len(evs))
+	for _, ev := range evs {
+		var err error
+		if buf, err = appendEvent(buf, ev); err != nil {
+			return 0, err
+		}
+		ends = append(ends, len(buf))
+	}
+	b.encBuf = buf
+	recs := make([][]byte, len(evs))
+	start := 0
+	for i, end := range ends {
+		recs[i], start = buf[start:end], end
+	}
+	return b.journal.Append(recs...) // copies recs
+}
+
+// journalFailed reacts to a journal error: the file journal's failure
+// stops the bridge (memory may hold what the disk does not); a replicated
+// journal's failure ends the leadership instead (the journal ends the
+// term itself, and the state is loaded again from the log).
+func (b *Bridge) journalFailed(err error) {
+	if b.replicated != nil || errors.Is(err, ErrJournalClosed) || errors.Is(err, ErrNotLeader) {
+		return
+	}
+	b.fail(err)
 }
 
 // durableView is the store as of a journal record known to be on disk.

@@ -62,3 +62,6 @@ func Idle(b *Bridge) bool {
 
 // Prune runs one retention pass now.
 func Prune(b *Bridge) error { return b.prune() }
+
+// Seq is the journal record the state readers see is at.
+func Seq(b *Bridge) uint64 { return b.durable.Load().seq }

@@ -124,7 +124,7 @@ func (s stateCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (s stateCollector) Collect(ch chan<- prometheus.Metric) {
 	b := s.m.bridge.Load()
-	if b == nil {
+	if b == nil || !b.reportsState() {
 		return
 	}
 	for _, g := range b.gauges() {

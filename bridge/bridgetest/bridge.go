@@ -61,6 +61,11 @@ type Setup struct {
 	Logs     io.Writer
 	// SnapshotEvery is passed to bridge.Options (0: its default).
 	SnapshotEvery int
+	// Journal, if set, replaces the file journal (a replicated one).
+	Journal bridge.Journal
+	// Standby: Run, but do not wait until ready (a replicated journal's
+	// standby is not ready while another process leads).
+	Standby bool
 }
 
 // Option changes the setup.
@@ -87,6 +92,12 @@ func NotRunning() Option { return func(s *Setup) { s.NoRun = true } }
 
 // WithSnapshotEvery snapshots after every n events.
 func WithSnapshotEvery(n int) Option { return func(s *Setup) { s.SnapshotEvery = n } }
+
+// WithJournal uses j instead of the file journal.
+func WithJournal(j bridge.Journal) Option { return func(s *Setup) { s.Journal = j } }
+
+// AsStandby runs the bridge without waiting for it to be ready.
+func AsStandby() Option { return func(s *Setup) { s.Standby = true } }
 
 // WithLogs sends the bridge's logs to w.
 func WithLogs(w io.Writer) Option { return func(s *Setup) { s.Logs = w } }
@@ -141,7 +152,7 @@ func NewTestBridge(t testing.TB, opts ...Option) *TestBridge {
 	b, err := bridge.New(bridge.Options{
 		Config: s.Config, DataDir: s.DataDir, Networks: []bridge.Network{s.Network}, Desks: []bridge.Desk{s.Desk},
 		Metrics: m, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Clock: s.Clock,
-		SnapshotEvery: s.SnapshotEvery,
+		SnapshotEvery: s.SnapshotEvery, Journal: s.Journal,
 	})
 	if err != nil {
 		t.Fatalf("bridgetest: new bridge: %v", err)
@@ -159,7 +170,9 @@ func NewTestBridge(t testing.TB, opts ...Option) *TestBridge {
 			t.Errorf("bridge run: %v", err)
 		}
 	})
-	tb.WaitFor("the bridge to be ready", func() bool { return b.Ready() && s.Desk.Listening() && s.Network.Listening() })
+	if !s.Standby {
+		tb.WaitFor("the bridge to be ready", func() bool { return b.Ready() && s.Desk.Listening() && s.Network.Listening() })
+	}
 	return tb
 }
 

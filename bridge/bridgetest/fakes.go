@@ -57,7 +57,9 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	n.mu.Unlock()
 	<-ctx.Done()
 	n.mu.Lock()
-	n.inbox = nil
+	if n.inbox == in { // another bridge (a new leader) may listen by now
+		n.inbox = nil
+	}
 	n.mu.Unlock()
 	return nil
 }
@@ -249,7 +251,9 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 	d.mu.Unlock()
 	<-ctx.Done()
 	d.mu.Lock()
-	d.inbox = nil
+	if d.inbox == in { // another bridge (a new leader) may listen by now
+		d.inbox = nil
+	}
 	d.mu.Unlock()
 	return nil
 }

@@ -84,6 +84,7 @@ type Journal struct {
 	appended uint64 // seq of the last record appended
 	synced   uint64 // seq of the last record on disk
 	failed   error  // sticky: a write or fsync failed, or Close ran
+	loaded   bool   // Load (or Open) ran
 	wake     chan struct{}
 	durable  chan struct{} // closed and replaced whenever synced advances or failed is set
 
@@ -100,11 +101,9 @@ type Stats struct {
 	TornBytes   int64  // bytes cut off a torn tail
 }
 
-// Open opens (creating) the journal in opts.Dir. If a snapshot exists,
-// restore receives its payload and seq first; then replay receives every
-// later record in order. Either may return an error to stop Open. Open does
-// file I/O and blocks until the whole log is read.
-func Open(opts Options, restore func(seq uint64, snapshot []byte) error, replay func(seq uint64, rec []byte) error) (*Journal, Stats, error) {
+// New makes a journal for opts.Dir without reading it: Load reads it and
+// readies it for appending. It starts the flusher (Close stops it).
+func New(opts Options) *Journal {
 	if opts.MaxRecord <= 0 {
 		opts.MaxRecord = DefaultMaxRecord
 	}
@@ -120,39 +119,83 @@ func Open(opts Options, restore func(seq uint64, snapshot []byte) error, replay 
 		flusherDone: make(chan struct{}),
 		stop:        make(chan struct{}),
 	}
-	var st Stats
-	if opts.Dir != "" {
-		var err error
-		if st, err = j.load(restore, replay); err != nil {
-			return nil, st, err
-		}
-	}
 	go j.flusher()
+	return j
+}
+
+// Open opens (creating) the journal in opts.Dir. If a snapshot exists,
+// restore receives its payload and seq first; then replay receives every
+// later record in order. Either may return an error to stop Open. Open does
+// file I/O and blocks until the whole log is read.
+func Open(opts Options, restore func(seq uint64, snapshot []byte) error, replay func(seq uint64, rec []byte) error) (*Journal, Stats, error) {
+	j := New(opts)
+	st, err := j.loadStats(restore, replay)
+	if err != nil {
+		j.Close()
+		return nil, st, err
+	}
 	return j, st, nil
 }
 
-// Append frames rec into the write buffer and returns its seq. It copies
-// rec (the caller may reuse it) and does no I/O; call Sync(seq) to wait until it is on disk. It fails once the
-// journal has failed or closed.
-func (j *Journal) Append(rec []byte) (uint64, error) {
-	if len(rec) == 0 {
-		return 0, errors.New("journal: empty record")
+// Load reads the journal as Open does (the snapshot to restore, then every
+// later record to replay) and readies it for appending. It is called once,
+// before any Append; it does file I/O and blocks until the whole log is
+// read. With an empty Dir there is nothing to read.
+func (j *Journal) Load(ctx context.Context, restore func(seq uint64, snapshot []byte) error, replay func(seq uint64, rec []byte) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	if len(rec) > j.opts.MaxRecord {
-		return 0, fmt.Errorf("journal: record of %d bytes is over the %d-byte limit", len(rec), j.opts.MaxRecord)
+	_, err := j.loadStats(restore, replay)
+	return err
+}
+
+func (j *Journal) loadStats(restore func(uint64, []byte) error, replay func(uint64, []byte) error) (Stats, error) {
+	j.mu.Lock()
+	if j.loaded {
+		j.mu.Unlock()
+		return Stats{}, errors.New("journal: loaded twice")
+	}
+	j.loaded = true
+	j.mu.Unlock()
+	if j.opts.Dir == "" {
+		return Stats{}, nil
+	}
+	return j.load(restore, replay)
+}
+
+// Append frames recs, one committed group of records, into the write
+// buffer and returns the seq of the last. It copies recs (the caller may
+// reuse them) and does no I/O; call Sync(seq) to wait until they are on
+// disk. It fails once the journal has failed or closed, and before Load.
+func (j *Journal) Append(recs ...[]byte) (uint64, error) {
+	for _, rec := range recs {
+		if len(rec) == 0 {
+			return 0, errors.New("journal: empty record")
+		}
+		if len(rec) > j.opts.MaxRecord {
+			return 0, fmt.Errorf("journal: record of %d bytes is over the %d-byte limit", len(rec), j.opts.MaxRecord)
+		}
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.failed != nil {
 		return 0, j.failed
 	}
-	j.appended++
+	if !j.loaded {
+		return 0, errors.New("journal: append before load")
+	}
+	if len(recs) == 0 {
+		return j.appended, nil
+	}
+	j.appended += uint64(len(recs))
 	if j.file == nil && j.opts.Dir == "" {
 		j.synced = j.appended
 		return j.appended, nil
 	}
-	j.buf = appendFrame(j.buf, rec)
-	j.bufCount++
+	for _, rec := range recs {
+		j.buf = appendFrame(j.buf, rec)
+	}
+	j.bufCount += len(recs)
 	select {
 	case j.wake <- struct{}{}:
 	default:

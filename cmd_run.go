@@ -13,6 +13,7 @@ import (
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors"
+	"github.com/earshot-dev/earshot/internal/dirlock"
 )
 
 // engine is what main runs: *bridge.Bridge.
@@ -83,6 +84,13 @@ func serveAll(ctx context.Context, p *prepared, log *slog.Logger, opts serveOpti
 	if err := os.MkdirAll(p.Settings.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	// One process per data dir: the journal and the connectors' state
+	// files have one writer. Held until the process ends.
+	lock, err := dirlock.Acquire(p.Settings.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	reg := newRegistry()
 	metrics := newMetrics(reg)
 	set, err := buildConnectors(p.File.Connectors, bridge.Deps{

@@ -116,12 +116,12 @@ type outboxRunner struct {
 	wake chan struct{}
 
 	mu       sync.Mutex
-	inflight map[CaseID]bool
+	inflight map[CaseID]string // a case's item being attempted
 	wg       sync.WaitGroup
 }
 
 func newOutboxRunner(b *Bridge) *outboxRunner {
-	return &outboxRunner{b: b, wake: make(chan struct{}, 1), inflight: map[CaseID]bool{}}
+	return &outboxRunner{b: b, wake: make(chan struct{}, 1), inflight: map[CaseID]string{}}
 }
 
 // poke makes the scheduler look again (an item was queued or finished).
@@ -165,13 +165,13 @@ func (o *outboxRunner) dispatch() time.Time {
 		if item.Due.After(now) {
 			return item.Due
 		}
-		if o.inflight[item.Case] {
+		if _, busy := o.inflight[item.Case]; busy {
 			continue
 		}
 		if len(o.inflight) >= maxAttemptsInFlight {
 			return time.Time{} // a finishing attempt pokes
 		}
-		o.inflight[item.Case] = true
+		o.inflight[item.Case] = item.ID
 		id, cid := item.ID, item.Case
 		o.wg.Go(func() {
 			b.attempt(id)
@@ -206,6 +206,17 @@ func (o *outboxRunner) drain(timeout time.Duration) {
 	case <-time.After(time.Until(deadline) + time.Second):
 		o.b.log.Warn("bridge: stopped with publications still in flight; they will show as uncertain or be retried at the next start")
 	}
+}
+
+// attempting lists the items being attempted now.
+func (o *outboxRunner) attempting() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ids := make([]string, 0, len(o.inflight))
+	for _, id := range o.inflight {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func (o *outboxRunner) anyDue() bool {
@@ -295,6 +306,8 @@ func (b *Bridge) outcome(it OutboxItem, ref PostRef, err error) Event {
 			wait = b.cfg.Retry.MaxWait
 		}
 		wait = max(wait, pe.RetryAfter)
+		// The reply is held back this long by the network's rate limit.
+		b.metrics.ObserveWait(it.Network, pe.RetryAfter)
 		b.log.Info("bridge: publication failed; trying again", "outbox", it.ID, "network", it.Network, "attempt", it.Attempts, "in", wait, "err", err)
 		return Event{Type: EvRetrying, ID: it.ID, Until: b.clock.Now().Add(wait), Text: reason}
 	}

@@ -166,6 +166,22 @@ type RequestObserver interface {
 	ObserveRequest(platform, op, outcome string, d time.Duration)
 }
 
+// WaitObserver is the optional side of a RequestObserver that counts time
+// spent waiting on a platform's rate limit: a Retry-After or reset
+// honoured, or our own pacing that keeps us under the platform's limit.
+// *Metrics implements it. Connectors call ObserveWait.
+type WaitObserver interface {
+	ObserveWait(platform string, d time.Duration)
+}
+
+// ObserveWait tells obs that a connector of platform waited d for a rate
+// limit, when obs counts such waits. Cheap; never blocks.
+func ObserveWait(obs RequestObserver, platform string, d time.Duration) {
+	if w, ok := obs.(WaitObserver); ok && d > 0 {
+		w.ObserveWait(platform, d)
+	}
+}
+
 // NopObserver records nothing; for tests and connectors built without metrics.
 type NopObserver struct{}
 

@@ -211,7 +211,6 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 	}
 	d := &Desk{
 		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now, s: s, pubKey: pub,
-		pacer:    pace.New(pace.Options{PerSecond: cfg.Pacing.ChannelPerSecond, Burst: cfg.Pacing.ChannelBurst}),
 		global:   rate.NewLimiter(rate.Limit(cfg.Pacing.GlobalPerSecond), max(1, int(cfg.Pacing.GlobalPerSecond/5))),
 		dials:    &dialWatch{},
 		appID:    cfg.ApplicationID,
@@ -222,6 +221,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		lost: make(chan struct{}, 1),
 		sem:  make(chan struct{}, 32),
 	}
+	d.pacer = pace.New(pace.Options{PerSecond: cfg.Pacing.ChannelPerSecond, Burst: cfg.Pacing.ChannelBurst, OnWait: d.waited})
 	d.people = newPeople(d)
 	s.Client = &http.Client{Timeout: cfg.RequestTimeout, Transport: rt}
 	// Our own loops retry and reconnect, bounded by contexts: discordgo's

@@ -375,3 +375,25 @@ func TestRetry(t *testing.T) {
 		t.Errorf("Retry after ctx ended: %v, told %v; want context.Canceled, told nothing", err, told)
 	}
 }
+
+// Waits on the limiters and before another attempt reach OnWait, so a
+// connector can count its time spent waiting for rate limits.
+func TestOnWaitCountsLimiterAndAgainWaits(t *testing.T) {
+	var total atomic.Int64
+	q := New(Options{PerSecond: 20, Burst: 1, OnWait: func(d time.Duration) { total.Add(int64(d)) }})
+	tries := 0
+	err := q.Do(context.Background(), "c", 0, func(context.Context) error {
+		if tries++; tries == 1 {
+			return Again(30 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One Again (30 ms) and the limiter's 50 ms between the two attempts,
+	// which may overlap partly; the wait is at least the Again's.
+	if got := time.Duration(total.Load()); got < 30*time.Millisecond {
+		t.Errorf("OnWait was told of %v, want at least the 30ms Again", got)
+	}
+}

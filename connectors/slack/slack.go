@@ -25,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
@@ -94,6 +95,10 @@ type Desk struct {
 	cfg    Config
 	log    *slog.Logger
 	obs    bridge.RequestObserver
+	health bridge.HealthReporter
+	// backoff paces the retries of auth.test and of Socket Mode after it
+	// gave up; tests shorten it.
+	backoff backoff.Policy
 	now    func() time.Time
 	api    *slack.Client
 	pacer  *pace.Queue // chat.postMessage, by channel
@@ -113,6 +118,7 @@ type Desk struct {
 	ordered   map[string][]func(context.Context) // per-thread queues of staff messages
 	listened  bool
 	connected bool
+	upSince   time.Time // when the socket last said hello
 }
 
 var (
@@ -146,15 +152,16 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
 	d := &Desk{
-		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now,
+		cfg: cfg, log: deps.Logger, obs: deps.Requests, health: deps.Health, now: deps.Now,
+		backoff: backoff.Policy{Min: time.Second, Max: 2 * time.Minute},
 		api:   slack.New(cfg.BotToken, opts...),
-		pacer: newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond),
 		tier3: map[string]*rate.Limiter{},
 		prio:  map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
 		sem:     make(chan struct{}, 16),
 		ordered: map[string][]func(context.Context){},
 	}
+	d.pacer = newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond, d.waited)
 	per := rate.Limit(cfg.Pacing.UpdatesPerMinute / 60)
 	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))
 	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete", "reactions.get"} {
@@ -181,9 +188,13 @@ func (d *Desk) observe(op string, start time.Time, err error) {
 	d.obs.ObserveRequest(Name, op, outcome, time.Since(start))
 }
 
+// waited counts time spent waiting for Slack's rate limits (our pacing
+// under them, or a Retry-After).
+func (d *Desk) waited(dur time.Duration) { bridge.ObserveWait(d.obs, Name, dur) }
+
 // call makes one paced-by-tier, retried API call and records it.
 func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
-	return retry(ctx, d.tier3[op], func(ctx context.Context) error {
+	return retry(ctx, d.tier3[op], d.waited, func(ctx context.Context) error {
 		start := time.Now()
 		err := fn(ctx)
 		d.observe(op, start, err)

@@ -276,7 +276,11 @@ func (f *Fake) URL() string { return f.url }
 func (f *Fake) APIURL() string { return f.url + "/api/" }
 
 // Options returns the options the fake runs with (tokens, secret).
-func (f *Fake) Options() Options { return f.opts }
+func (f *Fake) Options() Options {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opts
+}
 
 // Close stops the server and every socket.
 func (f *Fake) Close() error {
@@ -323,6 +327,19 @@ func (f *Fake) AddChannel(id, name string) {
 	f.chanNames[id] = name
 	if _, ok := f.channels[id]; !ok {
 		f.channels[id] = nil
+	}
+}
+
+// SetTokens changes the tokens the workspace accepts (a revoked or
+// rotated token): calls with others answer invalid_auth. "" keeps one.
+func (f *Fake) SetTokens(bot, app string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if bot != "" {
+		f.opts.BotToken = bot
+	}
+	if app != "" {
+		f.opts.AppToken = app
 	}
 }
 
@@ -1056,10 +1073,12 @@ func (f *Fake) api(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "injected failure", fail.status)
 		return
 	}
+	f.mu.Lock()
 	want := f.opts.BotToken
 	if method == "apps.connections.open" {
 		want = f.opts.AppToken
 	}
+	f.mu.Unlock()
 	if token != want {
 		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
 		return

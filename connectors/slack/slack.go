@@ -99,11 +99,11 @@ type Desk struct {
 	// backoff paces the retries of auth.test and of Socket Mode after it
 	// gave up; tests shorten it.
 	backoff backoff.Policy
-	now    func() time.Time
-	api    *slack.Client
-	pacer  *pace.Queue // chat.postMessage, by channel
-	tier3  map[string]*rate.Limiter
-	people *people
+	now     func() time.Time
+	api     *slack.Client
+	pacer   *pace.Queue // chat.postMessage, by channel
+	tier3   map[string]*rate.Limiter
+	people  *people
 
 	mu        sync.Mutex
 	botUser   string
@@ -154,9 +154,9 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 	d := &Desk{
 		cfg: cfg, log: deps.Logger, obs: deps.Requests, health: deps.Health, now: deps.Now,
 		backoff: backoff.Policy{Min: time.Second, Max: 2 * time.Minute},
-		api:   slack.New(cfg.BotToken, opts...),
-		tier3: map[string]*rate.Limiter{},
-		prio:  map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
+		api:     slack.New(cfg.BotToken, opts...),
+		tier3:   map[string]*rate.Limiter{},
+		prio:    map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
 		sem:     make(chan struct{}, 16),
 		ordered: map[string][]func(context.Context){},

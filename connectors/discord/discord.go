@@ -39,6 +39,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
@@ -111,11 +112,15 @@ func (c Config) withDefaults() Config {
 
 // Desk is the Discord desk. Safe for concurrent use.
 type Desk struct {
-	cfg Config
-	log *slog.Logger
-	obs bridge.RequestObserver
-	now func() time.Time
-	s   *discordgo.Session
+	cfg    Config
+	log    *slog.Logger
+	obs    bridge.RequestObserver
+	health bridge.HealthReporter
+	// backoff paces the retries of GET /users/@me and of the gateway;
+	// tests shorten it.
+	backoff backoff.Policy
+	now     func() time.Time
+	s       *discordgo.Session
 	// pacer sits in front of every request that creates a message or a
 	// post, keyed by target channel (a forum, a text channel or a thread):
 	// a surge queues by case priority, then age. Each job is one call (see
@@ -210,7 +215,8 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		return nil, fmt.Errorf("discord: session: %w", err)
 	}
 	d := &Desk{
-		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now, s: s, pubKey: pub,
+		cfg: cfg, log: deps.Logger, obs: deps.Requests, health: deps.Health, now: deps.Now, s: s, pubKey: pub,
+		backoff:  backoff.Policy{Min: time.Second, Max: 2 * time.Minute},
 		global:   rate.NewLimiter(rate.Limit(cfg.Pacing.GlobalPerSecond), max(1, int(cfg.Pacing.GlobalPerSecond/5))),
 		dials:    &dialWatch{},
 		appID:    cfg.ApplicationID,

@@ -367,7 +367,19 @@ func (f *Fake) URL() string { return f.url }
 func (f *Fake) GatewayURL() string { return "ws" + f.url[len("http"):] + "/gateway" }
 
 // Options returns the options the fake runs with (token, guild, key).
-func (f *Fake) Options() Options { return f.opts }
+func (f *Fake) Options() Options {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opts
+}
+
+// SetToken changes the bot token the fake accepts (a reset token): REST
+// calls with another answer 401, IDENTIFY and RESUME with another fail.
+func (f *Fake) SetToken(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opts.Token = token
+}
 
 // PublicKey is the hex public key that verifies the interactions the fake
 // signs (the application's "Public Key").

@@ -105,6 +105,7 @@ type Network struct {
 	inflight map[string]bool
 	streams  int // connected filtered streams
 	polled   bool
+	health   listenHealth
 }
 
 var (

@@ -232,24 +232,3 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
-
-// Retry calls try until it succeeds, telling failed of each failure and
-// waiting every before the next attempt; it returns nil once try has
-// succeeded, or ctx.Err() as soon as ctx ends (a failure that comes with
-// the end of ctx is not told). For a connector's first call before it
-// listens (learning its own user id).
-func Retry(ctx context.Context, every time.Duration, try func(context.Context) error, failed func(error)) error {
-	for {
-		err := try(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		failed(err)
-		if err := Sleep(ctx, every); err != nil {
-			return err
-		}
-	}
-}

@@ -349,33 +349,6 @@ func BenchmarkDo(b *testing.B) {
 	}
 }
 
-func TestRetry(t *testing.T) {
-	var told []error
-	n := 0
-	boom := errors.New("boom")
-	err := Retry(context.Background(), time.Millisecond, func(context.Context) error {
-		if n++; n < 3 {
-			return boom
-		}
-		return nil
-	}, func(err error) { told = append(told, err) })
-	if err != nil || n != 3 || len(told) != 2 || told[0] != boom {
-		t.Errorf("Retry: %v after %d tries, told %v; want nil after 3, told boom twice", err, n, told)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	told = nil
-	err = Retry(ctx, time.Hour, func(context.Context) error { return boom }, func(err error) { told = append(told, err); cancel() })
-	if !errors.Is(err, context.Canceled) || len(told) != 1 {
-		t.Errorf("Retry with ctx ending in the wait: %v, told %v; want context.Canceled, told once", err, told)
-	}
-	told = nil
-	err = Retry(ctx, time.Millisecond, func(context.Context) error { return boom }, func(err error) { told = append(told, err) })
-	if !errors.Is(err, context.Canceled) || len(told) != 0 {
-		t.Errorf("Retry after ctx ended: %v, told %v; want context.Canceled, told nothing", err, told)
-	}
-}
-
 // Waits on the limiters and before another attempt reach OnWait, so a
 // connector can count its time spent waiting for rate limits.
 func TestOnWaitCountsLimiterAndAgainWaits(t *testing.T) {

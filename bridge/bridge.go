@@ -32,6 +32,9 @@ type Options struct {
 	SnapshotEvery int
 	// PublishTimeout bounds one publication attempt; 0 means 30s.
 	PublishTimeout time.Duration
+	// ShutdownTimeout is how long Run may take to stop once its ctx ended,
+	// when StopBy did not say; 0 means 25s.
+	ShutdownTimeout time.Duration
 }
 
 // Bridge is Earshot's core: it turns posts into cases, keeps them in
@@ -83,6 +86,13 @@ type Bridge struct {
 	ready   atomic.Bool
 	running atomic.Bool
 	failed  atomic.Pointer[error]
+
+	// stopBy is when Run must have stopped (Unix ns; 0: not said, see StopBy).
+	stopBy atomic.Int64
+	// publishing is the context of every publication; stopPublishing ends
+	// the ones still in flight when the shutdown budget runs out.
+	publishing     context.Context
+	stopPublishing context.CancelFunc
 }
 
 var _ Inbox = (*Bridge)(nil)
@@ -128,6 +138,10 @@ func New(opts Options) (*Bridge, error) {
 	if b.opts.PublishTimeout <= 0 {
 		b.opts.PublishTimeout = 30 * time.Second
 	}
+	if b.opts.ShutdownTimeout <= 0 {
+		b.opts.ShutdownTimeout = 25 * time.Second
+	}
+	b.publishing, b.stopPublishing = context.WithCancel(context.Background())
 	for _, n := range opts.Networks {
 		if _, dup := b.networks[n.Name()]; dup {
 			return nil, fmt.Errorf("bridge: two networks are named %q", n.Name())
@@ -236,11 +250,30 @@ func (b *Bridge) fail(err error) {
 	}
 }
 
+// StopBy sets the time by which Run must have stopped once its ctx ends:
+// the process's shutdown budget, of which main has spent a part already
+// (finishing HTTP requests) while the bridge went on publishing. Call it
+// when the shutdown starts, before ending Run's ctx. Without it Run takes
+// Options.ShutdownTimeout from the end of its ctx.
+func (b *Bridge) StopBy(deadline time.Time) { b.stopBy.Store(deadline.UnixNano()) }
+
+// stopDeadline is when Run must have stopped, asked at the end of its ctx.
+func (b *Bridge) stopDeadline() time.Time {
+	if ns := b.stopBy.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Now().Add(b.opts.ShutdownTimeout)
+}
+
 // Run starts the network and desk listeners, the outbox, the desk
 // workers, the SLA watch and snapshots, and blocks until ctx ends. Then it
-// stops intake, publishes what is already due, lets the desks catch up for
-// a moment, writes a snapshot and closes the journal. It returns an error
-// only when the journal failed.
+// stops within its budget (StopBy): it stops intake while the outbox
+// publishes what is already due and the desks catch up, all at once; what
+// is still being published when the budget's reserve begins is cut short
+// and its outcome journaled (retried at the next start, or shown as
+// uncertain where it may have gone out); then it writes a snapshot if time
+// is left, and closes the journal. It returns an error only when the
+// journal failed.
 func (b *Bridge) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("bridge: Run called twice")
@@ -279,20 +312,39 @@ func (b *Bridge) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	b.ready.Store(false)
-	b.log.Info("bridge: stopping: intake first, then the outbox's due work")
+	deadline := b.stopDeadline()
+	// The reserve is kept for journaling what the cut-off publications
+	// became, and for closing the journal.
+	reserve := min(time.Second, max(time.Until(deadline), 0)/4)
+	cutoff := deadline.Add(-reserve)
+	b.log.Info("bridge: stopping: intake, the outbox's due work and the desks at once", "within", time.Until(deadline).Round(time.Millisecond))
 	stopIntake()
-	if !waitTimeout(&listeners, 10*time.Second) {
-		b.log.Warn("bridge: a listener did not stop within 10s; going on with the shutdown")
-	}
-	b.outbox.drain(15 * time.Second)
-	b.drainDesks(5 * time.Second)
+	var stages sync.WaitGroup
+	stages.Go(func() {
+		if !waitUntil(&listeners, cutoff) {
+			b.log.Warn("bridge: a listener did not stop within the shutdown budget; going on with the shutdown")
+		}
+	})
+	stages.Go(func() {
+		if !b.outbox.drain(cutoff) {
+			b.log.Warn("bridge: the shutdown budget ran out with replies still due or being published; they are cut short and go out at the next start (or show as uncertain where they may have gone out)")
+		}
+	})
+	stages.Go(func() { b.drainDesks(cutoff) })
+	stages.Wait()
+	b.stopPublishing()
+	b.outbox.settle(deadline.Add(-reserve / 2))
 	stopWork()
 	workers.Wait()
 	b.snapshotWG.Wait()
 	if err := b.err(); err != nil {
 		return err
 	}
-	if b.sinceSnapshot.Load() > 0 {
+	switch {
+	case b.sinceSnapshot.Load() == 0:
+	case time.Until(deadline) < reserve/2:
+		b.log.Warn("bridge: no snapshot at shutdown: the budget is spent; the next start replays the journal")
+	default:
 		if err := b.snapshot(); err != nil {
 			b.log.Warn("bridge: snapshot at shutdown", "err", err)
 		}
@@ -327,13 +379,16 @@ func (b *Bridge) supervise(ctx context.Context, kind, name string, listen func(c
 	}
 }
 
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+// waitUntil waits for wg until the deadline; false when it passed first.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
 	select {
 	case <-done:
 		return true
-	case <-time.After(d):
+	case <-t.C:
 		return false
 	}
 }
@@ -342,6 +397,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // itself). Safe to call more than once.
 func (b *Bridge) Close() error {
 	b.closeOnce.Do(func() {
+		b.stopPublishing()
 		close(b.closing)
 		<-b.ingestDone
 	})

@@ -182,9 +182,8 @@ func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue) {
 	}
 }
 
-// drainDesks waits (at most timeout) for the desks to catch up.
-func (b *Bridge) drainDesks(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
+// drainDesks waits (until the deadline at most) for the desks to catch up.
+func (b *Bridge) drainDesks(deadline time.Time) {
 	for time.Now().Before(deadline) {
 		idle := true
 		for _, q := range b.work {

@@ -160,6 +160,9 @@ func (o *outboxRunner) dispatch() time.Time {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if b.publishing.Err() != nil {
+		return time.Time{} // the shutdown cut publishing: the rest waits for the next start
+	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		item := raw.(*OutboxItem)
 		if item.Due.After(now) {
@@ -184,26 +187,27 @@ func (o *outboxRunner) dispatch() time.Time {
 	return time.Time{}
 }
 
-// drain waits (at most timeout) until nothing due is left to publish and
-// no attempt is in flight; items still in their undo window stay queued
-// for the next start.
-func (o *outboxRunner) drain(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
+// drain waits, until the deadline at most, until nothing due is left to
+// publish and no attempt is in flight, and says whether that happened;
+// items still in their undo window stay queued for the next start.
+func (o *outboxRunner) drain(deadline time.Time) bool {
 	for time.Now().Before(deadline) {
 		o.poke()
 		o.mu.Lock()
 		busy := len(o.inflight) > 0
 		o.mu.Unlock()
 		if !busy && !o.anyDue() {
-			break
+			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	done := make(chan struct{})
-	go func() { o.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Until(deadline) + time.Second):
+	return false
+}
+
+// settle waits, until the deadline at most, for the attempts in flight
+// to journal their outcome (after stopPublishing they end at once).
+func (o *outboxRunner) settle(deadline time.Time) {
+	if !waitUntil(&o.wg, deadline) {
 		o.b.log.Warn("bridge: stopped with publications still in flight; they will show as uncertain or be retried at the next start")
 	}
 }
@@ -266,7 +270,7 @@ func (b *Bridge) attempt(id string) {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.PublishTimeout)
+	ctx, cancel := context.WithTimeout(b.publishing, b.opts.PublishTimeout)
 	ref, perr := net.Publish(ctx, Reply{
 		Case: c.ID, Network: c.Network, InReplyTo: c.Last.ID, InRef: c.Last.Ref, To: c.Customer,
 		Text: strings.TrimSpace(item.Text), Private: item.Private, IdempotencyKey: item.Key,

@@ -85,7 +85,7 @@ func TestDemoConfigIsAnOrdinaryConfig(t *testing.T) {
 	}
 	sb := sandbox.New(w, sandbox.Options{})
 	defer sb.Shutdown()
-	if _, err := newHandler(newRegistry(), func() bool { return true },
+	if _, err := newHandler(newRegistry(), readyWhen(func() bool { return true }),
 		append(set.Mounts, connectors.Mount{Name: "sandbox", RouteMounter: sb})); err != nil {
 		t.Errorf("routes: %v", err)
 	}

@@ -250,6 +250,8 @@ func (e *fakeEngine) Run(ctx context.Context) error {
 
 func (e *fakeEngine) Ready() bool { return e.ready.Load() }
 
+func (e *fakeEngine) StopBy(time.Time) {}
+
 // listenAddr waits for the "listening" log line and returns its address.
 func listenAddr(t *testing.T, logs *syncBuffer, done <-chan int) string {
 	t.Helper()

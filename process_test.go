@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 )
@@ -25,7 +26,8 @@ func startProcess(t *testing.T, args ...string) *process {
 	t.Helper()
 	p := &process{logs: &syncBuffer{}, exited: make(chan int, 1)}
 	p.cmd = exec.Command(os.Args[0], args...)
-	p.cmd.Env = append(os.Environ(), runAsEarshot+"=1")
+	// A race-enabled binary sleeps a second at exit unless told not to.
+	p.cmd.Env = append(os.Environ(), runAsEarshot+"=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

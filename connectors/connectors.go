@@ -72,6 +72,13 @@ func (c Config) Sections() []Section {
 	return out
 }
 
+// Known lists every connector this build has, desks first, whether the
+// config uses it or not (for hints naming what could be configured).
+func Known() []Section {
+	return Config{Slack: &slack.Config{}, Discord: &discord.Config{}, Mastodon: &mastodon.Config{},
+		Bluesky: &bluesky.Config{}, X: &x.Config{}, Webhook: &webhook.Config{}}.Sections()
+}
+
 // Mount is one connector's HTTP routes, to be mounted on the shared listener.
 type Mount struct {
 	Name string

@@ -88,3 +88,17 @@ func TestOperationsSettings(t *testing.T) {
 		t.Errorf("run --shutdown-timeout 10ms = %d %q", code, errOut)
 	}
 }
+
+// check --offline builds the connectors too (no I/O): what a connector
+// refuses in its section comes out with the section's line, as run would
+// have failed without one.
+func TestCheckOfflineLocatesConnectorRefusals(t *testing.T) {
+	path := writeConfig(t, "queues: [{name: care, desk: slack, channel: C1}]\nslack:\n  bot_token: xoxb-offline-token\n  mode: http\n")
+	code, out, errOut := cli(t, "check", "--offline", "--config", path)
+	if code != exitFail || !strings.Contains(errOut, path+":3: slack: signing_secret is required in http mode") {
+		t.Errorf("check --offline with an incomplete slack section = %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "xoxb-offline-token") {
+		t.Error("the token was printed")
+	}
+}

@@ -197,6 +197,12 @@ type Deps struct {
 	// Health takes the connector's reports of its link (health.go); never
 	// nil when built by main or connectors.Build; use NopHealth{} when nil.
 	Health HealthReporter
+	// ReadOnly is set by `earshot check`, which may run beside a live
+	// Earshot: DataDir is that process's. A connector may read its state
+	// there to verify the credentials, but writes nothing and changes no
+	// credential (no refresh that rotates a token); what it cannot verify
+	// that way, its Check returns as *Unverified.
+	ReadOnly bool
 }
 
 // WithDefaults fills what main always gives, for callers (tests, tools)
@@ -221,4 +227,22 @@ func (d Deps) WithDefaults() Deps {
 // prove the config works (`earshot check`: Slack auth.test, Discord /users/@me).
 type Checker interface {
 	Check(ctx context.Context) error
+}
+
+// Unverified is what Check returns (wrapped or not) when it could not
+// prove the config works without changing something it must not (see
+// Deps.ReadOnly): `earshot check` shows it as not verified, with Reason,
+// rather than as a failure.
+type Unverified struct {
+	Reason string
+}
+
+func (e *Unverified) Error() string { return "not verified: " + e.Reason }
+
+// ChannelChecker is implemented by desks that can tell whether the bot
+// sees a channel, for `earshot check` to verify each queue's channel
+// (Slack conversations.info, Discord GET /channels/{id}). CheckChannel does
+// I/O; its error says what is wrong and what to do (invite the bot).
+type ChannelChecker interface {
+	CheckChannel(ctx context.Context, channel string) error
 }

@@ -161,10 +161,11 @@ type Desk struct {
 }
 
 var (
-	_ bridge.Desk         = (*Desk)(nil)
-	_ bridge.Notifier     = (*Desk)(nil)
-	_ bridge.RouteMounter = (*Desk)(nil)
-	_ bridge.Checker      = (*Desk)(nil)
+	_ bridge.Desk           = (*Desk)(nil)
+	_ bridge.Notifier       = (*Desk)(nil)
+	_ bridge.RouteMounter   = (*Desk)(nil)
+	_ bridge.Checker        = (*Desk)(nil)
+	_ bridge.ChannelChecker = (*Desk)(nil)
 )
 
 // Intents are the gateway intents the desk asks for: guilds (channels and
@@ -254,6 +255,32 @@ func (d *Desk) webhooks() bool { return *d.cfg.Webhooks }
 func (d *Desk) Check(ctx context.Context) error {
 	if _, err := d.botUserID(ctx); err != nil {
 		return err
+	}
+	return nil
+}
+
+// CheckChannel proves the bot sees channel (a queue's): GET
+// /channels/{id} answers, the channel is in the configured server, and
+// cases can live there (a text or forum channel). `earshot check`.
+func (d *Desk) CheckChannel(ctx context.Context, channel string) error {
+	var c *discordgo.Channel
+	err := d.call(ctx, "channel.get", func(opts ...discordgo.RequestOption) error {
+		var err error
+		c, err = d.s.Channel(channel, opts...)
+		return err
+	})
+	switch status := restStatus(err); {
+	case status == http.StatusNotFound:
+		return fmt.Errorf("discord: channel %s: no such channel the bot can reach (check the id, and that the bot is in the server)", channel)
+	case status == http.StatusForbidden:
+		return fmt.Errorf("discord: channel %s: the bot may not see it (Missing Access): give its role View Channel, Send Messages and the thread permissions there", channel)
+	case err != nil:
+		return fmt.Errorf("discord: channel %s: %w", channel, err)
+	case c.GuildID != "" && c.GuildID != d.cfg.GuildID:
+		return fmt.Errorf("discord: channel %s (#%s) is in another server than guild_id %s", channel, c.Name, d.cfg.GuildID)
+	}
+	if k := kindOf(c.Type); k != kindText && k != kindForum {
+		return fmt.Errorf("discord: channel %s (#%s) is neither a text nor a forum channel: cases cannot open there", channel, c.Name)
 	}
 	return nil
 }

@@ -122,10 +122,11 @@ type Desk struct {
 }
 
 var (
-	_ bridge.Desk         = (*Desk)(nil)
-	_ bridge.Notifier     = (*Desk)(nil)
-	_ bridge.RouteMounter = (*Desk)(nil)
-	_ bridge.Checker      = (*Desk)(nil)
+	_ bridge.Desk           = (*Desk)(nil)
+	_ bridge.Notifier       = (*Desk)(nil)
+	_ bridge.RouteMounter   = (*Desk)(nil)
+	_ bridge.Checker        = (*Desk)(nil)
+	_ bridge.ChannelChecker = (*Desk)(nil)
 )
 
 // New validates cfg and prepares the client. It does no I/O.
@@ -231,6 +232,33 @@ func (d *Desk) Check(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("slack: apps.connections.open (app_token, Socket Mode enabled?): %w", err)
 		}
+	}
+	return nil
+}
+
+// CheckChannel proves the bot sees channel (a queue's) and is a member
+// there (conversations.info): without membership Slack sends no message
+// events from it and refuses posts. `earshot check`.
+func (d *Desk) CheckChannel(ctx context.Context, channel string) error {
+	var c *slack.Channel
+	err := d.call(ctx, "conversations.info", func(ctx context.Context) error {
+		var err error
+		c, err = d.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
+		return err
+	})
+	var se slack.SlackErrorResponse
+	errors.As(err, &se)
+	switch {
+	case se.Err == "channel_not_found":
+		return fmt.Errorf("slack: channel %s: the bot cannot see it (no such channel, or a private one the bot was not invited to: /invite the app there)", channel)
+	case se.Err == "missing_scope":
+		return fmt.Errorf("slack: channel %s: the app lacks the channels:read and groups:read scopes to look at channels (reinstall it with `earshot slack manifest`)", channel)
+	case err != nil:
+		return fmt.Errorf("slack: conversations.info %s: %w", channel, err)
+	case c.IsArchived:
+		return fmt.Errorf("slack: channel %s (#%s) is archived", channel, c.Name)
+	case !c.IsMember:
+		return fmt.Errorf("slack: channel %s (#%s): the bot is not a member, so staff messages there never reach Earshot (/invite the app there)", channel, c.Name)
 	}
 	return nil
 }

@@ -2,11 +2,12 @@
 // Bluesky, X, webhooks) into case threads in a team chat (Slack, Discord),
 // and publishes the staff's answers back.
 //
-//	earshot run --config FILE [--data DIR]   serve in production
+//	earshot run --config FILE [--data DIR]   serve in production (one process per data dir)
 //	earshot check --config FILE              validate the config and reach every platform
 //	earshot demo                             everything on loopback fakes, with a sandbox page
 //	earshot discord register --config FILE   register Discord slash commands
 //	earshot slack manifest --config FILE     print the Slack app manifest
+//	earshot healthcheck [--addr HOST:PORT]   GET /healthz (a container's HEALTHCHECK)
 //	earshot version                          print the version
 //
 // Exit codes: 0 success, 1 failure (bad config, a platform unreachable, a
@@ -52,6 +53,7 @@ Usage:
   earshot demo [flags]                      run everything on loopback fakes, with a sandbox page
   earshot discord register --config FILE    register Discord slash commands for the configured app
   earshot slack manifest --config FILE      print the Slack app manifest for the configured slack section
+  earshot healthcheck [--addr HOST:PORT]    GET /healthz on the local listener: exit 0 when it answers 200
   earshot version                           print the version
   earshot help [command]                    show help
 
@@ -78,6 +80,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdDiscord(ctx, rest, stdout, stderr)
 	case "slack":
 		return cmdSlack(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "earshot %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

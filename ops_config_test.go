@@ -1,6 +1,10 @@
 package main
 
 import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +104,39 @@ func TestCheckOfflineLocatesConnectorRefusals(t *testing.T) {
 	}
 	if strings.Contains(out+errOut, "xoxb-offline-token") {
 		t.Error("the token was printed")
+	}
+}
+
+// Item 8: `earshot healthcheck` asks /healthz of the local listener, for
+// the distroless image's HEALTHCHECK and compose.
+func TestHealthcheckCommand(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			io.WriteString(w, "ok\n")
+			return
+		}
+		http.Error(w, "not ready", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	if code, out, errOut := cli(t, "healthcheck", "--addr", addr); code != exitOK || !strings.Contains(out, "200") {
+		t.Errorf("healthcheck = %d %q %q", code, out, errOut)
+	}
+	if code, _, errOut := cli(t, "healthcheck", "--addr", addr, "--path", "/readyz"); code != exitFail || !strings.Contains(errOut, "503") {
+		t.Errorf("healthcheck --path /readyz = %d %q", code, errOut)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	cfg := writeConfig(t, `listen: ":`+port+`"`+"\n"+minimalYAML)
+	if code, _, errOut := cli(t, "healthcheck", "--config", cfg); code != exitOK {
+		t.Errorf("healthcheck --config (listen :%s) = %d %q", port, code, errOut)
+	}
+	srv.Close()
+	if code, _, _ := cli(t, "healthcheck", "--addr", addr, "--timeout", "1s"); code != exitFail {
+		t.Errorf("healthcheck with nothing listening = %d", code)
+	}
+	for in, want := range map[string]string{":8080": "127.0.0.1:8080", "0.0.0.0:9": "127.0.0.1:9", "[::]:9": "127.0.0.1:9", "10.0.0.2:9": "10.0.0.2:9"} {
+		if got := localAddr(in); got != want {
+			t.Errorf("localAddr(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

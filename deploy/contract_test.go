@@ -37,6 +37,14 @@ var contract = map[string]metricSpec{
 	"earshot_platform_request_duration_seconds": {"histogram", []string{"platform", "op"}},
 	"earshot_journal_events_total":              {"counter", nil},
 	"earshot_journal_fsync_duration_seconds":    {"histogram", nil},
+	// Operations (issue 16): targets, backlogs, connectors, the build.
+	"earshot_queue_sla_seconds":                      {"gauge", []string{"queue", "kind"}},
+	"earshot_desk_backlog":                           {"gauge", []string{"desk", "kind"}},
+	"earshot_outbox_items":                           {"gauge", []string{"network", "state"}},
+	"earshot_rate_limit_wait_seconds_total":          {"counter", []string{"platform"}},
+	"earshot_connector_up":                           {"gauge", []string{"connector"}},
+	"earshot_connector_last_error_timestamp_seconds": {"gauge", []string{"connector"}},
+	"earshot_build_info":                             {"gauge", []string{"version", "revision", "goversion"}},
 }
 
 // contractValues are the bounded label values DESIGN.md lists; a matcher on
@@ -48,6 +56,9 @@ var contractValues = map[string][]string{
 	"earshot_sla_breaches_total/kind":         {"first_response", "resolution"},
 	"earshot_commands_total/result":           {"ok", "refused", "error"},
 	"earshot_platform_requests_total/outcome": {"ok", "rate_limited", "error"},
+	"earshot_queue_sla_seconds/kind":          {"first_response", "resolution"},
+	"earshot_desk_backlog/kind":               {"new_card", "update", "retry"},
+	"earshot_outbox_items/state":              {"waiting", "due", "attempting"},
 }
 
 // The table above is DESIGN.md's table: every name there is here and back.

@@ -267,9 +267,10 @@ func (b *Bridge) stopDeadline() time.Time {
 
 // Run starts the network and desk listeners, the outbox, the desk
 // workers, the SLA watch and snapshots, and blocks until ctx ends. Then it
-// stops within its budget (StopBy): it stops intake while the outbox
-// publishes what is already due and the desks catch up, all at once; what
-// is still being published when the budget's reserve begins is cut short
+// stops within its budget (StopBy): it stops intake while the outbox goes
+// on publishing what is due and the desks catch up, and waits for both
+// once the listeners are gone; what is still being published when the
+// budget's reserve begins is cut short
 // and its outcome journaled (retried at the next start, or shown as
 // uncertain where it may have gone out); then it writes a snapshot if time
 // is left, and closes the journal. It returns an error only when the
@@ -317,21 +318,21 @@ func (b *Bridge) Run(ctx context.Context) error {
 	// became, and for closing the journal.
 	reserve := min(time.Second, max(time.Until(deadline), 0)/4)
 	cutoff := deadline.Add(-reserve)
-	b.log.Info("bridge: stopping: intake, the outbox's due work and the desks at once", "within", time.Until(deadline).Round(time.Millisecond))
+	b.log.Info("bridge: stopping: intake first, while the outbox's due work and the desks go on", "within", time.Until(deadline).Round(time.Millisecond))
 	stopIntake()
-	var stages sync.WaitGroup
-	stages.Go(func() {
-		if !waitUntil(&listeners, cutoff) {
-			b.log.Warn("bridge: a listener did not stop within the shutdown budget; going on with the shutdown")
-		}
-	})
-	stages.Go(func() {
+	// The outbox and the desk workers go on working all along; once the
+	// listeners stopped (nothing new comes in), wait for both to finish.
+	if !waitUntil(&listeners, cutoff) {
+		b.log.Warn("bridge: a listener did not stop within the shutdown budget; going on with the shutdown")
+	}
+	var drains sync.WaitGroup
+	drains.Go(func() {
 		if !b.outbox.drain(cutoff) {
 			b.log.Warn("bridge: the shutdown budget ran out with replies still due or being published; they are cut short and go out at the next start (or show as uncertain where they may have gone out)")
 		}
 	})
-	stages.Go(func() { b.drainDesks(cutoff) })
-	stages.Wait()
+	drains.Go(func() { b.drainDesks(cutoff) })
+	drains.Wait()
 	b.stopPublishing()
 	b.outbox.settle(deadline.Add(-reserve / 2))
 	stopWork()

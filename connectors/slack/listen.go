@@ -86,21 +86,28 @@ func (d *Desk) Listening() bool {
 
 func (d *Desk) setConnected(v bool) {
 	d.mu.Lock()
-	if v && !d.connected {
-		d.upSince = d.now()
+	switch now := d.now(); {
+	case v && !d.connected:
+		d.upSince = now
+	case !v && d.connected:
+		d.lastUp = now.Sub(d.upSince)
 	}
 	d.connected = v
 	d.mu.Unlock()
 }
 
-// upFor is how long the socket has been connected (0: it is not).
-func (d *Desk) upFor() time.Duration {
+// takeUpTime is how long the last socket connection stayed up (or the
+// current one has been), once: for the backoff, which starts again from
+// its minimum after a healthy connection.
+func (d *Desk) takeUpTime() time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.connected || d.upSince.IsZero() {
-		return 0
+	up := d.lastUp
+	if d.connected {
+		up = d.now().Sub(d.upSince)
 	}
-	return d.now().Sub(d.upSince)
+	d.lastUp = 0
+	return up
 }
 
 // errText is err's message for a health report: no URL (a socket URL
@@ -129,7 +136,7 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 			if ctx.Err() != nil {
 				break
 			}
-			bo.Done(d.upFor())
+			bo.Done(d.takeUpTime())
 			wait := bo.Next(retryAfter(err))
 			d.health.Report(Name, bridge.HealthDown, "socket mode: "+errText(err))
 			d.log.Warn(msgSocketRetry, "err", err, "in", wait)

@@ -118,7 +118,8 @@ type Desk struct {
 	ordered   map[string][]func(context.Context) // per-thread queues of staff messages
 	listened  bool
 	connected bool
-	upSince   time.Time // when the socket last said hello
+	upSince   time.Time     // when the socket last said hello
+	lastUp    time.Duration // how long the last connection stayed up
 }
 
 var (

@@ -667,6 +667,9 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (upF
 		n.state.StreamFrom = n.deps.Now().UTC()
 		n.saveStateLocked()
 	}
+	// The gap is what came after the last post streamed before this
+	// connection: read now, as this connection's posts move it on.
+	gapSince, gapFrom := n.state.StreamSinceID, n.state.StreamFrom
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
@@ -681,7 +684,7 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (upF
 	defer wg.Wait()
 	if !first {
 		wg.Go(func() {
-			err := n.fillStreamGap(sctx, in, me)
+			err := n.fillStreamGap(sctx, in, me, gapSince, gapFrom)
 			if err == nil || sctx.Err() != nil {
 				return
 			}
@@ -770,11 +773,9 @@ func (n *Network) searchQueries() []string {
 	return out
 }
 
-// fillStreamGap delivers keyword posts made while the stream was down.
-func (n *Network) fillStreamGap(ctx context.Context, in bridge.Inbox, me *user) error {
-	n.mu.Lock()
-	since, from := n.state.StreamSinceID, n.state.StreamFrom
-	n.mu.Unlock()
+// fillStreamGap delivers keyword posts made while the stream was down:
+// those after post since (or, when none was streamed yet, made from from).
+func (n *Network) fillStreamGap(ctx context.Context, in bridge.Inbox, me *user, since string, from time.Time) error {
 	for _, query := range n.searchQueries() {
 		q := baseQuery()
 		q.Set("query", query)

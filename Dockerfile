@@ -46,5 +46,10 @@ WORKDIR /var/lib/earshot
 USER 65532:65532
 # /metrics, /healthz, /readyz and the connectors' webhook routes.
 EXPOSE 8080
+# No shell or curl here: earshot asks its own /healthz (on 127.0.0.1:8080,
+# the default listen; give --addr or --config for another). Kubernetes
+# ignores this and uses the Deployment's probes.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5m --retries=3 \
+  CMD ["/earshot", "healthcheck"]
 ENTRYPOINT ["/earshot"]
 CMD ["run", "--config", "/etc/earshot/earshot.yaml"]

@@ -16,6 +16,7 @@ func TestCLICheckAgainstFakes(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sf.Close() })
+	sf.AddChannel("C1", "care")
 	mf := mastodonfake.New(mastodonfake.Options{})
 	t.Cleanup(mf.Close)
 
@@ -32,9 +33,23 @@ mastodon:
 `
 	}
 	code, out, errOut := cli(t, "check", "--config", writeConfig(t, cfg(sf.Options().BotToken, mf.Us().Token)))
-	if code != exitOK || !strings.Contains(out, "ok   slack") || !strings.Contains(out, "ok   mastodon") {
+	if code != exitOK || !strings.Contains(out, "ok   slack") || !strings.Contains(out, "ok   mastodon") || !strings.Contains(out, "ok   slack channel C1 (queue care)") {
 		t.Errorf("check against fakes = %d\n%s%s", code, out, errOut)
 	}
+
+	// Item 8: the bot not in the queue's channel (no events from there),
+	// and a channel it cannot see at all, fail by name.
+	sf.SetMember("C1", false)
+	code, out, errOut = cli(t, "check", "--config", writeConfig(t, cfg(sf.Options().BotToken, mf.Us().Token)))
+	if code != exitFail || !strings.Contains(out, "FAIL slack channel C1 (queue care): slack: channel C1 (#care): the bot is not a member") {
+		t.Errorf("check with the bot outside the channel = %d\n%s%s", code, out, errOut)
+	}
+	gone := strings.Replace(cfg(sf.Options().BotToken, mf.Us().Token), "channel: C1", "channel: C404", 1)
+	code, out, errOut = cli(t, "check", "--config", writeConfig(t, gone))
+	if code != exitFail || !strings.Contains(out, "FAIL slack channel C404 (queue care): slack: channel C404: the bot cannot see it") {
+		t.Errorf("check with an invisible channel = %d\n%s%s", code, out, errOut)
+	}
+	sf.SetMember("C1", true)
 
 	const wrong = "xoxb-wrong-token-777"
 	code, out, errOut = cli(t, "check", "--config", writeConfig(t, cfg(wrong, "masto-wrong-token-888")))

@@ -49,12 +49,27 @@ func TestCLICheckDiscordAgainstFake(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = f.Close() })
-	yml := `queues: [{name: care, desk: discord, channel: "5"}]
-discord: {token: TOKEN, guild_id: "1", api_url: ` + f.URL() + `}
+	f.AddForum("5", "care")
+	f.AddChannel("6", "billing")
+	f.AddChannel("7", "legal")
+	f.HideChannel("7")
+	yml := `queues:
+  - {name: care, desk: discord, channel: "5"}
+  - {name: billing, desk: discord, channel: "6"}
+discord: {token: TOKEN, guild_id: "` + f.Options().GuildID + `", api_url: ` + f.URL() + `}
 `
 	code, out, errOut := cli(t, "check", "--config", writeConfig(t, strings.Replace(yml, "TOKEN", "discord-check-token-5", 1)))
-	if code != exitOK || !strings.Contains(out, "ok   discord") {
+	if code != exitOK || !strings.Contains(out, "ok   discord\n") || !strings.Contains(out, "ok   discord channel 5 (queue care)") ||
+		!strings.Contains(out, "ok   discord channel 6 (queue billing)") {
 		t.Errorf("check = %d\n%s%s", code, out, errOut)
+	}
+	// Item 8: a queue on a channel the bot cannot see, or that does not
+	// exist, fails the check by name.
+	hidden := strings.Replace(strings.Replace(yml, `channel: "6"`, `channel: "7"`, 1), `channel: "5"`, `channel: "404"`, 1)
+	code, out, errOut = cli(t, "check", "--config", writeConfig(t, strings.Replace(hidden, "TOKEN", "discord-check-token-5", 1)))
+	if code != exitFail || !strings.Contains(out, "FAIL discord channel 7 (queue billing): discord: channel 7: the bot may not see it (Missing Access)") ||
+		!strings.Contains(out, "FAIL discord channel 404 (queue care): discord: channel 404: no such channel") {
+		t.Errorf("check with invisible channels = %d\n%s%s", code, out, errOut)
 	}
 	code, out, errOut = cli(t, "check", "--config", writeConfig(t, strings.Replace(yml, "TOKEN", "discord-bad-token-6", 1)))
 	if code != exitFail || !strings.Contains(out, "FAIL discord") || strings.Contains(out+errOut, "discord-bad-token-6") {

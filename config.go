@@ -19,10 +19,12 @@ import (
 
 // Defaults for the settings main owns (the bridge has its own).
 const (
-	defaultListen  = ":8080"
-	defaultDataDir = "./earshot-data"
-	maxSecretFile  = 1 << 20 // a *_file larger than this is surely not a secret
-	minSecretLen   = 4       // shorter values are not redacted (they would garble every log line)
+	defaultListen          = ":8080"
+	defaultDataDir         = "./earshot-data"
+	defaultHealthGrace     = 2 * time.Minute
+	defaultShutdownTimeout = 25 * time.Second // inside Kubernetes' default 30 s grace period
+	maxSecretFile          = 1 << 20          // a *_file larger than this is surely not a secret
+	minSecretLen           = 4                // shorter values are not redacted (they would garble every log line)
 )
 
 // fileConfig is the config file as operators write it (deploy/earshot.example.yaml
@@ -43,9 +45,23 @@ type fileConfig struct {
 	Staff         []staffConfig `yaml:"staff"`
 	Store         storeConfig   `yaml:"store"` // where the journal lives (store.go)
 
+	// Operations: connector health in /readyz, and the shutdown budget.
+	Health          healthConfig  `yaml:"health"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+
 	// Connectors are the per-connector sections (slack:, mastodon:, ...),
 	// each decoded into its connector package's Config.
 	Connectors connectors.Config `yaml:",inline"`
+}
+
+// healthConfig is when a connector's trouble makes Earshot unready.
+type healthConfig struct {
+	// Grace is how long a required connector may be down before /readyz
+	// answers 503 (default 2m; 0: at once).
+	Grace *time.Duration `yaml:"grace"`
+	// Required names the connectors whose being down makes Earshot
+	// unready; absent: every configured connector; []: none.
+	Required []string `yaml:"required"`
 }
 
 type logConfig struct {
@@ -374,6 +390,14 @@ func (w *treeWalker) expand(n *yaml.Node, path string, depth int) {
 			w.markBad(n)
 			return
 		}
+		if v == "" && isSecretKey(lastKey(path)) {
+			// run would fail later, far from this line, or worse, run
+			// without the credential.
+			w.errorf(n, path, "environment variable %s is set but empty, and a secret cannot be empty", strings.Join(envNames(n.Value), ", "))
+			n.Value = ""
+			w.markBad(n)
+			return
+		}
 		if v != n.Value {
 			if len(v) >= minSecretLen {
 				w.fromEnv = append(w.fromEnv, v)
@@ -430,6 +454,31 @@ func expandEnv(s string, getenv func(string) (string, bool)) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+// envNames lists the ${NAME}s of a value.
+func envNames(s string) []string {
+	var out []string
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			return out
+		}
+		end := strings.IndexByte(s[i:], '}')
+		if end < 0 {
+			return out
+		}
+		out = append(out, s[i+2:i+end])
+		s = s[i+end:]
+	}
+}
+
+// lastKey is the last key of a config path ("slack.bot_token" → "bot_token").
+func lastKey(path string) string {
+	if i := strings.LastIndexAny(path, ".]"); i >= 0 {
+		return path[i+1:]
+	}
+	return path
 }
 
 func validEnvName(s string) bool {
@@ -785,6 +834,12 @@ type settings struct {
 	DataDir   string
 	LogFormat string
 	LogLevel  string
+	// HealthGrace and Required decide the connectors' part of /readyz
+	// (Required nil: every connector).
+	HealthGrace time.Duration
+	Required    []string
+	// ShutdownTimeout is the one budget every stage of a shutdown shares.
+	ShutdownTimeout time.Duration
 }
 
 // mainSettings applies main's defaults and checks its own keys.
@@ -802,7 +857,22 @@ func mainSettings(fc fileConfig) (settings, []error) {
 	if s.LogLevel == "" {
 		s.LogLevel = "info"
 	}
+	s.HealthGrace = defaultHealthGrace
+	if fc.Health.Grace != nil {
+		s.HealthGrace = *fc.Health.Grace
+	}
+	s.Required = fc.Health.Required
+	s.ShutdownTimeout = fc.ShutdownTimeout
+	if s.ShutdownTimeout == 0 {
+		s.ShutdownTimeout = defaultShutdownTimeout
+	}
 	var errs []error
+	if s.HealthGrace < 0 {
+		errs = append(errs, fmt.Errorf("health.grace: must not be negative"))
+	}
+	if s.ShutdownTimeout < time.Second {
+		errs = append(errs, fmt.Errorf("shutdown_timeout: %s is too short to stop cleanly; give at least 1s (default %s)", s.ShutdownTimeout, defaultShutdownTimeout))
+	}
 	if s.LogFormat != "json" && s.LogFormat != "text" {
 		errs = append(errs, fmt.Errorf("log.format: %q is not json or text", fc.Log.Format))
 	}
@@ -894,12 +964,12 @@ func crossCheck(c bridge.Config, cc connectors.Config) []error {
 	var errs []error
 	desk := func(path, name string) {
 		if name != "" && kinds[name] != connectors.KindDesk {
-			errs = append(errs, fmt.Errorf("%s: no desk %q is configured (add a %s: section)", path, name, name))
+			errs = append(errs, fmt.Errorf("%s: no desk %q is configured (%s)", path, name, missingHint(name, connectors.KindDesk)))
 		}
 	}
 	network := func(path, name string) {
 		if name != "" && kinds[name] != connectors.KindNetwork {
-			errs = append(errs, fmt.Errorf("%s: no network %q is configured (add a %s: section)", path, name, name))
+			errs = append(errs, fmt.Errorf("%s: no network %q is configured (%s)", path, name, missingHint(name, connectors.KindNetwork)))
 		}
 	}
 	for i, q := range c.Queues {
@@ -914,6 +984,42 @@ func crossCheck(c bridge.Config, cc connectors.Config) []error {
 	for i, r := range c.Routes {
 		for j, n := range r.Networks {
 			network(fmt.Sprintf("routes[%d].networks[%d]", i, j), n)
+		}
+	}
+	return errs
+}
+
+// missingHint says how to get a desk or network named name that has no
+// section: add its section, when this build has such a connector of that
+// kind; else which ones it has.
+func missingHint(name string, kind connectors.Kind) string {
+	var have []string
+	for _, s := range connectors.Known() {
+		if s.Name == name && s.Kind == kind {
+			return fmt.Sprintf("add a %s: section", name)
+		}
+		if s.Name == name {
+			return fmt.Sprintf("%s is a %s, not a %s", name, s.Kind, kind)
+		}
+		if s.Kind == kind {
+			have = append(have, s.Name)
+		}
+	}
+	return fmt.Sprintf("earshot has no %s %q; the %ss it has are %s", kind, name, kind, strings.Join(have, ", "))
+}
+
+// checkRequired finds health.required names that are no configured connector.
+func checkRequired(required []string, cc connectors.Config) []error {
+	configured := map[string]bool{}
+	var names []string
+	for _, s := range cc.Sections() {
+		configured[s.Name] = true
+		names = append(names, s.Name)
+	}
+	var errs []error
+	for i, name := range required {
+		if !configured[name] {
+			errs = append(errs, fmt.Errorf("health.required[%d]: no connector %q is configured (configured: %s)", i, name, strings.Join(names, ", ")))
 		}
 	}
 	return errs
@@ -948,6 +1054,7 @@ func prepareLoaded(lc *loadedConfig) (*prepared, error) {
 	errs = append(errs, bc.Validate()...)
 	errs = append(errs, crossCheck(bc, lc.File.Connectors)...)
 	errs = append(errs, checkStore(lc.File.Store)...)
+	errs = append(errs, checkRequired(s.Required, lc.File.Connectors)...)
 	p.Bridge = bc
 	if len(errs) > 0 {
 		es := make(configErrors, len(errs))

@@ -436,8 +436,9 @@ func TestMainSettingsDefaults(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	want := settings{Listen: ":8080", DataDir: "./earshot-data", LogFormat: "json", LogLevel: "info"}
-	if s != want {
+	want := settings{Listen: ":8080", DataDir: "./earshot-data", LogFormat: "json", LogLevel: "info",
+		HealthGrace: 2 * time.Minute, ShutdownTimeout: 25 * time.Second}
+	if !reflect.DeepEqual(s, want) {
 		t.Errorf("defaults = %+v, want %+v", s, want)
 	}
 	if _, errs := mainSettings(fileConfig{Log: logConfig{Level: "loud"}}); len(errs) != 1 || !strings.Contains(errs[0].Error(), "log.level") {

@@ -15,6 +15,7 @@ import (
 	"github.com/earshot-dev/earshot/demo"
 	"github.com/earshot-dev/earshot/demo/sandbox"
 	"github.com/earshot-dev/earshot/demo/script"
+	"github.com/earshot-dev/earshot/internal/dirlock"
 )
 
 const demoSynopsis = "demo [--addr 127.0.0.1:8080] [--data DIR] [--script] [--exit-after DUR]"
@@ -40,7 +41,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var f demoFlags
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "where to serve the sandbox, /metrics and the webhook routes (a loopback `host:port`; port 0 picks one)")
 	fs.BoolVar(&f.expose, "expose", false, "allow a non-loopback --addr (inside a container): the sandbox has no login, so whoever reaches it acts as staff")
-	fs.StringVar(&f.data, "data", "", "keep the journal and connector state in this empty or new `dir`ectory (default: a temporary one, removed at exit)")
+	fs.StringVar(&f.data, "data", "", "keep the journal and connector state in this `dir`ectory: new, empty, or an earlier demo's (emptied first; default: a temporary one, removed at exit)")
 	fs.BoolVar(&f.script, "script", false, "play the scenarios (rail disruption, broadband outage, flight rebooking) and print a summary")
 	fs.Float64Var(&f.scale, "scale", 1, "crowd `factor` for --script (1: 300 complaints in the outage)")
 	fs.DurationVar(&f.exitAfter, "exit-after", 0, "stop by itself after this `duration` (0: run until interrupted)")
@@ -161,10 +162,15 @@ func demoServe(ctx context.Context, f demoFlags, stdout, stderr io.Writer) error
 	})
 }
 
-// demoDataDir is the demo's data directory: dir, created if missing and
-// refused unless empty, or a fresh temporary one that cleanup removes.
-// The fakes start empty on every run, so an old journal would point at
-// threads and posts that no longer exist.
+// demoMarker marks a directory the demo made its own: a later demo may
+// empty it again (compose restarts the demo on the same volume).
+const demoMarker = ".earshot-demo"
+
+// demoDataDir is the demo's data directory: dir, created if missing,
+// locked for this process, and used only when empty or a former demo's
+// (then emptied: the fakes start empty on every run, so an old journal
+// would point at threads and posts that no longer exist); or a fresh
+// temporary one that cleanup removes.
 func demoDataDir(dir string) (string, func(), error) {
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "earshot-demo-")
@@ -180,10 +186,31 @@ func demoDataDir(dir string) (string, func(), error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("data dir: %w", err)
 	}
-	if len(entries) > 0 {
-		return "", nil, fmt.Errorf("--data %s is not empty: the fakes start empty on every run, so give an empty or new directory", dir)
+	former := false
+	for _, e := range entries {
+		former = former || e.Name() == demoMarker
 	}
-	return dir, func() {}, nil
+	if len(entries) > 0 && !former {
+		return "", nil, fmt.Errorf("--data %s is not empty: the fakes start empty on every run, so give an empty or new directory (or one an earlier demo used)", dir)
+	}
+	lock, err := dirlock.Acquire(dir) // another demo may be using it
+	if err != nil {
+		return "", nil, err
+	}
+	for _, e := range entries {
+		if e.Name() == dirlock.FileName {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			lock.Release()
+			return "", nil, fmt.Errorf("data dir: emptying an earlier demo's: %w", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, demoMarker), []byte("earshot demo data; a later demo empties this directory\n"), 0o600); err != nil {
+		lock.Release()
+		return "", nil, fmt.Errorf("data dir: %w", err)
+	}
+	return dir, func() { lock.Release() }, nil
 }
 
 // shownAddr is the address people open: a wildcard listener (--expose)

@@ -85,7 +85,7 @@ func TestDemoConfigIsAnOrdinaryConfig(t *testing.T) {
 	}
 	sb := sandbox.New(w, sandbox.Options{})
 	defer sb.Shutdown()
-	if _, err := newHandler(newRegistry(), func() bool { return true },
+	if _, err := newHandler(newRegistry(), readyWhen(func() bool { return true }),
 		append(set.Mounts, connectors.Mount{Name: "sandbox", RouteMounter: sb})); err != nil {
 		t.Errorf("routes: %v", err)
 	}
@@ -151,5 +151,30 @@ func TestDemoServesTheSandboxAndStops(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("the demo did not stop:\n%s", stderr.String())
+	}
+}
+
+// A directory an earlier demo used is emptied and used again (compose
+// restarts the demo on its volume), unless a demo runs on it right now.
+func TestDemoReusesAnEarlierDemosDataDir(t *testing.T) {
+	dir := t.TempDir()
+	got, cleanup, err := demoDataDir(dir)
+	if err != nil || got != dir {
+		t.Fatalf("demoDataDir(new) = %q, %v", got, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "journal.log"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := demoDataDir(dir); err == nil || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("a second demo on a live demo's dir: %v", err)
+	}
+	cleanup()
+	_, cleanup, err = demoDataDir(dir)
+	if err != nil {
+		t.Fatalf("an earlier demo's dir: %v", err)
+	}
+	defer cleanup()
+	if _, err := os.Stat(filepath.Join(dir, "journal.log")); !os.IsNotExist(err) {
+		t.Errorf("the earlier demo's journal is still there (%v)", err)
 	}
 }

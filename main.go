@@ -2,12 +2,13 @@
 // Bluesky, X, webhooks) into case threads in a team chat (Slack, Discord),
 // and publishes the staff's answers back.
 //
-//	earshot run --config FILE [--data DIR]   serve in production
+//	earshot run --config FILE [--data DIR]   serve in production (one process per data dir)
 //	earshot check --config FILE              validate the config and reach every platform
 //	earshot demo                             everything on loopback fakes, with a sandbox page
 //	earshot discord register --config FILE   register Discord slash commands
 //	earshot slack manifest --config FILE     print the Slack app manifest
 //	earshot journal export|import ...        move the journal between stores
+//	earshot healthcheck [--addr HOST:PORT]   GET /healthz (a container's HEALTHCHECK)
 //	earshot version                          print the version
 //
 // Exit codes: 0 success, 1 failure (bad config, a platform unreachable, a
@@ -54,6 +55,7 @@ Usage:
   earshot discord register --config FILE    register Discord slash commands for the configured app
   earshot slack manifest --config FILE      print the Slack app manifest for the configured slack section
   earshot journal export|import ...         move the journal between stores (file, NATS JetStream)
+  earshot healthcheck [--addr HOST:PORT]    GET /healthz on the local listener: exit 0 when it answers 200
   earshot version                           print the version
   earshot help [command]                    show help
 
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdSlack(ctx, rest, stdout, stderr)
 	case "journal":
 		return cmdJournal(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return cmdHealthcheck(ctx, rest, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "earshot %s (%s %s/%s)\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK

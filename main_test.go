@@ -133,7 +133,7 @@ func TestCLIDemoRegistrationPoint(t *testing.T) {
 }
 
 func TestCLICheck(t *testing.T) {
-	good := writeConfig(t, validConfig("127.0.0.1:0"))
+	good := writeConfig(t, validConfig("127.0.0.1:0")+"  app_token: xapp-cli-app-token\n")
 	code, out, errOut := cli(t, "check", "--offline", "--config", good)
 	if code != exitOK || !strings.Contains(out, "config is valid (1 queues") {
 		t.Errorf("check --offline valid = %d\n%s\n%s", code, out, errOut)
@@ -249,6 +249,8 @@ func (e *fakeEngine) Run(ctx context.Context) error {
 }
 
 func (e *fakeEngine) Ready() bool { return e.ready.Load() }
+
+func (e *fakeEngine) StopBy(time.Time) {}
 
 // listenAddr waits for the "listening" log line and returns its address.
 func listenAddr(t *testing.T, logs *syncBuffer, done <-chan int) string {

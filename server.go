@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +25,6 @@ const (
 	maxHeaderBytes    = 64 << 10
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 2 * time.Minute
-	shutdownTimeout   = 15 * time.Second
 )
 
 // newRegistry is a fresh Prometheus registry with the Go runtime and process
@@ -39,10 +39,11 @@ func newRegistry() *prometheus.Registry {
 }
 
 // newHandler is the shared listener's handler: /metrics from reg, /healthz
-// (200 while the process serves), /readyz (200 once ready() is true) and every
+// (200 while the process serves), /readyz (200 when ready() says so, else
+// 503; a JSON body says why, naming the connectors that are down) and every
 // connector's routes. Bodies are bounded to maxBodyBytes. A route pattern
 // that conflicts with another is an error naming both owners.
-func newHandler(reg prometheus.Gatherer, ready func() bool, mounts []connectors.Mount) (http.Handler, error) {
+func newHandler(reg prometheus.Gatherer, ready func() readiness, mounts []connectors.Mount) (http.Handler, error) {
 	mux := http.NewServeMux()
 	owners := map[string]string{}
 	handle := func(owner, pattern string, h http.Handler) (err error) {
@@ -72,11 +73,17 @@ func newHandler(reg prometheus.Gatherer, ready func() bool, mounts []connectors.
 		handle("earshot", "GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})),
 		handle("earshot", "GET /healthz", text(http.StatusOK, "ok")),
 		handle("earshot", "GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if ready() {
-				text(http.StatusOK, "ready").ServeHTTP(w, r)
-				return
+			answer := ready()
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			if answer.Ready {
+				w.WriteHeader(http.StatusOK)
+			} else {
+				w.WriteHeader(http.StatusServiceUnavailable)
 			}
-			text(http.StatusServiceUnavailable, "not ready").ServeHTTP(w, r)
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			_ = enc.Encode(answer)
 		})),
 	)
 	for _, m := range mounts {
@@ -129,9 +136,12 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 	}
 }
 
-// serve runs srv on ln until ctx ends, then shuts it down gracefully (in-flight
-// requests get shutdownTimeout to finish). It blocks until the server stopped.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger) error {
+// serve runs srv on ln until ctx ends, then shuts it down gracefully: it
+// stops taking connections and lets the requests in flight finish until
+// the time stopBy gives (asked once ctx ended); those still running then
+// are cut, which is not an error (the shutdown keeps to its budget). It
+// blocks until the server stopped.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger, stopBy func() time.Time) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("listening", "addr", ln.Addr().String())
@@ -140,9 +150,13 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Log
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), stopBy())
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("http: requests still in flight at the end of their share of the shutdown budget were cut")
+		err = srv.Close()
+	}
 	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}

@@ -23,6 +23,11 @@ import (
 	"github.com/earshot-dev/earshot/connectors/webhook"
 )
 
+// readyWhen is a /readyz answer that follows ready alone.
+func readyWhen(ready func() bool) func() readiness {
+	return func() readiness { return readiness{Ready: ready(), Connectors: []bridge.HealthReport{}} }
+}
+
 // routes is a RouteMounter with fixed routes.
 type routes map[string]http.Handler
 
@@ -49,7 +54,7 @@ func TestHandlerEndpoints(t *testing.T) {
 		}
 		w.Write(b)
 	})
-	h, err := newHandler(reg, ready.Load, []connectors.Mount{{Name: "slack", RouteMounter: routes{"POST /slack/events": echo}}})
+	h, err := newHandler(reg, readyWhen(ready.Load), []connectors.Mount{{Name: "slack", RouteMounter: routes{"POST /slack/events": echo}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,21 +92,21 @@ func TestHandlerEndpoints(t *testing.T) {
 
 func TestHandlerRouteConflicts(t *testing.T) {
 	ok := http.NotFoundHandler()
-	_, err := newHandler(prometheus.NewRegistry(), func() bool { return true }, []connectors.Mount{
+	_, err := newHandler(prometheus.NewRegistry(), readyWhen(func() bool { return true }), []connectors.Mount{
 		{Name: "slack", RouteMounter: routes{"POST /hooks": ok}},
 		{Name: "webhook", RouteMounter: routes{"POST /hooks": ok}},
 	})
 	if err == nil || !strings.Contains(err.Error(), `"POST /hooks" from webhook is also mounted by slack`) {
 		t.Errorf("duplicate route: %v", err)
 	}
-	_, err = newHandler(prometheus.NewRegistry(), func() bool { return true }, []connectors.Mount{
+	_, err = newHandler(prometheus.NewRegistry(), readyWhen(func() bool { return true }), []connectors.Mount{
 		{Name: "slack", RouteMounter: routes{"GET /slack/{x}": ok}},
 		{Name: "webhook", RouteMounter: routes{"GET /{y}/events": ok}},
 	})
 	if err == nil || !strings.Contains(err.Error(), `"GET /{y}/events" from webhook conflicts with another route`) {
 		t.Errorf("conflicting route: %v", err)
 	}
-	_, err = newHandler(prometheus.NewRegistry(), func() bool { return true }, []connectors.Mount{
+	_, err = newHandler(prometheus.NewRegistry(), readyWhen(func() bool { return true }), []connectors.Mount{
 		{Name: "webhook", RouteMounter: routes{"POST /metrics": ok}},
 	})
 	if err == nil || !strings.Contains(err.Error(), `"POST /metrics" from webhook uses a path earshot serves itself`) {
@@ -129,7 +134,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- serve(ctx, srv, ln, log) }()
+	go func() { done <- serve(ctx, srv, ln, log, func() time.Time { return time.Now().Add(30 * time.Second) }) }()
 
 	type result struct {
 		body string
@@ -178,7 +183,7 @@ func TestEveryConnectorRouteBoundsBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := newHandler(newRegistry(), func() bool { return true }, set.Mounts)
+	h, err := newHandler(newRegistry(), readyWhen(func() bool { return true }), set.Mounts)
 	if err != nil {
 		t.Fatal(err)
 	}

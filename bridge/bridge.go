@@ -33,6 +33,9 @@ type Options struct {
 	SnapshotEvery int
 	// PublishTimeout bounds one publication attempt; 0 means 30s.
 	PublishTimeout time.Duration
+	// ShutdownTimeout is how long Run may take to stop once its ctx ended,
+	// when StopBy did not say; 0 means 25s.
+	ShutdownTimeout time.Duration
 }
 
 // Bridge is Earshot's core: it turns posts into cases, keeps them in
@@ -90,6 +93,18 @@ type Bridge struct {
 	// leading is true while this process runs a term as the leader (see
 	// leader.go); a replicated journal's standby is not leading.
 	leading atomic.Bool
+
+	// stopBy is when Run must have stopped (Unix ns; 0: not said, see StopBy).
+	stopBy atomic.Int64
+	// publishing is the context of every publication; stopPublishing ends
+	// the ones still in flight when the shutdown budget runs out.
+	publishing     context.Context
+	stopPublishing context.CancelFunc
+	// stopAt and stopReserve are the shutdown deadline of the last term and
+	// the part of it kept for the snapshot and the journal's close (lead
+	// sets them; Run reads them, in the same goroutine).
+	stopAt      time.Time
+	stopReserve time.Duration
 }
 
 var _ Inbox = (*Bridge)(nil)
@@ -135,6 +150,10 @@ func New(opts Options) (*Bridge, error) {
 	if b.opts.PublishTimeout <= 0 {
 		b.opts.PublishTimeout = 30 * time.Second
 	}
+	if b.opts.ShutdownTimeout <= 0 {
+		b.opts.ShutdownTimeout = 25 * time.Second
+	}
+	b.publishing, b.stopPublishing = context.WithCancel(context.Background())
 	for _, n := range opts.Networks {
 		if _, dup := b.networks[n.Name()]; dup {
 			return nil, fmt.Errorf("bridge: two networks are named %q", n.Name())
@@ -253,13 +272,33 @@ func (b *Bridge) fail(err error) {
 	}
 }
 
+// StopBy sets the time by which Run must have stopped once its ctx ends:
+// the process's shutdown budget, of which main has spent a part already
+// (finishing HTTP requests) while the bridge went on publishing. Call it
+// when the shutdown starts, before ending Run's ctx. Without it Run takes
+// Options.ShutdownTimeout from the end of its ctx.
+func (b *Bridge) StopBy(deadline time.Time) { b.stopBy.Store(deadline.UnixNano()) }
+
+// stopDeadline is when Run must have stopped, asked at the end of its ctx.
+func (b *Bridge) stopDeadline() time.Time {
+	if ns := b.stopBy.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Now().Add(b.opts.ShutdownTimeout)
+}
+
 // Run starts the network and desk listeners, the outbox, the desk
 // workers, the SLA watch and snapshots, and blocks until ctx ends. Then it
-// stops intake, publishes what is already due, lets the desks catch up for
-// a moment, writes a snapshot and closes the journal. It returns an error
-// only when the journal failed. On a replicated journal it runs as a hot
-// standby until this process leads, and starts all that only then (see
-// leader.go).
+// stops within its budget (StopBy): it stops intake while the outbox goes
+// on publishing what is due and the desks catch up, and waits for both
+// once the listeners are gone; what is still being published when the
+// budget's reserve begins is cut short
+// and its outcome journaled (retried at the next start, or shown as
+// uncertain where it may have gone out); then it writes a snapshot if time
+// is left, and closes the journal.
+// It returns an error only when the journal failed. On a replicated
+// journal it runs as a hot standby until this process leads, and starts
+// all that only then (see leader.go).
 func (b *Bridge) Run(ctx context.Context) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("bridge: Run called twice")
@@ -280,7 +319,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 	if err := b.err(); err != nil {
 		return err
 	}
-	if b.sinceSnapshot.Load() > 0 && b.leading.Load() {
+	switch {
+	case b.sinceSnapshot.Load() == 0 || !b.leading.Load():
+	case !b.stopAt.IsZero() && time.Until(b.stopAt) < b.stopReserve/2:
+		b.log.Warn("bridge: no snapshot at shutdown: the budget is spent; the next start replays the journal")
+	default:
 		if err := b.snapshot(); err != nil {
 			b.log.Warn("bridge: snapshot at shutdown", "err", err)
 		}
@@ -329,28 +372,47 @@ func (b *Bridge) lead(ctx, term context.Context) {
 
 	<-term.Done()
 	b.ready.Store(false)
-	deposed := ctx.Err() == nil
-	if deposed {
+	if ctx.Err() == nil {
+		// Deposed: nothing more may be published or journaled, so
+		// everything stops at once. Publications in flight end by
+		// themselves (their outcome can no longer be journaled: the next
+		// leader shows them as uncertain, or retries them where the
+		// network is idempotent).
 		b.log.Warn("bridge: lost the leadership: stopping listeners, desk workers, outbox and timers now")
-	} else {
-		b.log.Info("bridge: stopping: intake first, then the outbox's due work")
+		stopIntake()
+		if !waitUntil(&listeners, time.Now().Add(10*time.Second)) {
+			b.log.Warn("bridge: a listener did not stop within 10s; going on")
+		}
+		stopWork()
+		workers.Wait()
+		b.outbox.wg.Wait()
+		return
 	}
+	deadline := b.stopDeadline()
+	// The reserve is kept for journaling what the cut-off publications
+	// became, and for closing the journal.
+	reserve := min(time.Second, max(time.Until(deadline), 0)/4)
+	cutoff := deadline.Add(-reserve)
+	b.log.Info("bridge: stopping: intake first, while the outbox's due work and the desks go on", "within", time.Until(deadline).Round(time.Millisecond))
+	b.stopAt, b.stopReserve = deadline, reserve
 	stopIntake()
-	if !waitTimeout(&listeners, 10*time.Second) {
-		b.log.Warn("bridge: a listener did not stop within 10s; going on with the shutdown")
+	// The outbox and the desk workers go on working all along; once the
+	// listeners stopped (nothing new comes in), wait for both to finish.
+	if !waitUntil(&listeners, cutoff) {
+		b.log.Warn("bridge: a listener did not stop within the shutdown budget; going on with the shutdown")
 	}
-	if !deposed {
-		b.outbox.drain(15 * time.Second)
-		b.drainDesks(5 * time.Second)
-	}
+	var drains sync.WaitGroup
+	drains.Go(func() {
+		if !b.outbox.drain(cutoff) {
+			b.log.Warn("bridge: the shutdown budget ran out with replies still due or being published; they are cut short and go out at the next start (or show as uncertain where they may have gone out)")
+		}
+	})
+	drains.Go(func() { b.drainDesks(cutoff) })
+	drains.Wait()
+	b.stopPublishing()
+	b.outbox.settle(deadline.Add(-reserve / 2))
 	stopWork()
 	workers.Wait()
-	if deposed {
-		// Publications in flight end by themselves (their outcome can no
-		// longer be journaled: the next leader shows them as uncertain,
-		// or retries them where the network is idempotent).
-		b.outbox.wg.Wait()
-	}
 }
 
 // supervise runs listen until ctx ends, restarting it with a growing pause
@@ -376,13 +438,16 @@ func (b *Bridge) supervise(ctx context.Context, kind, name string, listen func(c
 	}
 }
 
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+// waitUntil waits for wg until the deadline; false when it passed first.
+func waitUntil(wg *sync.WaitGroup, deadline time.Time) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
 	select {
 	case <-done:
 		return true
-	case <-time.After(d):
+	case <-t.C:
 		return false
 	}
 }
@@ -391,6 +456,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // itself). Safe to call more than once.
 func (b *Bridge) Close() error {
 	b.closeOnce.Do(func() {
+		b.stopPublishing()
 		close(b.closing)
 		<-b.ingestDone
 	})

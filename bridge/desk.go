@@ -131,6 +131,27 @@ func (q *deskQueue) done(e entry, failed bool) (retryIn time.Duration) {
 	return 0
 }
 
+// waiting lists the cases queued (not being worked), and counts the failed
+// ones waiting to be tried again (queued again or not yet); for the
+// backlog metric.
+func (q *deskQueue) waiting() (queued []CaseID, retrying int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, e := range q.h {
+		if q.fails[e.id] > 0 {
+			retrying++
+			continue
+		}
+		queued = append(queued, e.id)
+	}
+	for id := range q.fails {
+		if !q.queued[id] && !q.busy[id] {
+			retrying++
+		}
+	}
+	return queued, retrying
+}
+
 // idle reports whether nothing waits and nothing is being worked.
 func (q *deskQueue) idle() bool {
 	q.mu.Lock()
@@ -161,9 +182,8 @@ func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue) {
 	}
 }
 
-// drainDesks waits (at most timeout) for the desks to catch up.
-func (b *Bridge) drainDesks(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
+// drainDesks waits (until the deadline at most) for the desks to catch up.
+func (b *Bridge) drainDesks(deadline time.Time) {
 	for time.Now().Before(deadline) {
 		idle := true
 		for _, q := range b.work {

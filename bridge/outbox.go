@@ -116,12 +116,12 @@ type outboxRunner struct {
 	wake chan struct{}
 
 	mu       sync.Mutex
-	inflight map[CaseID]bool
+	inflight map[CaseID]string // a case's item being attempted
 	wg       sync.WaitGroup
 }
 
 func newOutboxRunner(b *Bridge) *outboxRunner {
-	return &outboxRunner{b: b, wake: make(chan struct{}, 1), inflight: map[CaseID]bool{}}
+	return &outboxRunner{b: b, wake: make(chan struct{}, 1), inflight: map[CaseID]string{}}
 }
 
 // poke makes the scheduler look again (an item was queued or finished).
@@ -160,18 +160,21 @@ func (o *outboxRunner) dispatch() time.Time {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if b.publishing.Err() != nil {
+		return time.Time{} // the shutdown cut publishing: the rest waits for the next start
+	}
 	for raw := it.Next(); raw != nil; raw = it.Next() {
 		item := raw.(*OutboxItem)
 		if item.Due.After(now) {
 			return item.Due
 		}
-		if o.inflight[item.Case] {
+		if _, busy := o.inflight[item.Case]; busy {
 			continue
 		}
 		if len(o.inflight) >= maxAttemptsInFlight {
 			return time.Time{} // a finishing attempt pokes
 		}
-		o.inflight[item.Case] = true
+		o.inflight[item.Case] = item.ID
 		id, cid := item.ID, item.Case
 		o.wg.Go(func() {
 			b.attempt(id)
@@ -184,28 +187,40 @@ func (o *outboxRunner) dispatch() time.Time {
 	return time.Time{}
 }
 
-// drain waits (at most timeout) until nothing due is left to publish and
-// no attempt is in flight; items still in their undo window stay queued
-// for the next start.
-func (o *outboxRunner) drain(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
+// drain waits, until the deadline at most, until nothing due is left to
+// publish and no attempt is in flight, and says whether that happened;
+// items still in their undo window stay queued for the next start.
+func (o *outboxRunner) drain(deadline time.Time) bool {
 	for time.Now().Before(deadline) {
 		o.poke()
 		o.mu.Lock()
 		busy := len(o.inflight) > 0
 		o.mu.Unlock()
 		if !busy && !o.anyDue() {
-			break
+			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	done := make(chan struct{})
-	go func() { o.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(time.Until(deadline) + time.Second):
+	return false
+}
+
+// settle waits, until the deadline at most, for the attempts in flight
+// to journal their outcome (after stopPublishing they end at once).
+func (o *outboxRunner) settle(deadline time.Time) {
+	if !waitUntil(&o.wg, deadline) {
 		o.b.log.Warn("bridge: stopped with publications still in flight; they will show as uncertain or be retried at the next start")
 	}
+}
+
+// attempting lists the items being attempted now.
+func (o *outboxRunner) attempting() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	ids := make([]string, 0, len(o.inflight))
+	for _, id := range o.inflight {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func (o *outboxRunner) anyDue() bool {
@@ -255,7 +270,7 @@ func (b *Bridge) attempt(id string) {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.opts.PublishTimeout)
+	ctx, cancel := context.WithTimeout(b.publishing, b.opts.PublishTimeout)
 	ref, perr := net.Publish(ctx, Reply{
 		Case: c.ID, Network: c.Network, InReplyTo: c.Last.ID, InRef: c.Last.Ref, To: c.Customer,
 		Text: strings.TrimSpace(item.Text), Private: item.Private, IdempotencyKey: item.Key,
@@ -295,6 +310,8 @@ func (b *Bridge) outcome(it OutboxItem, ref PostRef, err error) Event {
 			wait = b.cfg.Retry.MaxWait
 		}
 		wait = max(wait, pe.RetryAfter)
+		// The reply is held back this long by the network's rate limit.
+		b.metrics.ObserveWait(it.Network, pe.RetryAfter)
 		b.log.Info("bridge: publication failed; trying again", "outbox", it.ID, "network", it.Network, "attempt", it.Attempts, "in", wait, "err", err)
 		return Event{Type: EvRetrying, ID: it.ID, Until: b.clock.Now().Add(wait), Text: reason}
 	}

@@ -166,6 +166,22 @@ type RequestObserver interface {
 	ObserveRequest(platform, op, outcome string, d time.Duration)
 }
 
+// WaitObserver is the optional side of a RequestObserver that counts time
+// spent waiting on a platform's rate limit: a Retry-After or reset
+// honoured, or our own pacing that keeps us under the platform's limit.
+// *Metrics implements it. Connectors call ObserveWait.
+type WaitObserver interface {
+	ObserveWait(platform string, d time.Duration)
+}
+
+// ObserveWait tells obs that a connector of platform waited d for a rate
+// limit, when obs counts such waits. Cheap; never blocks.
+func ObserveWait(obs RequestObserver, platform string, d time.Duration) {
+	if w, ok := obs.(WaitObserver); ok && d > 0 {
+		w.ObserveWait(platform, d)
+	}
+}
+
 // NopObserver records nothing; for tests and connectors built without metrics.
 type NopObserver struct{}
 
@@ -181,6 +197,12 @@ type Deps struct {
 	// Health takes the connector's reports of its link (health.go); never
 	// nil when built by main or connectors.Build; use NopHealth{} when nil.
 	Health HealthReporter
+	// ReadOnly is set by `earshot check`, which may run beside a live
+	// Earshot: DataDir is that process's. A connector may read its state
+	// there to verify the credentials, but writes nothing and changes no
+	// credential (no refresh that rotates a token); what it cannot verify
+	// that way, its Check returns as *Unverified.
+	ReadOnly bool
 }
 
 // WithDefaults fills what main always gives, for callers (tests, tools)
@@ -205,4 +227,22 @@ func (d Deps) WithDefaults() Deps {
 // prove the config works (`earshot check`: Slack auth.test, Discord /users/@me).
 type Checker interface {
 	Check(ctx context.Context) error
+}
+
+// Unverified is what Check returns (wrapped or not) when it could not
+// prove the config works without changing something it must not (see
+// Deps.ReadOnly): `earshot check` shows it as not verified, with Reason,
+// rather than as a failure.
+type Unverified struct {
+	Reason string
+}
+
+func (e *Unverified) Error() string { return "not verified: " + e.Reason }
+
+// ChannelChecker is implemented by desks that can tell whether the bot
+// sees a channel, for `earshot check` to verify each queue's channel
+// (Slack conversations.info, Discord GET /channels/{id}). CheckChannel does
+// I/O; its error says what is wrong and what to do (invite the bot).
+type ChannelChecker interface {
+	CheckChannel(ctx context.Context, channel string) error
 }

@@ -91,6 +91,10 @@ func TestMetricsContract(t *testing.T) {
 		"earshot_platform_request_duration_seconds": {"HISTOGRAM", "op,platform"},
 		"earshot_journal_events_total":              {"COUNTER", ""},
 		"earshot_journal_fsync_duration_seconds":    {"HISTOGRAM", ""},
+		"earshot_queue_sla_seconds":                 {"GAUGE", "kind,queue"},
+		"earshot_desk_backlog":                      {"GAUGE", "desk,kind"},
+		"earshot_outbox_items":                      {"GAUGE", "network,state"},
+		"earshot_rate_limit_wait_seconds_total":     {"COUNTER", "platform"},
 	}
 	fams, err := tb.Registry.Gather()
 	if err != nil {

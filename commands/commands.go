@@ -94,7 +94,10 @@ type Registry struct {
 	names  []string // every name and alias, sorted, for suggestions
 }
 
-var _ bridge.Commander = (*Registry)(nil)
+var (
+	_ bridge.Commander     = (*Registry)(nil)
+	_ bridge.CommandLister = (*Registry)(nil)
+)
 
 // New returns a registry acting on cases. cases may be nil when the bridge
 // is built after the registry (bridge.Options takes the Commander); call
@@ -139,6 +142,16 @@ func (r *Registry) Bind(cases Cases) { r.cases.Store(&cases) }
 
 // Commands returns the declared commands in help order.
 func (r *Registry) Commands() []*Command { return r.cmds }
+
+// CommandNames lists the declared commands' names (the values of the
+// command label of earshot_commands_total, with "unknown").
+func (r *Registry) CommandNames() []string {
+	names := make([]string, len(r.cmds))
+	for i, c := range r.cmds {
+		names[i] = c.Name
+	}
+	return names
+}
 
 // Lookup finds a command by name or alias, case-insensitively, with or
 // without the text prefix or a slash.

@@ -72,6 +72,13 @@ func (c Config) Sections() []Section {
 	return out
 }
 
+// Known lists every connector this build has, desks first, whether the
+// config uses it or not (for hints naming what could be configured).
+func Known() []Section {
+	return Config{Slack: &slack.Config{}, Discord: &discord.Config{}, Mastodon: &mastodon.Config{},
+		Bluesky: &bluesky.Config{}, X: &x.Config{}, Webhook: &webhook.Config{}}.Sections()
+}
+
 // Mount is one connector's HTTP routes, to be mounted on the shared listener.
 type Mount struct {
 	Name string
@@ -145,14 +152,23 @@ func Build(cfg Config, base bridge.Deps) (*Set, error) {
 }
 
 // depsFor gives one connector its own logger and data subdirectory.
+// Under ReadOnly only the connectors that honour it see their directory.
 func depsFor(base bridge.Deps, name string) bridge.Deps {
 	d := base
 	d.Logger = base.Logger.With("connector", name)
-	if base.DataDir != "" {
+	if base.DataDir != "" && (!base.ReadOnly || honoursReadOnly[name]) {
 		d.DataDir = filepath.Join(base.DataDir, "connectors", name)
+	} else {
+		d.DataDir = ""
 	}
 	return d
 }
+
+// honoursReadOnly names the connectors that read their state under
+// Deps.ReadOnly and change nothing (X's rotating refresh token lives in
+// its state). Any other gets no DataDir then, so it cannot change the
+// live process's files; add a connector here once it honours ReadOnly.
+var honoursReadOnly = map[string]bool{"x": true}
 
 // addDesk builds a desk with its package's New and records it with its
 // optional capabilities.

@@ -53,6 +53,31 @@ func TestCompose(t *testing.T) {
 	if !slices.Contains(anyStrings(dig(e, "ports")), "8080:8080") {
 		t.Error("earshot does not publish 8080")
 	}
+	// The demo keeps its journal on the volume mounted for it.
+	vol := ""
+	for _, v := range anyStrings(dig(e, "volumes")) {
+		if src, dst, ok := strings.Cut(v, ":"); ok && dst == "/var/lib/earshot" {
+			vol = src
+		}
+	}
+	if i := slices.Index(cmd, "--data"); vol == "" || i < 0 || i+1 >= len(cmd) || !strings.HasPrefix(cmd[i+1], "/var/lib/earshot") {
+		t.Errorf("earshot command = %v with volume %q: want --data inside the volume at /var/lib/earshot", cmd, vol)
+	}
+	// Every service has a healthcheck; earshot's runs the binary itself
+	// (the image has no shell or curl); each waits for what it needs.
+	if got := anyStrings(dig(e, "healthcheck", "test")); !slices.Equal(got, []string{"CMD", "/earshot", "healthcheck"}) {
+		t.Errorf("earshot healthcheck = %v, want [CMD /earshot healthcheck]", got)
+	}
+	for _, name := range []string{"prometheus", "grafana"} {
+		if test := anyStrings(dig(svc(name), "healthcheck", "test")); len(test) < 2 || test[0] != "CMD" {
+			t.Errorf("%s has no healthcheck (got %v)", name, test)
+		}
+	}
+	for name, after := range map[string]string{"prometheus": "earshot", "grafana": "prometheus"} {
+		if dig(svc(name), "depends_on", after, "condition") != "service_healthy" {
+			t.Errorf("%s does not wait for %s to be healthy", name, after)
+		}
+	}
 
 	p := svc("prometheus")
 	promCfg := mountSource(dig(p, "volumes").([]any), "/etc/prometheus/prometheus.yml")
@@ -163,6 +188,16 @@ func TestDashboard(t *testing.T) {
 		"commands by result":              `sum by (result) (rate(earshot_commands_total`,
 		"platform requests by outcome":    `sum by (platform, outcome) (rate(earshot_platform_requests_total`,
 		"journal fsync time":              `earshot_journal_fsync_duration_seconds_bucket`,
+		// Issue 16: depth per queue, the SLA targets beside the ages,
+		// backlogs, rate-limit waits, connectors, the build.
+		"queue depth per queue":        `sum by (queue) (earshot_cases{`,
+		"first-response targets":       `earshot_queue_sla_seconds{queue=~"$queue", kind="first_response"}`,
+		"desk backlog":                 `sum by (desk, kind) (earshot_desk_backlog)`,
+		"outbox by state":              `sum by (network, state) (earshot_outbox_items{`,
+		"time waiting for rate limits": `rate(earshot_rate_limit_wait_seconds_total[`,
+		"connectors up or down":        `earshot_connector_up`,
+		"last connector error":         `earshot_connector_last_error_timestamp_seconds`,
+		"version":                      `earshot_build_info`,
 	}
 	for what, frag := range want {
 		var found bool
@@ -174,6 +209,16 @@ func TestDashboard(t *testing.T) {
 		if !found {
 			t.Errorf("no panel shows %s (an expression containing %q)", what, frag)
 		}
+	}
+	// Queue depth per queue is stacked, one band per queue.
+	var stacked bool
+	for _, p := range dig(dash, "panels").([]any) {
+		if dig(p, "title") == "Queue depth per queue" {
+			stacked = dig(p, "fieldConfig", "defaults", "custom", "stacking", "mode") == "normal"
+		}
+	}
+	if !stacked {
+		t.Error("no stacked \"Queue depth per queue\" panel")
 	}
 	// Queue- and network-labelled metrics honour the variables.
 	for where, e := range exprs {

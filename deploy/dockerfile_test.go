@@ -205,6 +205,14 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf(`want CMD ["run","--config","/etc/earshot/earshot.yaml"], got %+v`, cmd)
 		}
 	})
+
+	t.Run("healthcheck", func(t *testing.T) {
+		// distroless has no shell or curl: the binary checks itself.
+		hc := final.find("HEALTHCHECK")
+		if len(hc) != 1 || !strings.Contains(hc[0].Args, `CMD ["/earshot", "healthcheck"`) {
+			t.Errorf(`want HEALTHCHECK ... CMD ["/earshot", "healthcheck"] (exec form), got %+v`, hc)
+		}
+	})
 }
 
 func TestParseDockerfile(t *testing.T) {

@@ -17,12 +17,16 @@ import (
 // fixtureValues are the label values the contract fixture uses for labels
 // whose values DESIGN.md leaves open.
 var fixtureValues = map[string][]string{
-	"queue":    {"care", "billing"},
-	"network":  {"mastodon", "bluesky"},
-	"desk":     {"slack"},
-	"command":  {"claim", "resolve"},
-	"platform": {"slack", "mastodon"},
-	"op":       {"chat.postMessage", "statuses.create"},
+	"queue":     {"care", "billing"},
+	"network":   {"mastodon", "bluesky"},
+	"desk":      {"slack"},
+	"command":   {"claim", "resolve"},
+	"platform":  {"slack", "mastodon"},
+	"op":        {"chat.postMessage", "statuses.create"},
+	"connector": {"slack", "mastodon"},
+	"version":   {"v1.0.0"},
+	"revision":  {"0123456789ab"},
+	"goversion": {"go1.26.0"},
 }
 
 // labelCombos returns every combination of values for labels.

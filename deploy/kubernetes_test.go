@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -130,7 +131,7 @@ func TestKustomizationListsEveryFile(t *testing.T) {
 	}
 	var files []string
 	for name := range all {
-		if name != "kustomization.yaml" {
+		if name != "kustomization.yaml" && !strings.HasSuffix(name, ".example.yaml") {
 			files = append(files, name)
 		}
 	}
@@ -442,15 +443,38 @@ func TestKustomizeBuild(t *testing.T) {
 			t.Errorf("%s/%s rendered without the part-of label", o.kind(), o.name())
 		}
 		if o.kind() == "Deployment" {
-			img := dig(map[string]any(o), "spec", "template", "spec", "containers", 0, "image")
-			if img != "ghcr.io/earshot-dev/earshot:latest" {
-				t.Errorf("rendered image = %v", img)
+			img, _ := dig(map[string]any(o), "spec", "template", "spec", "containers", 0, "image").(string)
+			if tag, ok := strings.CutPrefix(img, "ghcr.io/earshot-dev/earshot:"); !ok || !releaseTag.MatchString(tag) {
+				t.Errorf("rendered image = %v, want ghcr.io/earshot-dev/earshot pinned to a release (vX.Y.Z)", img)
 			}
 		}
 	}
-	for _, k := range []string{"Namespace", "ServiceAccount", "ConfigMap", "Secret", "PersistentVolumeClaim", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"} {
+	for _, k := range []string{"Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service", "ServiceMonitor", "PrometheusRule"} {
 		if !kinds[k] {
 			t.Errorf("kustomize rendered no %s", k)
 		}
+	}
+	// The Secret is the operator's: an apply must never create or
+	// overwrite it with the example's placeholders.
+	if kinds["Secret"] {
+		t.Error("kustomize renders a Secret: an apply would overwrite the one made by hand")
+	}
+}
+
+// releaseTag is a pinned release tag (not latest, not a branch).
+var releaseTag = regexp.MustCompile(`^v\d+\.\d+\.\d+$`)
+
+// The image tag is pinned, and the Deployment names the same tag the
+// kustomization pins, so applying deployment.yaml alone runs it too.
+func TestImageTagIsPinned(t *testing.T) {
+	all := manifests(t)
+	k := map[string]any(byKind(t, all, "Kustomization"))
+	tag, _ := dig(k, "images", 0, "newTag").(string)
+	if !releaseTag.MatchString(tag) {
+		t.Errorf("kustomization images[0].newTag = %q, want a release such as v1.2.3 (latest with IfNotPresent runs whatever a node pulled first)", tag)
+	}
+	img := dig(map[string]any(byKind(t, all, "Deployment")), "spec", "template", "spec", "containers", 0, "image")
+	if img != "ghcr.io/earshot-dev/earshot:"+tag {
+		t.Errorf("deployment image %v, kustomization pins %s", img, tag)
 	}
 }

@@ -27,7 +27,7 @@ func TestSlackAppManifest(t *testing.T) {
 		}
 	}
 	scopes := anyStrings(dig(m, "oauth_config", "scopes", "bot"))
-	for _, want := range []string{"chat:write", "chat:write.customize", "commands", "channels:history", "groups:history"} {
+	for _, want := range []string{"chat:write", "chat:write.customize", "commands", "channels:history", "groups:history", "channels:read", "groups:read"} {
 		if !slices.Contains(scopes, want) {
 			t.Errorf("manifest lacks bot scope %s", want)
 		}

@@ -54,6 +54,14 @@ func (d *Desk) call(ctx context.Context, op string, fn func(opts ...discordgo.Re
 	return callWith(ctx, op, d.globalFor(op), d.cfg.RequestTimeout, d.obs, fn)
 }
 
+// waited counts time spent waiting for Discord's rate limits (our pacing
+// under them, or a 429's retry_after).
+func (d *Desk) waited(dur time.Duration) {
+	if dur >= time.Millisecond {
+		bridge.ObserveWait(d.obs, Name, dur)
+	}
+}
+
 func (d *Desk) globalFor(op string) *rate.Limiter {
 	if strings.HasPrefix(op, "interaction.") {
 		return nil
@@ -67,7 +75,12 @@ func callWith(ctx context.Context, op string, global *rate.Limiter, timeout time
 	serverErrors := 0
 	for {
 		if global != nil {
-			if err := global.Wait(ctx); err != nil {
+			start := time.Now()
+			err := global.Wait(ctx)
+			if d := time.Since(start); d >= time.Millisecond {
+				bridge.ObserveWait(obs, Name, d)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -83,7 +96,10 @@ func callWith(ctx context.Context, op string, global *rate.Limiter, timeout time
 		case errors.As(err, &rl):
 			obs.ObserveRequest(Name, op, bridge.OutcomeRateLimited, time.Since(start))
 			wait := max(rl.RetryAfter, 10*time.Millisecond)
-			if err := pace.Sleep(ctx, wait); err != nil {
+			slept := time.Now()
+			err := pace.Sleep(ctx, wait)
+			bridge.ObserveWait(obs, Name, time.Since(slept))
+			if err != nil {
 				return &rateLimited{retryAfter: wait, cause: err}
 			}
 			continue

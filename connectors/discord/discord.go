@@ -39,6 +39,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
@@ -111,11 +112,15 @@ func (c Config) withDefaults() Config {
 
 // Desk is the Discord desk. Safe for concurrent use.
 type Desk struct {
-	cfg Config
-	log *slog.Logger
-	obs bridge.RequestObserver
-	now func() time.Time
-	s   *discordgo.Session
+	cfg    Config
+	log    *slog.Logger
+	obs    bridge.RequestObserver
+	health bridge.HealthReporter
+	// backoff paces the retries of GET /users/@me and of the gateway;
+	// tests shorten it.
+	backoff backoff.Policy
+	now     func() time.Time
+	s       *discordgo.Session
 	// pacer sits in front of every request that creates a message or a
 	// post, keyed by target channel (a forum, a text channel or a thread):
 	// a surge queues by case priority, then age. Each job is one call (see
@@ -156,10 +161,11 @@ type Desk struct {
 }
 
 var (
-	_ bridge.Desk         = (*Desk)(nil)
-	_ bridge.Notifier     = (*Desk)(nil)
-	_ bridge.RouteMounter = (*Desk)(nil)
-	_ bridge.Checker      = (*Desk)(nil)
+	_ bridge.Desk           = (*Desk)(nil)
+	_ bridge.Notifier       = (*Desk)(nil)
+	_ bridge.RouteMounter   = (*Desk)(nil)
+	_ bridge.Checker        = (*Desk)(nil)
+	_ bridge.ChannelChecker = (*Desk)(nil)
 )
 
 // Intents are the gateway intents the desk asks for: guilds (channels and
@@ -210,8 +216,8 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		return nil, fmt.Errorf("discord: session: %w", err)
 	}
 	d := &Desk{
-		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now, s: s, pubKey: pub,
-		pacer:    pace.New(pace.Options{PerSecond: cfg.Pacing.ChannelPerSecond, Burst: cfg.Pacing.ChannelBurst}),
+		cfg: cfg, log: deps.Logger, obs: deps.Requests, health: deps.Health, now: deps.Now, s: s, pubKey: pub,
+		backoff:  backoff.Policy{Min: time.Second, Max: 2 * time.Minute},
 		global:   rate.NewLimiter(rate.Limit(cfg.Pacing.GlobalPerSecond), max(1, int(cfg.Pacing.GlobalPerSecond/5))),
 		dials:    &dialWatch{},
 		appID:    cfg.ApplicationID,
@@ -222,6 +228,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		lost: make(chan struct{}, 1),
 		sem:  make(chan struct{}, 32),
 	}
+	d.pacer = pace.New(pace.Options{PerSecond: cfg.Pacing.ChannelPerSecond, Burst: cfg.Pacing.ChannelBurst, OnWait: d.waited})
 	d.people = newPeople(d)
 	s.Client = &http.Client{Timeout: cfg.RequestTimeout, Transport: rt}
 	// Our own loops retry and reconnect, bounded by contexts: discordgo's
@@ -248,6 +255,32 @@ func (d *Desk) webhooks() bool { return *d.cfg.Webhooks }
 func (d *Desk) Check(ctx context.Context) error {
 	if _, err := d.botUserID(ctx); err != nil {
 		return err
+	}
+	return nil
+}
+
+// CheckChannel proves the bot sees channel (a queue's): GET
+// /channels/{id} answers, the channel is in the configured server, and
+// cases can live there (a text or forum channel). `earshot check`.
+func (d *Desk) CheckChannel(ctx context.Context, channel string) error {
+	var c *discordgo.Channel
+	err := d.call(ctx, "channel.get", func(opts ...discordgo.RequestOption) error {
+		var err error
+		c, err = d.s.Channel(channel, opts...)
+		return err
+	})
+	switch status := restStatus(err); {
+	case status == http.StatusNotFound:
+		return fmt.Errorf("discord: channel %s: no such channel the bot can reach (check the id, and that the bot is in the server)", channel)
+	case status == http.StatusForbidden:
+		return fmt.Errorf("discord: channel %s: the bot may not see it (Missing Access): give its role View Channel, Send Messages and the thread permissions there", channel)
+	case err != nil:
+		return fmt.Errorf("discord: channel %s: %w", channel, err)
+	case c.GuildID != "" && c.GuildID != d.cfg.GuildID:
+		return fmt.Errorf("discord: channel %s (#%s) is in another server than guild_id %s", channel, c.Name, d.cfg.GuildID)
+	}
+	if k := kindOf(c.Type); k != kindText && k != kindForum {
+		return fmt.Errorf("discord: channel %s (#%s) is neither a text nor a forum channel: cases cannot open there", channel, c.Name)
 	}
 	return nil
 }

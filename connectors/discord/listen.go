@@ -9,6 +9,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
@@ -40,11 +41,15 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 		d.work.Wait()
 	}()
 	// Learn our own user id first, so our echoes are recognised.
-	if pace.Retry(ctx, 2*time.Second, func(ctx context.Context) error { _, err := d.botUserID(ctx); return err },
-		func(err error) { d.log.Warn("discord: GET /users/@me failed; retrying", "err", err) }) != nil {
+	bo := backoff.New(d.backoff)
+	if bo.Until(ctx, func(ctx context.Context) error { _, err := d.botUserID(ctx); return err }, rateLimitWait,
+		func(err error, wait time.Duration) {
+			d.health.Report(Name, bridge.HealthDown, err.Error())
+			d.log.Warn(msgAuthRetry, "err", err, "in", wait)
+		}) != nil {
 		return nil
 	}
-	backoff := time.Second
+	var upAt time.Time
 	for {
 		select { // a disconnect from before this Open is old news
 		case <-d.lost:
@@ -55,23 +60,55 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 			d.closeGateway()
 			return nil
 		}
-		if err != nil {
-			d.log.Warn("discord: gateway connection failed; trying again", "err", err, "in", backoff)
-			if pace.Sleep(ctx, backoff) != nil {
+		if err == nil && !d.awaitSession(ctx) {
+			if ctx.Err() != nil {
+				d.closeGateway()
 				return nil
 			}
-			backoff = min(2*backoff, time.Minute)
+			d.closeGateway()
+			err = errors.New("the gateway did not accept our session (no READY or RESUMED)")
+		}
+		if err != nil {
+			if !upAt.IsZero() {
+				bo.Done(time.Since(upAt)) // the connection that just ended
+				upAt = time.Time{}
+			}
+			wait := bo.Next(rateLimitWait(err))
+			d.health.Report(Name, bridge.HealthDown, "gateway: "+err.Error())
+			d.log.Warn(msgGatewayRetry, "err", err, "in", wait)
+			if pace.Sleep(ctx, wait) != nil {
+				return nil
+			}
 			continue
 		}
-		backoff = time.Second
+		upAt = time.Now()
+		d.health.Report(Name, bridge.HealthUp, "")
 		select {
 		case <-ctx.Done():
 			d.closeGateway()
 			return nil
 		case <-d.lost:
+			// Discord drops gateway connections now and then (op 7, a
+			// missed heartbeat ACK): resuming is routine, and only a resume
+			// that fails is reported.
 			d.log.Info("discord: gateway connection lost; resuming")
 		}
 	}
+}
+
+// Log messages of the retries, for operators and tests.
+const (
+	msgAuthRetry    = "discord: GET /users/@me failed; retrying"
+	msgGatewayRetry = "discord: gateway connection failed; trying again"
+)
+
+// rateLimitWait is the wait a 429 asked for, or 0.
+func rateLimitWait(err error) time.Duration {
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		return rl.retryAfter
+	}
+	return 0
 }
 
 // open runs discordgo's Open (which blocks reading HELLO and READY, and
@@ -123,6 +160,33 @@ func (d *Desk) Listening() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.connected && d.listened
+}
+
+// awaitSession waits after Open until the gateway said READY or RESUMED
+// (after a RESUME it first replays what was missed), and reports false
+// when the connection went instead (an INVALID_SESSION after a refused
+// token), openTimeout passed or ctx ended.
+func (d *Desk) awaitSession(ctx context.Context) bool {
+	deadline := time.Now().Add(openTimeout)
+	for !d.isConnected() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-d.lost:
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Desk) isConnected() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.connected
 }
 
 func (d *Desk) setConnected(v bool) {

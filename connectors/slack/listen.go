@@ -15,6 +15,7 @@ import (
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/commands"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
@@ -41,17 +42,37 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 		d.work.Wait()
 	}()
 	// Learn our own user id first, so our echoes are recognised.
-	if pace.Retry(ctx, 2*time.Second, func(ctx context.Context) error { _, err := d.botUserID(ctx); return err },
-		func(err error) { d.log.Warn("slack: auth.test failed; retrying", "err", err) }) != nil {
+	bo := backoff.New(d.backoff)
+	if bo.Until(ctx, func(ctx context.Context) error { _, err := d.botUserID(ctx); return err }, retryAfter,
+		func(err error, wait time.Duration) {
+			d.health.Report(Name, bridge.HealthDown, "auth.test: "+err.Error())
+			d.log.Warn(msgAuthRetry, "err", err, "in", wait)
+		}) != nil {
 		return nil
 	}
 	if d.cfg.Mode == "http" {
 		d.setConnected(true)
+		d.health.Report(Name, bridge.HealthUp, "")
 		defer d.setConnected(false)
 		<-ctx.Done()
 		return nil
 	}
 	return d.socket(ctx, in)
+}
+
+// Log messages of the retries, for operators and tests.
+const (
+	msgAuthRetry   = "slack: auth.test failed; retrying"
+	msgSocketRetry = "slack: socket mode stopped; reconnecting"
+)
+
+// retryAfter is the wait Slack asked for in a 429 answer, or 0.
+func retryAfter(err error) time.Duration {
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		return rl.RetryAfter
+	}
+	return 0
 }
 
 // Listening reports whether events can reach the desk now: the Socket
@@ -65,8 +86,38 @@ func (d *Desk) Listening() bool {
 
 func (d *Desk) setConnected(v bool) {
 	d.mu.Lock()
+	switch now := d.now(); {
+	case v && !d.connected:
+		d.upSince = now
+	case !v && d.connected:
+		d.lastUp = now.Sub(d.upSince)
+	}
 	d.connected = v
 	d.mu.Unlock()
+}
+
+// takeUpTime is how long the last socket connection stayed up (or the
+// current one has been), once: for the backoff, which starts again from
+// its minimum after a healthy connection.
+func (d *Desk) takeUpTime() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	up := d.lastUp
+	if d.connected {
+		up = d.now().Sub(d.upSince)
+	}
+	d.lastUp = 0
+	return up
+}
+
+// errText is err's message for a health report: no URL (a socket URL
+// carries a ticket).
+func errText(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + " " + ue.Err.Error()
+	}
+	return err.Error()
 }
 
 // socket runs Socket Mode until ctx ends.
@@ -76,13 +127,20 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
+		// slack-go reconnects by itself after drops and transient dial
+		// failures; RunContext returns when it gives up (a refused app
+		// token, Socket Mode off): try again, backing off.
+		bo := backoff.New(d.backoff)
 		for ctx.Err() == nil {
 			err := sm.RunContext(ctx)
 			if ctx.Err() != nil {
 				break
 			}
-			d.log.Warn("slack: socket mode stopped; reconnecting", "err", err)
-			if pace.Sleep(ctx, time.Second) != nil {
+			bo.Done(d.takeUpTime())
+			wait := bo.Next(retryAfter(err))
+			d.health.Report(Name, bridge.HealthDown, "socket mode: "+errText(err))
+			d.log.Warn(msgSocketRetry, "err", err, "in", wait)
+			if pace.Sleep(ctx, wait) != nil {
 				break
 			}
 		}
@@ -136,10 +194,22 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 				}
 			case socketmode.EventTypeHello:
 				d.setConnected(true)
+				d.health.Report(Name, bridge.HealthUp, "")
 			case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect:
+				// Slack renews socket connections now and then: not an
+				// error unless the new one fails (below).
 				d.setConnected(false)
-			case socketmode.EventTypeConnectionError, socketmode.EventTypeInvalidAuth:
+			case socketmode.EventTypeConnectionError:
 				d.setConnected(false)
+				reason := "socket mode: cannot connect"
+				if ce, ok := ev.Data.(*slack.ConnectionErrorEvent); ok && ce.ErrorObj != nil {
+					reason += ": " + errText(ce.ErrorObj)
+				}
+				d.health.Report(Name, bridge.HealthDown, reason)
+				d.log.Warn("slack: socket mode connection problem", "type", string(ev.Type), "reason", reason)
+			case socketmode.EventTypeInvalidAuth:
+				d.setConnected(false)
+				d.health.Report(Name, bridge.HealthDown, "socket mode: Slack refused the app token (invalid_auth)")
 				d.log.Warn("slack: socket mode connection problem", "type", string(ev.Type))
 			}
 		}

@@ -81,7 +81,7 @@ func Manifest(cfg Config, publicURL string) ([]byte, error) {
 		}
 		m.Features.SlashCommands = append(m.Features.SlashCommands, mc)
 	}
-	scopes := []string{"channels:history", "groups:history", "chat:write", "commands", "reactions:write",
+	scopes := []string{"channels:history", "groups:history", "channels:read", "groups:read", "chat:write", "commands", "reactions:write",
 		"users:read", "usergroups:read"}
 	if cfg.Customize {
 		scopes = append(scopes, "chat:write.customize")

@@ -16,9 +16,9 @@ import (
 // burst), every attempt also waiting on the workspace-wide limiter. A surge
 // queues by priority (higher first) then age; a 429 holds the channel for
 // its Retry-After and the same message goes again, so nothing is lost while
-// callers' contexts live.
-func newPacer(perSecond float64, burst int, workspacePerSecond float64) *pace.Queue {
-	o := pace.Options{PerSecond: perSecond, Burst: burst}
+// callers' contexts live. Its waits are told to onWait.
+func newPacer(perSecond float64, burst int, workspacePerSecond float64, onWait func(time.Duration)) *pace.Queue {
+	o := pace.Options{PerSecond: perSecond, Burst: burst, OnWait: onWait}
 	if workspacePerSecond > 0 {
 		o.Global = rate.NewLimiter(rate.Limit(workspacePerSecond), max(1, int(workspacePerSecond)))
 	}
@@ -64,12 +64,21 @@ func paced(fn func(ctx context.Context) error) func(ctx context.Context) error {
 
 // retry runs fn (one API call) again as retrier says, until ctx ends. It
 // blocks, waiting on lim (when set) before each attempt. For calls that are
-// not paced by channel (chat.update, reactions, ephemerals).
-func retry(ctx context.Context, lim *rate.Limiter, fn func(ctx context.Context) error) error {
+// not paced by channel (chat.update, reactions, ephemerals). Its waits on
+// lim and for a Retry-After are told to onWait (nil: nobody).
+func retry(ctx context.Context, lim *rate.Limiter, onWait func(time.Duration), fn func(ctx context.Context) error) error {
 	var r retrier
+	waited := func(start time.Time, limited bool) {
+		if d := time.Since(start); onWait != nil && limited && d >= time.Millisecond {
+			onWait(d)
+		}
+	}
 	for {
 		if lim != nil {
-			if err := lim.Wait(ctx); err != nil {
+			start := time.Now()
+			err := lim.Wait(ctx)
+			waited(start, true)
+			if err != nil {
 				return err
 			}
 		}
@@ -78,8 +87,12 @@ func retry(ctx context.Context, lim *rate.Limiter, fn func(ctx context.Context) 
 		if !again {
 			return err
 		}
-		if err := pace.Sleep(ctx, wait); err != nil {
-			return err
+		start := time.Now()
+		serr := pace.Sleep(ctx, wait)
+		var rl *slack.RateLimitedError
+		waited(start, errors.As(err, &rl))
+		if serr != nil {
+			return serr
 		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
 )
 
@@ -94,11 +95,15 @@ type Desk struct {
 	cfg    Config
 	log    *slog.Logger
 	obs    bridge.RequestObserver
-	now    func() time.Time
-	api    *slack.Client
-	pacer  *pace.Queue // chat.postMessage, by channel
-	tier3  map[string]*rate.Limiter
-	people *people
+	health bridge.HealthReporter
+	// backoff paces the retries of auth.test and of Socket Mode after it
+	// gave up; tests shorten it.
+	backoff backoff.Policy
+	now     func() time.Time
+	api     *slack.Client
+	pacer   *pace.Queue // chat.postMessage, by channel
+	tier3   map[string]*rate.Limiter
+	people  *people
 
 	mu        sync.Mutex
 	botUser   string
@@ -113,13 +118,16 @@ type Desk struct {
 	ordered   map[string][]func(context.Context) // per-thread queues of staff messages
 	listened  bool
 	connected bool
+	upSince   time.Time     // when the socket last said hello
+	lastUp    time.Duration // how long the last connection stayed up
 }
 
 var (
-	_ bridge.Desk         = (*Desk)(nil)
-	_ bridge.Notifier     = (*Desk)(nil)
-	_ bridge.RouteMounter = (*Desk)(nil)
-	_ bridge.Checker      = (*Desk)(nil)
+	_ bridge.Desk           = (*Desk)(nil)
+	_ bridge.Notifier       = (*Desk)(nil)
+	_ bridge.RouteMounter   = (*Desk)(nil)
+	_ bridge.Checker        = (*Desk)(nil)
+	_ bridge.ChannelChecker = (*Desk)(nil)
 )
 
 // New validates cfg and prepares the client. It does no I/O.
@@ -146,15 +154,16 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
 	d := &Desk{
-		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now,
-		api:   slack.New(cfg.BotToken, opts...),
-		pacer: newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond),
-		tier3: map[string]*rate.Limiter{},
-		prio:  map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
+		cfg: cfg, log: deps.Logger, obs: deps.Requests, health: deps.Health, now: deps.Now,
+		backoff: backoff.Policy{Min: time.Second, Max: 2 * time.Minute},
+		api:     slack.New(cfg.BotToken, opts...),
+		tier3:   map[string]*rate.Limiter{},
+		prio:    map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
 		sem:     make(chan struct{}, 16),
 		ordered: map[string][]func(context.Context){},
 	}
+	d.pacer = newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond, d.waited)
 	per := rate.Limit(cfg.Pacing.UpdatesPerMinute / 60)
 	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))
 	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete", "reactions.get"} {
@@ -181,9 +190,13 @@ func (d *Desk) observe(op string, start time.Time, err error) {
 	d.obs.ObserveRequest(Name, op, outcome, time.Since(start))
 }
 
+// waited counts time spent waiting for Slack's rate limits (our pacing
+// under them, or a Retry-After).
+func (d *Desk) waited(dur time.Duration) { bridge.ObserveWait(d.obs, Name, dur) }
+
 // call makes one paced-by-tier, retried API call and records it.
 func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
-	return retry(ctx, d.tier3[op], func(ctx context.Context) error {
+	return retry(ctx, d.tier3[op], d.waited, func(ctx context.Context) error {
 		start := time.Now()
 		err := fn(ctx)
 		d.observe(op, start, err)
@@ -220,6 +233,33 @@ func (d *Desk) Check(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("slack: apps.connections.open (app_token, Socket Mode enabled?): %w", err)
 		}
+	}
+	return nil
+}
+
+// CheckChannel proves the bot sees channel (a queue's) and is a member
+// there (conversations.info): without membership Slack sends no message
+// events from it and refuses posts. `earshot check`.
+func (d *Desk) CheckChannel(ctx context.Context, channel string) error {
+	var c *slack.Channel
+	err := d.call(ctx, "conversations.info", func(ctx context.Context) error {
+		var err error
+		c, err = d.api.GetConversationInfoContext(ctx, &slack.GetConversationInfoInput{ChannelID: channel})
+		return err
+	})
+	var se slack.SlackErrorResponse
+	errors.As(err, &se)
+	switch {
+	case se.Err == "channel_not_found":
+		return fmt.Errorf("slack: channel %s: the bot cannot see it (no such channel, or a private one the bot was not invited to: /invite the app there)", channel)
+	case se.Err == "missing_scope":
+		return fmt.Errorf("slack: channel %s: the app lacks the channels:read and groups:read scopes to look at channels (reinstall it with `earshot slack manifest`)", channel)
+	case err != nil:
+		return fmt.Errorf("slack: conversations.info %s: %w", channel, err)
+	case c.IsArchived:
+		return fmt.Errorf("slack: channel %s (#%s) is archived", channel, c.Name)
+	case !c.IsMember:
+		return fmt.Errorf("slack: channel %s (#%s): the bot is not a member, so staff messages there never reach Earshot (/invite the app there)", channel, c.Name)
 	}
 	return nil
 }

@@ -152,6 +152,7 @@ func (n *Network) post(ctx context.Context, op string, src SourceConfig, key str
 		if errors.Is(err, context.Canceled) && !wrote.Load() {
 			return receipt{}, &bridge.PublishError{Op: op, Retryable: true, Err: err}
 		}
+		n.noteDelivery(src.Name, "the receiver did not answer: "+err.Error())
 		return receipt{}, &bridge.PublishError{
 			Op: op, Retryable: true, MaybeSent: wrote.Load(),
 			Reason: "the webhook receiver did not answer", Err: err,
@@ -160,6 +161,9 @@ func (n *Network) post(ctx context.Context, op string, src SourceConfig, key str
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	d := time.Since(start)
+	if problem, telling := deliveryProblem(resp.StatusCode); telling {
+		n.noteDelivery(src.Name, problem)
+	}
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		n.deps.Requests.ObserveRequest(Name, "publish", bridge.OutcomeOK, d)
@@ -185,6 +189,25 @@ func (n *Network) post(ctx context.Context, op string, src SourceConfig, key str
 			Err: fmt.Errorf("HTTP %d", resp.StatusCode),
 		}
 	}
+}
+
+// deliveryProblem says why every reply to a receiver answering status
+// would fail ("" for a delivery); telling is false for an answer that
+// concerns this reply only (a 400: the receiver refused its content).
+func deliveryProblem(status int) (problem string, telling bool) {
+	switch {
+	case status >= 200 && status < 300:
+		return "", true
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return fmt.Sprintf("the receiver refuses our signature (HTTP %d): check the source's secret", status), true
+	case status == http.StatusNotFound || status == http.StatusGone || status == http.StatusMethodNotAllowed:
+		return fmt.Sprintf("the receiver has no such reply_url (HTTP %d)", status), true
+	case status == http.StatusTooManyRequests:
+		return "the receiver is rate limiting us (HTTP 429)", true
+	case status >= 500:
+		return fmt.Sprintf("the receiver fails (HTTP %d)", status), true
+	}
+	return "", false
 }
 
 // snippet is a short, printable excerpt of a receiver's error body.

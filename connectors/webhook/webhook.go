@@ -81,6 +81,9 @@ type Network struct {
 	flight map[string]bool
 	convs  *convMap // post id (ours and theirs) -> conversation key
 	ours   *seenSet // ids of what we published, for ReplyToUs
+	// failing says why replies to a reply URL last failed in a way every
+	// reply would ("" once one went through); it makes the network degraded.
+	failing string
 }
 
 var (
@@ -179,10 +182,18 @@ func (n *Network) Limits() bridge.TextLimits {
 
 // Listen makes the webhook route deliver into in until ctx ends. The route
 // answers 503 while no Listen runs. It blocks and returns nil when ctx ends.
+// Health: up while it runs; degraded while replies cannot be delivered to
+// a reply URL (see Publish), since posts still come in.
 func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	n.mu.Lock()
 	n.inbox = in
+	failing := n.failing
 	n.mu.Unlock()
+	if failing == "" {
+		n.deps.Health.Report(Name, bridge.HealthUp, "")
+	} else {
+		n.deps.Health.Report(Name, bridge.HealthDegraded, failing)
+	}
 	<-ctx.Done()
 	n.mu.Lock()
 	if n.inbox == in {
@@ -190,6 +201,26 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	}
 	n.mu.Unlock()
 	return nil
+}
+
+// noteDelivery records how a reply's delivery went for health: reason ""
+// after a delivery, else why deliveries to src fail (a receiver that is
+// down, refuses our signature or has moved). A report goes out on change.
+func (n *Network) noteDelivery(src string, reason string) {
+	if reason != "" {
+		reason = fmt.Sprintf("replies to source %q cannot be delivered: %s", src, reason)
+	}
+	n.mu.Lock()
+	changed := n.failing != reason
+	n.failing = reason
+	n.mu.Unlock()
+	switch {
+	case !changed:
+	case reason == "":
+		n.deps.Health.Report(Name, bridge.HealthUp, "")
+	default:
+		n.deps.Health.Report(Name, bridge.HealthDegraded, reason)
+	}
 }
 
 // Listening reports whether a Listen is running (the route accepts posts).

@@ -82,6 +82,11 @@ func newOAuth2(cfg Config, deps bridge.Deps) (*oauth2Auth, error) {
 
 func (a *oauth2Auth) wrap(base http.RoundTripper) http.RoundTripper { return base }
 
+// errWouldRotate stops a refresh under Deps.ReadOnly: X rotates the
+// refresh token on use, and the running Earshot holds the only copy.
+var errWouldRotate = &bridge.Unverified{Reason: "no unexpired access token is saved, and refreshing would rotate X's refresh token " +
+	"(the running earshot keeps it): run check where earshot runs, with its data dir (--data), to verify with the saved token"}
+
 // authorize sets the bearer token, refreshing first when it is missing or
 // about to expire. Concurrent callers wait for one refresh.
 func (a *oauth2Auth) authorize(ctx context.Context, req *http.Request) error {
@@ -92,6 +97,9 @@ func (a *oauth2Auth) authorize(ctx context.Context, req *http.Request) error {
 	}
 	now := a.deps.Now()
 	if a.tok.RefreshToken != "" && (a.tok.AccessToken == "" || (!a.tok.Expiry.IsZero() && now.Add(time.Minute).After(a.tok.Expiry))) {
+		if a.deps.ReadOnly {
+			return errWouldRotate
+		}
 		if err := a.refreshLocked(ctx); err != nil {
 			return err
 		}
@@ -185,7 +193,7 @@ func (a *oauth2Auth) refreshLocked(ctx context.Context) error {
 
 // saveLocked writes the token chain; on failure it stays dirty and logs.
 func (a *oauth2Auth) saveLocked() {
-	if a.path == "" {
+	if a.path == "" || a.deps.ReadOnly {
 		a.dirty = false
 		return
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"html"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
@@ -85,8 +85,11 @@ func (n *Network) Connected() bool {
 // Listen polls mentions and, with keywords, reads the filtered stream,
 // delivering into in until ctx ends. It blocks, reconnects by itself, and
 // returns nil when ctx ends, or an error when X refuses our credentials.
+// It reports its health: down while X cannot be reached or refuses us,
+// degraded while mentions arrive but the keyword stream does not, or
+// while X's rate limit holds the mentions poll back, up otherwise.
 func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
-	bo := n.newBackoff()
+	bo := backoff.New(n.backoffPolicy())
 	var me *user
 	refused := 0
 	for {
@@ -102,14 +105,20 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 		if errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403) {
 			// Once more: after a 401 the next request refreshes the token.
 			if refused++; refused >= 2 {
+				n.deps.Health.Report(Name, bridge.HealthDown, "X refuses our credentials: "+err.Error())
 				return err
 			}
 		}
-		n.log.Warn("x: cannot reach X yet", "err", err)
-		if !bo.sleep(ctx, 0) {
+		wait := bo.Next(rateLimitWait(err))
+		n.deps.Health.Report(Name, bridge.HealthDown, err.Error())
+		n.log.Warn(msgConnectRetry, "err", err, "in", wait)
+		if !sleepCtx(ctx, wait) {
 			return nil
 		}
 	}
+	n.mu.Lock()
+	n.health = listenHealth{}
+	n.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Go(func() { n.pollLoop(ctx, in, me) })
 	if len(n.cfg.Keywords) > 0 {
@@ -117,6 +126,71 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	}
 	wg.Wait()
 	return nil
+}
+
+// Log messages of the retries, for operators and tests.
+const (
+	msgConnectRetry = "x: cannot reach X yet"
+	msgStreamRetry  = "x: stream ended; reconnecting"
+)
+
+// rateLimitWait is how long X's rate limit asked us to wait, or 0.
+func rateLimitWait(err error) time.Duration {
+	var ae *apiError
+	if errors.As(err, &ae) && ae.rateLimited() {
+		return ae.Wait
+	}
+	return 0
+}
+
+// backoffPolicy bounds the stream's and the first call's retries.
+func (n *Network) backoffPolicy() backoff.Policy {
+	return backoff.Policy{Min: n.backoffMin, Max: n.backoffMax, Healthy: time.Minute}
+}
+
+// listenHealth is what the two loops of Listen last saw (n.mu).
+type listenHealth struct {
+	polled    bool
+	pollErr   error
+	streamUp  bool
+	streamErr error
+}
+
+// notePoll records the outcome of a mentions poll and reports health.
+func (n *Network) notePoll(err error) {
+	n.mu.Lock()
+	n.health.polled = true
+	n.health.pollErr = err
+	n.mu.Unlock()
+	n.reportHealth()
+}
+
+// noteStream records whether the keyword stream is connected (err: why
+// it is not) and reports health.
+func (n *Network) noteStream(up bool, err error) {
+	n.mu.Lock()
+	n.health.streamUp, n.health.streamErr = up, err
+	n.mu.Unlock()
+	n.reportHealth()
+}
+
+// reportHealth tells Deps.Health how listening stands (nothing before the
+// first poll).
+func (n *Network) reportHealth() {
+	n.mu.Lock()
+	h := n.health
+	n.mu.Unlock()
+	switch {
+	case !h.polled:
+	case h.pollErr != nil && rateLimitWait(h.pollErr) > 0:
+		n.deps.Health.Report(Name, bridge.HealthDegraded, "mentions poll held back by X's rate limit: "+h.pollErr.Error())
+	case h.pollErr != nil:
+		n.deps.Health.Report(Name, bridge.HealthDown, "mentions poll: "+h.pollErr.Error())
+	case len(n.cfg.Keywords) > 0 && !h.streamUp && h.streamErr != nil:
+		n.deps.Health.Report(Name, bridge.HealthDegraded, "keyword stream down (mentions still arrive): "+h.streamErr.Error())
+	default:
+		n.deps.Health.Report(Name, bridge.HealthUp, "")
+	}
 }
 
 // ---- mentions ----
@@ -173,6 +247,13 @@ func (n *Network) pollLoop(ctx context.Context, in bridge.Inbox, me *user) {
 			n.mu.Lock()
 			n.polled = true
 			n.mu.Unlock()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		n.notePoll(err)
+		if wait > n.cfg.PollInterval {
+			bridge.ObserveWait(n.deps.Requests, Name, wait-n.cfg.PollInterval)
 		}
 		if !sleepCtx(ctx, wait) {
 			return
@@ -519,7 +600,7 @@ func (n *Network) syncRules(ctx context.Context) error {
 }
 
 func (n *Network) streamLoop(ctx context.Context, in bridge.Inbox, me *user) {
-	bo := n.newBackoff()
+	bo := backoff.New(n.backoffPolicy())
 	synced := false
 	for ctx.Err() == nil {
 		var err error
@@ -528,23 +609,22 @@ func (n *Network) streamLoop(ctx context.Context, in bridge.Inbox, me *user) {
 				synced = true
 			}
 		}
-		healthy := false
+		var upFor time.Duration
 		if err == nil {
-			healthy, err = n.runStream(ctx, in, me)
+			upFor, err = n.runStream(ctx, in, me)
 		}
 		if ctx.Err() != nil {
 			return
 		}
-		if healthy {
-			bo.reset()
+		bo.Done(upFor)
+		floor := rateLimitWait(err)
+		wait := bo.Next(floor)
+		n.noteStream(false, err)
+		if floor > 0 {
+			bridge.ObserveWait(n.deps.Requests, Name, wait)
 		}
-		var wait time.Duration
-		var ae *apiError
-		if errors.As(err, &ae) && ae.Wait > 0 {
-			wait = ae.Wait
-		}
-		n.log.Info("x: stream ended; reconnecting", "err", err)
-		if !bo.sleep(ctx, wait) {
+		n.log.Info(msgStreamRetry, "err", err, "in", wait)
+		if !sleepCtx(ctx, wait) {
 			return
 		}
 	}
@@ -552,8 +632,9 @@ func (n *Network) streamLoop(ctx context.Context, in bridge.Inbox, me *user) {
 
 // runStream connects the filtered stream, fills the gap since the last
 // keyword post through recent search, and reads until the stream ends.
-// healthy reports that the connection was up long enough to reset backoff.
-func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (healthy bool, err error) {
+// upFor is how long the connection was up (0: it never was), for the
+// backoff.
+func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (upFor time.Duration, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The answer's headers (and an error's body) must come within the
@@ -563,18 +644,18 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (hea
 	resp, _, err := n.api.send(sctx, "stream", http.MethodGet, "/2/tweets/search/stream", baseQuery(), nil)
 	if err != nil {
 		if ctx.Err() == nil && sctx.Err() != nil {
-			return false, fmt.Errorf("x: connect the filtered stream: no answer within %v", n.cfg.RequestTimeout)
+			return 0, fmt.Errorf("x: connect the filtered stream: no answer within %v", n.cfg.RequestTimeout)
 		}
-		return false, err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
 		raw := make([]byte, 64<<10)
 		k, _ := readAtMost(resp.Body, raw)
-		return false, n.api.failure("stream", resp, raw[:k])
+		return 0, n.api.failure("stream", resp, raw[:k])
 	}
 	if !connecting.Stop() {
-		return false, fmt.Errorf("x: connect the filtered stream: no answer within %v", n.cfg.RequestTimeout)
+		return 0, fmt.Errorf("x: connect the filtered stream: no answer within %v", n.cfg.RequestTimeout)
 	}
 	stall := time.AfterFunc(n.cfg.StallTimeout, cancel)
 	defer stall.Stop()
@@ -586,6 +667,9 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (hea
 		n.state.StreamFrom = n.deps.Now().UTC()
 		n.saveStateLocked()
 	}
+	// The gap is what came after the last post streamed before this
+	// connection: read now, as this connection's posts move it on.
+	gapSince, gapFrom := n.state.StreamSinceID, n.state.StreamFrom
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
@@ -593,13 +677,14 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (hea
 		n.mu.Unlock()
 	}()
 	connected := time.Now()
+	n.noteStream(true, nil)
 
 	// Gap fill runs alongside the reader; the seen set drops overlaps.
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if !first {
 		wg.Go(func() {
-			err := n.fillStreamGap(sctx, in, me)
+			err := n.fillStreamGap(sctx, in, me, gapSince, gapFrom)
 			if err == nil || sctx.Err() != nil {
 				return
 			}
@@ -619,7 +704,7 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (hea
 	for {
 		line, err := rd.next()
 		if err != nil {
-			return time.Since(connected) > time.Minute, fmt.Errorf("x: stream: %w", err)
+			return time.Since(connected), fmt.Errorf("x: stream: %w", err)
 		}
 		stall.Reset(n.cfg.StallTimeout)
 		msg, keepAlive, err := decodeLine(line)
@@ -628,7 +713,7 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (hea
 		}
 		if err != nil {
 			if errors.Is(err, errDisconnect) {
-				return time.Since(connected) > time.Minute, err
+				return time.Since(connected), err
 			}
 			n.log.Warn("x: stream: skipped a line", "err", err)
 			continue
@@ -638,7 +723,7 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me *user) (hea
 			users[u.ID] = u
 		}
 		if err := n.deliver(sctx, in, *msg.Data, users, false, me); err != nil {
-			return false, err // reconnect: the gap fill brings it again
+			return time.Since(connected), err // reconnect: the gap fill brings it again
 		}
 		n.noteStreamed(msg.Data.ID)
 	}
@@ -688,11 +773,9 @@ func (n *Network) searchQueries() []string {
 	return out
 }
 
-// fillStreamGap delivers keyword posts made while the stream was down.
-func (n *Network) fillStreamGap(ctx context.Context, in bridge.Inbox, me *user) error {
-	n.mu.Lock()
-	since, from := n.state.StreamSinceID, n.state.StreamFrom
-	n.mu.Unlock()
+// fillStreamGap delivers keyword posts made while the stream was down:
+// those after post since (or, when none was streamed yet, made from from).
+func (n *Network) fillStreamGap(ctx context.Context, in bridge.Inbox, me *user, since string, from time.Time) error {
 	for _, query := range n.searchQueries() {
 		q := baseQuery()
 		q.Set("query", query)
@@ -739,27 +822,6 @@ func (s *seenSet) add(id string) {
 		delete(s.ids, s.order[0])
 		s.order = s.order[1:]
 	}
-}
-
-type backoff struct {
-	min, max, d time.Duration
-}
-
-func (n *Network) newBackoff() *backoff {
-	return &backoff{min: n.backoffMin, max: n.backoffMax, d: n.backoffMin}
-}
-
-func (b *backoff) reset() { b.d = b.min }
-
-// sleep waits the current backoff (with jitter), or at least floor, and
-// doubles it; false when ctx ended.
-func (b *backoff) sleep(ctx context.Context, floor time.Duration) bool {
-	d := b.d/2 + rand.N(b.d/2+1)
-	if d < floor {
-		d = floor
-	}
-	b.d = min(b.d*2, b.max)
-	return sleepCtx(ctx, d)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -105,6 +105,7 @@ type Network struct {
 	inflight map[string]bool
 	streams  int // connected filtered streams
 	polled   bool
+	health   listenHealth
 }
 
 var (
@@ -190,9 +191,17 @@ func (n *Network) Limits() bridge.TextLimits {
 	return bridge.TextLimits{Max: xtext.Max, PrivateMax: 10000, Unit: "weighted characters", Count: xtext.Count}
 }
 
-// Check proves the credentials work (GET /2/users/me; refreshes if needed).
+// Check proves the credentials work (GET /2/users/me; refreshes if
+// needed). Under Deps.ReadOnly it never refreshes: with the access token
+// saved in DataDir it asks X; without one, or when X refuses the saved
+// one, it returns *bridge.Unverified, since only a refresh (which rotates
+// the refresh token) could tell more.
 func (n *Network) Check(ctx context.Context) error {
 	_, err := n.ensureMe(ctx)
+	var ae *apiError
+	if n.deps.ReadOnly && n.cfg.RefreshToken != "" && errors.As(err, &ae) && ae.Status == 401 {
+		return &bridge.Unverified{Reason: "X refused the saved access token; verifying the refresh token would rotate it (the running earshot refreshes it itself)"}
+	}
 	return err
 }
 

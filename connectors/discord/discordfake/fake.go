@@ -285,7 +285,8 @@ type Fake struct {
 	users        map[string]*User
 	roles        map[string]string // id -> name
 	channels     map[string]*storedChannel
-	order        []string // channel ids in creation order
+	hidden       map[string]bool // channels the bot may not view (HideChannel)
+	order        []string        // channel ids in creation order
 	webhooks     map[string]*webhook
 	commands     []Command
 	interactions map[string]*Interaction
@@ -367,7 +368,30 @@ func (f *Fake) URL() string { return f.url }
 func (f *Fake) GatewayURL() string { return "ws" + f.url[len("http"):] + "/gateway" }
 
 // Options returns the options the fake runs with (token, guild, key).
-func (f *Fake) Options() Options { return f.opts }
+func (f *Fake) Options() Options {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opts
+}
+
+// HideChannel takes View Channel away from the bot on channel id: every
+// call on it answers 403 Missing Access, as Discord does.
+func (f *Fake) HideChannel(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hidden == nil {
+		f.hidden = map[string]bool{}
+	}
+	f.hidden[id] = true
+}
+
+// SetToken changes the bot token the fake accepts (a reset token): REST
+// calls with another answer 401, IDENTIFY and RESUME with another fail.
+func (f *Fake) SetToken(token string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.opts.Token = token
+}
 
 // PublicKey is the hex public key that verifies the interactions the fake
 // signs (the application's "Public Key").

@@ -194,11 +194,11 @@ func (f *Fake) identify(c *gwConn, d json.RawMessage) *session {
 		Token   string `json:"token"`
 		Intents int    `json:"intents"`
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if json.Unmarshal(d, &in) != nil || in.Token != "Bot "+f.opts.Token {
 		return nil
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.identifies++
 	// Sessions without a connection are given up, as Discord does after a while.
 	live := f.sessions[:0]

@@ -153,9 +153,13 @@ func readMessage(w http.ResponseWriter, body []byte, creating bool) (b messageBo
 	return b, true
 }
 
-// channelOf finds channel id, answering 404 Unknown Channel itself when
-// ok is false; f.mu held.
+// channelOf finds channel id, answering 404 Unknown Channel (403 Missing
+// Access for a hidden one) itself when ok is false; f.mu held.
 func (f *Fake) channelOf(w http.ResponseWriter, id string) (*storedChannel, bool) {
+	if f.hidden[id] {
+		apiError(w, http.StatusForbidden, 50001, "Missing Access")
+		return nil, false
+	}
 	c := f.channels[id]
 	if c == nil {
 		apiError(w, http.StatusNotFound, 10003, "Unknown Channel")

@@ -88,3 +88,36 @@ func (b *Backoff) Reset() {
 
 // Failures is how many delays were taken since the last reset.
 func (b *Backoff) Failures() int { return b.fails }
+
+// Until calls try until it succeeds or ctx ends, waiting Next(floor(err))
+// between attempts (floor nil: no floor) and telling failed of each
+// failure with the wait that follows it. It returns nil once try has
+// succeeded (and resets the delay), or ctx's error as soon as ctx ends (a
+// failure that comes with the end of ctx is not told). For a connector's
+// first calls before it listens (learning its own user id).
+func (b *Backoff) Until(ctx context.Context, try func(context.Context) error, floor func(error) time.Duration,
+	failed func(err error, wait time.Duration)) error {
+	for {
+		err := try(ctx)
+		if err == nil {
+			b.Reset()
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var f time.Duration
+		if floor != nil {
+			f = floor(err)
+		}
+		wait := b.Next(f)
+		failed(err, wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

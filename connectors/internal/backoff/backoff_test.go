@@ -61,3 +61,31 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("defaults = %+v", b.p)
 	}
 }
+
+func TestUntilWaitsMoreEachTimeAndStopsOnSuccess(t *testing.T) {
+	b := New(Policy{Min: time.Millisecond, Max: 8 * time.Millisecond})
+	var waits []time.Duration
+	tries := 0
+	err := b.Until(context.Background(), func(context.Context) error {
+		if tries++; tries < 5 {
+			return context.DeadlineExceeded
+		}
+		return nil
+	}, func(error) time.Duration { return 0 }, func(_ error, w time.Duration) { waits = append(waits, w) })
+	if err != nil || tries != 5 || len(waits) != 4 {
+		t.Fatalf("Until = %v after %d tries, %d waits", err, tries, len(waits))
+	}
+	if waits[3] < 4*time.Millisecond {
+		t.Errorf("waits %v did not grow", waits)
+	}
+	if b.Failures() != 0 {
+		t.Errorf("a success did not reset the delay")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Until(ctx, func(context.Context) error { return context.Canceled }, nil, func(error, time.Duration) {
+		t.Error("a failure that came with the end of ctx was told")
+	}); err == nil {
+		t.Error("Until returned nil after ctx ended")
+	}
+}

@@ -31,6 +31,10 @@ type Options struct {
 	// Global, when set, is waited on by every attempt of every key, after
 	// the key's own limiter.
 	Global *rate.Limiter
+	// OnWait, when set, is told of each wait a job spent on the limiters
+	// or before another attempt (Again): the connector's time waiting for
+	// rate limits (earshot_rate_limit_wait_seconds_total). It must not block.
+	OnWait func(time.Duration)
 }
 
 // Queue is a set of per-key paced priority queues. Safe for concurrent use;
@@ -39,6 +43,7 @@ type Queue struct {
 	perSecond float64
 	burst     int
 	global    *rate.Limiter
+	onWait    func(time.Duration)
 
 	mu     sync.Mutex
 	keys   map[string]*keyQueue
@@ -83,7 +88,7 @@ func (h *jobHeap) Pop() any {
 
 // New returns an empty Queue. It starts nothing.
 func New(o Options) *Queue {
-	return &Queue{perSecond: o.PerSecond, burst: max(o.Burst, 1), global: o.Global, keys: map[string]*keyQueue{}}
+	return &Queue{perSecond: o.PerSecond, burst: max(o.Burst, 1), global: o.Global, onWait: o.OnWait, keys: map[string]*keyQueue{}}
 }
 
 // sweepEvery is how many Do calls pass between sweeps of idle keys.
@@ -165,24 +170,41 @@ func (q *Queue) run(k *keyQueue, j *job) error {
 		if err := j.ctx.Err(); err != nil {
 			return err
 		}
-		if k.lim != nil {
-			if err := k.lim.Wait(j.ctx); err != nil {
-				return err
-			}
+		if err := q.wait(j.ctx, k.lim); err != nil {
+			return err
 		}
-		if q.global != nil {
-			if err := q.global.Wait(j.ctx); err != nil {
-				return err
-			}
+		if err := q.wait(j.ctx, q.global); err != nil {
+			return err
 		}
 		err := j.fn(j.ctx)
 		var again *againError
 		if !errors.As(err, &again) {
 			return err
 		}
-		if err := Sleep(j.ctx, again.after); err != nil {
+		start := time.Now()
+		err = Sleep(j.ctx, again.after)
+		q.waited(time.Since(start))
+		if err != nil {
 			return err
 		}
+	}
+}
+
+// wait waits on lim (nil: no wait) and tells OnWait how long it took.
+func (q *Queue) wait(ctx context.Context, lim *rate.Limiter) error {
+	if lim == nil {
+		return nil
+	}
+	start := time.Now()
+	err := lim.Wait(ctx)
+	q.waited(time.Since(start))
+	return err
+}
+
+// waited tells OnWait of a wait worth counting.
+func (q *Queue) waited(d time.Duration) {
+	if q.onWait != nil && d >= time.Millisecond {
+		q.onWait(d)
 	}
 }
 
@@ -208,26 +230,5 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
-	}
-}
-
-// Retry calls try until it succeeds, telling failed of each failure and
-// waiting every before the next attempt; it returns nil once try has
-// succeeded, or ctx.Err() as soon as ctx ends (a failure that comes with
-// the end of ctx is not told). For a connector's first call before it
-// listens (learning its own user id).
-func Retry(ctx context.Context, every time.Duration, try func(context.Context) error, failed func(error)) error {
-	for {
-		err := try(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		failed(err)
-		if err := Sleep(ctx, every); err != nil {
-			return err
-		}
 	}
 }

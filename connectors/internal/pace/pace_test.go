@@ -349,29 +349,24 @@ func BenchmarkDo(b *testing.B) {
 	}
 }
 
-func TestRetry(t *testing.T) {
-	var told []error
-	n := 0
-	boom := errors.New("boom")
-	err := Retry(context.Background(), time.Millisecond, func(context.Context) error {
-		if n++; n < 3 {
-			return boom
+// Waits on the limiters and before another attempt reach OnWait, so a
+// connector can count its time spent waiting for rate limits.
+func TestOnWaitCountsLimiterAndAgainWaits(t *testing.T) {
+	var total atomic.Int64
+	q := New(Options{PerSecond: 20, Burst: 1, OnWait: func(d time.Duration) { total.Add(int64(d)) }})
+	tries := 0
+	err := q.Do(context.Background(), "c", 0, func(context.Context) error {
+		if tries++; tries == 1 {
+			return Again(30 * time.Millisecond)
 		}
 		return nil
-	}, func(err error) { told = append(told, err) })
-	if err != nil || n != 3 || len(told) != 2 || told[0] != boom {
-		t.Errorf("Retry: %v after %d tries, told %v; want nil after 3, told boom twice", err, n, told)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	told = nil
-	err = Retry(ctx, time.Hour, func(context.Context) error { return boom }, func(err error) { told = append(told, err); cancel() })
-	if !errors.Is(err, context.Canceled) || len(told) != 1 {
-		t.Errorf("Retry with ctx ending in the wait: %v, told %v; want context.Canceled, told once", err, told)
-	}
-	told = nil
-	err = Retry(ctx, time.Millisecond, func(context.Context) error { return boom }, func(err error) { told = append(told, err) })
-	if !errors.Is(err, context.Canceled) || len(told) != 0 {
-		t.Errorf("Retry after ctx ended: %v, told %v; want context.Canceled, told nothing", err, told)
+	// One Again (30 ms) and the limiter's 50 ms between the two attempts,
+	// which may overlap partly; the wait is at least the Again's.
+	if got := time.Duration(total.Load()); got < 30*time.Millisecond {
+		t.Errorf("OnWait was told of %v, want at least the 30ms Again", got)
 	}
 }

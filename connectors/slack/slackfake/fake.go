@@ -16,7 +16,7 @@
 // Served (POST /api/<method>, form or JSON, token in the form or as Bearer):
 // auth.test, chat.postMessage, chat.update, chat.delete, chat.postEphemeral,
 // reactions.add, reactions.remove, reactions.get, users.info,
-// usergroups.list, usergroups.users.list, conversations.replies,
+// usergroups.list, usergroups.users.list, conversations.replies, conversations.info,
 // apps.connections.open (app-level token); the Socket Mode WebSocket at
 // GET /socket (hello, server pings, envelopes, acks, disconnect); POST
 // /response/{id} for response_url posts. The bot's own posts are echoed as
@@ -187,6 +187,7 @@ type Fake struct {
 	groupName   map[string]string
 	channels    map[string][]*Message
 	chanNames   map[string]string
+	outside     map[string]bool // channels the bot is not a member of (SetMember)
 	ephs        []Ephemeral
 	lastTS      int64
 	seq         int
@@ -276,7 +277,11 @@ func (f *Fake) URL() string { return f.url }
 func (f *Fake) APIURL() string { return f.url + "/api/" }
 
 // Options returns the options the fake runs with (tokens, secret).
-func (f *Fake) Options() Options { return f.opts }
+func (f *Fake) Options() Options {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.opts
+}
 
 // Close stops the server and every socket.
 func (f *Fake) Close() error {
@@ -323,6 +328,31 @@ func (f *Fake) AddChannel(id, name string) {
 	f.chanNames[id] = name
 	if _, ok := f.channels[id]; !ok {
 		f.channels[id] = nil
+	}
+}
+
+// SetMember makes the bot a member of channel or not (AddChannel makes
+// it one). Slack sends no events from a channel the bot is not in; the fake
+// refuses its posts there with not_in_channel.
+func (f *Fake) SetMember(channel string, member bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.outside == nil {
+		f.outside = map[string]bool{}
+	}
+	f.outside[channel] = !member
+}
+
+// SetTokens changes the tokens the workspace accepts (a revoked or
+// rotated token): calls with others answer invalid_auth. "" keeps one.
+func (f *Fake) SetTokens(bot, app string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if bot != "" {
+		f.opts.BotToken = bot
+	}
+	if app != "" {
+		f.opts.AppToken = app
 	}
 }
 
@@ -1056,10 +1086,12 @@ func (f *Fake) api(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "injected failure", fail.status)
 		return
 	}
+	f.mu.Lock()
 	want := f.opts.BotToken
 	if method == "apps.connections.open" {
 		want = f.opts.AppToken
 	}
+	f.mu.Unlock()
 	if token != want {
 		writeJSON(w, map[string]any{"ok": false, "error": "invalid_auth"})
 		return
@@ -1167,6 +1199,9 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 		ch := str(args, "channel")
 		if ch == "" {
 			return nil, &apiError{"channel_not_found"}, 0, nil
+		}
+		if f.outside[ch] {
+			return nil, &apiError{"not_in_channel"}, 0, nil
 		}
 		now := f.opts.Now()
 		b := f.chanRate[ch]
@@ -1328,6 +1363,14 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 			gs = append(gs, g)
 		}
 		return map[string]any{"usergroups": gs}, nil, 0, nil
+	case "conversations.info":
+		ch := str(args, "channel")
+		name, known := f.chanNames[ch]
+		if !known {
+			return nil, &apiError{"channel_not_found"}, 0, nil
+		}
+		return map[string]any{"channel": map[string]any{"id": ch, "name": name, "is_channel": true,
+			"is_member": !f.outside[ch], "is_archived": false, "is_private": false}}, nil, 0, nil
 	case "conversations.replies":
 		ch, ts := str(args, "channel"), str(args, "ts")
 		if f.find(ch, ts) == nil {

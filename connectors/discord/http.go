@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/httpbody"
 )
 
 // http.go is the HTTP interactions endpoint, for applications whose
@@ -83,9 +83,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (d *Desk) serveInteractions(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := httpbody.Read(w, r, maxBody)
 	if err != nil {
-		http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
+		http.Error(w, err.Error(), httpbody.Status(err))
 		return
 	}
 	if d.pubKey == nil {

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/httpbody"
 )
 
 // InboundPost is the JSON body a source POSTs to /webhook/{source}.
@@ -179,18 +180,9 @@ func (n *Network) serveInbound(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, answer{Error: "unknown source"})
 		return
 	}
-	if r.ContentLength > n.cfg.MaxBody {
-		reply(w, http.StatusRequestEntityTooLarge, answer{Error: fmt.Sprintf("body larger than %d bytes", n.cfg.MaxBody)})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBody))
+	body, err := httpbody.Read(w, r, n.cfg.MaxBody)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			reply(w, http.StatusRequestEntityTooLarge, answer{Error: fmt.Sprintf("body larger than %d bytes", n.cfg.MaxBody)})
-			return
-		}
-		reply(w, http.StatusBadRequest, answer{Error: "could not read body"})
+		reply(w, httpbody.Status(err), answer{Error: err.Error()})
 		return
 	}
 	now := n.deps.Now()

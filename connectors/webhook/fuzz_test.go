@@ -68,7 +68,7 @@ func FuzzHandler(f *testing.F) {
 		if sign {
 			ts := strconv.FormatInt(now.Unix(), 10)
 			req.Header.Set(HeaderTimestamp, ts)
-			req.Header.Set(HeaderSignature, Sign("s", now, body))
+			req.Header.Set(HeaderSignature, Sign("s", "reviews", now, body))
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
@@ -104,7 +104,7 @@ func BenchmarkInbound(b *testing.B) {
 		req := httptest.NewRequest(http.MethodPost, "/webhook/reviews", bytes.NewReader(body))
 		req.SetPathValue("source", "reviews")
 		req.Header.Set(HeaderTimestamp, ts)
-		req.Header.Set(HeaderSignature, Sign("s", now, body))
+		req.Header.Set(HeaderSignature, Sign("s", "reviews", now, body))
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code != 200 {

@@ -121,3 +121,24 @@ func TestInteractionSignedBeforeListenRefused(t *testing.T) {
 		t.Errorf("the command ran %d times", n)
 	}
 }
+
+// An interaction carrying invalid UTF-8 (which JSON decoding would turn
+// into U+FFFD) is a 400, not a command.
+func TestInteractionInvalidUTF8Refused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{http: true})
+	in := connectortest.NewRecordingInbox()
+	listen(t, e.desk, in)
+	body := []byte("{\"id\":\"78\xff\",\"application_id\":\"2\",\"type\":2,\"token\":\"t\",\"channel_id\":\"" + textID + "\"," +
+		"\"member\":{\"user\":{\"id\":\"" + staffID + "\"}},\"data\":{\"name\":\"earshot\",\"type\":1}}")
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	hdr := http.Header{}
+	hdr.Set("X-Signature-Timestamp", ts)
+	hdr.Set("X-Signature-Ed25519", discordfake.Sign(e.fake.Options().PrivateKey, ts, body))
+	if status, _, answer := replayTo(t, e, captured{body, hdr}); status != http.StatusBadRequest || !bytes.Contains(answer, []byte("not valid UTF-8")) {
+		t.Errorf("invalid UTF-8: %d %s, want 400", status, answer)
+	}
+	if n := len(in.Invocations()); n != 0 {
+		t.Errorf("the command ran %d times", n)
+	}
+}

@@ -178,10 +178,27 @@ func (d *Desk) serveEvents(w http.ResponseWriter, _ *http.Request, body []byte) 
 	d.dispatchEvent(l.ctx, l.in, body)
 }
 
-func (d *Desk) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte) {
+// parseForm reads a form body; every value must be valid UTF-8 once
+// %-decoded (ids are compared byte for byte; see verified for the raw body).
+func parseForm(body []byte) (url.Values, error) {
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+		return nil, errors.New("bad form")
+	}
+	for k, vals := range v {
+		for _, s := range vals {
+			if !utf8.ValidString(s) {
+				return nil, fmt.Errorf("form field %q is not valid UTF-8", k)
+			}
+		}
+	}
+	return v, nil
+}
+
+func (d *Desk) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte) {
+	v, err := parseForm(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	cmd := slack.SlashCommand{Command: v.Get("command"), Text: v.Get("text"), UserID: v.Get("user_id"),
@@ -197,9 +214,9 @@ func (d *Desk) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte)
 }
 
 func (d *Desk) serveInteraction(w http.ResponseWriter, _ *http.Request, body []byte) {
-	v, err := url.ParseQuery(string(body))
+	v, err := parseForm(body)
 	if err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	var cb slack.InteractionCallback

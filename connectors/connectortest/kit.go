@@ -120,6 +120,20 @@ func (c *RequestCounter) Counts() map[string]int {
 	return maps.Clone(c.n)
 }
 
+// NopInbox takes every post and staff message and answers every command
+// with nothing to show: an inbox for fuzz targets, which run a connector's
+// whole path without recording (their memory stays flat).
+type NopInbox struct{}
+
+// Post takes p.
+func (NopInbox) Post(context.Context, bridge.Post) error { return nil }
+
+// StaffMessage takes m.
+func (NopInbox) StaffMessage(context.Context, bridge.StaffMessage) error { return nil }
+
+// Command answers with an empty response.
+func (NopInbox) Command(context.Context, bridge.Invocation) bridge.Response { return bridge.Response{} }
+
 // LogBuffer keeps what is written to it (a logger's output) and can be read
 // while writes go on, to check what was logged and that no secret was. The
 // zero value is empty. Safe for concurrent use.

@@ -151,11 +151,12 @@ func newServer(h http.Handler, log *slog.Logger) *http.Server {
 // bounds the whole request (headers and body); each request's body then
 // gets its own deadline, BodyTimeout from when its handler starts, which
 // the connectors' body reader (connectors/internal/httpbody) turns into a
-// 408 and clears once the body is in. A request without a body has its
-// deadline cleared at once: net/http cancels a request's context when the
-// connection's read deadline passes, which would cut long-lived responses
-// (the demo's live updates). No WriteTimeout for the same reason; writers
-// of long responses set their own write deadlines.
+// 408. Neither cuts what comes after the body: net/http lifts the read
+// deadline once the body is read (at once for a request without one) and
+// would otherwise cancel the request's context when it passed (a webhook
+// post being journaled, the demo's live updates; TestDeadlinesSpareLongResponses).
+// No WriteTimeout for the same reason; writers of long responses set
+// their own write deadlines.
 func newServerWith(h http.Handler, log *slog.Logger, l listenerLimits) *http.Server {
 	return &http.Server{
 		Handler:           bodyDeadline(h, l.BodyTimeout),
@@ -167,17 +168,14 @@ func newServerWith(h http.Handler, log *slog.Logger, l listenerLimits) *http.Ser
 	}
 }
 
-// bodyDeadline gives each request's body d from now to arrive, or, for a
-// request without a body, lifts the connection's read deadline. It sets
-// the deadline of the connection the request came on, so it works per
-// request, whatever the handler.
+// bodyDeadline gives each request's body d from now to arrive, by setting
+// the read deadline of the connection the request came on, so it works per
+// request, whatever the handler. (net/http lifts it when the body has been
+// read to its end, as it starts watching the idle connection.)
 func bodyDeadline(h http.Handler, d time.Duration) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		if r.Body == nil || r.Body == http.NoBody {
-			_ = rc.SetReadDeadline(time.Time{})
-		} else {
-			_ = rc.SetReadDeadline(time.Now().Add(d))
+		if r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
 		}
 		h.ServeHTTP(w, r)
 	})

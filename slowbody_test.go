@@ -215,30 +215,44 @@ func TestDeclaredLengthOverLimitRefusedUpFront(t *testing.T) {
 	}
 }
 
-// A response to a request without a body (the demo's live updates)
-// outlives ReadTimeout: its context is not cancelled by the connection's
-// read deadline. (That a handler keeps its context after reading a body is
-// connectors/internal/httpbody's test.)
+// The deadlines do not cut what comes after the body: a response to a
+// request without a body (the demo's live updates) outlives ReadTimeout,
+// and a handler still working long after reading its body (the sandbox's
+// actions, a webhook post being journaled) keeps its context.
 func TestDeadlinesSpareLongResponses(t *testing.T) {
 	t.Parallel()
 	hold := 4 * (testLimits.HeaderTimeout + testLimits.BodyTimeout) // well past ReadTimeout
+	alive := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			io.WriteString(w, "context cancelled")
+		case <-time.After(hold):
+			io.WriteString(w, "alive")
+		}
+	}
 	addr := startListener(t, testLimits, map[string]http.Handler{
-		"GET /test/stream": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-r.Context().Done():
-				io.WriteString(w, "context cancelled")
-			case <-time.After(hold):
-				io.WriteString(w, "alive")
+		"GET /test/stream": http.HandlerFunc(alive),
+		"POST /test/work": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.ReadAll(r.Body); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
 			}
+			alive(w, r)
 		}),
 	})
-	resp, err := http.Get("http://" + addr + "/test/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "alive" {
-		t.Errorf("long response: %q after %v, want alive", b, hold)
+	for _, c := range []struct {
+		method, path string
+		body         io.Reader
+	}{{"GET", "/test/stream", nil}, {"POST", "/test/work", strings.NewReader(`{"a":1}`)}} {
+		req, _ := http.NewRequest(c.method, "http://"+addr+c.path, c.body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", c.method, c.path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "alive" {
+			t.Errorf("%s %s: %q after %v, want alive", c.method, c.path, b, hold)
+		}
 	}
 }

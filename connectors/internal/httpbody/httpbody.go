@@ -4,13 +4,11 @@
 //
 // The time bound is the connection's read deadline, which the shared
 // listener sets for every request before its handler runs (main's
-// newServer: headers, then a body deadline per request). Read refuses a
-// declared Content-Length over the route's limit before reading a byte,
-// turns a deadline that passed into 408 and an overlong body into 413, and
-// clears the read deadline once the body is in: net/http watches an idle
-// connection with a background read, and a deadline left in place would
-// cancel the request's context while the handler still works (journaling a
-// post, waiting for a command's answer).
+// newServer: headers, then a body deadline per request; net/http lifts it
+// once the body is read, so the handler's work after it is not cut). Read
+// refuses a declared Content-Length over the route's limit before reading a
+// byte, and turns a deadline that passed into 408 and an overlong body
+// into 413, closing the connection after the answer.
 package httpbody
 
 import (
@@ -20,7 +18,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"time"
 )
 
 // Error is why a body was refused: the status to answer and a message for
@@ -56,10 +53,6 @@ func Read(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 		}
 		return nil, &Error{Status: http.StatusBadRequest, Msg: "the request body could not be read", Err: err}
 	}
-	// The body is in: the handler's work that follows must not be cut by
-	// the body deadline. (Not every ResponseWriter has a connection:
-	// httptest's recorder answers ErrNotSupported, which is fine.)
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	return body, nil
 }
 

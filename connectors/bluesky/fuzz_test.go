@@ -2,7 +2,6 @@ package bluesky
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -69,17 +68,7 @@ func useXRPC(ctx context.Context, n *Network) (check, reply, dm error, refs []br
 	return check, reply, dm, append(refs, ref)
 }
 
-// captured is what a real run against blueskyfake left: the answers the
-// connector read, the first good answer of each route, and the data
-// directory with the files it wrote.
-type captured struct {
-	exchanges []fuzzkit.Exchange
-	routes    []int
-	defaults  map[string]fuzzkit.Reply
-	dir       string
-}
-
-func captureBluesky(tb testing.TB) captured {
+func captureBluesky(tb testing.TB) fuzzkit.Run {
 	tb.Helper()
 	fake := blueskyfake.New()
 	tb.Cleanup(fake.Close)
@@ -87,8 +76,8 @@ func captureBluesky(tb testing.TB) captured {
 	fake.Follow(ana.DID, fake.Us().DID)
 	rec := fuzzkit.NewRecorder(tb, fake.URL())
 	ctx := context.Background()
-	c := captured{dir: tb.TempDir()}
-	n, err := fuzzNetwork(tb, rec.URL(), c.dir)
+	dir := tb.TempDir()
+	n, err := fuzzNetwork(tb, rec.URL(), dir)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -116,9 +105,7 @@ func captureBluesky(tb testing.TB) captured {
 	n.profiles = &profileCache{ttl: time.Hour, now: time.Now, m: map[string]profileEntry{}}
 	_, _ = n.profile(ctx, ana.DID)
 
-	c.exchanges = rec.Exchanges()
-	c.routes, c.defaults = fuzzkit.Classify(tb, xrpcRoutes, c.exchanges)
-	return c
+	return rec.Run(tb, xrpcRoutes, dir)
 }
 
 // FuzzXRPC: whatever the PDS or the chat service answers on any route the
@@ -128,13 +115,13 @@ func captureBluesky(tb testing.TB) captured {
 // app password or a token.
 func FuzzXRPC(f *testing.F) {
 	c := captureBluesky(f)
-	for i, ex := range c.exchanges {
-		if c.routes[i] >= 0 {
-			f.Add(uint8(c.routes[i]), uint16(ex.Status-200), ex.Body, ex.Header.Get("RateLimit-Reset"))
+	for i, ex := range c.Exchanges {
+		if c.Routes[i] >= 0 {
+			f.Add(uint8(c.Routes[i]), uint16(ex.Status-200), ex.Body, ex.Header.Get("RateLimit-Reset"))
 		}
 	}
 	f.Add(uint8(2), uint16(229), []byte(`{"error":"RateLimitExceeded","message":"slow down"}`), "99999999999999")
-	replier := fuzzkit.NewReplier(f, c.defaults)
+	replier := fuzzkit.NewReplier(f, c.Defaults)
 	ctx := context.Background()
 	expired := fuzzkit.Reply{Status: http.StatusBadRequest, Body: []byte(`{"error":"ExpiredToken","message":"Token has expired"}`)}
 	f.Fuzz(func(t *testing.T, route uint8, status uint16, body []byte, reset string) {
@@ -144,12 +131,12 @@ func FuzzXRPC(f *testing.F) {
 			h.Set("RateLimit-Reset", reset)
 		}
 		replier.Set(r, fuzzkit.Reply{Status: fuzzkit.Status(status), Header: h, Body: body})
-		defer replier.Set(r, c.defaults[r])
+		defer replier.Set(r, c.Defaults[r])
 		if strings.Contains(r, "refreshSession") {
 			// Only an expired session makes the connector refresh.
 			const p = "GET /xrpc/app.bsky.actor.getProfile"
 			replier.Set(p, expired)
-			defer replier.Set(p, c.defaults[p])
+			defer replier.Set(p, c.Defaults[p])
 		}
 		n, err := fuzzNetwork(t, replier.URL(), "")
 		if err != nil {
@@ -164,15 +151,7 @@ func FuzzXRPC(f *testing.F) {
 		if check != nil {
 			return
 		}
-		for i, err := range []error{reply, dm} {
-			var pe *bridge.PublishError
-			switch {
-			case err == nil && refs[i].ID == "":
-				t.Fatalf("published without an id: %+v", refs[i])
-			case err != nil && !errors.As(err, &pe):
-				t.Fatalf("publish error %T is not a *bridge.PublishError: %v", err, err)
-			}
-		}
+		fuzzkit.CheckPublished(t, refs, []error{reply, dm})
 	})
 }
 
@@ -184,7 +163,7 @@ func FuzzXRPC(f *testing.F) {
 func FuzzStateFiles(f *testing.F) {
 	c := captureBluesky(f)
 	for i, name := range stateFiles {
-		b, err := os.ReadFile(filepath.Join(c.dir, name))
+		b, err := os.ReadFile(filepath.Join(c.Dir, name))
 		if err != nil {
 			f.Fatalf("the real run wrote no %s: %v", name, err)
 		}
@@ -192,7 +171,7 @@ func FuzzStateFiles(f *testing.F) {
 	}
 	f.Add(uint8(0), []byte(`{"time_us":-5}`))
 	f.Add(uint8(3), []byte(`{"k-2":{"state":"sending"},"":{"state":"sent","id":""}}`))
-	replier := fuzzkit.NewReplier(f, c.defaults)
+	replier := fuzzkit.NewReplier(f, c.Defaults)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, which uint8, content []byte) {
 		dir := t.TempDir()

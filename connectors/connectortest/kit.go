@@ -134,6 +134,19 @@ func (NopInbox) StaffMessage(context.Context, bridge.StaffMessage) error { retur
 // Command answers with an empty response.
 func (NopInbox) Command(context.Context, bridge.Invocation) bridge.Response { return bridge.Response{} }
 
+// RunListen runs l.Listen(in) until tb ends (then waits for it to return)
+// and waits, within 10 seconds, until ready reports true.
+func RunListen(tb testing.TB, l interface {
+	Listen(context.Context, bridge.Inbox) error
+}, in bridge.Inbox, ready func() bool) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Listen(ctx, in) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	WaitFor(tb, 10*time.Second, "the connector to listen", ready)
+}
+
 // LogBuffer keeps what is written to it (a logger's output) and can be read
 // while writes go on, to check what was logged and that no secret was. The
 // zero value is empty. Safe for concurrent use.

@@ -136,16 +136,6 @@ func upstreamCrasher(event string, d []byte) bool {
 	return false
 }
 
-// listenTB runs d.Listen(in) until tb ends.
-func listenTB(tb testing.TB, d *discord.Desk, in bridge.Inbox) {
-	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Listen(ctx, in) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	connectortest.WaitFor(tb, 10*time.Second, "the desk to listen", d.Listening)
-}
-
 // FuzzGatewayEvents: any dispatch (any event name, any JSON payload) that
 // discordgo reads on the gateway is handled by the desk (channels and
 // threads learnt, messages, deletes, interactions, READY and RESUMED)
@@ -155,7 +145,7 @@ func listenTB(tb testing.TB, d *discord.Desk, in bridge.Inbox) {
 // and deleted, a button press and a slash command over the gateway).
 func FuzzGatewayEvents(f *testing.F) {
 	e := newEnv(f, envOpts{heartbeat: time.Minute})
-	listenTB(f, e.desk, connectortest.NopInbox{})
+	connectortest.RunListen(f, e.desk, connectortest.NopInbox{}, e.desk.Listening)
 	th, err := e.desk.OpenThread(context.Background(), e.channel, connectortest.SuiteCase("E-1"))
 	if err != nil {
 		f.Fatal(err)

@@ -2,7 +2,6 @@ package mastodon
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,25 +63,15 @@ func useREST(ctx context.Context, n *Network) (check error, reply, dm error, ref
 	return check, reply, dm, append(refs, ref)
 }
 
-// captured is what a real run against mastodonfake left: the answers the
-// connector read, the first good answer of each route, and the data
-// directory with the state file.
-type captured struct {
-	exchanges []fuzzkit.Exchange
-	routes    []int
-	defaults  map[string]fuzzkit.Reply
-	dir       string
-}
-
-func captureMastodon(tb testing.TB) captured {
+func captureMastodon(tb testing.TB) fuzzkit.Run {
 	tb.Helper()
 	fake := mastodonfake.New(mastodonfake.Options{})
 	tb.Cleanup(fake.Close)
 	ana := fake.AddAccount("ana", "Ana Lima", 42)
 	rec := fuzzkit.NewRecorder(tb, fake.URL())
 	ctx := context.Background()
-	c := captured{dir: tb.TempDir()}
-	n := fuzzNetwork(tb, rec.URL(), c.dir)
+	dir := tb.TempDir()
+	n := fuzzNetwork(tb, rec.URL(), dir)
 	if err := n.Check(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -103,9 +92,7 @@ func captureMastodon(tb testing.TB) captured {
 	fake.FailNext(429, 1, 2*time.Second)
 	_, _ = n.Publish(ctx, bridge.Reply{Case: "E-1", Network: Name, InReplyTo: reply.ID, Text: "Again", IdempotencyKey: "k-3"})
 
-	c.exchanges = rec.Exchanges()
-	c.routes, c.defaults = fuzzkit.Classify(tb, restRoutes, c.exchanges)
-	return c
+	return rec.Run(tb, restRoutes, dir)
 }
 
 // FuzzREST: whatever the instance answers on any route the connector
@@ -115,14 +102,14 @@ func captureMastodon(tb testing.TB) captured {
 // text limit stays positive.
 func FuzzREST(f *testing.F) {
 	c := captureMastodon(f)
-	for i, ex := range c.exchanges {
-		if c.routes[i] >= 0 {
-			f.Add(uint8(c.routes[i]), uint16(ex.Status-200), ex.Body, ex.Header.Get("X-RateLimit-Reset"))
+	for i, ex := range c.Exchanges {
+		if c.Routes[i] >= 0 {
+			f.Add(uint8(c.Routes[i]), uint16(ex.Status-200), ex.Body, ex.Header.Get("X-RateLimit-Reset"))
 		}
 	}
 	f.Add(uint8(1), uint16(0), []byte(`{"configuration":{"statuses":{"max_characters":5}}}`), "")
 	f.Add(uint8(5), uint16(229), []byte(`{"error":"Too many requests"}`), "not a date")
-	replier := fuzzkit.NewReplier(f, c.defaults)
+	replier := fuzzkit.NewReplier(f, c.Defaults)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, route uint8, status uint16, body []byte, reset string) {
 		r := restRoutes[int(route)%len(restRoutes)]
@@ -131,7 +118,7 @@ func FuzzREST(f *testing.F) {
 			h.Set("X-RateLimit-Reset", reset)
 		}
 		replier.Set(r, fuzzkit.Reply{Status: fuzzkit.Status(status), Header: h, Body: body})
-		defer replier.Set(r, c.defaults[r])
+		defer replier.Set(r, c.Defaults[r])
 		n := fuzzNetwork(t, replier.URL(), "")
 		check, reply, dm, refs := useREST(ctx, n)
 		if check != nil {
@@ -140,14 +127,9 @@ func FuzzREST(f *testing.F) {
 			}
 			return
 		}
-		for i, err := range []error{reply, dm} {
-			var pe *bridge.PublishError
-			switch {
-			case err == nil && refs[i].ID == "":
-				t.Fatalf("published without an id: %+v", refs[i])
-			case err != nil && !errors.As(err, &pe):
-				t.Fatalf("publish error %T is not a *bridge.PublishError: %v", err, err)
-			case err != nil && strings.Contains(err.Error(), fuzzToken):
+		fuzzkit.CheckPublished(t, refs, []error{reply, dm})
+		for _, err := range []error{reply, dm} {
+			if err != nil && strings.Contains(err.Error(), fuzzToken) {
 				t.Fatalf("an error carries the token: %v", err)
 			}
 		}
@@ -162,13 +144,13 @@ func FuzzREST(f *testing.F) {
 // replies) without a panic. Seeded with the file a real run wrote.
 func FuzzStateFile(f *testing.F) {
 	c := captureMastodon(f)
-	b, err := os.ReadFile(filepath.Join(c.dir, "mastodon-state.json"))
+	b, err := os.ReadFile(filepath.Join(c.Dir, "mastodon-state.json"))
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(b)
 	f.Add([]byte(`{"last_notification_id":"../x?y","hashtags":{"trainfail":"\u0000","":"9"}}`))
-	replier := fuzzkit.NewReplier(f, c.defaults)
+	replier := fuzzkit.NewReplier(f, c.Defaults)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, content []byte) {
 		dir := t.TempDir()

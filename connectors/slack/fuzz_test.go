@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/connectortest"
-	"github.com/earshot-dev/earshot/connectors/slack"
 	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 )
 
@@ -22,16 +20,6 @@ import (
 // (Events API, slash commands, interactivity) past the signature, and
 // Socket Mode envelopes through slack-go's socket client, each seeded with
 // the envelopes slackfake delivered for a real flow.
-
-// listenTB runs d.Listen(in) until tb ends.
-func listenTB(tb testing.TB, d *slack.Desk, in bridge.Inbox) {
-	tb.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Listen(ctx, in) }()
-	tb.Cleanup(func() { cancel(); <-done })
-	connectortest.WaitFor(tb, 10*time.Second, "the desk to listen", d.Listening)
-}
 
 // captureFlow runs a staff flow against a listening desk (a card, a press,
 // a thread message edited and deleted, slash commands) and returns what the
@@ -67,7 +55,7 @@ func FuzzHTTPRoutes(f *testing.F) {
 	clock.Store(time.Now().Unix())
 	now := func() time.Time { return time.Unix(clock.Load(), 0) }
 	e := newEnv(f, envOpts{mode: "http", now: now})
-	listenTB(f, e.desk, connectortest.NopInbox{})
+	connectortest.RunListen(f, e.desk, connectortest.NopInbox{}, e.desk.Listening)
 	paths := []string{"/slack/events", "/slack/commands", "/slack/interactive"}
 	for _, d := range captureFlow(f, e) {
 		for i, p := range paths {
@@ -109,7 +97,7 @@ func FuzzHTTPRoutes(f *testing.F) {
 // acknowledged.
 func FuzzSocketEnvelopes(f *testing.F) {
 	e := newEnv(f, envOpts{})
-	listenTB(f, e.desk, connectortest.NopInbox{})
+	connectortest.RunListen(f, e.desk, connectortest.NopInbox{}, e.desk.Listening)
 	for _, d := range captureFlow(f, e) {
 		if len(d.Frame) > 0 {
 			f.Add(d.Frame)

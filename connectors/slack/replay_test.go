@@ -63,19 +63,13 @@ func (e *replayEnv) onlyReplies(t *testing.T, want int) {
 	}
 }
 
-// Three byte-identical signed `/earshot reply E-1 …` requests inside the
-// signature's window: all three get Slack's answer (an empty 200), the
-// reply is published once.
-func TestReplayedSlashCommandRunsOnce(t *testing.T) {
-	t.Parallel()
-	e := newReplayEnv(t, envOpts{mode: "http"})
-	srv := connectortest.ServeRoutes(t, e.desk)
-	body := url.Values{"token": {"deprecated"}, "team_id": {slackfake.TeamID}, "channel_id": {channel}, "user_id": {staffID},
-		"user_name": {"ana"}, "command": {"/earshot"}, "text": {"reply E-1 Sorry Ana, a new parcel is on its way"},
-		"response_url": {e.fake.URL() + "/response/none"}, "trigger_id": {"trig.1"}}.Encode()
+// sendThrice sends the same signed form body to url three times, as a
+// replayer would, and fails unless each gets Slack's 200.
+func (e *replayEnv) sendThrice(t *testing.T, url, body string) {
+	t.Helper()
 	hdr := signed(e.cfg.SigningSecret, time.Now(), body)
 	for i := range 3 {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/slack/commands", strings.NewReader(body))
+		req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		for k, v := range hdr {
 			req.Header.Set(k, v)
@@ -89,6 +83,19 @@ func TestReplayedSlashCommandRunsOnce(t *testing.T) {
 			t.Errorf("request %d answered %d, want 200", i+1, resp.StatusCode)
 		}
 	}
+}
+
+// Three byte-identical signed `/earshot reply E-1 …` requests inside the
+// signature's window: all three get Slack's answer (an empty 200), the
+// reply is published once.
+func TestReplayedSlashCommandRunsOnce(t *testing.T) {
+	t.Parallel()
+	e := newReplayEnv(t, envOpts{mode: "http"})
+	srv := connectortest.ServeRoutes(t, e.desk)
+	body := url.Values{"token": {"deprecated"}, "team_id": {slackfake.TeamID}, "channel_id": {channel}, "user_id": {staffID},
+		"user_name": {"ana"}, "command": {"/earshot"}, "text": {"reply E-1 Sorry Ana, a new parcel is on its way"},
+		"response_url": {e.fake.URL() + "/response/none"}, "trigger_id": {"trig.1"}}.Encode()
+	e.sendThrice(t, srv.URL+"/slack/commands", body)
 	e.onlyReplies(t, 1)
 	if r := e.net.Replies(); len(r) > 0 && !strings.Contains(r[0].Text, "new parcel") {
 		t.Errorf("published %+v", r[0])
@@ -106,26 +113,7 @@ func TestReplayedButtonPressRunsOnce(t *testing.T) {
 		`"channel":{"id":"` + channel + `"},"container":{"type":"message","message_ts":"` + e.thread + `","channel_id":"` + channel + `"},` +
 		`"trigger_id":"trig.2","actions":[{"action_id":"earshot:claim","block_id":"b","type":"button","value":"x"}]}`
 	body := url.Values{"payload": {payload}}.Encode()
-	hdr := signed(e.cfg.SigningSecret, time.Now(), body)
-	statuses := []int{}
-	for range 3 {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/slack/interactive", strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		statuses = append(statuses, resp.StatusCode)
-	}
-	for i, s := range statuses {
-		if s != http.StatusOK {
-			t.Errorf("press %d answered %d, want 200", i+1, s)
-		}
-	}
+	e.sendThrice(t, srv.URL+"/slack/interactive", body)
 	// Claiming a case one already holds answers privately each time it runs.
 	connectortest.WaitFor(t, 10*time.Second, "the answer to the press", func() bool { return len(e.fake.Ephemerals(staffID)) >= 1 })
 	time.Sleep(300 * time.Millisecond)

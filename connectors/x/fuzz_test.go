@@ -3,7 +3,6 @@ package x
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 	"os"
@@ -107,28 +106,18 @@ func useREST(ctx context.Context, n *Network) (check error, polls []error, reply
 	return check, polls, reply, dm, refs
 }
 
-// captured is what a real run against xfake left: every answer the
-// connector read, the first good answer of each route, and the data
-// directory with the state and token files it wrote.
-type captured struct {
-	exchanges []fuzzkit.Exchange
-	routes    []int // restRoutes index of each exchange, -1 for none
-	defaults  map[string]fuzzkit.Reply
-	dir       string
-}
-
 // captureX runs the connector against xfake through a recorder: a token
 // refresh, users/me, mentions and DMs polled before and after a customer
 // wrote, a reply, a DM, and a reply X refused with a 429.
-func captureX(tb testing.TB) captured {
+func captureX(tb testing.TB) fuzzkit.Run {
 	tb.Helper()
 	fake := xfake.New(xfake.Options{RefreshToken: fuzzRefresh})
 	tb.Cleanup(fake.Close)
 	ana := fake.AddUser("ana_l", "Ana Lima", 42)
 	rec := fuzzkit.NewRecorder(tb, fake.URL())
 	ctx := context.Background()
-	c := captured{dir: tb.TempDir()}
-	n := fuzzNetwork(tb, rec.URL(), c.dir)
+	dir := tb.TempDir()
+	n := fuzzNetwork(tb, rec.URL(), dir)
 	if err := n.Check(ctx); err != nil {
 		tb.Fatal(err)
 	}
@@ -144,9 +133,7 @@ func captureX(tb testing.TB) captured {
 	fake.FailNext(429, 1, 3*time.Second)
 	_, _ = n.Publish(ctx, bridge.Reply{Case: "E-1", Network: Name, InReplyTo: tw.ID, Text: "Again", IdempotencyKey: "k3"})
 
-	c.exchanges = rec.Exchanges()
-	c.routes, c.defaults = fuzzkit.Classify(tb, restRoutes, c.exchanges)
-	return c
+	return rec.Run(tb, restRoutes, dir)
 }
 
 // FuzzREST: whatever X answers on any route the connector reads (status,
@@ -156,13 +143,13 @@ func captureX(tb testing.TB) captured {
 // expiry is never in the past. Seeded with xfake's answers to a real run.
 func FuzzREST(f *testing.F) {
 	c := captureX(f)
-	for i, ex := range c.exchanges {
-		if c.routes[i] >= 0 {
-			f.Add(uint8(c.routes[i]), uint16(ex.Status-200), ex.Body, ex.Header.Get("x-rate-limit-remaining"), ex.Header.Get("x-rate-limit-reset"))
+	for i, ex := range c.Exchanges {
+		if c.Routes[i] >= 0 {
+			f.Add(uint8(c.Routes[i]), uint16(ex.Status-200), ex.Body, ex.Header.Get("x-rate-limit-remaining"), ex.Header.Get("x-rate-limit-reset"))
 		}
 	}
 	ctx := context.Background()
-	defaults := c.defaults
+	defaults := c.Defaults
 	// Found reading auth.go for this target: expires_in × 1s wrapped negative.
 	replier := fuzzkit.NewReplier(f, defaults)
 	f.Fuzz(func(t *testing.T, route uint8, status uint16, body []byte, remaining, reset string) {
@@ -183,15 +170,8 @@ func FuzzREST(f *testing.F) {
 				t.Fatalf("an error carries a secret: %v", err)
 			}
 		}
-		for i, err := range []error{reply, dm} {
-			var pe *bridge.PublishError
-			switch {
-			case check != nil:
-			case err == nil && refs[i].ID == "":
-				t.Fatalf("published without an id: %+v", refs[i])
-			case err != nil && !errors.As(err, &pe):
-				t.Fatalf("publish error %T is not a *bridge.PublishError: %v", err, err)
-			}
+		if check == nil {
+			fuzzkit.CheckPublished(t, refs, []error{reply, dm})
 		}
 		if a, ok := n.api.auth.(*oauth2Auth); ok {
 			a.mu.Lock()
@@ -212,7 +192,7 @@ func FuzzStateFiles(f *testing.F) {
 	c := captureX(f)
 	files := []string{"x-token.json", "x-state.json"}
 	for i, name := range files {
-		b, err := os.ReadFile(filepath.Join(c.dir, name))
+		b, err := os.ReadFile(filepath.Join(c.Dir, name))
 		if err != nil {
 			f.Fatalf("the real run wrote no %s: %v", name, err)
 		}
@@ -220,7 +200,7 @@ func FuzzStateFiles(f *testing.F) {
 	}
 	f.Add(uint8(1), []byte(`{"since_id":"../../x?y","primed":true,"dm_since_id":"\u0000","dm_primed":true,"stream_from":"0001-01-01T00:00:00Z"}`))
 	f.Add(uint8(0), []byte(`{"access_token":"a\nb","refresh_token":"r","seed":""}`))
-	replier := fuzzkit.NewReplier(f, c.defaults)
+	replier := fuzzkit.NewReplier(f, c.Defaults)
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, which uint8, content []byte) {
 		dir := t.TempDir()

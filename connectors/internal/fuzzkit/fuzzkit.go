@@ -10,6 +10,7 @@ package fuzzkit
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,8 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+
+	"github.com/earshot-dev/earshot/bridge"
 )
 
 // Exchange is one request a connector made and the answer it got.
@@ -172,6 +175,40 @@ func (r *Replier) Route(method, path string) string {
 // accepted by WriteHeader; below 200 are informational and not answers).
 func Status(s uint16) int {
 	return 200 + int(s)%400
+}
+
+// Run is what a real run of a connector against its fake left for a fuzz
+// target: every exchange, the route of each, the first good answer of each
+// route (a Replier's defaults), and the data directory it wrote.
+type Run struct {
+	Exchanges []Exchange
+	Routes    []int // index in the routes of each exchange; -1 for none
+	Defaults  map[string]Reply
+	Dir       string
+}
+
+// Run classifies what the recorder saw (see Classify) for routes.
+func (r *Recorder) Run(tb testing.TB, routes []string, dir string) Run {
+	tb.Helper()
+	ex := r.Exchanges()
+	idx, defaults := Classify(tb, routes, ex)
+	return Run{Exchanges: ex, Routes: idx, Defaults: defaults, Dir: dir}
+}
+
+// CheckPublished fails t unless each publication (refs[i], errs[i])
+// either has an id or failed with a *bridge.PublishError, the only error
+// the outbox knows how to judge.
+func CheckPublished(t testing.TB, refs []bridge.PostRef, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		var pe *bridge.PublishError
+		switch {
+		case err == nil && (i >= len(refs) || refs[i].ID == ""):
+			t.Fatalf("published without an id (publication %d)", i)
+		case err != nil && !errors.As(err, &pe):
+			t.Fatalf("publish error %T is not a *bridge.PublishError: %v", err, err)
+		}
+	}
 }
 
 // Classify maps each exchange to the index in routes (ServeMux patterns)

@@ -173,6 +173,9 @@ type rawIDs struct {
 // would be dropped as a duplicate. So ids are checked on the raw bytes:
 // valid UTF-8, no unpaired \uD800-\uDFFF escape, no control character.
 func checkRawIDs(body []byte) error {
+	if utf8.Valid(body) && !bytes.Contains(body, []byte(`\u`)) {
+		return nil // nothing decoding could have replaced: the usual body
+	}
 	var raw rawIDs
 	if json.Unmarshal(body, &raw) != nil {
 		return nil // the decode that matters succeeded; nothing to check against

@@ -93,8 +93,8 @@ func settle(f func() int, want int, within time.Duration) int {
 
 // Hundreds of senders that declare a body and then stall (or stall in
 // their headers) are all cut, on every inbound route, with 408 for a body
-// that did not arrive; the goroutines and open files they held are given
-// back. Before the body deadline every one of them was held until the
+// that did not arrive; the goroutines, open files and memory they held are
+// given back. Before the body deadline every one of them was held until the
 // sender gave up.
 func TestSlowSendersAreCut(t *testing.T) {
 	addr := startListener(t, testLimits, nil)
@@ -106,6 +106,7 @@ func TestSlowSendersAreCut(t *testing.T) {
 	http.DefaultClient.CloseIdleConnections()
 	baseG := settle(runtime.NumGoroutine, 0, 0)
 	baseF := openFiles(t)
+	baseM := liveHeap()
 
 	paths := []string{"/slack/events", "/slack/commands", "/slack/interactive", discord.InteractionsPath, "/webhook/reviews"}
 	const slowBodies, slowHeaders = 300, 30
@@ -132,7 +133,7 @@ func TestSlowSendersAreCut(t *testing.T) {
 			t.Fatalf("write %d: %v", i, err)
 		}
 	}
-	peakG, peakF := runtime.NumGoroutine(), openFiles(t)
+	peakG, peakF, peakM := runtime.NumGoroutine(), openFiles(t), liveHeap()
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i, c := range conns {
@@ -155,6 +156,7 @@ func TestSlowSendersAreCut(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+	conns = nil
 	for i, r := range results {
 		switch {
 		case r.err != nil:
@@ -167,14 +169,27 @@ func TestSlowSendersAreCut(t *testing.T) {
 	}
 	endG := settle(runtime.NumGoroutine, baseG+5, 10*time.Second)
 	endF := settle(func() int { return openFiles(t) }, baseF+5, 10*time.Second)
-	t.Logf("%d slow bodies and %d slow headers: goroutines %d → %d → %d, open files %d → %d → %d",
-		slowBodies, slowHeaders, baseG, peakG, endG, baseF, peakF, endF)
+	endM := liveHeap()
+	t.Logf("%d slow bodies and %d slow headers: goroutines %d → %d → %d, open files %d → %d → %d, live heap %d → %d → %d KiB",
+		slowBodies, slowHeaders, baseG, peakG, endG, baseF, peakF, endF, baseM>>10, peakM>>10, endM>>10)
+	if endM > baseM+2<<20 {
+		t.Errorf("the live heap did not return to baseline: %d KiB, baseline %d KiB", endM>>10, baseM>>10)
+	}
 	if endG > baseG+5 {
 		t.Errorf("goroutines did not return to baseline: %d, baseline %d", endG, baseG)
 	}
 	if endF > baseF+5 {
 		t.Errorf("open files did not return to baseline: %d, baseline %d", endF, baseF)
 	}
+}
+
+// liveHeap is the live heap after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC() // a second time: sync.Pool keeps what the first one spares
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 func isReset(err error) bool {

@@ -21,11 +21,29 @@ import (
 
 // HTTP limits of the shared listener.
 const (
-	maxBodyBytes      = 1 << 20 // 1 MiB: Slack, Discord and webhook payloads are far smaller
-	maxHeaderBytes    = 64 << 10
-	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
+	maxBodyBytes = 1 << 20 // 1 MiB: Slack, Discord and webhook payloads are far smaller
 )
+
+// listenerLimits bound what one connection may hold of the shared listener:
+// a sender gets HeaderTimeout for its request line and headers, then
+// BodyTimeout for the body, and an idle keep-alive connection is closed
+// after IdleTimeout. Tests shorten them.
+type listenerLimits struct {
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	IdleTimeout   time.Duration
+	MaxHeader     int
+}
+
+// defaultLimits are the production bounds. A body of up to 1 MiB takes well
+// under a second on any link Slack, Discord or a webhook sender use; ten
+// seconds leaves room for a slow one and still cuts a sender that stalls.
+var defaultLimits = listenerLimits{
+	HeaderTimeout: 10 * time.Second,
+	BodyTimeout:   10 * time.Second,
+	IdleTimeout:   2 * time.Minute,
+	MaxHeader:     64 << 10,
+}
 
 // newRegistry is a fresh Prometheus registry with the Go runtime and process
 // collectors; bridge.NewMetrics registers the earshot_ metrics on it.
@@ -104,7 +122,17 @@ func newHandler(reg prometheus.Gatherer, ready func() readiness, mounts []connec
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return http.MaxBytesHandler(mux, maxBodyBytes), nil
+	bounded := http.MaxBytesHandler(mux, maxBodyBytes)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A declared length over the bound is refused before a byte of
+		// the body is read (a 50 MiB claim would otherwise just wait).
+		if r.ContentLength > maxBodyBytes {
+			w.Header().Set("Connection", "close")
+			http.Error(w, fmt.Sprintf("request body larger than %d bytes", maxBodyBytes), http.StatusRequestEntityTooLarge)
+			return
+		}
+		bounded.ServeHTTP(w, r)
+	}), nil
 }
 
 // reserved reports whether a route pattern ("POST /metrics") names one of
@@ -121,19 +149,43 @@ func reserved(pattern string) bool {
 	return false
 }
 
-// newServer wraps h with the listener's timeouts and limits.
+// newServer wraps h with the listener's timeouts and limits (defaultLimits).
 func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return newServerWith(h, log, defaultLimits)
+}
+
+// newServerWith wraps h with the timeouts and limits of l. ReadTimeout
+// bounds the whole request (headers and body); each request's body then
+// gets its own deadline, BodyTimeout from when its handler starts, which
+// the connectors' body reader (connectors/internal/httpbody) turns into a
+// 408. Neither cuts what comes after the body: net/http lifts the read
+// deadline once the body is read (at once for a request without one) and
+// would otherwise cancel the request's context when it passed (a webhook
+// post being journaled, the demo's live updates; TestDeadlinesSpareLongResponses).
+// No WriteTimeout for the same reason; writers of long responses set
+// their own write deadlines.
+func newServerWith(h http.Handler, log *slog.Logger, l listenerLimits) *http.Server {
 	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		// No ReadTimeout or WriteTimeout: net/http cancels a request's
-		// context when ReadTimeout passes, which would cut long-lived
-		// responses (the demo's live updates). Bodies are bounded in size
-		// instead, and connectors read them under their own deadlines.
-		IdleTimeout:    idleTimeout,
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler:           bodyDeadline(h, l.BodyTimeout),
+		ReadHeaderTimeout: l.HeaderTimeout,
+		ReadTimeout:       l.HeaderTimeout + l.BodyTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeader,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// bodyDeadline gives each request's body d from now to arrive, by setting
+// the read deadline of the connection the request came on, so it works per
+// request, whatever the handler. (net/http lifts it when the body has been
+// read to its end, as it starts watching the idle connection.)
+func bodyDeadline(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // serve runs srv on ln until ctx ends, then shuts it down gracefully: it

@@ -63,40 +63,39 @@ func collect[T any](tx *memdb.Txn, table string, into *[]*T) error {
 	return nil
 }
 
-// restoreSnapshot loads a snapshot into empty tables.
+// restoreSnapshot loads a snapshot into empty tables. A null row is
+// damage: refused with its place, not a panic at start.
 func restoreSnapshot(tx tables, data []byte) error {
 	var s snapshotState
 	if err := json.Unmarshal(data, &s); err != nil {
 		return fmt.Errorf("bridge: decode snapshot: %w", err)
 	}
-	insert := func(table string, obj any) error {
-		if err := tx.insert(table, obj); err != nil {
-			return fmt.Errorf("bridge: restore %s: %w", table, err)
-		}
-		return nil
+	if err := restoreRows(tx, tableCases, s.Cases); err != nil {
+		return err
 	}
-	for _, c := range s.Cases {
-		if err := insert(tableCases, c); err != nil {
-			return err
-		}
+	if err := restoreRows(tx, tableThreads, s.Threads); err != nil {
+		return err
 	}
-	for _, t := range s.Threads {
-		if err := insert(tableThreads, t); err != nil {
-			return err
-		}
+	if err := restoreRows(tx, tablePosts, s.Posts); err != nil {
+		return err
 	}
-	for _, p := range s.Posts {
-		if err := insert(tablePosts, p); err != nil {
-			return err
-		}
-	}
-	for _, it := range s.Outbox {
-		if err := insert(tableOutbox, it); err != nil {
-			return err
-		}
+	if err := restoreRows(tx, tableOutbox, s.Outbox); err != nil {
+		return err
 	}
 	if s.Meta != nil {
-		return insert(tableMeta, s.Meta)
+		return restoreRows(tx, tableMeta, []*metaRow{s.Meta})
+	}
+	return nil
+}
+
+func restoreRows[T any](tx tables, table string, rows []*T) error {
+	for i, r := range rows {
+		if r == nil {
+			return fmt.Errorf("bridge: decode snapshot: %s[%d] is null", table, i)
+		}
+		if err := tx.insert(table, r); err != nil {
+			return fmt.Errorf("bridge: restore %s: %w", table, err)
+		}
 	}
 	return nil
 }

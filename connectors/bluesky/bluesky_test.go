@@ -445,9 +445,10 @@ func BenchmarkJetstreamSkip(b *testing.B) {
 func FuzzScanTimeUS(f *testing.F) {
 	f.Add([]byte(`{"did":"x","time_us":123,"kind":"commit"}`))
 	f.Add([]byte(`{"time_us": 99999999999999999999999}`))
+	f.Add([]byte(`{"time_us":9227000000000000000}`)) // wrapped negative when checked after the multiply
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if us := scanTimeUS(b); us < 0 {
-			t.Fatalf("negative %d", us)
+		if us := scanTimeUS(b); us < 0 || us > maxTimeUS {
+			t.Fatalf("time_us %d out of range", us)
 		}
 	})
 }

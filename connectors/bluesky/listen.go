@@ -100,6 +100,10 @@ func decodeJetstream(b []byte) (p jetPost, timeUS int64, ok bool, err error) {
 		DID: ev.DID, TimeUS: ev.TimeUS, Record: rec}, ev.TimeUS, true, nil
 }
 
+// maxTimeUS bounds a time_us scanTimeUS takes (about the year 38500;
+// Jetstream's are near 1.7e15).
+const maxTimeUS = 1 << 60
+
 // scanTimeUS finds the event's top-level "time_us" without decoding it all
 // (Jetstream writes it before the commit). 0 when absent.
 func scanTimeUS(b []byte) int64 {
@@ -115,10 +119,13 @@ func scanTimeUS(b []byte) int64 {
 		if c < '0' || c > '9' {
 			break
 		}
-		us = us*10 + int64(c-'0')
-		if us > 1<<60 {
+		// Refuse before multiplying: checked after, the product may
+		// already have wrapped negative (9227000000000000000 did).
+		d := int64(c - '0')
+		if us > (maxTimeUS-d)/10 {
 			return 0
 		}
+		us = us*10 + d
 	}
 	return us
 }

@@ -120,6 +120,33 @@ func (c *RequestCounter) Counts() map[string]int {
 	return maps.Clone(c.n)
 }
 
+// NopInbox takes every post and staff message and answers every command
+// with nothing to show: an inbox for fuzz targets, which run a connector's
+// whole path without recording (their memory stays flat).
+type NopInbox struct{}
+
+// Post takes p.
+func (NopInbox) Post(context.Context, bridge.Post) error { return nil }
+
+// StaffMessage takes m.
+func (NopInbox) StaffMessage(context.Context, bridge.StaffMessage) error { return nil }
+
+// Command answers with an empty response.
+func (NopInbox) Command(context.Context, bridge.Invocation) bridge.Response { return bridge.Response{} }
+
+// RunListen runs l.Listen(in) until tb ends (then waits for it to return)
+// and waits, within 10 seconds, until ready reports true.
+func RunListen(tb testing.TB, l interface {
+	Listen(context.Context, bridge.Inbox) error
+}, in bridge.Inbox, ready func() bool) {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Listen(ctx, in) }()
+	tb.Cleanup(func() { cancel(); <-done })
+	WaitFor(tb, 10*time.Second, "the connector to listen", ready)
+}
+
 // LogBuffer keeps what is written to it (a logger's output) and can be read
 // while writes go on, to check what was logged and that no secret was. The
 // zero value is empty. Safe for concurrent use.

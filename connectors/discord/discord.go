@@ -41,6 +41,7 @@ import (
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
+	"github.com/earshot-dev/earshot/connectors/internal/replay"
 )
 
 // Name is the desk's name in config, ids and metrics.
@@ -149,6 +150,7 @@ type Desk struct {
 	written   map[string]written       // staff message id -> author and text, for edits and deletes
 	atHand    map[string]*atHand       // user/channel -> an answered interaction usable for follow-ups
 	seen      map[string]time.Time     // interaction ids already handled
+	replays   *replay.Guard            // interactions taken on the HTTP endpoint, with their answers
 	retryKeys map[string]string        // short retry keys -> outbox ids too long for a custom_id
 	ordered   map[string][]func(context.Context)
 	inbox     bridge.Inbox
@@ -224,6 +226,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		channels: map[string]chanInfo{}, lookups: map[string]chan struct{}{}, threads: map[string]*threadState{}, tags: map[string]forumTags{},
 		hooks: map[string]*hook{}, dms: map[string]string{}, marks: map[string]string{}, lines: map[string]string{},
 		written: map[string]written{}, atHand: map[string]*atHand{}, seen: map[string]time.Time{},
+		replays:   replay.New(maxSkew),
 		retryKeys: map[string]string{}, ordered: map[string][]func(context.Context){},
 		lost: make(chan struct{}, 1),
 		sem:  make(chan struct{}, 32),

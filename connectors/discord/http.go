@@ -7,14 +7,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/bwmarrin/discordgo"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/httpbody"
+	"github.com/earshot-dev/earshot/connectors/internal/replay"
 )
 
 // http.go is the HTTP interactions endpoint, for applications whose
@@ -24,6 +26,14 @@ import (
 // application's public key, and a timestamp within five minutes of our
 // clock (discordgo.VerifyInteraction checks no age). Discord probes the URL
 // with bad signatures and expects 401; a PING is answered with PONG.
+//
+// Replays: a signed request verifies again for as long as its timestamp is
+// in the window, so an interaction id already taken is answered with the
+// response its first request got (or 409 while that is not known yet, or
+// when the first request ended without one) and never run again; ids are
+// kept in memory for the window (see connectors/internal/replay for why),
+// and requests signed before Listen began are refused, so a restart does
+// not reopen the window.
 
 // maxBody bounds an interaction request's body.
 const maxBody = 1 << 20
@@ -83,18 +93,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (d *Desk) serveInteractions(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	body, err := httpbody.Read(w, r, maxBody)
 	if err != nil {
-		http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
+		http.Error(w, err.Error(), httpbody.Status(err))
 		return
 	}
 	if d.pubKey == nil {
 		http.Error(w, "the interactions endpoint is not configured (discord.public_key)", http.StatusUnauthorized)
 		return
 	}
-	if err := VerifySignature(d.pubKey, r.Header.Get("X-Signature-Timestamp"), r.Header.Get("X-Signature-Ed25519"), body, d.now()); err != nil {
+	ts, now := r.Header.Get("X-Signature-Timestamp"), d.now()
+	if err := VerifySignature(d.pubKey, ts, r.Header.Get("X-Signature-Ed25519"), body, now); err != nil {
 		d.log.Warn("discord: refused an unsigned or badly signed interaction", "err", err)
 		http.Error(w, "invalid request signature", http.StatusUnauthorized)
+		return
+	}
+	if !utf8.Valid(body) {
+		http.Error(w, "the request body is not valid UTF-8", http.StatusBadRequest)
 		return
 	}
 	var ia discordgo.Interaction
@@ -126,6 +141,20 @@ func (d *Desk) serveInteractions(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "not listening yet", http.StatusServiceUnavailable)
 		return
 	}
+	sec, _ := strconv.ParseInt(ts, 10, 64) // VerifySignature read it
+	ticket, v := d.replays.Claim("interaction:"+ia.ID, time.Unix(sec, 0), now)
+	switch v {
+	case replay.BeforeOpen:
+		d.log.Warn("discord: refused an interaction signed before the desk started listening")
+		http.Error(w, "signed before this server started taking requests: refused, as a replay would be", http.StatusUnauthorized)
+		return
+	case replay.Replay:
+		// The same response as the first time, or 409 while it has none:
+		// never the 3-second wait of an interaction nobody will answer.
+		d.log.Warn("discord: an interaction came again; answered as before, not run again")
+		ticket.Replayed(w)
+		return
+	}
 	answer := make(chan *discordgo.InteractionResponse, 1)
 	handed := make(chan struct{})
 	d.spawnFree(func(ctx context.Context, in bridge.Inbox) {
@@ -143,7 +172,11 @@ func (d *Desk) serveInteractions(w http.ResponseWriter, r *http.Request) {
 	defer t.Stop()
 	select {
 	case resp := <-answer:
-		writeJSON(w, http.StatusOK, resp)
+		rec := replay.NewRecorder(w)
+		writeJSON(rec, http.StatusOK, resp)
+		if a, whole := rec.Answer(); whole {
+			ticket.Done(a)
+		}
 	case <-t.C:
 		close(handed)
 		http.Error(w, "no answer in time", http.StatusServiceUnavailable)

@@ -123,7 +123,7 @@ func TestInteractionsRoute(t *testing.T) {
 		{"timestamp from the future", pingBody, signed(testKey, testNow.Add(6*time.Minute), pingBody), 401, "invalid request signature"},
 		{"no headers", pingBody, nil, 401, "invalid request signature"},
 		{"tampered body", pingBody + " ", signed(testKey, testNow, pingBody), 401, "invalid request signature"},
-		{"oversized body", big, signed(testKey, testNow, big), 413, "too large"},
+		{"oversized body", big, signed(testKey, testNow, big), 413, "larger than"},
 		{"malformed JSON", `{"type":`, signed(testKey, testNow, `{"type":`), 400, "malformed"},
 		{"wrong field types", `{"type":"one"}`, signed(testKey, testNow, `{"type":"one"}`), 400, "malformed"},
 		{"unknown type", `{"type":99}`, signed(testKey, testNow, `{"type":99}`), 400, "unknown interaction type"},

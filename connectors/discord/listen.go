@@ -34,6 +34,7 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 	}
 	d.listened, d.inbox, d.listenCtx = true, in, ctx
 	d.mu.Unlock()
+	d.replays.Open(d.now())
 	defer func() {
 		d.mu.Lock()
 		d.listened, d.inbox, d.listenCtx, d.connected = false, nil, nil, false

@@ -147,7 +147,13 @@ func (n *Network) Limits() bridge.TextLimits {
 	if max <= 0 {
 		max = defaultMaxChars
 	}
-	return bridge.TextLimits{Max: max - mentionReserve, Unit: "characters", Count: CountChars}
+	// Never 0 or less, which TextLimits reads as "no limit": an instance
+	// allowing 32 characters or fewer would have taken any length.
+	lim := max - mentionReserve
+	if lim < 1 {
+		lim = 1
+	}
+	return bridge.TextLimits{Max: lim, Unit: "characters", Count: CountChars}
 }
 
 // Check proves the token works and reads the instance's limits.

@@ -13,10 +13,13 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/httpbody"
+	"github.com/earshot-dev/earshot/connectors/internal/replay"
 )
 
 // maxBody bounds every request body Slack sends us.
@@ -29,6 +32,15 @@ const maxSkew = 5 * time.Minute
 // API, slash commands and interactivity (set their URLs in the Slack app).
 // In socket mode they are still served (Slack may be switched over) but
 // only verified requests are ever read.
+//
+// Replays: Slack signs a timestamp and the body, and accepts five minutes
+// of skew, so a captured request verifies again for up to ten minutes.
+// Events are deduplicated by event_id; every signed request is also
+// remembered by its signed bytes (d.replays, in memory: see package
+// replay for why), so the same request sent again is answered as the first
+// was (an empty 200, the url_verification challenge) and never runs a
+// command or a button press twice. Requests signed before Listen began are
+// refused: a restarted process has forgotten what it ran.
 func (d *Desk) Routes() map[string]http.Handler {
 	return map[string]http.Handler{
 		"POST /slack/events":      d.verified(d.serveEvents),
@@ -73,26 +85,51 @@ func trimV0(sig string) string {
 	return "!" // not hex: refused
 }
 
-// verified reads the bounded raw body, checks its signature with the
-// injected clock, and only then calls next with the body.
+// verified reads the bounded raw body (under the listener's body
+// deadline), checks its signature with the injected clock, refuses a
+// replay (see replays), and only then calls next with the body.
 func (d *Desk) verified(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		body, err := httpbody.Read(w, r, maxBody)
 		if err != nil {
-			http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
+			http.Error(w, err.Error(), httpbody.Status(err))
 			return
 		}
 		if d.cfg.SigningSecret == "" {
 			http.Error(w, "http mode is not configured", http.StatusUnauthorized)
 			return
 		}
-		if err := VerifySignature(d.cfg.SigningSecret, r.Header.Get("X-Slack-Request-Timestamp"),
-			r.Header.Get("X-Slack-Signature"), body, d.now()); err != nil {
+		ts := r.Header.Get("X-Slack-Request-Timestamp")
+		now := d.now()
+		if err := VerifySignature(d.cfg.SigningSecret, ts, r.Header.Get("X-Slack-Signature"), body, now); err != nil {
 			d.log.Warn("slack: refused an unsigned or badly signed request", "path", r.URL.Path, "err", err)
 			http.Error(w, "invalid signature", http.StatusUnauthorized)
 			return
 		}
-		next(w, r, body)
+		if !utf8.Valid(body) {
+			http.Error(w, "the request body is not valid UTF-8", http.StatusBadRequest)
+			return
+		}
+		sec, _ := strconv.ParseInt(ts, 10, 64) // VerifySignature read it
+		t, v := d.replays.Claim(replay.Key([]byte("v0"), []byte(ts), body), time.Unix(sec, 0), now)
+		switch v {
+		case replay.BeforeOpen:
+			d.log.Warn("slack: refused a request signed before the desk started listening", "path", r.URL.Path)
+			http.Error(w, "signed before this server started taking requests: refused, as a replay would be", http.StatusUnauthorized)
+			return
+		case replay.Replay:
+			d.log.Warn("slack: a signed request came again; answered as before, not acted on again", "path", r.URL.Path)
+			t.Replayed(w)
+			return
+		}
+		rec := replay.NewRecorder(w)
+		next(rec, r, body)
+		switch a, whole := rec.Answer(); {
+		case a.Status >= 500:
+			t.Forget() // not acted on (not listening yet): the same request is welcome again
+		case whole:
+			t.Done(a)
+		}
 	})
 }
 
@@ -141,10 +178,27 @@ func (d *Desk) serveEvents(w http.ResponseWriter, _ *http.Request, body []byte) 
 	d.dispatchEvent(l.ctx, l.in, body)
 }
 
-func (d *Desk) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte) {
+// parseForm reads a form body; every value must be valid UTF-8 once
+// %-decoded (ids are compared byte for byte; see verified for the raw body).
+func parseForm(body []byte) (url.Values, error) {
 	v, err := url.ParseQuery(string(body))
 	if err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+		return nil, errors.New("bad form")
+	}
+	for k, vals := range v {
+		for _, s := range vals {
+			if !utf8.ValidString(s) {
+				return nil, fmt.Errorf("form field %q is not valid UTF-8", k)
+			}
+		}
+	}
+	return v, nil
+}
+
+func (d *Desk) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte) {
+	v, err := parseForm(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	cmd := slack.SlashCommand{Command: v.Get("command"), Text: v.Get("text"), UserID: v.Get("user_id"),
@@ -160,9 +214,9 @@ func (d *Desk) serveCommand(w http.ResponseWriter, _ *http.Request, body []byte)
 }
 
 func (d *Desk) serveInteraction(w http.ResponseWriter, _ *http.Request, body []byte) {
-	v, err := url.ParseQuery(string(body))
+	v, err := parseForm(body)
 	if err != nil {
-		http.Error(w, "bad form", http.StatusBadRequest)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	var cb slack.InteractionCallback

@@ -17,6 +17,7 @@ import (
 	"github.com/earshot-dev/earshot/commands"
 	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
+	"github.com/earshot-dev/earshot/connectors/internal/replay"
 )
 
 // Listen delivers staff thread messages and commands into in until ctx
@@ -33,6 +34,7 @@ func (d *Desk) Listen(ctx context.Context, in bridge.Inbox) error {
 	d.inbox = in
 	d.listenCtx = ctx
 	d.mu.Unlock()
+	d.replays.Open(d.now())
 	defer func() {
 		d.mu.Lock()
 		d.inbox = nil
@@ -183,11 +185,17 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 						d.log.Warn("slack: bad slash command payload", "err", err)
 						continue
 					}
+					if d.redelivered(cmd.TriggerID, ev.Request.EnvelopeID) {
+						continue
+					}
 					d.spawn(ctx, func(ctx context.Context) { d.handleSlash(ctx, in, cmd) })
 				case socketmode.EventTypeInteractive:
 					var cb slack.InteractionCallback
 					if err := json.Unmarshal(payload, &cb); err != nil {
 						d.log.Warn("slack: bad interaction payload", "err", err)
+						continue
+					}
+					if d.redelivered(cb.TriggerID, ev.Request.EnvelopeID) {
 						continue
 					}
 					d.spawn(ctx, func(ctx context.Context) { d.handleInteraction(ctx, in, cb) })
@@ -214,6 +222,25 @@ func (d *Desk) socket(ctx context.Context, in bridge.Inbox) error {
 			}
 		}
 	}
+}
+
+// redelivered reports whether a Socket Mode command or button press was
+// taken before: Slack sends an envelope again when it missed our ack, and
+// a command must not run twice. Known by Slack's trigger_id (unique to one
+// press or command), else by the envelope id.
+func (d *Desk) redelivered(triggerID, envelopeID string) bool {
+	key := "trigger:" + triggerID
+	if triggerID == "" {
+		key = "envelope:" + envelopeID
+	}
+	now := d.now()
+	t, v := d.replays.Claim(key, now, now)
+	if v != replay.First {
+		d.log.Info("slack: a command or button press came again; not run twice")
+		return true
+	}
+	t.Done(replay.Answer{})
+	return false
 }
 
 // spawn runs fn after an ack, bounded to 16 at a time; Listen waits for it.

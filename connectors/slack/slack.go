@@ -27,6 +27,7 @@ import (
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
+	"github.com/earshot-dev/earshot/connectors/internal/replay"
 )
 
 // Name is the desk's name in config, ids and metrics.
@@ -113,6 +114,7 @@ type Desk struct {
 	inbox     bridge.Inbox         // set while Listen runs (HTTP mode)
 	listenCtx context.Context      // Listen's context, for work after an HTTP ack
 	seen      map[string]time.Time // event ids already handled
+	replays   *replay.Guard        // signed HTTP requests and Socket Mode commands already taken
 	work      sync.WaitGroup       // handlers running after an ack
 	sem       chan struct{}
 	ordered   map[string][]func(context.Context) // per-thread queues of staff messages
@@ -160,6 +162,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		tier3:   map[string]*rate.Limiter{},
 		prio:    map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
+		replays: replay.New(maxSkew),
 		sem:     make(chan struct{}, 16),
 		ordered: map[string][]func(context.Context){},
 	}

@@ -11,9 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/httpbody"
+	"github.com/earshot-dev/earshot/connectors/internal/replay"
 )
 
 // InboundPost is the JSON body a source POSTs to /webhook/{source}.
@@ -84,6 +87,9 @@ func parseInbound(body []byte, now time.Time) (InboundPost, time.Time, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return in, time.Time{}, &fieldError{Msg: "body has data after the JSON object"}
 	}
+	if err := checkRawIDs(body); err != nil {
+		return in, time.Time{}, err
+	}
 	req := func(field, v string, max int) error {
 		if strings.TrimSpace(v) == "" {
 			return &fieldError{Field: field, Msg: "required"}
@@ -95,6 +101,11 @@ func parseInbound(body []byte, now time.Time) (InboundPost, time.Time, error) {
 	}
 	if err := req("author.id", in.Author.ID, maxIDLen); err != nil {
 		return in, time.Time{}, err
+	}
+	for _, f := range []struct{ name, v string }{{"id", in.ID}, {"author.id", in.Author.ID}, {"in_reply_to", in.InReplyTo}, {"conversation", in.Conversation}} {
+		if strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+			return in, time.Time{}, &fieldError{Field: f.name, Msg: "has a control character"}
+		}
 	}
 	if err := req("text", in.Text, maxTextLen); err != nil {
 		return in, time.Time{}, err
@@ -133,14 +144,94 @@ func parseInbound(body []byte, now time.Time) (InboundPost, time.Time, error) {
 	return in, at, nil
 }
 
+// limit bounds a decoded field's length. (Decoded text is always valid
+// UTF-8: invalid bytes in text fields are shown as U+FFFD; ids are checked
+// on the raw bytes instead, checkRawIDs.)
 func limit(field, v string, max int) error {
 	if len(v) > max {
 		return &fieldError{Field: field, Msg: "longer than " + strconv.Itoa(max) + " bytes"}
 	}
-	if !utf8.ValidString(v) {
-		return &fieldError{Field: field, Msg: "not valid UTF-8"}
+	return nil
+}
+
+// rawIDs are the id fields of an inbound post as the sender wrote them.
+// encoding/json matches keys the same way for this struct as for
+// InboundPost (case-insensitively, the last of duplicates wins), so these
+// are the bytes the decoded ids came from.
+type rawIDs struct {
+	ID           json.RawMessage `json:"id"`
+	InReplyTo    json.RawMessage `json:"in_reply_to"`
+	Conversation json.RawMessage `json:"conversation"`
+	Author       struct {
+		ID json.RawMessage `json:"id"`
+	} `json:"author"`
+}
+
+// checkRawIDs checks the ids of a body that decoded: encoding/json turns
+// invalid UTF-8 and unpaired surrogate escapes into U+FFFD, which would
+// make different ids ("dup\xff", "dup\xfe") the same, and the second post
+// would be dropped as a duplicate. So ids are checked on the raw bytes:
+// valid UTF-8, no unpaired \uD800-\uDFFF escape, no control character.
+func checkRawIDs(body []byte) error {
+	if utf8.Valid(body) && !bytes.Contains(body, []byte(`\u`)) {
+		return nil // nothing decoding could have replaced: the usual body
+	}
+	var raw rawIDs
+	if json.Unmarshal(body, &raw) != nil {
+		return nil // the decode that matters succeeded; nothing to check against
+	}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"id", raw.ID}, {"author.id", raw.Author.ID}, {"in_reply_to", raw.InReplyTo}, {"conversation", raw.Conversation}} {
+		if msg := rawIDProblem(f.raw); msg != "" {
+			return &fieldError{Field: f.name, Msg: msg}
+		}
 	}
 	return nil
+}
+
+// rawIDProblem says what is wrong with the raw bytes of a JSON string
+// token used as an id, or "" when nothing is (or it is not a string).
+func rawIDProblem(tok []byte) string {
+	if len(tok) < 2 || tok[0] != '"' {
+		return ""
+	}
+	if !utf8.Valid(tok) {
+		return "not valid UTF-8; an id is compared byte for byte, and invalid bytes would be read as U+FFFD"
+	}
+	for i := 1; i < len(tok)-1; i++ {
+		if tok[i] != '\\' {
+			continue
+		}
+		if tok[i+1] != 'u' || i+6 > len(tok) {
+			i++ // a one-letter escape
+			continue
+		}
+		switch r := hex4(tok[i+2 : i+6]); {
+		case r >= 0xD800 && r < 0xDC00:
+			if i+12 <= len(tok) && tok[i+6] == '\\' && tok[i+7] == 'u' {
+				if lo := hex4(tok[i+8 : i+12]); lo >= 0xDC00 && lo < 0xE000 {
+					i += 11 // a surrogate pair: one character
+					continue
+				}
+			}
+			return "has an unpaired UTF-16 surrogate escape (\\u" + string(tok[i+2:i+6]) + "); an id must be valid Unicode"
+		case r >= 0xDC00 && r < 0xE000:
+			return "has an unpaired UTF-16 surrogate escape (\\u" + string(tok[i+2:i+6]) + "); an id must be valid Unicode"
+		}
+		i += 5
+	}
+	return ""
+}
+
+// hex4 reads four hex digits; -1 when they are not.
+func hex4(b []byte) int {
+	v, err := strconv.ParseUint(string(b), 16, 32)
+	if err != nil {
+		return -1
+	}
+	return int(v)
 }
 
 func jsonKind(k string) string {
@@ -170,8 +261,8 @@ func reply(w http.ResponseWriter, code int, a answer) {
 	_ = json.NewEncoder(w).Encode(a)
 }
 
-// serveInbound is POST /webhook/{source}: bound, verify, parse, deliver.
-// It blocks until the Inbox journaled the post.
+// serveInbound is POST /webhook/{source}: bound, verify, refuse a replay,
+// then accept. It blocks until the Inbox journaled the post.
 func (n *Network) serveInbound(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("source")
 	src, ok := n.source(name)
@@ -179,26 +270,41 @@ func (n *Network) serveInbound(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusNotFound, answer{Error: "unknown source"})
 		return
 	}
-	if r.ContentLength > n.cfg.MaxBody {
-		reply(w, http.StatusRequestEntityTooLarge, answer{Error: fmt.Sprintf("body larger than %d bytes", n.cfg.MaxBody)})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBody))
+	body, err := httpbody.Read(w, r, n.cfg.MaxBody)
 	if err != nil {
-		var mb *http.MaxBytesError
-		if errors.As(err, &mb) {
-			reply(w, http.StatusRequestEntityTooLarge, answer{Error: fmt.Sprintf("body larger than %d bytes", n.cfg.MaxBody)})
-			return
-		}
-		reply(w, http.StatusBadRequest, answer{Error: "could not read body"})
+		reply(w, httpbody.Status(err), answer{Error: err.Error()})
 		return
 	}
 	now := n.deps.Now()
-	if err := Verify(src.Secret, r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature), body, now, n.cfg.ReplayWindow); err != nil {
+	ts := strings.TrimSpace(r.Header.Get(HeaderTimestamp))
+	v := Verifier{Secret: src.Secret, Source: name, Window: n.cfg.ReplayWindow, Legacy: src.LegacySignatures}
+	signedAt, err := v.Verify(ts, r.Header.Get(HeaderSignature), body, now)
+	if err != nil {
 		n.log.Warn("webhook: rejected signature", "source", name, "err", err)
 		reply(w, http.StatusUnauthorized, answer{Error: err.Error()})
 		return
 	}
+	// Known by what was signed, not by the signature header (whose hex
+	// may be written in either case).
+	t, verdict := n.replays.Claim(replay.Key([]byte("webhook"), []byte(name), []byte(ts), body), signedAt, now)
+	if verdict != replay.First {
+		n.log.Warn("webhook: a signed request came again; answered as before", "source", name)
+		t.Replayed(w)
+		return
+	}
+	rec := replay.NewRecorder(w)
+	n.accept(rec, r, name, body, now)
+	switch a, whole := rec.Answer(); {
+	case a.Status >= 500 || a.Status == http.StatusConflict:
+		t.Forget() // "retry": the same request is welcome again
+	case whole:
+		t.Done(a)
+	}
+}
+
+// accept parses a verified body and delivers the post. It blocks until the
+// Inbox journaled it.
+func (n *Network) accept(w http.ResponseWriter, r *http.Request, name string, body []byte, now time.Time) {
 	in, at, err := parseInbound(body, now)
 	if err != nil {
 		var fe *fieldError

@@ -136,7 +136,11 @@ func (n *Network) post(ctx context.Context, op string, src SourceConfig, key str
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "earshot")
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(HeaderSignature, Sign(src.Secret, now, body))
+	if src.LegacySignatures {
+		req.Header.Set(HeaderSignature, SignLegacy(src.Secret, now, body))
+	} else {
+		req.Header.Set(HeaderSignature, Sign(src.Secret, src.Name, now, body))
+	}
 	req.Header.Set(HeaderIdempotencyKey, key)
 	req.Header.Set(HeaderSource, src.Name)
 

@@ -3,13 +3,20 @@
 //
 // Inbound: the connector mounts `POST /webhook/{source}` on the shared
 // listener (RouteMounter). A source POSTs one JSON post, signed with
-// HMAC-SHA256 over timestamp + "." + body; the handler bounds the body,
-// checks the signature and the replay window on the raw bytes before
-// parsing, validates the post (naming the bad field), and hands it to the
-// Inbox. Duplicates are accepted idempotently (200).
+// HMAC-SHA256 over "v1:" + source + ":" + timestamp + ":" + body (the
+// source is bound, so a body signed for one source is refused on another
+// even when they share a secret; the old unbound scheme only behind
+// legacy_signatures); the handler bounds the body in size and time, checks
+// the signature and the replay window on the raw bytes before parsing,
+// checks the ids on the raw bytes too (JSON decoding would turn invalid
+// UTF-8 into U+FFFD and make different ids equal), validates the post
+// (naming the bad field), and hands it to the Inbox. The same signed
+// request sent again within the window gets the first answer again
+// (connectors/internal/replay); another request for a post already taken
+// is answered "duplicate" (200), and the bridge drops duplicates durably.
 //
 // Outbound: replies and DMs are POSTed as JSON to the source's reply URL,
-// signed the same way, with an Idempotency-Key header that stays the same
+// signed the same way for that source, with an Idempotency-Key header that stays the same
 // across attempts; the network is Idempotent (receivers must honour the key).
 // Errors are classified for the outbox: 429/5xx/timeouts retry, other 4xx
 // are permanent.
@@ -26,12 +33,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/replay"
 )
 
 // Name is the network's name in config, metrics and ids.
@@ -56,6 +65,10 @@ type Config struct {
 	MaxLength int `yaml:"max_length"`
 	// RequestTimeout bounds one outbound reply request; default 15s.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// LegacySignatures accepts the old signature scheme (sha256=, not
+	// bound to the source) from every source, and signs replies to them
+	// that way; a warning is logged at start. Only while senders move to v1.
+	LegacySignatures bool `yaml:"legacy_signatures"`
 }
 
 // SourceConfig is one named source.
@@ -63,6 +76,8 @@ type SourceConfig struct {
 	Name     string `yaml:"name"`      // the {source} path segment: [a-z0-9_-], at most 64
 	Secret   string `yaml:"secret"`    // default: the top-level secret
 	ReplyURL string `yaml:"reply_url"` // default: the top-level reply_url
+	// LegacySignatures is Config.LegacySignatures for this source alone.
+	LegacySignatures bool `yaml:"legacy_signatures"`
 }
 
 var sourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -74,6 +89,8 @@ type Network struct {
 	deps    bridge.Deps
 	log     *slog.Logger
 	client  *http.Client
+
+	replays *replay.Guard // signed requests already answered, within the replay window
 
 	mu     sync.Mutex
 	inbox  bridge.Inbox // set while Listen runs
@@ -131,6 +148,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 			if s.ReplyURL == "" {
 				s.ReplyURL = cfg.ReplyURL
 			}
+			s.LegacySignatures = s.LegacySignatures || cfg.LegacySignatures
 			if err := checkURL(fmt.Sprintf("sources[%d].reply_url", i), s.ReplyURL); err != nil {
 				return nil, err
 			}
@@ -141,7 +159,33 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 	n.deps = deps
 	n.log = deps.Logger
 	n.client = &http.Client{Timeout: cfg.RequestTimeout}
+	n.replays = replay.New(cfg.ReplayWindow)
+	if legacy := n.legacySources(); len(legacy) > 0 {
+		n.log.Warn("webhook: legacy_signatures is on: the old signature scheme, which does not bind the source, "+
+			"is accepted (and replies are signed with it), so a post signed for one of these sources is accepted by "+
+			"any other of them sharing its secret; move the senders to v1 (see the webhook README) and turn it off",
+			"sources", strings.Join(legacy, ","))
+	}
 	return n, nil
+}
+
+// legacySources names the sources allowed the old signature scheme ("*"
+// for any source when no sources are listed).
+func (n *Network) legacySources() []string {
+	if n.sources == nil {
+		if n.cfg.LegacySignatures {
+			return []string{"*"}
+		}
+		return nil
+	}
+	var out []string
+	for name, s := range n.sources {
+		if s.LegacySignatures {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func checkURL(field, s string) error {
@@ -161,7 +205,7 @@ func (n *Network) source(name string) (SourceConfig, bool) {
 		if !sourceName.MatchString(name) {
 			return SourceConfig{}, false
 		}
-		return SourceConfig{Name: name, Secret: n.cfg.Secret, ReplyURL: n.cfg.ReplyURL}, true
+		return SourceConfig{Name: name, Secret: n.cfg.Secret, ReplyURL: n.cfg.ReplyURL, LegacySignatures: n.cfg.LegacySignatures}, true
 	}
 	s, ok := n.sources[name]
 	return s, ok

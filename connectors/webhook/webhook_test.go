@@ -156,7 +156,7 @@ func TestInboundRejections(t *testing.T) {
 	ctx := context.Background()
 	good := []byte(`{"id":"1","author":{"id":"a"},"text":"hi"}`)
 	ts := strconv.FormatInt(now.Unix(), 10)
-	sig := webhookfake.Sign(secret, ts, good)
+	sig := webhookfake.Sign(secret, "reviews", ts, good)
 
 	cases := []struct {
 		name      string
@@ -166,16 +166,16 @@ func TestInboundRejections(t *testing.T) {
 		wantField string
 	}{
 		{"no signature", good, "", "", 401, ""},
-		{"wrong secret", good, ts, webhookfake.Sign("other", ts, good), 401, ""},
+		{"wrong secret", good, ts, webhookfake.Sign("other", "reviews", ts, good), 401, ""},
 		{"tampered body", []byte(`{"id":"1","author":{"id":"a"},"text":"hI"}`), ts, sig, 401, ""},
-		{"stale", good, strconv.FormatInt(now.Add(-6*time.Minute).Unix(), 10), webhookfake.Sign(secret, strconv.FormatInt(now.Add(-6*time.Minute).Unix(), 10), good), 401, ""},
-		{"future", good, strconv.FormatInt(now.Add(6*time.Minute).Unix(), 10), webhookfake.Sign(secret, strconv.FormatInt(now.Add(6*time.Minute).Unix(), 10), good), 401, ""},
+		{"stale", good, strconv.FormatInt(now.Add(-6*time.Minute).Unix(), 10), webhookfake.Sign(secret, "reviews", strconv.FormatInt(now.Add(-6*time.Minute).Unix(), 10), good), 401, ""},
+		{"future", good, strconv.FormatInt(now.Add(6*time.Minute).Unix(), 10), webhookfake.Sign(secret, "reviews", strconv.FormatInt(now.Add(6*time.Minute).Unix(), 10), good), 401, ""},
 		{"oversized", []byte(`{"id":"1","author":{"id":"a"},"text":"` + strings.Repeat("x", 2000) + `"}`), ts, "", 413, ""},
 	}
 	for _, tc := range cases {
 		sig := tc.sig
 		if tc.status == 413 {
-			sig = webhookfake.Sign(secret, ts, tc.body)
+			sig = webhookfake.Sign(secret, "reviews", ts, tc.body)
 		}
 		res, err := fx.site.SendSigned(ctx, "", tc.body, tc.ts, sig)
 		if err != nil {
@@ -202,7 +202,7 @@ func TestInboundRejections(t *testing.T) {
 		{``, ""},
 	}
 	for _, m := range malformed {
-		res, err := fx.site.SendSigned(ctx, "", []byte(m.body), ts, webhookfake.Sign(secret, ts, []byte(m.body)))
+		res, err := fx.site.SendSigned(ctx, "", []byte(m.body), ts, webhookfake.Sign(secret, "reviews", ts, []byte(m.body)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -215,11 +215,15 @@ func TestInboundRejections(t *testing.T) {
 	if n := len(in.Posts()); n != 0 {
 		t.Errorf("%d posts delivered from rejected requests", n)
 	}
-	// The good one, twice: accepted once, the duplicate answered 200.
-	for i, want := range []string{"accepted", "duplicate"} {
-		res, _ := fx.site.SendSigned(ctx, "", good, ts, sig)
-		if res.Status != 200 || !strings.Contains(res.Body, want) {
-			t.Errorf("send %d: %d %s, want 200 %s", i, res.Status, res.Body, want)
+	// The good one: accepted; the same request again gets the same answer;
+	// the same post signed anew is answered "duplicate".
+	ts2 := strconv.FormatInt(now.Add(time.Second).Unix(), 10)
+	for i, send := range []struct{ ts, sig, want string }{
+		{ts, sig, "accepted"}, {ts, sig, "accepted"}, {ts2, webhookfake.Sign(secret, "reviews", ts2, good), "duplicate"},
+	} {
+		res, _ := fx.site.SendSigned(ctx, "", good, send.ts, send.sig)
+		if res.Status != 200 || !strings.Contains(res.Body, send.want) {
+			t.Errorf("send %d: %d %s, want 200 %s", i, res.Status, res.Body, send.want)
 		}
 	}
 	if n := len(in.Posts()); n != 1 {
@@ -360,7 +364,8 @@ func TestConcurrentDuplicatesAcceptOnce(t *testing.T) {
 	if r := <-first; r.Status != 200 || !strings.Contains(r.Body, "accepted") {
 		t.Errorf("first: %+v", r)
 	}
-	if r, _ := fx.site.Send(context.Background(), "", body); r.Status != 200 || !strings.Contains(r.Body, "duplicate") {
+	later := strconv.FormatInt(time.Now().Add(2*time.Second).Unix(), 10) // signed anew: not the same request
+	if r, _ := fx.site.SendSigned(context.Background(), "", body, later, webhookfake.Sign(secret, "reviews", later, body)); r.Status != 200 || !strings.Contains(r.Body, "duplicate") {
 		t.Errorf("after: %+v, want 200 duplicate", r)
 	}
 	if n := len(in.Posts()); n != 1 {

@@ -32,6 +32,9 @@ type tokenFile struct {
 	Seed string `json:"seed"`
 }
 
+// maxExpiresIn bounds the lifetime (seconds) taken from a token answer.
+const maxExpiresIn = 366 * 24 * 3600
+
 // oauth2Auth is an OAuth 2.0 user token that refreshes itself. X rotates the
 // refresh token on every refresh and the old one dies at once, so the new
 // one is written to disk (atomically, fsynced) before the new access token
@@ -184,7 +187,10 @@ func (a *oauth2Auth) refreshLocked(ctx context.Context) error {
 	}
 	a.tok.Expiry = time.Time{}
 	if out.ExpiresIn > 0 {
-		a.tok.Expiry = a.deps.Now().Add(time.Duration(out.ExpiresIn) * time.Second)
+		// Bounded before multiplying: a huge expires_in wrapped negative,
+		// an expiry in the past, and a refresh (rotating the chain) before
+		// every request. X's tokens live two hours.
+		a.tok.Expiry = a.deps.Now().Add(time.Duration(min(out.ExpiresIn, maxExpiresIn)) * time.Second)
 	}
 	a.dirty = true
 	a.saveLocked()

@@ -2,6 +2,7 @@ package discordfake
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -325,4 +326,45 @@ func (f *Fake) Intents() int {
 		return -1
 	}
 	return f.sessions[len(f.sessions)-1].intents
+}
+
+// DispatchRaw sends event t with payload d, as it is, to every session:
+// for fuzzing what the app makes of any dispatch. d must be valid JSON.
+func (f *Fake) DispatchRaw(t string, d json.RawMessage) error {
+	if !json.Valid(d) {
+		return errors.New("discordfake: dispatch payload is not valid JSON")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dispatch(t, d)
+	return nil
+}
+
+// AskHeartbeat sends op 1 on every gateway connection: the client must
+// heartbeat at once (Heartbeats counts it). Frames are read in order, so
+// the answer tells a test that everything sent before was read.
+func (f *Fake) AskHeartbeat() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.sessions {
+		if s.conn != nil {
+			s.conn.sendJSON(map[string]any{"op": 1, "d": s.seq})
+		}
+	}
+}
+
+// Dispatched returns the dispatch frames kept for the newest session's
+// RESUME (up to 4096, oldest first) as the client received them: real
+// captured events, for fuzz seeds and tests.
+func (f *Fake) Dispatched() [][]byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.sessions) == 0 {
+		return nil
+	}
+	var out [][]byte
+	for _, fr := range f.sessions[len(f.sessions)-1].backlog {
+		out = append(out, append([]byte(nil), fr.raw...))
+	}
+	return out
 }

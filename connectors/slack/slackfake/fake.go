@@ -33,6 +33,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -203,6 +204,7 @@ type Fake struct {
 	limited     int
 	acks        map[string]json.RawMessage
 	pending     []envelope // waiting for a socket or HTTP target
+	delivered   []Delivery // the latest deliveries as the app received them (fuzz seeds)
 	socks       []*socketConn
 	connects    int
 	target      string // HTTP mode: base URL of the app's routes
@@ -301,6 +303,10 @@ func (f *Fake) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err := f.srv.Shutdown(ctx)
+	// Shutdown leaves a connection that was accepted but has sent no
+	// request yet (a client's spare dial) open for five seconds; it would
+	// outlive the fake.
+	_ = f.srv.Close()
 	f.wg.Wait()
 	f.feed.Close()
 	return err
@@ -805,6 +811,10 @@ func (f *Fake) flush() {
 			return
 		}
 		f.feed.Emit(Event{Kind: "delivery"})
+		if sock != nil {
+			frame, _ := json.Marshal(env)
+			f.keepDelivery(Delivery{Frame: frame})
+		}
 		if sock != nil && f.opts.AckTimeout > 0 && env.Retry < 3 {
 			time.AfterFunc(f.opts.AckTimeout, func() { f.redeliver(env) })
 		}
@@ -862,6 +872,9 @@ func (f *Fake) post(target string, env envelope) error {
 			req.Header.Set("X-Slack-Retry-Reason", "http_error")
 		}
 		resp, err := f.client.Do(req)
+		f.mu.Lock()
+		f.keepDelivery(Delivery{Path: path, ContentType: ctype, Body: body})
+		f.mu.Unlock()
 		if err == nil {
 			rb, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 			resp.Body.Close()
@@ -982,6 +995,52 @@ func (f *Fake) socket(w http.ResponseWriter, r *http.Request) {
 		f.acks[ack.ID] = ack.Payload
 		f.mu.Unlock()
 	}
+}
+
+// Delivery is one envelope as the app received it: a Socket Mode frame,
+// or an HTTP request's path, content type and (signed) body.
+type Delivery struct {
+	Frame       []byte // Socket Mode: the whole text frame
+	Path        string // HTTP: /slack/events, /slack/commands or /slack/interactive
+	ContentType string
+	Body        []byte
+}
+
+// maxDelivered bounds the deliveries Delivered keeps.
+const maxDelivered = 256
+
+// keepDelivery remembers d; f.mu held.
+func (f *Fake) keepDelivery(d Delivery) {
+	f.delivered = append(f.delivered, d)
+	if len(f.delivered) > maxDelivered {
+		f.delivered = f.delivered[len(f.delivered)-maxDelivered:]
+	}
+}
+
+// Delivered returns the latest deliveries (up to 256), oldest first, as the
+// app received them: real captured envelopes, for fuzz seeds and tests.
+func (f *Fake) Delivered() []Delivery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Delivery(nil), f.delivered...)
+}
+
+// SendRaw writes frame, as it is, as one text frame on the first Socket
+// Mode connection: for fuzzing what the app makes of any envelope. Unlike
+// deliveries it is neither kept nor redelivered. It fails when no socket
+// is connected.
+func (f *Fake) SendRaw(frame []byte) error {
+	f.mu.Lock()
+	if len(f.socks) == 0 {
+		f.mu.Unlock()
+		return errors.New("slackfake: no Socket Mode connection")
+	}
+	c := f.socks[0]
+	f.mu.Unlock()
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteMessage(websocket.TextMessage, frame)
 }
 
 // Acked reports whether the app acknowledged envelope id.

@@ -39,6 +39,10 @@ type Options struct {
 	Target string
 	// Now is the site's clock for signatures; default time.Now.
 	Now func() time.Time
+	// Legacy signs posts with the old scheme (sha256=, not bound to the
+	// source) and accepts replies signed that way, as a sender not yet
+	// moved to v1 does. Default: v1 both ways.
+	Legacy bool
 }
 
 // Author is a customer of the site.
@@ -93,6 +97,7 @@ type Site struct {
 	client *http.Client
 	source string
 	secret string
+	legacy bool
 	now    func() time.Time
 
 	mu       sync.Mutex
@@ -125,7 +130,7 @@ func New(o Options) *Site {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Site{source: o.Source, secret: o.Secret, now: o.Now, target: strings.TrimRight(o.Target, "/"),
+	s := &Site{source: o.Source, secret: o.Secret, legacy: o.Legacy, now: o.Now, target: strings.TrimRight(o.Target, "/"),
 		byKey: map[string]*Reply{}, closed: make(chan struct{}), client: &http.Client{Timeout: 10 * time.Second}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /replies", s.receive)
@@ -238,11 +243,26 @@ func (s *Site) Post(ctx context.Context, a Author, text string, o PostOptions) (
 // (base "" = the configured target). For tests of malformed input.
 func (s *Site) Send(ctx context.Context, base string, body []byte) (Result, error) {
 	ts := strconv.FormatInt(s.now().Unix(), 10)
-	return s.SendSigned(ctx, base, body, ts, Sign(s.secret, ts, body))
+	return s.SendSigned(ctx, base, body, ts, s.sign(ts, body))
 }
 
-// SendSigned POSTs body with the given timestamp and signature headers.
+// sign signs body at ts the way this site signs.
+func (s *Site) sign(ts string, body []byte) string {
+	if s.legacy {
+		return SignLegacy(s.secret, ts, body)
+	}
+	return Sign(s.secret, s.source, ts, body)
+}
+
+// SendSigned POSTs body with the given timestamp and signature headers to
+// this site's route.
 func (s *Site) SendSigned(ctx context.Context, base string, body []byte, ts, sig string) (Result, error) {
+	return s.SendTo(ctx, base, s.source, body, ts, sig)
+}
+
+// SendTo POSTs body with the given timestamp and signature headers to the
+// route of source (which need not be this site's: a replay elsewhere).
+func (s *Site) SendTo(ctx context.Context, base, source string, body []byte, ts, sig string) (Result, error) {
 	if base == "" {
 		s.mu.Lock()
 		base = s.target
@@ -251,7 +271,7 @@ func (s *Site) SendSigned(ctx context.Context, base string, body []byte, ts, sig
 	if base == "" {
 		return Result{}, errors.New("webhookfake: no target set")
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/webhook/"+s.source, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/webhook/"+source, bytes.NewReader(body))
 	if err != nil {
 		return Result{}, err
 	}
@@ -271,8 +291,18 @@ func (s *Site) SendSigned(ctx context.Context, base string, body []byte, ts, sig
 	return Result{Status: resp.StatusCode, Body: string(b)}, nil
 }
 
-// Sign is the signing scheme: "sha256=" + hex(HMAC-SHA256(secret, ts + "." + body)).
-func Sign(secret, ts string, body []byte) string {
+// Sign is the v1 signing scheme for source:
+// "v1=" + hex(HMAC-SHA256(secret, "v1:" + source + ":" + ts + ":" + body)).
+func Sign(secret, source, ts string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("v1:" + source + ":" + ts + ":"))
+	m.Write(body)
+	return "v1=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// SignLegacy is the old scheme, bound to no source:
+// "sha256=" + hex(HMAC-SHA256(secret, ts + "." + body)).
+func SignLegacy(secret, ts string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(ts + "."))
 	m.Write(body)
@@ -309,7 +339,7 @@ func (s *Site) receive(w http.ResponseWriter, r *http.Request) {
 	}
 	ts := r.Header.Get("X-Earshot-Timestamp")
 	sig := r.Header.Get("X-Earshot-Signature")
-	if ts == "" || !hmac.Equal([]byte(sig), []byte(Sign(s.secret, ts, body))) {
+	if ts == "" || !hmac.Equal([]byte(sig), []byte(s.sign(ts, body))) {
 		w.WriteHeader(http.StatusUnauthorized)
 		io.WriteString(w, `{"error":"bad signature"}`)
 		s.feed.Emit(Event{Kind: "rejected"})

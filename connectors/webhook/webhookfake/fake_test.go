@@ -21,7 +21,7 @@ func TestPostAtAnEarlierTime(t *testing.T) {
 	defer site.Close()
 	earshot := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		sigOK = r.Header.Get("X-Earshot-Signature") == Sign("s3cret", r.Header.Get("X-Earshot-Timestamp"), body)
+		sigOK = r.Header.Get("X-Earshot-Signature") == Sign("s3cret", "reviews", r.Header.Get("X-Earshot-Timestamp"), body)
 		_ = json.Unmarshal(body, &got)
 	}))
 	defer earshot.Close()

@@ -129,13 +129,7 @@ func (n *Network) pollChat(ctx context.Context, in bridge.Inbox, me, cursor stri
 			if t, err := time.Parse(time.RFC3339Nano, l.Message.SentAt); err == nil {
 				p.CreatedAt = t
 			}
-			did := l.Message.Sender.DID
-			prof, err := n.profile(ctx, did)
-			if err != nil {
-				prof = profile{DID: did, Handle: did}
-			}
-			p.Author = bridge.Author{ID: did, Handle: prof.Handle, Name: prof.DisplayName,
-				URL: "https://bsky.app/profile/" + prof.Handle, Avatar: prof.Avatar, Followers: prof.FollowersCount}
+			p.Author = n.author(ctx, l.Message.Sender.DID)
 			if err := in.Post(ctx, p); err != nil {
 				n.seen.forget(id)
 				return cursor, err // the next poll starts before this message

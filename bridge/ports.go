@@ -206,3 +206,11 @@ func (d Deps) WithDefaults() Deps {
 type Checker interface {
 	Check(ctx context.Context) error
 }
+
+// CheckDetailer is implemented by Checkers that can say what a Check that
+// passed found out, one plain line each (`earshot check` prints them under
+// the connector's ok line): Mastodon's server software, stream and
+// whether a lost answer may be sent again. No I/O; never a secret.
+type CheckDetailer interface {
+	CheckDetails() []string
+}

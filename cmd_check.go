@@ -47,6 +47,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			continue
 		}
 		fmt.Fprintf(stdout, "ok   %s\n", c.Name)
+		if d, ok := c.Checker.(bridge.CheckDetailer); ok {
+			for _, line := range d.CheckDetails() {
+				fmt.Fprintf(stdout, "     %s\n", redactString(line, p.Secrets))
+			}
+		}
 	}
 	for _, name := range set.Unchecked {
 		fmt.Fprintf(stdout, "skip %s: this connector cannot be checked remotely\n", name)

@@ -64,6 +64,7 @@ import (
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/internal/backoff"
+	"github.com/earshot-dev/earshot/connectors/internal/seen"
 )
 
 // Name is the network's name in config, metrics and ids.
@@ -109,7 +110,7 @@ type Network struct {
 	xrpc *client
 
 	profiles *profileCache
-	seen     *seenSet
+	seen     *seen.Set
 	health   *health
 	dms      *dmLedger // DM attempts by idempotency key: the chat service has no key of its own
 
@@ -171,7 +172,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 		}
 	}
 	deps = deps.WithDefaults()
-	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384), idle: time.Minute,
+	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: seen.New(16384), idle: time.Minute,
 		health: &health{rep: deps.Health}, backoff: backoff.Policy{Min: time.Second, Max: 2 * time.Minute, Healthy: 30 * time.Second}}
 	n.xrpc = &client{base: cfg.Service, ident: cfg.Identifier, password: cfg.AppPassword,
 		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout,

@@ -121,7 +121,7 @@ func (n *Network) pollChat(ctx context.Context, in bridge.Inbox, me, cursor stri
 				continue
 			}
 			id := "chat:" + l.Message.ID
-			if !n.seen.add(id) {
+			if !n.seen.Add(id) {
 				continue
 			}
 			p := bridge.Post{Network: Name, ID: id, Text: l.Message.Text, Conversation: "chat:" + l.ConvoID,
@@ -131,7 +131,7 @@ func (n *Network) pollChat(ctx context.Context, in bridge.Inbox, me, cursor stri
 			}
 			p.Author = n.author(ctx, l.Message.Sender.DID)
 			if err := in.Post(ctx, p); err != nil {
-				n.seen.forget(id)
+				n.seen.Forget(id)
 				return cursor, err // the next poll starts before this message
 			}
 			cursor = l.Rev

@@ -324,14 +324,14 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (up
 // consider delivers p if it concerns us.
 func (n *Network) consider(ctx context.Context, in bridge.Inbox, me string, p jetPost) error {
 	post, relevant := n.classifyPost(me, p)
-	if !relevant || !n.seen.add(p.URI) {
+	if !relevant || !n.seen.Add(p.URI) {
 		return nil
 	}
 	post.Author = n.author(ctx, p.DID)
 	_, rkey, _ := splitPostURI(p.URI)
 	post.URL = "https://bsky.app/profile/" + post.Author.Handle + "/post/" + rkey
 	if err := in.Post(ctx, post); err != nil {
-		n.seen.forget(p.URI)
+		n.seen.Forget(p.URI)
 		return fmt.Errorf("bluesky: hand over %s: %w", p.URI, err)
 	}
 	return nil
@@ -408,35 +408,4 @@ func keepAlive(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn
 			return
 		}
 	}
-}
-
-// seenSet remembers the last uris delivered.
-type seenSet struct {
-	mu    sync.Mutex
-	ids   map[string]bool
-	order []string
-	max   int
-}
-
-func newSeenSet(max int) *seenSet { return &seenSet{ids: map[string]bool{}, max: max} }
-
-func (s *seenSet) add(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ids[id] {
-		return false
-	}
-	s.ids[id] = true
-	s.order = append(s.order, id)
-	if len(s.order) > s.max {
-		delete(s.ids, s.order[0])
-		s.order = s.order[1:]
-	}
-	return true
-}
-
-func (s *seenSet) forget(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.ids, id)
 }

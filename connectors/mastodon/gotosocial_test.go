@@ -43,7 +43,7 @@ func gtsFixture(t *testing.T, opts mastodonfake.Options, cfg Config) (*fixture, 
 	return &fixture{fake: f, ana: f.AddAccount("ana", "Ana Lima", 42), net: n, dir: dir}, reqs
 }
 
-// runListen runs Listen until the test ends.
+// runListen runs Listen until the test ends (listen also waits for a stream).
 func runListen(t *testing.T, fx *fixture) *connectortest.RecordingInbox {
 	t.Helper()
 	in := connectortest.NewRecordingInbox()

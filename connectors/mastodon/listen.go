@@ -605,7 +605,7 @@ func (n *Network) settleFor() time.Duration {
 // the post is now with the bridge (or was already).
 func (n *Network) deliver(ctx context.Context, in bridge.Inbox, st *gomastodon.Status) bool {
 	id := string(st.ID)
-	if !n.seen.add(id) {
+	if !n.seen.Add(id) {
 		return true
 	}
 	p, err := n.toPost(ctx, st)
@@ -613,7 +613,7 @@ func (n *Network) deliver(ctx context.Context, in bridge.Inbox, st *gomastodon.S
 		err = in.Post(ctx, p)
 	}
 	if err != nil {
-		n.seen.forget(id)
+		n.seen.Forget(id)
 		n.log.Warn("mastodon: could not hand over a post", "post", id, "err", err)
 		return false
 	}

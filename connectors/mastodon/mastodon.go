@@ -51,6 +51,7 @@ import (
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/internal/backoff"
+	"github.com/earshot-dev/earshot/connectors/internal/seen"
 )
 
 // Name is the network's name in config, metrics and ids.
@@ -123,7 +124,7 @@ type Network struct {
 	server     serverInfo
 	isDetected bool
 	roots      map[string]string // status id -> conversation root id
-	seen       *seenSet
+	seen       *seen.Set
 	state      state
 	notes      *noteWindow
 	mode       string        // the stream transport in use or tried last
@@ -188,7 +189,7 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 		cfg.RequestTimeout = 15 * time.Second
 	}
 	deps = deps.WithDefaults()
-	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, roots: map[string]string{}, seen: newSeenSet(8192),
+	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, roots: map[string]string{}, seen: seen.New(8192),
 		idle: time.Minute, settle: time.Minute, health: &health{rep: deps.Health},
 		backoff: backoff.Policy{Min: time.Second, Max: 2 * time.Minute, Healthy: 30 * time.Second},
 		budget:  &rateBudget{share: cfg.ListenShare, now: deps.Now}}

@@ -121,16 +121,7 @@ func TestNetworkSuiteGoToSocial(t *testing.T) {
 
 func listen(t *testing.T, fx *fixture) *connectortest.RecordingInbox {
 	t.Helper()
-	in := connectortest.NewRecordingInbox()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fx.net.Listen(ctx, in) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Listen: %v", err)
-		}
-	})
+	in := runListen(t, fx)
 	connectortest.WaitFor(t, 5*time.Second, "stream", func() bool { return fx.fake.Streams() > 0 })
 	return in
 }

@@ -224,7 +224,7 @@ func (n *Network) probeIdempotency(ctx context.Context, me *gomastodon.Account) 
 		if err != nil {
 			return false, fmt.Errorf("mastodon: idempotency probe: %w", err)
 		}
-		n.seen.add(string(st.ID)) // never delivered, should a stream bring it
+		n.seen.Add(string(st.ID)) // never delivered, should a stream bring it
 		if len(ids) == 0 || ids[0] != st.ID {
 			ids = append(ids, st.ID)
 		}

@@ -167,36 +167,3 @@ func (w *noteWindow) settle(now time.Time, d time.Duration) (base string, change
 	w.recent = keep
 	return w.base, changed
 }
-
-// seenSet remembers the last ids delivered, so a status that arrives twice
-// (stream and gap-fill poll, notification and hashtag) goes in once.
-type seenSet struct {
-	mu    sync.Mutex
-	ids   map[string]bool
-	order []string
-	max   int
-}
-
-func newSeenSet(max int) *seenSet { return &seenSet{ids: map[string]bool{}, max: max} }
-
-// add returns false when id was already there.
-func (s *seenSet) add(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ids[id] {
-		return false
-	}
-	s.ids[id] = true
-	s.order = append(s.order, id)
-	if len(s.order) > s.max {
-		delete(s.ids, s.order[0])
-		s.order = s.order[1:]
-	}
-	return true
-}
-
-func (s *seenSet) forget(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.ids, id)
-}

@@ -5,13 +5,20 @@
 // reply to our posts, match a keyword, or are our own (flagged FromUs). The
 // last event time (time_us) is the cursor: reconnects resume from it, and it
 // is kept in Deps.DataDir so a restart resumes too; posts are deduplicated
-// by uri. Authors' profiles are fetched and cached. The session (access and
-// refresh tokens) is kept in Deps.DataDir (0600) so restarts refresh it
-// instead of logging in again (createSession is scarce on bsky.social).
+// by uri. Authors' profiles are fetched and cached; without an AppView the
+// handle comes from the repo or the DID document (profiles.go). The
+// session (access and refresh tokens) is kept in Deps.DataDir (0600) so
+// restarts refresh it instead of logging in again (createSession is scarce
+// on bsky.social); a token the PDS rejects, expired or unverifiable, is
+// renewed (xrpc.go). An account its server took down, deactivated or
+// suspended, or a refused login, is said in plain words to staff and as
+// the connector's health (health.go).
 //
 // Publishing creates an app.bsky.feed.post record with root/parent reply
-// refs (from Post.Ref, handed back as Reply.InRef) and mention facets at
-// UTF-8 byte offsets.
+// refs (from Post.Ref, handed back as Reply.InRef) and mention, link and
+// hashtag facets at UTF-8 byte offsets (facets.go). When the post answered
+// was deleted meanwhile the reply still goes out (the PDS takes it) and
+// staff are told on the sent mark.
 //
 // Publication is idempotent (the Network is bridge.Idempotent): the record
 // key is a TID derived from Reply.IdempotencyKey (tid.go), so every attempt

@@ -16,6 +16,8 @@ type health struct {
 	mu       sync.Mutex
 	rep      bridge.HealthReporter
 	account  string // why our token cannot act; "" when it can
+	start    string // why listening could not start yet; "" once it did
+	pollOnly bool   // stream: poll, as configured
 	streamUp bool   // the mentions stream is connected
 	stream   string // why it is not (while not)
 	polled   bool   // a poll has run
@@ -26,6 +28,10 @@ func (h *health) reportLocked() {
 	switch {
 	case h.account != "":
 		h.rep.Report(Name, bridge.HealthDown, h.account)
+	case h.start != "":
+		h.rep.Report(Name, bridge.HealthDown, h.start)
+	case h.pollOnly && h.polled && h.pollErr == "":
+		h.rep.Report(Name, bridge.HealthUp, "")
 	case h.streamUp:
 		h.rep.Report(Name, bridge.HealthUp, "")
 	case h.stream == "":
@@ -46,6 +52,14 @@ func (h *health) update(f func(h *health)) {
 
 // setAccount records why the token cannot act ("" it can).
 func (h *health) setAccount(reason string) { h.update(func(h *health) { h.account = reason }) }
+
+// setStart records why listening cannot start ("" it did).
+func (h *health) setStart(why string) { h.update(func(h *health) { h.start = why }) }
+
+// setPollOnly records that polling is what the config asked for.
+func (h *health) setPollOnly(why string) {
+	h.update(func(h *health) { h.pollOnly, h.stream = true, why })
+}
 
 // setStream records the mentions stream connected (why "") or not (why).
 func (h *health) setStream(why string) {

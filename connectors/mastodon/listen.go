@@ -113,11 +113,13 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 			floor = max(floor, refusedWait) // only a person fixes a refused token
 		}
 		wait := bo.Next(floor)
+		n.health.setStart("Mastodon: cannot start listening: " + err.Error())
 		n.log.Warn("mastodon: cannot start listening", "err", err, "in", wait)
 		if !sleep(ctx, wait) {
 			return nil
 		}
 	}
+	n.health.setStart("")
 	n.mu.Lock()
 	info := n.server
 	n.mu.Unlock()
@@ -125,7 +127,7 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { n.pollLoop(ctx, in, ls, info) })
 	if n.cfg.Stream == streamPoll {
-		n.health.setStream("polling every " + n.cfg.PollInterval.String() + " (stream: poll)")
+		n.health.setPollOnly("polling every " + n.cfg.PollInterval.String() + " (stream: poll)")
 	} else {
 		wg.Go(func() { n.userStreamLoop(ctx, in, ls, info) })
 		if info.trustsTagStreams() {

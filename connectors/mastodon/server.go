@@ -121,7 +121,8 @@ func (n *Network) detect(ctx context.Context) (serverInfo, error) {
 	if err != nil {
 		return serverInfo{}, fmt.Errorf("mastodon: read instance: %w", err)
 	}
-	info := serverInfo{Version: inst.Version, Domain: orDefault(inst.Domain, inst.URI),
+	v1Domain := strings.TrimPrefix(strings.TrimPrefix(inst.URI, "https://"), "http://") // Pleroma's is a URL
+	info := serverInfo{Version: inst.Version, Domain: strings.TrimRight(orDefault(inst.Domain, v1Domain), "/"),
 		Streaming: strings.TrimRight(orDefault(inst.Configuration.URLs.Streaming, inst.URLs.StreamingAPI), "/"),
 		MaxChars:  inst.Configuration.Statuses.MaxCharacters}
 	if info.MaxChars <= 0 {

@@ -36,6 +36,22 @@ mastodon:
 	if code != exitOK || !strings.Contains(out, "ok   slack") || !strings.Contains(out, "ok   mastodon") || !strings.Contains(out, "ok   slack channel C1 (queue care)") {
 		t.Errorf("check against fakes = %d\n%s%s", code, out, errOut)
 	}
+	// Under its ok line: what the server is, and how Earshot will use it.
+	for _, want := range []string{"     server: mastodon 4.3.0", "     stream: sse (auto)", "     idempotency: yes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check does not say %q:\n%s", want, out)
+		}
+	}
+
+	// A GoToSocial server: no SSE, and idempotency not known until probed.
+	gts := mastodonfake.New(mastodonfake.Options{Software: mastodonfake.GoToSocial})
+	t.Cleanup(gts.Close)
+	code, out, errOut = cli(t, "check", "--config", writeConfig(t, strings.Replace(cfg(sf.Options().BotToken, gts.Us().Token), mf.URL(), gts.URL(), 1)))
+	for _, want := range []string{"ok   mastodon", "     server: gotosocial 0.17.3", "     stream: websocket (auto)", "     idempotency: not known"} {
+		if code != exitOK || !strings.Contains(out, want) {
+			t.Errorf("check against GoToSocial = %d, lacks %q:\n%s%s", code, want, out, errOut)
+		}
+	}
 
 	// Item 8: the bot not in the queue's channel (no events from there),
 	// and a channel it cannot see at all, fail by name.

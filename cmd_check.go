@@ -68,6 +68,11 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		cancel()
 		say(c.Name, err)
 		failed[c.Name] = err != nil
+		if d, ok := c.Checker.(bridge.CheckDetailer); ok && err == nil {
+			for _, line := range d.CheckDetails() {
+				fmt.Fprintf(stdout, "     %s\n", redactString(line, p.Secrets))
+			}
+		}
 	}
 	for _, name := range set.Unchecked {
 		fmt.Fprintf(stdout, "skip %s: this connector cannot be checked remotely\n", name)

@@ -244,7 +244,7 @@ func applyItem(tx tables, ev Event, a *applied) error {
 		if ev.Ref == nil {
 			return fmt.Errorf("post ref missing")
 		}
-		it.State, it.Sent, it.Reason = OutboxSent, *ev.Ref, ""
+		it.State, it.Sent, it.Reason = OutboxSent, *ev.Ref, ev.Text // the network's warning, if any
 	case EvRetrying:
 		it.State, it.Due, it.Reason = OutboxQueued, ev.Until, ev.Text
 	case EvFailed:

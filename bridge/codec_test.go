@@ -14,7 +14,9 @@ import (
 )
 
 // fill sets every field reachable from v to a value that is not zero,
-// so a codec that forgets a field fails the round trip.
+// so a codec that forgets a field fails the round trip. A field tagged
+// json:"-" is not part of the stored form (PostRef.Warning travels in the
+// event's Text) and stays zero.
 func fill(t *testing.T, v reflect.Value, n *int) {
 	t.Helper()
 	*n++
@@ -50,6 +52,9 @@ func fill(t *testing.T, v reflect.Value, n *int) {
 			return
 		}
 		for i := range v.NumField() {
+			if v.Type().Field(i).Tag.Get("json") == "-" {
+				continue
+			}
 			fill(t, v.Field(i), n)
 		}
 	default:

@@ -29,7 +29,7 @@ const (
 	EvEdited    EventType = "outbox.edited"     // ID, Text
 	EvCancelled EventType = "outbox.cancelled"  // ID, Text (the reason, "" for a delete); Flag: the rules stopped it
 	EvAttempt   EventType = "outbox.attempt"    // ID
-	EvSent      EventType = "outbox.sent"       // ID, Ref
+	EvSent      EventType = "outbox.sent"       // ID, Ref, Text (the network's warning for staff, if any)
 	EvRetrying  EventType = "outbox.retrying"   // ID, Until (next try), Text (the reason)
 	EvFailed    EventType = "outbox.failed"     // ID, Text (the reason)
 	EvUncertain EventType = "outbox.uncertain"  // ID, Text (the reason)
@@ -98,7 +98,7 @@ type OutboxItem struct {
 	State    OutboxState `json:"state"`
 	Due      time.Time   `json:"due"`
 	Attempts int         `json:"attempts,omitempty"` // tries in the current series
-	Reason   string      `json:"reason,omitempty"`   // why it failed, is uncertain, or was cancelled
+	Reason   string      `json:"reason,omitempty"`   // why it failed, is uncertain, or was cancelled; sent: the network's warning
 	Sent     PostRef     `json:"sent,omitzero"`
 	// Marked is the delivery state the desk shows for it now; the desk
 	// catches up while it differs from the item's.
@@ -114,7 +114,7 @@ func (it *OutboxItem) Delivery(c *Case) Delivery {
 	case OutboxAttempting:
 		return Delivery{State: DeliveryPending}
 	case OutboxSent:
-		return Delivery{State: DeliverySent, Link: it.Sent.URL}
+		return Delivery{State: DeliverySent, Link: it.Sent.URL, Reason: it.Reason}
 	case OutboxFailed:
 		return Delivery{State: DeliveryFailed, Reason: it.Reason, Retry: it.ID}
 	case OutboxUncertain:

@@ -288,7 +288,10 @@ func (b *Bridge) outcome(it OutboxItem, ref PostRef, err error) Event {
 		if ref.Network == "" {
 			ref.Network = it.Network
 		}
-		return Event{Type: EvSent, ID: it.ID, Ref: &ref}
+		// A warning for staff goes with the event (its Text), not the ref.
+		warning := ref.Warning
+		ref.Warning = ""
+		return Event{Type: EvSent, ID: it.ID, Ref: &ref, Text: warning}
 	}
 	pe := AsPublishError(err)
 	reason := pe.Reason

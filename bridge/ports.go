@@ -246,3 +246,11 @@ func (e *Unverified) Error() string { return "not verified: " + e.Reason }
 type ChannelChecker interface {
 	CheckChannel(ctx context.Context, channel string) error
 }
+
+// CheckDetailer is implemented by Checkers that can say what a Check that
+// passed found out, one plain line each (`earshot check` prints them under
+// the connector's ok line): Mastodon's server software, stream and
+// whether a lost answer may be sent again. No I/O; never a secret.
+type CheckDetailer interface {
+	CheckDetails() []string
+}

@@ -54,6 +54,10 @@ type PostRef struct {
 	Network string `json:"network"`
 	ID      string `json:"id"`
 	URL     string `json:"url,omitempty"`
+	// Warning, from Publish, is what staff should know about a reply that
+	// went out ("the post answered was deleted meanwhile"): the outbox
+	// shows it on the sent mark. Not part of the stored reference.
+	Warning string `json:"-"`
 }
 
 // ThreadRef is a case's thread in a desk. ID is opaque to the bridge
@@ -323,7 +327,7 @@ const (
 // Delivery is the mark a desk shows on a staff message.
 type Delivery struct {
 	State  DeliveryState `json:"state"`
-	Reason string        `json:"reason,omitempty"` // why not sent / failed, for the author, in plain words
+	Reason string        `json:"reason,omitempty"` // why not sent / failed (sent: what staff should know, if anything), in plain words
 	Link   string        `json:"link,omitempty"`   // the public post when sent; where to check when uncertain
 	Until  time.Time     `json:"until,omitzero"`   // end of the undo window while pending
 	// Retry is the outbox id a Retry / Send again button acts on ("retry" command), when one applies.

@@ -5,13 +5,20 @@
 // reply to our posts, match a keyword, or are our own (flagged FromUs). The
 // last event time (time_us) is the cursor: reconnects resume from it, and it
 // is kept in Deps.DataDir so a restart resumes too; posts are deduplicated
-// by uri. Authors' profiles are fetched and cached. The session (access and
-// refresh tokens) is kept in Deps.DataDir (0600) so restarts refresh it
-// instead of logging in again (createSession is scarce on bsky.social).
+// by uri. Authors' profiles are fetched and cached; without an AppView the
+// handle comes from the repo or the DID document (profiles.go). The
+// session (access and refresh tokens) is kept in Deps.DataDir (0600) so
+// restarts refresh it instead of logging in again (createSession is scarce
+// on bsky.social); a token the PDS rejects, expired or unverifiable, is
+// renewed (xrpc.go). An account its server took down, deactivated or
+// suspended, or a refused login, is said in plain words to staff and as
+// the connector's health (health.go).
 //
 // Publishing creates an app.bsky.feed.post record with root/parent reply
-// refs (from Post.Ref, handed back as Reply.InRef) and mention facets at
-// UTF-8 byte offsets.
+// refs (from Post.Ref, handed back as Reply.InRef) and mention, link and
+// hashtag facets at UTF-8 byte offsets (facets.go). When the post answered
+// was deleted meanwhile the reply still goes out (the PDS takes it) and
+// staff are told on the sent mark.
 //
 // Publication is idempotent (the Network is bridge.Idempotent): the record
 // key is a TID derived from Reply.IdempotencyKey (tid.go), so every attempt
@@ -56,7 +63,6 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +70,8 @@ import (
 	"github.com/rivo/uniseg"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
+	"github.com/earshot-dev/earshot/connectors/internal/seen"
 )
 
 // Name is the network's name in config, metrics and ids.
@@ -91,6 +99,9 @@ type Config struct {
 	Keywords []string `yaml:"keywords"`
 	// ChatProxy is the atproto-proxy value for chat; default did:web:api.bsky.chat#bsky_chat.
 	ChatProxy string `yaml:"chat_proxy"`
+	// PLCDirectory is where did:plc documents are read when a customer's
+	// profile cannot be (a PDS without an AppView); default https://plc.directory.
+	PLCDirectory string `yaml:"plc_directory"`
 	// ChatPoll is how often customers' DMs are fetched from the chat log;
 	// default 10s, negative to not read DMs.
 	ChatPoll time.Duration `yaml:"chat_poll"`
@@ -106,10 +117,13 @@ type Network struct {
 	xrpc *client
 
 	profiles *profileCache
-	seen     *seenSet
+	seen     *seen.Set
+	health   *health
 	dms      *dmLedger // DM attempts by idempotency key: the chat service has no key of its own
 
 	idle time.Duration // a stream that does not answer a ping within idle/3 is dead
+	// backoff bounds Listen's retries (login, Jetstream).
+	backoff backoff.Policy
 
 	mu     sync.Mutex
 	cursor int64 // last handled time_us
@@ -142,6 +156,13 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 		return nil, errors.New("bluesky: identifier and app_password are required")
 	}
 	cfg.Identifier = strings.TrimPrefix(cfg.Identifier, "@")
+	if cfg.PLCDirectory == "" {
+		cfg.PLCDirectory = "https://plc.directory"
+	}
+	if u, err := url.Parse(cfg.PLCDirectory); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("bluesky: plc_directory %q is not an http(s) URL", cfg.PLCDirectory)
+	}
+	cfg.PLCDirectory = strings.TrimRight(cfg.PLCDirectory, "/")
 	if cfg.ChatProxy == "" {
 		cfg.ChatProxy = "did:web:api.bsky.chat#bsky_chat"
 	}
@@ -158,9 +179,17 @@ func New(cfg Config, deps bridge.Deps) (*Network, error) {
 		}
 	}
 	deps = deps.WithDefaults()
-	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: newSeenSet(16384), idle: time.Minute}
+	n := &Network{cfg: cfg, deps: deps, log: deps.Logger, seen: seen.New(16384), idle: time.Minute,
+		health: &health{rep: deps.Health}, backoff: backoff.Policy{Min: time.Second, Max: 2 * time.Minute, Healthy: 30 * time.Second}}
 	n.xrpc = &client{base: cfg.Service, ident: cfg.Identifier, password: cfg.AppPassword,
-		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout}
+		http: &http.Client{}, obs: deps.Requests, now: deps.Now, timeout: cfg.RequestTimeout,
+		onSession: func(err error) {
+			if err == nil {
+				n.noteAccountOK()
+			} else {
+				n.noteAccount(err)
+			}
+		}}
 	n.dms = &dmLedger{now: deps.Now}
 	if deps.DataDir != "" {
 		n.xrpc.store = filepath.Join(deps.DataDir, "bluesky-session.json")
@@ -230,7 +259,7 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	}
 	me, err := n.me(ctx)
 	if err != nil {
-		return bridge.PostRef{}, classify(op, err)
+		return bridge.PostRef{}, n.noteAccount(classify(op, err))
 	}
 	rec := postRecord{Type: "app.bsky.feed.post", Text: r.Text, CreatedAt: n.deps.Now().UTC().Format(time.RFC3339Nano)}
 	if r.InReplyTo != "" {
@@ -248,12 +277,19 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 		}
 		rec.Reply = &replyRef{Root: root, Parent: parent}
 	}
-	rec.Facets = n.mentionFacets(ctx, r.Text)
+	rec.Facets = n.facets(ctx, r.Text)
+	var warning string
+	if rec.Reply != nil && n.deleted(ctx, rec.Reply.Parent.URI) {
+		// The PDS takes a reply to a deleted post; it shows as answering
+		// nothing. Staff should know; the customer may have moved on.
+		warning = "the customer deleted the post this answers before the reply went out, so it shows as a reply to a deleted post"
+	}
 	out, err := n.createPost(ctx, op, me, rec, r.IdempotencyKey)
 	if err != nil {
-		return bridge.PostRef{}, err
+		return bridge.PostRef{}, n.noteAccount(err)
 	}
-	return bridge.PostRef{Network: Name, ID: out.URI, URL: n.postURL(ctx, out.URI)}, nil
+	n.noteAccountOK()
+	return bridge.PostRef{Network: Name, ID: out.URI, URL: n.postURL(ctx, out.URI), Warning: warning}, nil
 }
 
 // sendDM opens (or finds) the conversation with the customer and sends
@@ -290,7 +326,7 @@ func (n *Network) sendDM(ctx context.Context, op string, r bridge.Reply) (bridge
 	}
 	if err := n.xrpc.call(ctx, "getConvoForMembers", http.MethodGet, "chat.bsky.convo.getConvoForMembers",
 		url.Values{"members": {to}}, nil, &convo, hdr); err != nil {
-		return bridge.PostRef{}, classify(op, err)
+		return bridge.PostRef{}, n.noteAccount(classify(op, err))
 	}
 	if key != "" {
 		if err := n.dms.set(key, dmEntry{State: dmSending}); err != nil {
@@ -352,58 +388,6 @@ func splitPostURI(uri string) (did, rkey string, ok bool) {
 	return parts[0], parts[2], true
 }
 
-var handleRe = regexp.MustCompile(`(^|\s|\()@([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?)+)`)
-
-// mentionFacets resolves each @handle in text and returns a mention facet
-// for those that exist, at UTF-8 byte offsets covering "@handle".
-// Unresolvable handles stay plain text.
-func (n *Network) mentionFacets(ctx context.Context, text string) []facet {
-	var out []facet
-	for _, m := range FindMentions(text) {
-		did, err := n.resolveHandle(ctx, m.Handle)
-		if err != nil || did == "" {
-			continue
-		}
-		var f facet
-		f.Index.ByteStart, f.Index.ByteEnd = m.Start, m.End
-		f.Features = []facetFeature{{Type: "app.bsky.richtext.facet#mention", DID: did}}
-		out = append(out, f)
-	}
-	return out
-}
-
-// Mention is an @handle found in text, with UTF-8 byte offsets of "@handle".
-type Mention struct {
-	Handle     string
-	Start, End int
-}
-
-// FindMentions finds @handles (domain-like) in text with byte offsets.
-func FindMentions(text string) []Mention {
-	var out []Mention
-	for _, m := range handleRe.FindAllStringSubmatchIndex(text, -1) {
-		out = append(out, Mention{Handle: strings.ToLower(text[m[4]:m[5]]), Start: m[4] - 1, End: m[5]})
-	}
-	return out
-}
-
-// resolveHandle finds a handle's DID, from the cache (profiles seen, handles
-// resolved before) or com.atproto.identity.resolveHandle.
-func (n *Network) resolveHandle(ctx context.Context, handle string) (string, error) {
-	if did, ok := n.profiles.didOf(handle); ok {
-		return did, nil
-	}
-	var out struct {
-		DID string `json:"did"`
-	}
-	if err := n.xrpc.do(ctx, "resolveHandle", http.MethodGet, "com.atproto.identity.resolveHandle",
-		url.Values{"handle": {handle}}, nil, &out, nil, ""); err != nil {
-		return "", err
-	}
-	n.profiles.putHandle(handle, out.DID)
-	return out.DID, nil
-}
-
 // classify turns a failed call into a *bridge.PublishError.
 func classify(op string, err error) *bridge.PublishError {
 	var xe *xrpcError
@@ -417,6 +401,11 @@ func classify(op string, err error) *bridge.PublishError {
 			return &bridge.PublishError{Op: op, Reason: "Bluesky: the customer does not accept direct messages", Err: xe}
 		case xe.Name == "NotFollowedBySender":
 			return &bridge.PublishError{Op: op, Reason: "Bluesky: the customer only accepts direct messages from accounts they follow", Err: xe}
+		}
+		if reason, ok := accountRefusal(xe); ok {
+			return &bridge.PublishError{Op: op, Reason: reason, Err: xe}
+		}
+		switch {
 		case xe.Status == http.StatusUnauthorized || xe.Name == "AuthenticationRequired":
 			return &bridge.PublishError{Op: op, Reason: "Bluesky: the login was refused; check the identifier and app password (DMs need an app password with DM access)", Err: xe}
 		case xe.Status == http.StatusForbidden:

@@ -121,7 +121,7 @@ func (n *Network) pollChat(ctx context.Context, in bridge.Inbox, me, cursor stri
 				continue
 			}
 			id := "chat:" + l.Message.ID
-			if !n.seen.add(id) {
+			if !n.seen.Add(id) {
 				continue
 			}
 			p := bridge.Post{Network: Name, ID: id, Text: l.Message.Text, Conversation: "chat:" + l.ConvoID,
@@ -129,15 +129,9 @@ func (n *Network) pollChat(ctx context.Context, in bridge.Inbox, me, cursor stri
 			if t, err := time.Parse(time.RFC3339Nano, l.Message.SentAt); err == nil {
 				p.CreatedAt = t
 			}
-			did := l.Message.Sender.DID
-			prof, err := n.profile(ctx, did)
-			if err != nil {
-				prof = profile{DID: did, Handle: did}
-			}
-			p.Author = bridge.Author{ID: did, Handle: prof.Handle, Name: prof.DisplayName,
-				URL: "https://bsky.app/profile/" + prof.Handle, Avatar: prof.Avatar, Followers: prof.FollowersCount}
+			p.Author = n.author(ctx, l.Message.Sender.DID)
 			if err := in.Post(ctx, p); err != nil {
-				n.seen.forget(id)
+				n.seen.Forget(id)
 				return cursor, err // the next poll starts before this message
 			}
 			cursor = l.Rev

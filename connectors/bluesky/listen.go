@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/earshot-dev/earshot/bridge"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 	"github.com/earshot-dev/earshot/connectors/internal/statefile"
 )
 
@@ -183,8 +183,13 @@ func (n *Network) advance(us int64, force bool) {
 
 // Listen reads Jetstream until ctx ends, reconnecting from the cursor.
 // Customers' DMs are polled from the chat log alongside (chat.go).
+// Retries wait a jittered, capped, growing delay (connectors/internal/
+// backoff) that starts again from its minimum only after a connection
+// stayed up; a login the PDS refuses for a reason only a person can fix
+// (a wrong app password, an account taken down) is tried again at most
+// every few minutes, and its reason is the connector's health.
 func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
-	bo := newBackoff()
+	bo := backoff.New(n.backoff)
 	var me string
 	for {
 		var err error
@@ -194,26 +199,39 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		n.log.Warn("bluesky: cannot log in to listen", "err", err)
-		if !bo.sleep(ctx) {
+		floor := time.Duration(0)
+		var xe *xrpcError
+		if _, refused := accountRefusal(err); refused {
+			floor = refusedLoginWait
+		} else if errors.As(err, &xe) {
+			floor = xe.Wait
+		} else {
+			n.health.setStream("Bluesky: cannot reach the PDS to log in: " + err.Error())
+		}
+		wait := bo.Next(floor)
+		n.log.Warn("bluesky: cannot log in to listen", "err", err, "in", wait)
+		if !sleep(ctx, wait) {
 			return nil
 		}
 	}
+	bo.Reset()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	if n.cfg.ChatPoll > 0 {
 		wg.Go(func() { n.chatLoop(ctx, in, me) })
 	}
 	for ctx.Err() == nil {
-		healthy, err := n.runStream(ctx, in, me)
-		if healthy {
-			bo.reset()
-		}
+		upFor, err := n.runStream(ctx, in, me)
 		if ctx.Err() != nil {
 			break
 		}
-		n.log.Info("bluesky: stream ended, reconnecting", "err", err)
-		if !bo.sleep(ctx) {
+		bo.Done(upFor)
+		if upFor == 0 {
+			n.health.setStream("Bluesky: cannot connect to Jetstream: " + err.Error())
+		}
+		wait := bo.Next(0)
+		n.log.Info("bluesky: stream ended, reconnecting", "err", err, "in", wait)
+		if !sleep(ctx, wait) {
 			break
 		}
 	}
@@ -224,10 +242,28 @@ func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
 	return nil
 }
 
+// refusedLoginWait is the least wait between logins the PDS refused for a
+// reason only a person can fix: createSession is scarce (bsky.social
+// allows 30 in 5 minutes), and nothing changes faster than that.
+const refusedLoginWait = 5 * time.Minute
+
+// sleep waits d or until ctx ends (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // runStream connects once from the cursor and handles events until the
-// connection ends. Events are replayed from the cursor inclusive; seen
-// drops what was already delivered.
-func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (healthy bool, err error) {
+// connection ends; upFor is how long it was connected (0: it never was).
+// Events are replayed from the cursor inclusive; seen drops what was
+// already delivered.
+func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (upFor time.Duration, err error) {
 	n.mu.Lock()
 	cursor := n.cursor
 	n.mu.Unlock()
@@ -241,9 +277,11 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (he
 	cancel()
 	if err != nil {
 		n.deps.Requests.ObserveRequest(Name, "jetstream", bridge.OutcomeError, time.Since(start))
-		return false, fmt.Errorf("bluesky: connect jetstream: %w", err)
+		return 0, fmt.Errorf("bluesky: connect jetstream: %w", err)
 	}
 	n.deps.Requests.ObserveRequest(Name, "jetstream", bridge.OutcomeOK, time.Since(start))
+	n.health.setStream("")
+	connected := time.Now()
 	defer c.CloseNow()
 	sctx, cancelStream := context.WithCancel(ctx)
 	defer cancelStream()
@@ -264,7 +302,7 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (he
 	for {
 		_, b, err := c.Read(sctx)
 		if err != nil {
-			return true, err
+			return max(time.Since(connected), time.Nanosecond), err
 		}
 		if len(n.cfg.Keywords) == 0 && !bytes.Contains(b, meBytes) {
 			// Without keywords only posts naming our DID (author, mention
@@ -281,7 +319,7 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (he
 		if ok {
 			if err := n.consider(ctx, in, me, p); err != nil {
 				// Not handed over: reconnect from the cursor before it.
-				return true, err
+				return max(time.Since(connected), time.Nanosecond), err
 			}
 		}
 		if us > 0 {
@@ -293,20 +331,14 @@ func (n *Network) runStream(ctx context.Context, in bridge.Inbox, me string) (he
 // consider delivers p if it concerns us.
 func (n *Network) consider(ctx context.Context, in bridge.Inbox, me string, p jetPost) error {
 	post, relevant := n.classifyPost(me, p)
-	if !relevant || !n.seen.add(p.URI) {
+	if !relevant || !n.seen.Add(p.URI) {
 		return nil
 	}
-	prof, err := n.profile(ctx, p.DID)
-	if err != nil {
-		n.log.Debug("bluesky: profile unavailable", "err", err)
-		prof = profile{DID: p.DID, Handle: p.DID}
-	}
-	post.Author = bridge.Author{ID: p.DID, Handle: prof.Handle, Name: prof.DisplayName,
-		URL: "https://bsky.app/profile/" + prof.Handle, Avatar: prof.Avatar, Followers: prof.FollowersCount}
+	post.Author = n.author(ctx, p.DID)
 	_, rkey, _ := splitPostURI(p.URI)
-	post.URL = "https://bsky.app/profile/" + prof.Handle + "/post/" + rkey
+	post.URL = "https://bsky.app/profile/" + post.Author.Handle + "/post/" + rkey
 	if err := in.Post(ctx, post); err != nil {
-		n.seen.forget(p.URI)
+		n.seen.Forget(p.URI)
 		return fmt.Errorf("bluesky: hand over %s: %w", p.URI, err)
 	}
 	return nil
@@ -361,90 +393,6 @@ func (n *Network) classifyPost(me string, p jetPost) (bridge.Post, bool) {
 	return post, relevant
 }
 
-// ---- profiles ----
-
-type profile struct {
-	DID            string `json:"did"`
-	Handle         string `json:"handle"`
-	DisplayName    string `json:"displayName"`
-	Avatar         string `json:"avatar"`
-	FollowersCount int    `json:"followersCount"`
-}
-
-type profileEntry struct {
-	p  profile
-	at time.Time
-}
-
-// profileCache keeps profiles by DID for ttl; bounded by a simple reset.
-type profileCache struct {
-	mu  sync.Mutex
-	ttl time.Duration
-	now func() time.Time
-	m   map[string]profileEntry // by DID
-	// handles maps a lower-cased handle to its DID (in the entry's profile).
-	handles map[string]profileEntry
-}
-
-func (c *profileCache) get(did string) (profile, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.m[did]
-	if !ok || c.now().Sub(e.at) > c.ttl {
-		return profile{}, false
-	}
-	return e.p, true
-}
-
-// didOf finds a handle's DID among cached profiles and resolutions.
-func (c *profileCache) didOf(h string) (string, bool) {
-	h = strings.ToLower(h)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.handles[h]; ok && c.now().Sub(e.at) <= c.ttl {
-		return e.p.DID, true
-	}
-	return "", false
-}
-
-// putHandle caches a handle resolution.
-func (c *profileCache) putHandle(h, did string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.handles == nil || len(c.handles) > 10000 {
-		c.handles = map[string]profileEntry{}
-	}
-	c.handles[strings.ToLower(h)] = profileEntry{p: profile{DID: did, Handle: h}, at: c.now()}
-}
-
-func (c *profileCache) put(p profile) {
-	c.mu.Lock()
-	if len(c.m) > 10000 {
-		clear(c.m)
-	}
-	c.m[p.DID] = profileEntry{p: p, at: c.now()}
-	c.mu.Unlock()
-	if p.Handle != "" {
-		c.putHandle(p.Handle, p.DID)
-	}
-}
-
-// profile returns did's profile, from the cache or app.bsky.actor.getProfile.
-func (n *Network) profile(ctx context.Context, did string) (profile, error) {
-	if p, ok := n.profiles.get(did); ok {
-		return p, nil
-	}
-	var p profile
-	if err := n.xrpc.call(ctx, "getProfile", http.MethodGet, "app.bsky.actor.getProfile", url.Values{"actor": {did}}, nil, &p, nil); err != nil {
-		return profile{}, err
-	}
-	if p.DID == "" {
-		p.DID = did
-	}
-	n.profiles.put(p)
-	return p, nil
-}
-
 // ---- small helpers ----
 
 // keepAlive pings the Jetstream connection every idle/3 and ends the
@@ -466,55 +414,5 @@ func keepAlive(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn
 			cancel()
 			return
 		}
-	}
-}
-
-// seenSet remembers the last uris delivered.
-type seenSet struct {
-	mu    sync.Mutex
-	ids   map[string]bool
-	order []string
-	max   int
-}
-
-func newSeenSet(max int) *seenSet { return &seenSet{ids: map[string]bool{}, max: max} }
-
-func (s *seenSet) add(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ids[id] {
-		return false
-	}
-	s.ids[id] = true
-	s.order = append(s.order, id)
-	if len(s.order) > s.max {
-		delete(s.ids, s.order[0])
-		s.order = s.order[1:]
-	}
-	return true
-}
-
-func (s *seenSet) forget(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.ids, id)
-}
-
-// backoff is the reconnect delay: 200ms doubling to 30s, with jitter.
-type backoff struct{ d time.Duration }
-
-func newBackoff() *backoff { return &backoff{d: 200 * time.Millisecond} }
-func (b *backoff) reset()  { b.d = 200 * time.Millisecond }
-
-func (b *backoff) sleep(ctx context.Context) bool {
-	d := b.d/2 + rand.N(b.d/2+1)
-	b.d = min(2*b.d, 30*time.Second)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -73,8 +73,12 @@ type session struct {
 }
 
 // client is a small typed XRPC client: JSON in, JSON out, the session kept
-// and refreshed on ExpiredToken (HTTP 400), re-created when refresh fails.
-// Every call runs under the configured deadline. Safe for concurrent use.
+// and renewed when the PDS rejects its token: refreshed on ExpiredToken,
+// and on InvalidToken or BadJwtSignature too (a session kept from another
+// PDS, or from before its key changed: the PDS answers 400 InvalidToken
+// "Token could not be verified"), then re-created by logging in once when
+// the refresh is rejected as well. Every call runs under the configured
+// deadline. Safe for concurrent use.
 type client struct {
 	base     string // PDS base URL
 	ident    string
@@ -88,9 +92,32 @@ type client struct {
 	// (mode 0600): bsky.social allows few createSession calls a day.
 	store string
 
+	// onSession, when set, hears the outcome of every login and refresh
+	// (nil: the account acts), for the connector's health.
+	onSession func(error)
+
 	mu     sync.Mutex // guards sess; held across login so only one happens at a time
 	sess   *session
 	loaded bool
+}
+
+// rejectedToken reports whether the PDS refused a call's token as one
+// that a new session would replace: expired, or not verifiable by it.
+func rejectedToken(xe *xrpcError) bool {
+	if xe.Status != http.StatusBadRequest && xe.Status != http.StatusUnauthorized {
+		return false
+	}
+	switch xe.Name {
+	case "ExpiredToken", "InvalidToken", "BadJwtSignature", "BadJwt":
+		return true
+	}
+	return false
+}
+
+func (c *client) noteSession(err error) {
+	if c.onSession != nil {
+		c.onSession(err)
+	}
 }
 
 // savedSession is the stored form; Ident guards against a config change.
@@ -133,18 +160,13 @@ func (c *client) call(ctx context.Context, op, method, nsid string, q url.Values
 	}
 	err = c.do(ctx, op, method, nsid, q, in, out, hdr, sess.Access)
 	var xe *xrpcError
-	if !errors.As(err, &xe) {
+	if !errors.As(err, &xe) || !rejectedToken(xe) {
 		return err
 	}
-	switch {
-	case xe.Status == http.StatusBadRequest && xe.Name == "ExpiredToken",
-		xe.Status == http.StatusUnauthorized && (xe.Name == "ExpiredToken" || xe.Name == "InvalidToken"):
-		if sess, err = c.renew(ctx, sess); err != nil {
-			return err
-		}
-		return c.do(ctx, op, method, nsid, q, in, out, hdr, sess.Access)
+	if sess, err = c.renew(ctx, sess); err != nil {
+		return err
 	}
-	return err
+	return c.do(ctx, op, method, nsid, q, in, out, hdr, sess.Access)
 }
 
 // session returns the current session, logging in when there is none.
@@ -164,14 +186,20 @@ func (c *client) loginLocked(ctx context.Context) (*session, error) {
 	}
 	body := map[string]string{"identifier": c.ident, "password": c.password}
 	if err := c.do(ctx, "createSession", http.MethodPost, "com.atproto.server.createSession", nil, body, &out, nil, ""); err != nil {
-		return nil, fmt.Errorf("bluesky: log in: %w", err)
+		err = fmt.Errorf("bluesky: log in: %w", err)
+		c.noteSession(err)
+		return nil, err
 	}
 	c.sess = &session{Access: out.AccessJwt, Refresh: out.RefreshJwt, DID: out.DID, Handle: out.Handle}
 	c.saveLocked()
+	c.noteSession(nil)
 	return c.sess, nil
 }
 
-// renew refreshes old (unless another caller already did) or logs in again.
+// renew refreshes old (unless another caller already did) or, when the PDS
+// rejects the refresh too (revoked, expired, unverifiable), logs in again,
+// once. A refresh that got no answer is returned as it is: logging in
+// would fail the same way, and createSession is scarce.
 func (c *client) renew(ctx context.Context, old *session) (*session, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -185,7 +213,17 @@ func (c *client) renew(ctx context.Context, old *session) (*session, error) {
 	if err == nil {
 		c.sess = &session{Access: out.AccessJwt, Refresh: out.RefreshJwt, DID: out.DID, Handle: out.Handle}
 		c.saveLocked()
+		c.noteSession(nil)
 		return c.sess, nil
+	}
+	var xe *xrpcError
+	if !errors.As(err, &xe) || xe.Status >= 500 || xe.Status == http.StatusTooManyRequests {
+		return nil, fmt.Errorf("bluesky: refresh the session: %w", err)
+	}
+	if _, ok := accountRefusal(xe); ok {
+		// Taken down or deactivated: a login would be refused the same way.
+		c.noteSession(xe)
+		return nil, fmt.Errorf("bluesky: refresh the session: %w", err)
 	}
 	c.sess = nil
 	return c.loginLocked(ctx)

@@ -413,6 +413,7 @@ func RunNetworkSuite(t *testing.T, h NetworkHarness) {
 		}
 		in := listen(t, env)
 		first := in.WaitPost(t, waitTimeout, byID(env.Mention(t, "limits")))
+		l = env.Network.Limits() // a network may learn its server's limit when it connects
 		reply := func(text, key string) (bridge.PostRef, error) {
 			return env.Network.Publish(publishCtx(t), bridge.Reply{
 				Case: "E-3", Network: env.Network.Name(), InReplyTo: first.ID, InRef: first.Ref,

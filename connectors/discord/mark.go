@@ -170,10 +170,16 @@ func (d *Desk) markLine(dl bridge.Delivery) (string, []discordgo.MessageComponen
 	}
 	switch dl.State {
 	case bridge.DeliverySent:
-		if dl.Link == "" {
+		if dl.Link == "" && dl.Reason == "" {
 			return "", nil
 		}
-		text = "✅ Sent: " + linked(dl.Link)
+		text = "✅ Sent"
+		if dl.Link != "" {
+			text += ": " + linked(dl.Link)
+		}
+		if dl.Reason != "" {
+			text += "\n⚠️ " + escape(dl.Reason)
+		}
 	case bridge.DeliveryFailed:
 		text = "❌ Not delivered"
 		if dl.Reason != "" {

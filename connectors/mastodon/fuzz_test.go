@@ -75,7 +75,7 @@ func captureMastodon(tb testing.TB) fuzzkit.Run {
 	if err := n.Check(ctx); err != nil {
 		tb.Fatal(err)
 	}
-	_ = n.baseline(ctx)
+	_ = n.start(ctx) // the first start: where mentions and tags begin
 	_ = n.fillTagGap(ctx, connectortest.NopInbox{}, "trainfail")
 	first, _ := fake.Post(ana.ID, "@earshot my train is late again #TrainFail", mastodonfake.PostOptions{})
 	reply, _ := fake.Post(ana.ID, "@earshot still waiting <b>&amp;</b>", mastodonfake.PostOptions{InReplyTo: first.ID})

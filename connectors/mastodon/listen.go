@@ -5,438 +5,527 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
 	gomastodon "github.com/mattn/go-mastodon"
 
 	"github.com/earshot-dev/earshot/bridge"
-	"github.com/earshot-dev/earshot/connectors/internal/statefile"
+	"github.com/earshot-dev/earshot/connectors/internal/backoff"
 )
 
-// state is what survives a restart, in Deps.DataDir/mastodon-state.json.
-type state struct {
-	LastNotification string `json:"last_notification_id"`
-	// Hashtags is, per followed hashtag, the newest status handled from
-	// it ("0": none yet): after a reconnect or a restart the tag's
-	// timeline is read from there, so keyword posts made meanwhile arrive.
-	Hashtags map[string]string `json:"hashtags,omitempty"`
+// noStreamRetry is how long, once no stream works, before the streams are
+// tried again (the server may gain one); polling goes on meanwhile.
+const noStreamRetry = 30 * time.Minute
+
+// listenState is which streams are connected and which gaps wait for a
+// poll. Safe for concurrent use.
+type listenState struct {
+	mu      sync.Mutex
+	userUp  bool
+	userGap bool
+	tagUp   map[string]bool
+	tagGap  map[string]bool
+	kick    chan struct{} // a gap is waiting: poll now
 }
 
-func (n *Network) statePath() string {
-	if n.deps.DataDir == "" {
-		return ""
-	}
-	return filepath.Join(n.deps.DataDir, "mastodon-state.json")
+func newListenState() *listenState {
+	return &listenState{tagUp: map[string]bool{}, tagGap: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
-func (n *Network) loadState() error {
-	p := n.statePath()
-	if p == "" {
-		return nil
+// connected records a stream (tag "" for the user stream) as up and its
+// gap as waiting, and wakes the poller.
+func (l *listenState) connected(tag string) {
+	l.mu.Lock()
+	if tag == "" {
+		l.userUp, l.userGap = true, true
+	} else {
+		l.tagUp[tag], l.tagGap[tag] = true, true
 	}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("mastodon: read state: %w", err)
-	}
-	if err := json.Unmarshal(b, &n.state); err != nil {
-		return fmt.Errorf("mastodon: decode state %s: %w", p, err)
-	}
-	return nil
-}
-
-// saveState writes the state atomically; called with n.mu held.
-func (n *Network) saveStateLocked() {
-	p := n.statePath()
-	if p == "" {
-		return
-	}
-	if err := statefile.WriteJSON(p, n.state); err != nil {
-		n.log.Warn("mastodon: save state", "err", err)
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default:
 	}
 }
 
-// idLess compares Mastodon ids (numeric strings of any length).
-func idLess(a, b string) bool {
-	if len(a) != len(b) {
-		return len(a) < len(b)
-	}
-	return a < b
-}
-
-// noteNotification remembers the newest notification handled.
-func (n *Network) noteNotification(id string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if idLess(n.state.LastNotification, id) {
-		n.state.LastNotification = id
-		n.saveStateLocked()
+// disconnected records a stream as down.
+func (l *listenState) disconnected(tag string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if tag == "" {
+		l.userUp = false
+	} else {
+		l.tagUp[tag] = false
 	}
 }
 
-// noteTagStatus remembers the newest status handled from hashtag tag.
-func (n *Network) noteTagStatus(tag, id string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.state.Hashtags == nil {
-		n.state.Hashtags = map[string]string{}
+// due takes what the next poll must read: the mentions unless their stream
+// is up with no gap, each tag unless trusted, up and without a gap.
+func (l *listenState) due(tags []string, trusted bool) (mentions bool, due []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	mentions = !l.userUp || l.userGap
+	l.userGap = false
+	for _, t := range tags {
+		if !trusted || !l.tagUp[t] || l.tagGap[t] {
+			due = append(due, t)
+		}
+		l.tagGap[t] = false
 	}
-	if last, ok := n.state.Hashtags[tag]; !ok || idLess(last, id) {
-		n.state.Hashtags[tag] = id
-		n.saveStateLocked()
-	}
+	return mentions, due
 }
 
-// seenSet remembers the last ids delivered, so a status that arrives twice
-// (stream and gap-fill poll, notification and hashtag) goes in once.
-type seenSet struct {
-	mu    sync.Mutex
-	ids   map[string]bool
-	order []string
-	max   int
-}
-
-func newSeenSet(max int) *seenSet { return &seenSet{ids: map[string]bool{}, max: max} }
-
-// add returns false when id was already there.
-func (s *seenSet) add(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ids[id] {
-		return false
+// undo puts back the gaps a failed poll did not fill.
+func (l *listenState) undo(mentions bool, tags []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.userGap = l.userGap || mentions && l.userUp
+	for _, t := range tags {
+		l.tagGap[t] = l.tagGap[t] || l.tagUp[t]
 	}
-	s.ids[id] = true
-	s.order = append(s.order, id)
-	if len(s.order) > s.max {
-		delete(s.ids, s.order[0])
-		s.order = s.order[1:]
-	}
-	return true
-}
-
-func (s *seenSet) forget(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.ids, id)
 }
 
 // Listen delivers mentions, our own statuses and hashtag posts into in until
-// ctx ends. It blocks, reconnects with backoff, and fills gaps by polling.
+// ctx ends. It blocks. First it detects the server, settles idempotency
+// (a probe where needed) and notes where history ends; then the user
+// stream, the trusted hashtag streams and the poller run until ctx ends,
+// each retrying by itself.
 func (n *Network) Listen(ctx context.Context, in bridge.Inbox) error {
-	backoff := newBackoff()
+	ctx = listening(ctx)
+	bo := backoff.New(n.backoff)
 	for {
-		_, err := n.ensureMe(ctx)
+		err := n.start(ctx)
 		if err == nil {
-			// The very first start notes where history ends, before a
-			// stream opens: everything after that point is delivered.
-			err = n.baseline(ctx)
+			break
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			n.log.Warn("mastodon: cannot start listening", "err", err)
-			if !backoff.sleep(ctx) {
-				return nil
-			}
-			continue
+		if ctx.Err() != nil {
+			return nil
 		}
-		break
+		floor := rateLimitWait(err)
+		var ae *gomastodon.APIError
+		if errors.As(err, &ae) && (ae.StatusCode == http.StatusUnauthorized || ae.StatusCode == http.StatusForbidden) {
+			floor = max(floor, refusedWait) // only a person fixes a refused token
+		}
+		wait := bo.Next(floor)
+		n.health.setStart("Mastodon: cannot start listening: " + err.Error())
+		n.log.Warn("mastodon: cannot start listening", "err", err, "in", wait)
+		if !sleep(ctx, wait) {
+			return nil
+		}
 	}
+	n.health.setStart("")
+	n.mu.Lock()
+	info := n.server
+	n.mu.Unlock()
+	ls := newListenState()
 	var wg sync.WaitGroup
-	wg.Go(func() { n.streamLoop(ctx, in, "user", "") })
-	for _, tag := range n.cfg.Hashtags {
-		wg.Go(func() { n.streamLoop(ctx, in, "hashtag", tag) })
+	wg.Go(func() { n.pollLoop(ctx, in, ls, info) })
+	if n.cfg.Stream == streamPoll {
+		n.health.setPollOnly("polling every " + n.cfg.PollInterval.String() + " (stream: poll)")
+	} else {
+		wg.Go(func() { n.userStreamLoop(ctx, in, ls, info) })
+		if info.trustsTagStreams() {
+			for _, tag := range n.cfg.Hashtags {
+				wg.Go(func() { n.tagStreamLoop(ctx, in, ls, tag) })
+			}
+		}
 	}
 	wg.Wait()
 	return nil
 }
 
-// streamLoop keeps one stream connected until ctx ends.
-func (n *Network) streamLoop(ctx context.Context, in bridge.Inbox, kind, tag string) {
-	backoff := newBackoff()
-	for ctx.Err() == nil {
-		healthy, err := n.runStream(ctx, in, kind, tag)
-		if ctx.Err() != nil {
-			return
-		}
-		if healthy {
-			backoff.reset()
-		}
-		n.log.Info("mastodon: stream ended, reconnecting", "stream", kind, "err", err)
-		var rl *rateLimitError
-		if errors.As(err, &rl) && rl.wait > 0 {
-			// The instance said when: wait for its reset, not the backoff.
-			t := time.NewTimer(rl.wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			continue
-		}
-		if !backoff.sleep(ctx) {
-			return
-		}
-	}
-}
+// refusedWait is the least wait before trying again with a token the
+// server refused: nothing changes until a person fixes the config.
+const refusedWait = 5 * time.Minute
 
-// eventSource yields stream events until the connection ends.
-type eventSource interface {
-	Next() (sseEvent, error)
-	Close()
-}
-
-// runStream connects once, fills the gap (user stream), then handles events
-// until the connection ends. healthy reports that it connected.
-func (n *Network) runStream(ctx context.Context, in bridge.Inbox, kind, tag string) (healthy bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	src, err := n.connect(ctx, cancel, kind, tag)
-	if err != nil {
-		return false, err
-	}
-	defer src.Close()
-	// Connected first, polled second: anything newer arrives on the
-	// stream, anything older through the poll, and seen drops overlaps.
-	if kind == "user" {
-		if err := n.fillGap(ctx, in); err != nil {
-			return true, fmt.Errorf("mastodon: fill the mentions gap: %w", err)
-		}
-	} else if err := n.fillTagGap(ctx, in, tag); err != nil {
-		return true, fmt.Errorf("mastodon: fill the #%s gap: %w", tag, err)
-	}
-	for {
-		ev, err := src.Next()
-		if err != nil {
-			return true, err
-		}
-		n.handle(ctx, in, kind, tag, ev)
-	}
-}
-
-// connect opens one stream; cancel ends it (runStream cancels on return).
-func (n *Network) connect(ctx context.Context, cancel context.CancelFunc, kind, tag string) (eventSource, error) {
-	n.mu.Lock()
-	base := n.streamURL
-	n.mu.Unlock()
-	start := time.Now()
-	if n.cfg.Stream == "websocket" {
-		q := url.Values{"stream": {kind}}
-		if tag != "" {
-			q.Set("tag", tag)
-		}
-		dctx, dcancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-		defer dcancel()
-		c, _, err := websocket.Dial(dctx, base+"/api/v1/streaming?"+q.Encode(), &websocket.DialOptions{
-			HTTPClient: &http.Client{Transport: http.DefaultTransport},
-			HTTPHeader: http.Header{"Authorization": {"Bearer " + n.cfg.AccessToken}},
-		})
-		if err != nil {
-			n.deps.Requests.ObserveRequest(Name, "stream", bridge.OutcomeError, time.Since(start))
-			return nil, fmt.Errorf("mastodon: open %s stream: %w", kind, redact(err, n.cfg.AccessToken))
-		}
-		n.deps.Requests.ObserveRequest(Name, "stream", bridge.OutcomeOK, time.Since(start))
-		c.SetReadLimit(maxSSELine)
-		go keepAlive(ctx, cancel, c, n.idle)
-		return &wsSource{ctx: ctx, c: c}, nil
-	}
-	u := "http" + strings.TrimPrefix(base, "ws") + "/api/v1/streaming/" + kind
-	if tag != "" {
-		u += "?tag=" + url.QueryEscape(tag)
-	}
-	req, err := http.NewRequestWithContext(withOp(ctx, "stream"), http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("mastodon: open %s stream: %w", kind, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+n.cfg.AccessToken)
-	req.Header.Set("Accept", "text/event-stream")
-	// Bound the wait for the response headers only; the body streams on.
-	timer := time.AfterFunc(n.cfg.RequestTimeout, cancel)
-	resp, err := n.stream.Do(req)
-	if !timer.Stop() && err == nil {
-		resp.Body.Close()
-		err = context.DeadlineExceeded
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mastodon: open %s stream: %w", kind, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		return nil, fmt.Errorf("mastodon: open %s stream: %w", kind, apiError(resp))
-	}
-	body := &idleReader{r: resp.Body, t: time.AfterFunc(n.idle, cancel), idle: n.idle}
-	return &sseSource{r: newSSEReader(body), body: resp.Body, t: body.t}, nil
-}
-
-// idleReader ends a stream (through the timer's cancel) when no byte, not
-// even a ":thump" keep-alive, arrived for idle: a half-open connection.
-type idleReader struct {
-	r    io.Reader
-	t    *time.Timer
-	idle time.Duration
-}
-
-func (r *idleReader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if n > 0 {
-		r.t.Reset(r.idle)
-	}
-	return n, err
-}
-
-// keepAlive pings a WebSocket every idle/3 and ends the stream (cancel)
-// when a pong does not come back within idle/3: a half-open connection.
-func keepAlive(ctx context.Context, cancel context.CancelFunc, c *websocket.Conn, idle time.Duration) {
-	t := time.NewTicker(idle / 3)
+// sleep waits d or until ctx ends (false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pctx, pcancel := context.WithTimeout(ctx, idle/3)
-		err := c.Ping(pctx)
-		pcancel()
-		if err != nil {
-			cancel()
-			return
-		}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
-type sseSource struct {
-	r    *sseReader
-	body io.ReadCloser
-	t    *time.Timer
-}
-
-func (s *sseSource) Next() (sseEvent, error) { return s.r.Next() }
-func (s *sseSource) Close()                  { s.t.Stop(); s.body.Close() }
-
-type wsSource struct {
-	ctx context.Context
-	c   *websocket.Conn
-}
-
-func (s *wsSource) Next() (sseEvent, error) {
-	for {
-		_, b, err := s.c.Read(s.ctx)
-		if err != nil {
-			return sseEvent{}, err
-		}
-		ev, err := decodeWSMessage(b)
-		if err != nil {
-			continue // one bad frame does not end the stream
-		}
-		return ev, nil
-	}
-}
-func (s *wsSource) Close() { _ = s.c.CloseNow() }
-
-// redact removes the token from an error's text (a dial error may quote the URL).
-func redact(err error, secret string) error {
-	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+// start detects the server, proves idempotency where it must, and notes
+// where history ends: the newest mention notification on the very first
+// start, and for each hashtag not followed before, the newest status with
+// it (nothing yet when the server does not know the tag), so the first
+// keyword post made after the watch started is delivered.
+func (n *Network) start(ctx context.Context) error {
+	me, err := n.ensureMe(ctx)
+	if err != nil {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), secret, "[redacted]"))
-}
-
-// baseline, on the very first start (no id kept), notes the newest
-// notification as history. Otherwise it does nothing.
-func (n *Network) baseline(ctx context.Context) error {
-	n.mu.Lock()
-	last := n.state.LastNotification
-	n.mu.Unlock()
-	if last != "" {
-		return nil
+	if err := n.settleIdempotency(ctx, me); err != nil {
+		return err
 	}
-	return n.fillGap(ctx, nil)
-}
-
-// fillGap delivers mention notifications newer than the last one handled.
-// On the very first start (no id kept) it only notes where "now" is.
-func (n *Network) fillGap(ctx context.Context, in bridge.Inbox) error {
-	n.mu.Lock()
-	last := n.state.LastNotification
-	n.mu.Unlock()
-	const page = 40
-	for {
-		q := url.Values{"types[]": {"mention"}, "limit": {strconv.Itoa(page)}}
-		if last != "" {
-			q.Set("min_id", last)
-		}
-		var notes []gomastodon.Notification
-		if err := n.getJSON(ctx, "notifications", "/api/v1/notifications", q, &notes); err != nil {
-			return err
-		}
-		sort.Slice(notes, func(i, j int) bool { return idLess(string(notes[i].ID), string(notes[j].ID)) })
-		if last == "" {
-			// First start (baseline, before any stream opens): what is
-			// there is history. "0" marks "nothing yet", so the next gap
-			// fill delivers everything after it.
-			base := "0"
-			if len(notes) > 0 {
-				base = string(notes[len(notes)-1].ID)
-			}
-			n.noteNotification(base)
-			return nil
-		}
-		for _, nt := range notes {
-			if !idLess(last, string(nt.ID)) {
-				continue
-			}
-			n.handleNotification(ctx, in, nt)
-			last = string(nt.ID)
-		}
-		if len(notes) < page {
-			return nil
+	if n.notes.from() == "" {
+		if err := n.fillGap(ctx, nil); err != nil {
+			return fmt.Errorf("mastodon: note where the mentions begin: %w", err)
 		}
 	}
-}
-
-// fillTagGap delivers the public statuses with hashtag tag newer than the
-// last one handled from it, oldest first, paging forward through the tag's
-// timeline. The very first time (nothing kept) it only notes where the
-// timeline is. It stops at a post the inbox did not take: the next
-// (re)connect starts from there.
-func (n *Network) fillTagGap(ctx context.Context, in bridge.Inbox, tag string) error {
-	n.mu.Lock()
-	last, known := n.state.Hashtags[tag]
-	n.mu.Unlock()
-	path := "/api/v1/timelines/tag/" + url.PathEscape(tag)
-	if !known {
+	for _, tag := range n.cfg.Hashtags {
+		n.mu.Lock()
+		_, known := n.state.Hashtags[tag]
+		n.mu.Unlock()
+		if known {
+			continue
+		}
 		var sts []gomastodon.Status
-		if err := n.getJSON(ctx, "tag_timeline", path, url.Values{"limit": {"1"}}, &sts); err != nil {
-			return err
+		err := n.getJSON(ctx, "tag_timeline", tagPath(tag), url.Values{"limit": {"1"}}, &sts)
+		if err != nil && !unknownTag(err) {
+			return fmt.Errorf("mastodon: note where #%s begins: %w", tag, err)
 		}
 		base := "0"
 		if len(sts) > 0 {
 			base = string(sts[0].ID)
 		}
 		n.noteTagStatus(tag, base)
+	}
+	return nil
+}
+
+// settleIdempotency runs the probe (server.go) when idempotent: auto and
+// neither the software nor an earlier probe of this version says. A probe
+// that fails leaves the network not Idempotent and is tried at the next
+// start; only a rate limit holds the start back.
+func (n *Network) settleIdempotency(ctx context.Context, me *gomastodon.Account) error {
+	n.mu.Lock()
+	info, kept := n.server, n.state.Server
+	n.mu.Unlock()
+	if n.cfg.Idempotent != "auto" {
 		return nil
 	}
-	const page = 40
+	if _, known := info.knownIdempotency(); known {
+		return nil
+	}
+	if kept.Probed && kept.Software == info.Software && kept.Version == info.Version {
+		return nil
+	}
+	honours, err := n.probeIdempotency(ctx, me)
+	if rateLimitWait(err) > 0 || ctx.Err() != nil {
+		return err
+	}
+	if err != nil {
+		n.log.Warn("mastodon: could not find out whether this server honours Idempotency-Key; a reply that may have gone out will be shown as uncertain",
+			"server", info.String(), "err", err)
+		return nil
+	}
+	n.idem.Store(honours)
+	n.log.Info("mastodon: idempotency probed", "server", info.String(), "honours_idempotency_key", honours)
+	n.mu.Lock()
+	n.state.Server = serverState{Software: info.Software, Version: info.Version, Probed: true, Idempotent: honours}
+	n.saveStateLocked()
+	n.mu.Unlock()
+	return nil
+}
+
+// userStreamLoop keeps the user stream connected until ctx ends, over the
+// configured transport or, with stream: auto, the first the server does
+// not refuse as missing. When none works it says so once, at WARN, and
+// leaves listening to the poller, trying the streams again now and then.
+func (n *Network) userStreamLoop(ctx context.Context, in bridge.Inbox, ls *listenState, info serverInfo) {
+	bo := backoff.New(n.backoff)
+	modes := n.streamModes(info)
+	missing := map[string]string{}
+	warned := false
+	for ctx.Err() == nil {
+		mode := ""
+		for _, m := range modes {
+			if _, gone := missing[m]; !gone {
+				mode = m
+				break
+			}
+		}
+		if mode == "" {
+			var why []string
+			for _, m := range modes {
+				why = append(why, missing[m])
+			}
+			reason := strings.Join(why, ", ")
+			n.setMode(streamPoll, reason)
+			n.health.setStream(fmt.Sprintf("no stream works on %s (%s)", info, reason))
+			if !warned {
+				warned = true
+				n.log.Warn("mastodon: no stream works on this server; polling instead", "server", info.String(),
+					"why", reason, "every", n.cfg.PollInterval)
+			}
+			if !sleep(ctx, noStreamRetry) {
+				return
+			}
+			clear(missing)
+			continue
+		}
+		n.setMode(mode, autoWhy(values(missing)))
+		upFor, err := n.runStream(ctx, in, ls, mode, "user", "")
+		if ctx.Err() != nil {
+			return
+		}
+		bo.Done(upFor)
+		if missingStream(err) {
+			missing[mode] = streamName(mode) + " refused: " + statusOf(err)
+			continue
+		}
+		n.noteAccount(errorsOnlyAuth(err))
+		n.health.setStream(fmt.Sprintf("the mentions stream (%s) is down: %v", streamName(mode), err))
+		wait := bo.Next(rateLimitWait(err))
+		n.log.Info("mastodon: stream ended, reconnecting", "stream", "user", "mode", mode, "err", err, "in", wait)
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// errorsOnlyAuth is err when it is a refused token, else nil.
+func errorsOnlyAuth(err error) error {
+	var ae *gomastodon.APIError
+	if errors.As(err, &ae) && ae.StatusCode == http.StatusUnauthorized {
+		return err
+	}
+	return nil
+}
+
+func values(m map[string]string) []string {
+	var out []string
+	for _, v := range m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// setMode records the user stream's transport (streamPoll: none) and why.
+func (n *Network) setMode(mode, why string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mode != mode && n.modeCh != nil {
+		close(n.modeCh)
+		n.modeCh = nil
+	}
+	n.mode, n.why = mode, why
+}
+
+// modeChanged is closed when the user stream's transport next changes.
+func (n *Network) modeChanged() <-chan struct{} {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.modeCh == nil {
+		n.modeCh = make(chan struct{})
+	}
+	return n.modeCh
+}
+
+// tagStreamLoop keeps one trusted hashtag stream connected until ctx
+// ends, over the transport the user stream uses (while it has none, the
+// poller reads the tag).
+func (n *Network) tagStreamLoop(ctx context.Context, in bridge.Inbox, ls *listenState, tag string) {
+	bo := backoff.New(n.backoff)
+	for ctx.Err() == nil {
+		n.mu.Lock()
+		mode := n.mode
+		n.mu.Unlock()
+		if mode != streamSSE && mode != streamWebSocket {
+			select {
+			case <-ctx.Done():
+				return
+			case <-n.modeChanged():
+			}
+			continue
+		}
+		upFor, err := n.runStream(ctx, in, ls, mode, "hashtag", tag)
+		if ctx.Err() != nil {
+			return
+		}
+		bo.Done(upFor)
+		wait := bo.Next(rateLimitWait(err))
+		n.log.Info("mastodon: stream ended, reconnecting", "stream", "hashtag", "tag", tag, "err", err, "in", wait)
+		if !sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// runStream connects once and handles events until the connection ends;
+// upFor is how long it was connected (0: it never was). While it is, the
+// poller knows, and fills the gap since the last connection.
+func (n *Network) runStream(ctx context.Context, in bridge.Inbox, ls *listenState, mode, kind, tag string) (upFor time.Duration, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	src, err := n.connect(ctx, cancel, mode, kind, tag)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	start := time.Now()
+	// Connected first, polled second: anything newer arrives on the
+	// stream, anything older through the poll, and seen drops overlaps.
+	ls.connected(tag)
+	defer ls.disconnected(tag)
+	if kind == "user" {
+		n.health.setStream("")
+	}
 	for {
+		ev, err := src.Next()
+		if err != nil {
+			return max(time.Since(start), time.Nanosecond), err
+		}
+		n.handle(ctx, in, kind, tag, ev)
+	}
+}
+
+// pollLoop reads what no stream brings: right away (the gap since the
+// last run), when a stream (re)connects (the gap since it dropped), and
+// every PollInterval while the mentions have no stream or a hashtag's
+// stream is not trusted. A failed poll is retried after a growing delay
+// that honours the rate limit's reset.
+func (n *Network) pollLoop(ctx context.Context, in bridge.Inbox, ls *listenState, info serverInfo) {
+	bo := backoff.New(n.backoff)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-ls.kick:
+			if failing {
+				continue // the timer's retry covers it
+			}
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
+		}
+		mentions, tags := ls.due(n.cfg.Hashtags, info.trustsTagStreams())
+		var err error
+		if mentions {
+			err = n.fillGap(ctx, in)
+		}
+		for _, tag := range tags {
+			if err != nil {
+				break
+			}
+			if e := n.fillTagGap(ctx, in, tag); e != nil {
+				err = fmt.Errorf("mastodon: fill the #%s gap: %w", tag, e)
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if mentions || len(tags) > 0 {
+			n.noteAccount(errorsOnlyAuth(err))
+			n.health.setPoll(err)
+		}
+		wait := n.cfg.PollInterval
+		failing = err != nil
+		if failing {
+			ls.undo(mentions, tags)
+			wait = bo.Next(rateLimitWait(err))
+			n.log.Info("mastodon: poll failed; trying again", "err", err, "in", wait)
+		} else {
+			bo.Reset()
+		}
+		t.Reset(wait)
+	}
+}
+
+// fillGap delivers mention notifications after the poll window's start
+// (see noteWindow), oldest first, page by page; it stops at one the inbox
+// did not take. On the very first start (in nil) it only notes where the
+// newest notification is.
+func (n *Network) fillGap(ctx context.Context, in bridge.Inbox) error {
+	const page = 40
+	from := n.notes.from()
+	for range 100 { // pages per poll, bounded
+		q := url.Values{"types[]": {"mention"}, "limit": {strconv.Itoa(page)}}
+		if from != "" {
+			q.Set("min_id", from)
+		}
+		var notes []gomastodon.Notification
+		if err := n.getJSON(ctx, "notifications", "/api/v1/notifications", q, &notes); err != nil {
+			return fmt.Errorf("mastodon: fill the mentions gap: %w", err)
+		}
+		sort.Slice(notes, func(i, j int) bool { return idLess(string(notes[i].ID), string(notes[j].ID)) })
+		if in == nil {
+			// First start: what is there is history. "0" marks "nothing
+			// yet", so the next poll delivers everything after it.
+			base := "0"
+			if len(notes) > 0 {
+				base = string(notes[len(notes)-1].ID)
+			}
+			n.notes.reset(base)
+			n.saveNotes(base)
+			return nil
+		}
+		for _, nt := range notes {
+			if from != "" && !idLess(from, string(nt.ID)) {
+				continue
+			}
+			if !n.handleNotification(ctx, in, nt) {
+				return fmt.Errorf("mastodon: notification %s not handed over", nt.ID)
+			}
+			from = string(nt.ID)
+		}
+		if len(notes) < page {
+			break
+		}
+	}
+	if base, changed := n.notes.settle(n.deps.Now(), n.settleFor()); changed {
+		n.saveNotes(base)
+	}
+	return nil
+}
+
+// saveNotes keeps where the next mentions poll starts.
+func (n *Network) saveNotes(base string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.state.LastNotification = base
+	n.saveStateLocked()
+}
+
+func tagPath(tag string) string { return "/api/v1/timelines/tag/" + url.PathEscape(tag) }
+
+// unknownTag reports whether a tag timeline's error means the server does
+// not know the tag yet (GoToSocial answers 404 until a status used it):
+// an empty timeline, not a failure.
+func unknownTag(err error) bool {
+	var ae *gomastodon.APIError
+	return errors.As(err, &ae) && ae.StatusCode == http.StatusNotFound
+}
+
+// fillTagGap delivers the public statuses with hashtag tag newer than the
+// last one handled from it, oldest first, paging forward through the tag's
+// timeline. It stops at a post the inbox did not take: the next poll
+// starts from there.
+func (n *Network) fillTagGap(ctx context.Context, in bridge.Inbox, tag string) error {
+	n.mu.Lock()
+	last, ok := n.state.Hashtags[tag]
+	n.mu.Unlock()
+	if !ok {
+		last = "0"
+	}
+	const page = 40
+	for range 100 { // pages per poll, bounded
 		var sts []gomastodon.Status
 		q := url.Values{"min_id": {last}, "limit": {strconv.Itoa(page)}}
-		if err := n.getJSON(ctx, "tag_timeline", path, q, &sts); err != nil {
+		if err := n.getJSON(ctx, "tag_timeline", tagPath(tag), q, &sts); err != nil {
+			if unknownTag(err) {
+				return nil
+			}
 			return err
 		}
 		sort.Slice(sts, func(i, j int) bool { return idLess(string(sts[i].ID), string(sts[j].ID)) })
@@ -455,6 +544,7 @@ func (n *Network) fillTagGap(ctx context.Context, in bridge.Inbox, tag string) e
 			return nil
 		}
 	}
+	return nil
 }
 
 // handle dispatches one stream event (tag: the hashtag of a hashtag stream).
@@ -487,20 +577,37 @@ func (n *Network) handle(ctx context.Context, in bridge.Inbox, kind, tag string,
 	}
 }
 
-func (n *Network) handleNotification(ctx context.Context, in bridge.Inbox, nt gomastodon.Notification) {
-	if nt.Type == "mention" && nt.Status != nil {
-		if !n.deliver(ctx, in, nt.Status) {
-			return // not handed over: keep the id so the next gap fill retries
-		}
+// handleNotification delivers a mention's status; it reports false when
+// the inbox did not take it (the next mentions poll reads it again).
+func (n *Network) handleNotification(ctx context.Context, in bridge.Inbox, nt gomastodon.Notification) bool {
+	if nt.Type == "mention" && nt.Status != nil && !n.deliver(ctx, in, nt.Status) {
+		n.notes.failed(string(nt.ID))
+		return false
 	}
-	n.noteNotification(string(nt.ID))
+	n.notes.handled(string(nt.ID), n.deps.Now())
+	if base, changed := n.notes.settle(n.deps.Now(), n.settleFor()); changed {
+		n.saveNotes(base)
+	}
+	return true
+}
+
+// settleFor is how far back mentions polls read again: not at all on
+// Mastodon, whose notifications become visible in id order; n.settle
+// elsewhere (GoToSocial makes them asynchronously).
+func (n *Network) settleFor() time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.server.mastodon() {
+		return 0
+	}
+	return n.settle
 }
 
 // deliver converts st and hands it to the inbox once. It reports whether
 // the post is now with the bridge (or was already).
 func (n *Network) deliver(ctx context.Context, in bridge.Inbox, st *gomastodon.Status) bool {
 	id := string(st.ID)
-	if !n.seen.add(id) {
+	if !n.seen.Add(id) {
 		return true
 	}
 	p, err := n.toPost(ctx, st)
@@ -508,7 +615,7 @@ func (n *Network) deliver(ctx context.Context, in bridge.Inbox, st *gomastodon.S
 		err = in.Post(ctx, p)
 	}
 	if err != nil {
-		n.seen.forget(id)
+		n.seen.Forget(id)
 		n.log.Warn("mastodon: could not hand over a post", "post", id, "err", err)
 		return false
 	}
@@ -523,7 +630,7 @@ func (n *Network) toPost(ctx context.Context, st *gomastodon.Status) (bridge.Pos
 		return bridge.Post{}, err
 	}
 	n.mu.Lock()
-	domain := n.domain
+	domain := n.server.Domain
 	n.mu.Unlock()
 	p := bridge.Post{
 		Network: Name,
@@ -606,24 +713,4 @@ func idString(v any) string {
 		return x.String()
 	}
 	return ""
-}
-
-// backoff is the reconnect delay: 200ms doubling to 30s, with jitter.
-type backoff struct{ d time.Duration }
-
-func newBackoff() *backoff { return &backoff{d: 200 * time.Millisecond} }
-func (b *backoff) reset()  { b.d = 200 * time.Millisecond }
-
-// sleep waits the current delay (or until ctx ends: false) and doubles it.
-func (b *backoff) sleep(ctx context.Context) bool {
-	d := b.d/2 + rand.N(b.d/2+1)
-	b.d = min(2*b.d, 30*time.Second)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

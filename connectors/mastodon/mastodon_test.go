@@ -2,10 +2,12 @@ package mastodon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +40,16 @@ type fixture struct {
 
 func newFixture(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	f := mastodonfake.New(mastodonfake.Options{KeepAlive: 50 * time.Millisecond})
+	return newFixtureOn(t, mastodonfake.Options{}, cfg)
+}
+
+// newFixtureOn is newFixture on a fake with opts (GoToSocial mode, say).
+func newFixtureOn(t *testing.T, opts mastodonfake.Options, cfg Config) *fixture {
+	t.Helper()
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = 50 * time.Millisecond
+	}
+	f := mastodonfake.New(opts)
 	t.Cleanup(f.Close)
 	cfg.Server = f.URL()
 	if cfg.AccessToken == "" {
@@ -62,9 +73,9 @@ func (fx *fixture) post(t testing.TB, text, inReplyTo string) string {
 	return st.ID
 }
 
-func harness(stream string) connectortest.NetworkHarness {
+func harness(software, stream string) connectortest.NetworkHarness {
 	return connectortest.NetworkHarness{New: func(t *testing.T) *connectortest.NetworkEnv {
-		fx := newFixture(t, Config{Stream: stream})
+		fx := newFixtureOn(t, mastodonfake.Options{Software: software}, Config{Stream: stream})
 		f := fx.fake
 		return &connectortest.NetworkEnv{
 			Network:   fx.net,
@@ -95,21 +106,22 @@ func harness(stream string) connectortest.NetworkHarness {
 	}}
 }
 
-func TestNetworkSuiteSSE(t *testing.T)       { connectortest.RunNetworkSuite(t, harness("sse")) }
-func TestNetworkSuiteWebSocket(t *testing.T) { connectortest.RunNetworkSuite(t, harness("websocket")) }
+func TestNetworkSuiteSSE(t *testing.T) {
+	connectortest.RunNetworkSuite(t, harness(mastodonfake.Mastodon, "sse"))
+}
+
+func TestNetworkSuiteWebSocket(t *testing.T) {
+	connectortest.RunNetworkSuite(t, harness(mastodonfake.Mastodon, "websocket"))
+}
+
+// The same suite against GoToSocial's behaviour, with the default config.
+func TestNetworkSuiteGoToSocial(t *testing.T) {
+	connectortest.RunNetworkSuite(t, harness(mastodonfake.GoToSocial, ""))
+}
 
 func listen(t *testing.T, fx *fixture) *connectortest.RecordingInbox {
 	t.Helper()
-	in := connectortest.NewRecordingInbox()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fx.net.Listen(ctx, in) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Listen: %v", err)
-		}
-	})
+	in := runListen(t, fx)
 	connectortest.WaitFor(t, 5*time.Second, "stream", func() bool { return fx.fake.Streams() > 0 })
 	return in
 }
@@ -354,7 +366,8 @@ func offlineNetwork(t testing.TB) *Network {
 		t.Fatal(err)
 	}
 	n.me = &gomastodon.Account{ID: "1", Acct: "earshot"}
-	n.domain = "fake.social"
+	n.server = serverInfo{Software: softwareMastodon, Version: "4.3.0", Domain: "fake.social", MaxChars: 500}
+	n.isDetected = true
 	return n
 }
 
@@ -632,4 +645,68 @@ func TestInstanceValidationErrorReachesStaff(t *testing.T) {
 	if len(fx.fake.Published()) != 0 {
 		t.Error("the instance stored a post it refused")
 	}
+}
+
+// The fake's GoToSocial mode does what GoToSocial did when observed.
+func TestFakeGoToSocialMode(t *testing.T) {
+	t.Parallel()
+	f := mastodonfake.New(mastodonfake.Options{Software: mastodonfake.GoToSocial, NotifyDelay: 20 * time.Millisecond})
+	t.Cleanup(f.Close)
+	get := func(path string) int {
+		req, _ := http.NewRequest(http.MethodGet, f.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("/api/v1/streaming/user"); code != http.StatusNotFound {
+		t.Errorf("SSE answered %d, want 404", code)
+	}
+	if code := get("/api/v1/timelines/tag/fresh"); code != http.StatusNotFound {
+		t.Errorf("an unknown tag's timeline answered %d, want 404", code)
+	}
+	ana := f.AddAccount("ana", "Ana", 1)
+	if _, err := f.Post(ana.ID, "first #fresh "+strings.Repeat("x", 4900), mastodonfake.PostOptions{}); err != nil {
+		t.Errorf("5000 characters are allowed: %v", err)
+	}
+	if code := get("/api/v1/timelines/tag/fresh"); code != http.StatusOK {
+		t.Errorf("a used tag's timeline answered %d", code)
+	}
+	if _, err := f.Post(ana.ID, "see https://example.com/"+strings.Repeat("y", 4990), mastodonfake.PostOptions{}); err == nil {
+		t.Error("a URL counted 23 instead of as typed")
+	}
+	// Idempotency-Key is ignored: one key, two statuses.
+	for range 2 {
+		req, _ := http.NewRequest(http.MethodPost, f.URL()+"/api/v1/statuses", strings.NewReader("status=hello"))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Idempotency-Key", "same")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if n := len(f.Published()); n != 2 {
+		t.Errorf("two posts with one Idempotency-Key made %d statuses, want 2", n)
+	}
+	// Notifications become visible a moment after their status.
+	if _, err := f.Post(ana.ID, "@earshot hello", mastodonfake.PostOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	connectortest.WaitFor(t, 5*time.Second, "the notification", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, f.URL()+"/api/v1/notifications", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var notes []map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&notes)
+		return len(notes) == 1
+	})
 }

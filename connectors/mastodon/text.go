@@ -3,6 +3,7 @@ package mastodon
 import (
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 )
@@ -67,3 +68,11 @@ func CountChars(text string) int {
 	t = mentionRe.ReplaceAllString(t, "$1@$2")
 	return len([]rune(t))
 }
+
+// CountPlain counts text as GoToSocial does: every code point, links and
+// mentions as typed.
+func CountPlain(text string) int { return utf8.RuneCountInString(text) }
+
+// CountStrict is the longer of both counts, for a server whose rules are
+// not known: what passes it passes either.
+func CountStrict(text string) int { return max(CountChars(text), CountPlain(text)) }

@@ -2,6 +2,7 @@ package mastodon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,6 +17,7 @@ type ctxKey int
 const (
 	opKey ctxKey = iota
 	idemKey
+	listenKey
 )
 
 // withOp names the request for the metrics (a fixed short name).
@@ -31,6 +33,12 @@ func withIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idemKey, key)
 }
 
+// listening marks ctx's requests as listening's, which spend at most the
+// listening share of the rate limit (rate.go).
+func listening(ctx context.Context) context.Context {
+	return context.WithValue(ctx, listenKey, true)
+}
+
 // rateLimitError is a 429 answer: wait is how long the instance asked us to
 // wait (from X-RateLimit-Reset, ISO-8601, or Retry-After).
 type rateLimitError struct {
@@ -41,34 +49,57 @@ func (e *rateLimitError) Error() string {
 	return fmt.Sprintf("rate limited (HTTP 429), reset in %v", e.wait.Round(time.Second))
 }
 
+// rateLimitWait is how long err says to wait for the rate limit (0: err is
+// not a 429).
+func rateLimitWait(err error) time.Duration {
+	var rl *rateLimitError
+	if errors.As(err, &rl) {
+		return max(rl.wait, time.Second)
+	}
+	return 0
+}
+
 // transport records every request in the metrics, adds the Idempotency-Key
-// from the context, and turns a 429 into a *rateLimitError so go-mastodon
-// does not back off on its own for up to an hour.
+// from the context, keeps the account's rate-limit budget up to date, holds
+// listening requests back while only the replies' share of it is left, and
+// turns a 429 into a *rateLimitError, so go-mastodon does not back off on
+// its own for up to an hour and a WebSocket dial's 429 is seen as one.
 type transport struct {
-	base http.RoundTripper
-	obs  bridge.RequestObserver
-	now  func() time.Time
+	base   http.RoundTripper
+	obs    bridge.RequestObserver
+	now    func() time.Time
+	budget *rateBudget
+	held   func(time.Duration) // told when listening starts waiting for a window's reset
 }
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	op, _ := req.Context().Value(opKey).(string)
+	ctx := req.Context()
+	op, _ := ctx.Value(opKey).(string)
 	if op == "" {
 		op = "other"
 	}
-	if key, ok := req.Context().Value(idemKey).(string); ok {
-		req = req.Clone(req.Context())
+	if on, _ := ctx.Value(listenKey).(bool); on {
+		if err := t.budget.waitListen(ctx, t.held); err != nil {
+			return nil, err
+		}
+	}
+	if key, ok := ctx.Value(idemKey).(string); ok {
+		req = req.Clone(ctx)
 		req.Header.Set("Idempotency-Key", key)
 	}
 	start := time.Now()
 	resp, err := t.base.RoundTrip(req)
 	d := time.Since(start)
-	switch {
-	case err != nil:
+	if err != nil {
 		t.obs.ObserveRequest(Name, op, bridge.OutcomeError, d)
 		return nil, err
+	}
+	t.budget.observe(resp.Header)
+	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		t.obs.ObserveRequest(Name, op, bridge.OutcomeRateLimited, d)
 		wait := resetWait(resp.Header, t.now())
+		t.budget.spent(t.now().Add(wait))
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		return nil, &rateLimitError{wait: wait}

@@ -131,10 +131,16 @@ func markLine(m bridge.MessageRef, dl bridge.Delivery) (string, []slack.Block) {
 	var text string
 	switch dl.State {
 	case bridge.DeliverySent:
-		if dl.Link == "" {
+		if dl.Link == "" && dl.Reason == "" {
 			return "", nil
 		}
-		text = ":white_check_mark: Sent: " + link(dl.Link, dl.Link)
+		text = ":white_check_mark: Sent"
+		if dl.Link != "" {
+			text += ": " + link(dl.Link, dl.Link)
+		}
+		if dl.Reason != "" {
+			text += "\n:warning: " + escape(dl.Reason)
+		}
 	case bridge.DeliveryFailed:
 		text = ":x: Not delivered"
 		if dl.Reason != "" {

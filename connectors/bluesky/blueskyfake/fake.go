@@ -16,13 +16,18 @@
 // bluesky-social/indigo#873 and bluesky-social/atproto#4728). Without rkey
 // the fake mints a TID, as the PDS does.
 //
-// Tests and `earshot demo` drive it as people (AddAccount, Post, SendDM) and
-// inspect it (Posts, Published, DMs). Knobs: FailNext (HTTP errors before
-// anything is done, 429 with RateLimit-Reset), LoseNext (the work is done,
-// then the answer is an HTTP error or never comes: "it went through but the
-// answer was lost"), ExpireTokens (the next calls answer 400 ExpiredToken),
-// SetLatency, DropStreams, SetDMPolicy, SetDuplicateAnswer. Subscribe is a
-// change feed for a live sandbox page. Safe for concurrent use.
+// Tests and `earshot demo` drive it as people (AddAccount, Post, Delete,
+// SendDM) and inspect it (Posts, Published, DMs). Knobs: FailNext (HTTP
+// errors before anything is done, 429 with RateLimit-Reset), LoseNext (the
+// work is done, then the answer is an HTTP error or never comes: "it went
+// through but the answer was lost"), ExpireTokens (the next calls answer
+// 400 ExpiredToken), ForgetSessions (every token is one this PDS cannot
+// verify: 400 InvalidToken, as a real PDS answers), SetAccountStatus (401
+// AccountTakedown, AccountDeactivated, AccountSuspended on login and
+// calls), SetAppView (without one getProfile answers 502 UpstreamFailure;
+// describeRepo still names the handle), SetLatency, DropStreams,
+// SetDMPolicy, SetDuplicateAnswer. Subscribe is a change feed for a live
+// sandbox page. Safe for concurrent use.
 package blueskyfake
 
 import (
@@ -59,6 +64,9 @@ type Account struct {
 	// DMPolicy: "all" (default), "following" (only accounts it follows), "none".
 	DMPolicy string
 	Follows  map[string]bool
+	// Status is "" (active), or what its server did: AccountTakedown,
+	// AccountDeactivated or AccountSuspended (SetAccountStatus).
+	Status string
 }
 
 // Ref is a strong reference to a record.
@@ -148,7 +156,8 @@ type Server struct {
 	expired  map[string]bool // access tokens that now answer ExpiredToken
 	posts    []*Post
 	byURI    map[string]*Post
-	log      [][]byte // jetstream events, in time order
+	gone     map[string]*Post // deleted posts: replies to them are still taken, as a real PDS does
+	log      [][]byte         // jetstream events, in time order
 	logUS    []int64
 	dms      []DM
 	fails    fakekit.Failures[failure]
@@ -157,15 +166,16 @@ type Server struct {
 		status int
 		name   string
 	} // the answer to a create on an rkey that is taken
-	lastTID  int64 // the last minted TID's microseconds, to keep them increasing
-	latency  fakekit.Latency
-	subs     map[*sub]bool
-	stalled  map[*sub]bool
-	feed     fakekit.Feed[Event]
-	us       Account
-	created  int // sessions created
-	renewed  int // sessions refreshed
-	resolved int // resolveHandle calls
+	lastTID   int64 // the last minted TID's microseconds, to keep them increasing
+	noAppView bool
+	latency   fakekit.Latency
+	subs      map[*sub]bool
+	stalled   map[*sub]bool
+	feed      fakekit.Feed[Event]
+	us        Account
+	created   int // sessions created
+	renewed   int // sessions refreshed
+	resolved  int // resolveHandle calls
 }
 
 // SessionCounts says how many sessions were created and refreshed, and how
@@ -188,7 +198,7 @@ func New() *Server {
 	s := &Server{
 		accounts: map[string]*Account{}, byHandle: map[string]*Account{},
 		access: map[string]string{}, refresh: map[string]string{}, expired: map[string]bool{},
-		byURI: map[string]*Post{}, subs: map[*sub]bool{}, stalled: map[*sub]bool{},
+		byURI: map[string]*Post{}, gone: map[string]*Post{}, subs: map[*sub]bool{}, stalled: map[*sub]bool{},
 		feed: fakekit.Feed[Event]{Buffer: 64},
 	}
 	s.dup.status, s.dup.name = http.StatusBadRequest, "RecordAlreadyExists"
@@ -304,6 +314,67 @@ func (s *Server) ExpireTokens() {
 	}
 }
 
+// ForgetSessions forgets every session: the tokens Earshot holds become
+// ones this PDS cannot verify (400 InvalidToken on calls; a refresh is
+// refused as revoked), as after a key rotation or a move to another PDS.
+func (s *Server) ForgetSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.access)
+	clear(s.refresh)
+	clear(s.expired)
+}
+
+// SetAccountStatus sets what did's server did to it: "" (active),
+// "AccountTakedown", "AccountDeactivated" or "AccountSuspended". A
+// refused account gets HTTP 401 with that error on login and on every call.
+func (s *Server) SetAccountStatus(did, status string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.accounts[did]; a != nil {
+		a.Status = status
+	}
+}
+
+// SetAppView says whether an AppView answers behind the PDS: without one,
+// getProfile answers 502 UpstreamFailure as a real PDS does.
+func (s *Server) SetAppView(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noAppView = !on
+}
+
+// Delete deletes the post at uri, as its author may. A reply to it is
+// still taken (the PDS checks the reply's refs, not that the post lives).
+func (s *Server) Delete(uri string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.byURI[uri]
+	if p == nil {
+		return false
+	}
+	delete(s.byURI, uri)
+	s.gone[uri] = p
+	for i, q := range s.posts {
+		if q == p {
+			s.posts = append(s.posts[:i], s.posts[i+1:]...)
+			break
+		}
+	}
+	return true
+}
+
+// statusText is the message of an account status error.
+func statusText(status string) string {
+	switch status {
+	case "AccountTakedown":
+		return "Account has been taken down"
+	case "AccountDeactivated":
+		return "Account is deactivated"
+	}
+	return "Account has been suspended"
+}
+
 // SetLatency delays every XRPC answer by d.
 func (s *Server) SetLatency(d time.Duration) { s.latency.Set(d) }
 
@@ -396,6 +467,12 @@ func (s *Server) validateLocked(rec Record) error {
 	}
 	if r := rec.Reply; r != nil {
 		parent, root := s.byURI[r.Parent.URI], s.byURI[r.Root.URI]
+		if parent == nil {
+			parent = s.gone[r.Parent.URI]
+		}
+		if root == nil {
+			root = s.gone[r.Root.URI]
+		}
 		if parent == nil || parent.CID != r.Parent.CID {
 			return fmt.Errorf("Invalid app.bsky.feed.post record: reply parent %q does not match a post", r.Parent.URI)
 		}
@@ -617,12 +694,20 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, did strin
 		s.mu.Lock()
 		did, known := s.access[tok]
 		expired := s.expired[tok]
+		status := ""
+		if a := s.accounts[did]; a != nil {
+			status = a.Status
+		}
 		s.mu.Unlock()
 		switch {
-		case !ok || !known:
-			xerr(w, 401, "InvalidToken", "Token could not be verified")
+		case !ok:
+			xerr(w, 401, "AuthMissing", "Authentication Required")
+		case !known:
+			xerr(w, 400, "InvalidToken", "Token could not be verified")
 		case expired:
 			xerr(w, 400, "ExpiredToken", "Token has expired")
+		case status != "":
+			xerr(w, 401, status, statusText(status))
 		default:
 			h(w, r, did)
 		}
@@ -714,6 +799,12 @@ func (s *Server) routes() http.Handler {
 			xerr(w, 401, "AuthenticationRequired", "Invalid identifier or password")
 			return
 		}
+		if a.Status != "" {
+			status := a.Status
+			s.mu.Unlock()
+			xerr(w, 401, status, statusText(status))
+			return
+		}
 		acc, rf := s.issueLocked(a.DID)
 		s.created++
 		s.mu.Unlock()
@@ -752,7 +843,12 @@ func (s *Server) routes() http.Handler {
 		if a == nil {
 			a = s.byHandle[actor]
 		}
+		noAppView := s.noAppView
 		s.mu.Unlock()
+		if noAppView {
+			xerr(w, 502, "UpstreamFailure", "Upstream service unreachable")
+			return
+		}
 		if a == nil {
 			xerr(w, 400, "InvalidRequest", "Profile not found")
 			return
@@ -760,6 +856,25 @@ func (s *Server) routes() http.Handler {
 		writeJSON(w, 200, map[string]any{"did": a.DID, "handle": a.Handle, "displayName": a.Name,
 			"avatar": s.srv.URL + "/img/avatar/" + a.DID + ".jpg", "followersCount": a.Followers})
 	}))
+	mux.HandleFunc("GET /xrpc/com.atproto.repo.describeRepo", func(w http.ResponseWriter, r *http.Request) {
+		repo := r.URL.Query().Get("repo")
+		s.mu.Lock()
+		a := s.accounts[repo]
+		if a == nil {
+			a = s.byHandle[repo]
+		}
+		var out map[string]any
+		if a != nil {
+			out = map[string]any{"did": a.DID, "handle": a.Handle, "handleIsCorrect": true,
+				"collections": []string{"app.bsky.feed.post"}}
+		}
+		s.mu.Unlock()
+		if a == nil {
+			xerr(w, 400, "RepoNotFound", "Could not find repo: "+repo)
+			return
+		}
+		writeJSON(w, 200, out)
+	})
 	mux.HandleFunc("GET /xrpc/com.atproto.repo.getRecord", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		repo, coll, rkey := q.Get("repo"), q.Get("collection"), q.Get("rkey")

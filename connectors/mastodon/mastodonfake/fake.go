@@ -4,14 +4,29 @@
 //
 // A test or the demo drives it as people (AddAccount, Post) and inspects it
 // (Statuses, Published, DMs). Knobs: FailNext (HTTP errors and 429 with an
-// ISO-8601 X-RateLimit-Reset), SetLatency, SetMaxChars, DropStreams, StallStreams. Subscribe gives a
+// ISO-8601 X-RateLimit-Reset), LoseNext (the status is stored, then the
+// answer is an error or never comes), SetRateLimit (the account's request
+// budget per window, with X-RateLimit-* headers and 429 when spent),
+// SetStreaming, SetLatency, SetMaxChars, DropStreams, StallStreams. Subscribe gives a
 // change feed for a live sandbox page. Everything is safe for concurrent use.
 //
-// Served: GET /api/v1/instance, GET /api/v2/instance,
+// Options.Software chooses whose behaviour it has. Mastodon (the default)
+// as above. GoToSocial as observed on GoToSocial built from source: no SSE
+// (the /api/v1/streaming/user and /hashtag routes answer 404; the
+// WebSocket works), Idempotency-Key ignored, hashtag streams accepted and
+// silent, length in plain characters (URLs and mentions as typed; 5000 by
+// default), a tag's timeline 404 until some status used the tag, and
+// notifications made asynchronously (each becomes visible a moment after
+// its status, so they arrive out of status order and a notification with a
+// lower id may appear after one with a higher id). Both serve nodeinfo.
+//
+// Served: GET /api/v1/instance, GET /api/v2/instance, GET
+// /.well-known/nodeinfo, GET /nodeinfo/2.0,
 // GET /api/v1/accounts/verify_credentials, GET /api/v1/accounts/{id},
 // GET /api/v1/statuses/{id}, GET /api/v1/statuses/{id}/context,
 // POST /api/v1/statuses (form or JSON; Idempotency-Key; 422 on validation),
-// GET /api/v1/notifications (types[], since_id, limit),
+// DELETE /api/v1/statuses/{id},
+// GET /api/v1/notifications (types[], since_id, min_id, limit),
 // GET /api/v1/timelines/tag/{hashtag} (min_id, since_id, max_id, limit),
 // SSE GET /api/v1/streaming/user and /api/v1/streaming/hashtag?tag=,
 // WebSocket GET /api/v1/streaming?stream=user|hashtag (payload as a JSON string).
@@ -22,6 +37,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -73,16 +89,42 @@ type Event struct {
 	Status Status
 }
 
+// Server software the fake can behave as (Options.Software).
+const (
+	Mastodon   = "mastodon"
+	GoToSocial = "gotosocial"
+)
+
+// Versions the fake reports for each software (instance and nodeinfo).
+const (
+	MastodonVersion   = "4.3.0"
+	GoToSocialVersion = "0.17.3"
+)
+
 // Options configure a fake.
 type Options struct {
-	MaxChars int // instance limit; default 500
+	MaxChars int // instance limit; default 500 (GoToSocial: 5000)
 	// KeepAlive is the interval of ":thump" comments on SSE streams; default 15s as Mastodon.
 	KeepAlive time.Duration
+	// Software is Mastodon (default) or GoToSocial: see the package doc.
+	Software string
+	// NotifyDelay bounds how late a GoToSocial notification becomes
+	// visible after its status (a random delay up to it); default 30ms.
+	NotifyDelay time.Duration
 }
 
 type failure struct {
 	status int
 	wait   time.Duration
+}
+
+// lost is an answer LoseNext throws away: status, or none at all when 0.
+type lost struct{ status int }
+
+// rateWindow is one account's use of its request budget.
+type rateWindow struct {
+	used  int
+	reset time.Time
 }
 
 type stream struct {
@@ -100,53 +142,81 @@ type streamEvent struct {
 
 // Server is a running fake instance.
 type Server struct {
-	srv       *httptest.Server
-	maxChars  int
-	keepAlive time.Duration
+	srv         *httptest.Server
+	maxChars    int
+	keepAlive   time.Duration
+	software    string
+	notifyDelay time.Duration
 
-	mu        sync.Mutex
-	nextID    int64
-	accounts  map[string]*Account // by id
-	byToken   map[string]*Account
-	statuses  []*Status
-	byID      map[string]*Status
-	notifs    []notification
-	idem      map[string]string // token+key -> status id
-	fails     fakekit.Failures[failure]
-	latency   fakekit.Latency
-	streams   map[*stream]bool
-	stalled   map[*stream]bool
-	feed      fakekit.Feed[Event]
-	us        Account
-	publishes int
+	mu       sync.Mutex
+	nextID   int64
+	accounts map[string]*Account // by id
+	byToken  map[string]*Account
+	statuses []*Status
+	byID     map[string]*Status
+	notifs   []*notification
+	idem     map[string]string // token+key -> status id
+	fails    fakekit.Failures[failure]
+	losses   fakekit.Failures[lost]
+	latency  fakekit.Latency
+	// The request budget per account (SetRateLimit); 0: unlimited.
+	rateLimit   int
+	rateWindow  time.Duration
+	rates       map[string]*rateWindow // by token
+	rateLimited int
+	pending     sync.WaitGroup // notifications not yet visible (GoToSocial)
+	noStreams   bool           // SetStreaming(false): every streaming route is 404
+	closed      bool
+	streams     map[*stream]bool
+	stalled     map[*stream]bool
+	feed        fakekit.Feed[Event]
+	us          Account
+	publishes   int
 }
 
 type notification struct {
 	id      string
 	account string // who is notified
 	status  *Status
+	hidden  bool // made, not yet visible (GoToSocial's asynchronous notifications)
 }
 
 // New starts a fake on 127.0.0.1 with our own account "earshot" (token
 // "earshot-token"). Close it when done.
 func New(opts Options) *Server {
+	switch opts.Software {
+	case "":
+		opts.Software = Mastodon
+	case Mastodon, GoToSocial:
+	default:
+		panic("mastodonfake: unknown software " + opts.Software)
+	}
 	if opts.MaxChars <= 0 {
 		opts.MaxChars = 500
+		if opts.Software == GoToSocial {
+			opts.MaxChars = 5000
+		}
 	}
 	if opts.KeepAlive <= 0 {
 		opts.KeepAlive = 15 * time.Second
 	}
+	if opts.NotifyDelay <= 0 {
+		opts.NotifyDelay = 30 * time.Millisecond
+	}
 	s := &Server{
-		maxChars:  opts.MaxChars,
-		keepAlive: opts.KeepAlive,
-		nextID:    109000000000000000,
-		accounts:  map[string]*Account{},
-		byToken:   map[string]*Account{},
-		byID:      map[string]*Status{},
-		idem:      map[string]string{},
-		streams:   map[*stream]bool{},
-		stalled:   map[*stream]bool{},
-		feed:      fakekit.Feed[Event]{Buffer: 64},
+		maxChars:    opts.MaxChars,
+		keepAlive:   opts.KeepAlive,
+		software:    opts.Software,
+		notifyDelay: opts.NotifyDelay,
+		rates:       map[string]*rateWindow{},
+		nextID:      109000000000000000,
+		accounts:    map[string]*Account{},
+		byToken:     map[string]*Account{},
+		byID:        map[string]*Status{},
+		idem:        map[string]string{},
+		streams:     map[*stream]bool{},
+		stalled:     map[*stream]bool{},
+		feed:        fakekit.Feed[Event]{Buffer: 64},
 	}
 	s.us = s.AddAccount("earshot", "Earshot Support", 1200)
 	s.mu.Lock()
@@ -166,8 +236,15 @@ func (s *Server) URL() string { return s.srv.URL }
 // Us is our own account (the one Earshot logs in as).
 func (s *Server) Us() Account { return s.us }
 
+// Software is Mastodon or GoToSocial.
+func (s *Server) Software() string { return s.software }
+
 // Close drops every stream and stops the server.
 func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.pending.Wait()
 	s.DropStreams()
 	s.srv.CloseClientConnections()
 	s.srv.Close()
@@ -209,6 +286,42 @@ func (s *Server) FailNext(status, n int, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fails.Add(failure{status: status, wait: wait}, n)
+}
+
+// LoseNext makes the next n POST /api/v1/statuses store their status and
+// then lose the answer: status (a 502, say), or no answer at all until the
+// client gives up when status is 0. "It went out but we never heard."
+func (s *Server) LoseNext(status, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.losses.Add(lost{status: status}, n)
+}
+
+// SetRateLimit gives every account limit requests per window (Mastodon
+// and GoToSocial: 300 per 5 minutes), counted over every authenticated
+// request including streaming handshakes, each answered with
+// X-RateLimit-Limit, -Remaining and -Reset (ISO-8601); once spent, 429
+// until the window resets. limit 0 turns it off (the default).
+func (s *Server) SetRateLimit(limit int, window time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rateLimit, s.rateWindow = limit, window
+	clear(s.rates)
+}
+
+// SetStreaming turns the streaming API off (every streaming handshake
+// answers 404, as on a server with streaming disabled) or on again.
+func (s *Server) SetStreaming(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noStreams = !on
+}
+
+// RateLimited counts requests refused with 429 by SetRateLimit.
+func (s *Server) RateLimited() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rateLimited
 }
 
 // SetMaxChars changes the instance's character limit, as an admin may;
@@ -292,7 +405,7 @@ func (s *Server) postLocked(accountID, text string, o PostOptions) (*Status, err
 	if strings.TrimSpace(text) == "" {
 		return nil, fmt.Errorf("Validation failed: Text can't be blank")
 	}
-	if n := CountChars(text); n > s.maxChars {
+	if n := s.count(text); n > s.maxChars {
 		return nil, fmt.Errorf("Validation failed: Text character limit of %d exceeded", s.maxChars)
 	}
 	st := &Status{ID: s.newID(), Account: *a, Text: text, Visibility: o.Visibility, Lang: o.Lang, CreatedAt: time.Now().UTC()}
@@ -332,19 +445,37 @@ func (s *Server) postLocked(accountID, text string, o PostOptions) (*Status, err
 		if m.ID == a.ID {
 			continue
 		}
-		n := notification{id: s.newID(), account: m.ID, status: st}
+		n := &notification{id: s.newID(), account: m.ID, status: st}
 		s.notifs = append(s.notifs, n)
-		nj := s.notifJSON(n)
-		s.broadcastLocked(func(x *stream) bool { return x.account == m.ID }, "notification", nj)
-		s.feed.Emit(Event{Kind: "notification", Status: *st})
+		if s.software != GoToSocial || s.closed {
+			s.showLocked(n)
+			continue
+		}
+		// GoToSocial makes notifications in a worker: visible a moment
+		// later, in no particular order.
+		n.hidden = true
+		s.pending.Add(1)
+		time.AfterFunc(rand.N(s.notifyDelay+1), func() {
+			defer s.pending.Done()
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.showLocked(n)
+		})
 	}
-	if st.Visibility == "public" {
+	if st.Visibility == "public" && s.software != GoToSocial {
 		for _, tag := range st.Tags {
 			s.broadcastLocked(func(x *stream) bool { return x.tag == tag }, "update", js)
 		}
 	}
 	s.feed.Emit(Event{Kind: "status", Status: *st})
 	return st, nil
+}
+
+// showLocked makes notification n visible and streams it.
+func (s *Server) showLocked(n *notification) {
+	n.hidden = false
+	s.broadcastLocked(func(x *stream) bool { return x.account == n.account }, "notification", s.notifJSON(*n))
+	s.feed.Emit(Event{Kind: "notification", Status: *n.status})
 }
 
 func (s *Server) broadcastLocked(match func(*stream) bool, event string, payload []byte) {
@@ -413,6 +544,14 @@ func (s *Server) PublishAttempts() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.publishes
+}
+
+// count is the length of text by this server's rules.
+func (s *Server) count(text string) int {
+	if s.software == GoToSocial {
+		return len([]rune(text))
+	}
+	return CountChars(text)
 }
 
 // CountChars counts text as Mastodon does: URLs as 23, a mention as its
@@ -526,17 +665,34 @@ func (s *Server) routes() http.Handler {
 		s.mu.Lock()
 		max := s.maxChars
 		s.mu.Unlock()
-		writeJSON(w, 200, map[string]any{"uri": Domain, "title": "Fake Social", "version": "4.3.0",
+		writeJSON(w, 200, map[string]any{"uri": Domain, "title": "Fake Social", "version": s.version(),
 			"urls": map[string]string{"streaming_api": ws}, "max_toot_chars": max})
+	})
+	mux.HandleFunc("GET /.well-known/nodeinfo", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"links": []map[string]string{{
+			"rel": "http://nodeinfo.diaspora.software/ns/schema/2.0", "href": s.srv.URL + "/nodeinfo/2.0"}}})
+	})
+	mux.HandleFunc("GET /nodeinfo/2.0", func(w http.ResponseWriter, r *http.Request) {
+		name, version := Mastodon, MastodonVersion
+		if s.software == GoToSocial {
+			name, version = GoToSocial, GoToSocialVersion
+		}
+		writeJSON(w, 200, map[string]any{"version": "2.0", "software": map[string]string{"name": name, "version": version},
+			"protocols": []string{"activitypub"}, "openRegistrations": false,
+			"usage": map[string]any{"users": map[string]int{"total": len(s.accounts)}}})
 	})
 	mux.HandleFunc("GET /api/v2/instance", func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		max := s.maxChars
 		s.mu.Unlock()
-		writeJSON(w, 200, map[string]any{"domain": Domain, "title": "Fake Social", "version": "4.3.0",
+		reserved := 23
+		if s.software == GoToSocial {
+			reserved = 25 // said, and not applied: GoToSocial counts a URL as typed
+		}
+		writeJSON(w, 200, map[string]any{"domain": Domain, "title": "Fake Social", "version": s.version(),
 			"configuration": map[string]any{
 				"urls":     map[string]string{"streaming": "ws" + strings.TrimPrefix(s.srv.URL, "http")},
-				"statuses": map[string]any{"max_characters": max, "characters_reserved_per_url": 23},
+				"statuses": map[string]any{"max_characters": max, "characters_reserved_per_url": reserved},
 			}})
 	})
 	mux.HandleFunc("GET /api/v1/accounts/verify_credentials", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
@@ -578,19 +734,39 @@ func (s *Server) routes() http.Handler {
 	}))
 	mux.HandleFunc("GET /api/v1/timelines/tag/{hashtag}", s.authed(s.tagTimeline))
 	mux.HandleFunc("POST /api/v1/statuses", s.authed(s.postStatus))
+	mux.HandleFunc("DELETE /api/v1/statuses/{id}", s.authed(s.deleteStatus))
 	mux.HandleFunc("GET /api/v1/notifications", s.authed(s.notifications))
-	mux.HandleFunc("GET /api/v1/streaming/user", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
-		s.sse(w, r, &stream{account: a.ID})
-	}))
-	mux.HandleFunc("GET /api/v1/streaming/hashtag", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
-		s.sse(w, r, &stream{tag: strings.ToLower(strings.TrimPrefix(r.URL.Query().Get("tag"), "#"))})
-	}))
+	if s.software != GoToSocial { // GoToSocial has no SSE: 404
+		mux.HandleFunc("GET /api/v1/streaming/user", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
+			s.sse(w, r, &stream{account: a.ID})
+		}))
+		mux.HandleFunc("GET /api/v1/streaming/hashtag", s.authed(func(w http.ResponseWriter, r *http.Request, a *Account) {
+			s.sse(w, r, &stream{tag: strings.ToLower(strings.TrimPrefix(r.URL.Query().Get("tag"), "#"))})
+		}))
+	}
 	mux.HandleFunc("GET /api/v1/streaming", s.authed(s.websocket))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { apiErr(w, 404, "Not Found") })
 	return s.slow(mux)
+}
+
+// version is what the instance documents say: Mastodon's version, or
+// GoToSocial's own (its build's commit after it).
+func (s *Server) version() string {
+	if s.software == GoToSocial {
+		return GoToSocialVersion + " git-4d12e8b"
+	}
+	return MastodonVersion
 }
 
 func (s *Server) slow(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		off := s.noStreams
+		s.mu.Unlock()
+		if off && strings.HasPrefix(r.URL.Path, "/api/v1/streaming") {
+			apiErr(w, 404, "Not Found")
+			return
+		}
 		if !strings.HasPrefix(r.URL.Path, "/api/v1/streaming") && !s.latency.Wait(r.Context(), nil) {
 			return
 		}
@@ -605,8 +781,39 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *Account)) ht
 			apiErr(w, 401, "The access token is invalid")
 			return
 		}
+		if !s.spend(w, a) {
+			return
+		}
 		h(w, r, a)
 	}
+}
+
+// spend counts one request against a's budget (SetRateLimit), sets the
+// X-RateLimit headers and answers 429 when the budget is spent.
+func (s *Server) spend(w http.ResponseWriter, a *Account) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rateLimit <= 0 {
+		return true
+	}
+	now := time.Now()
+	rw := s.rates[a.Token]
+	if rw == nil || !now.Before(rw.reset) {
+		rw = &rateWindow{reset: now.Add(s.rateWindow)}
+		s.rates[a.Token] = rw
+	}
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(s.rateLimit))
+	h.Set("X-RateLimit-Reset", rw.reset.UTC().Format("2006-01-02T15:04:05.000Z"))
+	if rw.used >= s.rateLimit {
+		h.Set("X-RateLimit-Remaining", "0")
+		s.rateLimited++
+		apiErr(w, 429, "Too many requests")
+		return false
+	}
+	rw.used++
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(s.rateLimit-rw.used))
+	return true
 }
 
 func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, a *Account) {
@@ -645,6 +852,9 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, a *Account) 
 		return
 	}
 	key := r.Header.Get("Idempotency-Key")
+	if s.software == GoToSocial {
+		key = "" // accepted, and ignored
+	}
 	if key != "" {
 		if id, ok := s.idem[a.ID+"\x00"+key]; ok {
 			writeJSON(w, 200, s.statusObj(s.byID[id]))
@@ -666,8 +876,43 @@ func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, a *Account) 
 	if key != "" {
 		s.idem[a.ID+"\x00"+key] = st.ID
 	}
-	w.Header().Set("X-RateLimit-Remaining", "299")
+	if l, ok := s.losses.Take(); ok {
+		s.feed.Emit(Event{Kind: "failure"})
+		if l.status != 0 {
+			apiErr(w, l.status, http.StatusText(l.status))
+			return
+		}
+		s.mu.Unlock()
+		<-r.Context().Done()
+		s.mu.Lock() // for the deferred unlock
+		return
+	}
 	writeJSON(w, 200, s.statusObj(st))
+}
+
+// deleteStatus is DELETE /api/v1/statuses/{id}: the author's own only;
+// answers the deleted status (with its text, for "delete and redraft").
+func (s *Server) deleteStatus(w http.ResponseWriter, r *http.Request, a *Account) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.byID[r.PathValue("id")]
+	if st == nil {
+		apiErr(w, 404, "Record not found")
+		return
+	}
+	if st.Account.ID != a.ID {
+		apiErr(w, 403, "This action is not allowed")
+		return
+	}
+	delete(s.byID, st.ID)
+	s.statuses = slices.DeleteFunc(s.statuses, func(x *Status) bool { return x == st })
+	s.notifs = slices.DeleteFunc(s.notifs, func(n *notification) bool { return n.status == st })
+	obj := s.statusObj(st)
+	obj.Content = ""
+	writeJSON(w, 200, struct {
+		mastodon.Status
+		Text string `json:"text"`
+	}{obj, st.Text})
 }
 
 func (s *Server) notifications(w http.ResponseWriter, r *http.Request, a *Account) {
@@ -684,18 +929,18 @@ func (s *Server) notifications(w http.ResponseWriter, r *http.Request, a *Accoun
 	var match []notification
 	for _, n := range s.notifs {
 		id, _ := strconv.ParseInt(n.id, 10, 64)
-		if n.account != a.ID || id <= since || id <= minID {
+		if n.hidden || n.account != a.ID || id <= since || id <= minID {
 			continue
 		}
 		if len(types) > 0 && !slices.Contains(types, "mention") {
 			continue
 		}
-		match = append(match, n)
+		match = append(match, *n)
 	}
 	// min_id pages forward from that id (the oldest page after it);
 	// otherwise the newest page. Either way answered newest first.
 	if len(match) > limit {
-		if minID > 0 {
+		if q.Has("min_id") {
 			match = match[:limit]
 		} else {
 			match = match[len(match)-limit:]
@@ -723,6 +968,10 @@ func (s *Server) tagTimeline(w http.ResponseWriter, r *http.Request, _ *Account)
 	maxID, _ := strconv.ParseInt(q.Get("max_id"), 10, 64)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.software == GoToSocial && !slices.ContainsFunc(s.statuses, func(st *Status) bool { return slices.Contains(st.Tags, tag) }) {
+		apiErr(w, 404, "Not Found: tag "+tag+" not found")
+		return
+	}
 	var match []*Status // oldest first
 	for _, st := range s.statuses {
 		id, _ := strconv.ParseInt(st.ID, 10, 64)
@@ -732,7 +981,7 @@ func (s *Server) tagTimeline(w http.ResponseWriter, r *http.Request, _ *Account)
 		match = append(match, st)
 	}
 	if len(match) > limit {
-		if minID > 0 {
+		if q.Has("min_id") {
 			match = match[:limit]
 		} else {
 			match = match[len(match)-limit:]

@@ -37,12 +37,19 @@ import (
 //     opening brackets ("> **note:** x" and "`note:`" read "note: ...").
 //
 // Prefixes are folded the same way, so a configured prefix matches
-// however it is typed.
+// however it is typed. A prefix that is itself made of such marks ("#",
+// ">>") is also compared with the text folded without step 5, so it still
+// matches what it says.
 
 // fold returns text as the public-speech rules compare it.
-func fold(text string) string {
+func fold(text string) string { return foldWith(text, false) }
+
+// foldKeepingMarks is fold without step 5: the leading marks stay.
+func foldKeepingMarks(text string) string { return foldWith(text, true) }
+
+func foldWith(text string, keepMarks bool) string {
 	var b strings.Builder
-	f := folder{out: &b}
+	f := folder{out: &b, keepMarks: keepMarks}
 	for _, r := range foldCase(text) {
 		f.add(r)
 	}
@@ -58,9 +65,10 @@ func foldCase(s string) string {
 
 // folder turns runes (already NFKC and case-folded) into the folded form.
 type folder struct {
-	out     *strings.Builder
-	started bool // past the leading formatting
-	space   bool // a space is pending
+	out       *strings.Builder
+	keepMarks bool // keep the leading formatting (step 5 off)
+	started   bool // past the leading formatting
+	space     bool // a space is pending
 }
 
 func (f *folder) add(r rune) {
@@ -73,7 +81,7 @@ func (f *folder) add(r rune) {
 	case isSpace(r):
 		f.space = true
 		return
-	case !f.started && isLeadingMark(r):
+	case !f.started && !f.keepMarks && isLeadingMark(r):
 		f.space = false
 		return
 	}
@@ -84,45 +92,55 @@ func (f *folder) add(r rune) {
 	f.out.WriteRune(r)
 }
 
-// hasFoldedPrefix reports whether text, folded, starts with prefix, folded.
-// A prefix that folds to nothing matches nothing.
+// hasFoldedPrefix reports whether text, folded, starts with prefix,
+// folded; or, both folded keeping their leading marks, the one with the
+// other. A prefix that folds to nothing matches nothing.
 func hasFoldedPrefix(text, prefix string) bool {
-	p := fold(prefix)
-	return p != "" && strings.HasPrefix(fold(text), p)
+	_, ok := cutFolded(text, prefix)
+	return ok
 }
 
-// cutFolded returns what follows prefix in text, as typed, when text
-// folded starts with prefix folded: "**!Reply** thanks" cut at "!reply"
-// gives "** thanks". It finds the place rune by rune; where the whole
-// text folds differently than its runes one by one (a combining sequence
-// across the prefix), it gives the rest of the folded text instead.
+// cutFolded returns what follows prefix in text, as typed, when
+// hasFoldedPrefix holds: "**!Reply** thanks" cut at "!reply" gives
+// "** thanks". It finds the place rune by rune; where the whole text folds
+// differently than its runes one by one (a combining sequence across the
+// prefix), it gives the rest of the folded text instead.
 func cutFolded(text, prefix string) (rest string, ok bool) {
-	p := fold(prefix)
-	if p == "" {
-		return "", false
+	for _, keep := range []bool{false, true} {
+		p := foldWith(prefix, keep)
+		if p == "" {
+			continue
+		}
+		whole := foldWith(text, keep)
+		if !strings.HasPrefix(whole, p) {
+			continue
+		}
+		if rest, ok := cutAt(text, p, keep); ok {
+			return rest, true
+		}
+		return whole[len(p):], true
 	}
-	whole := fold(text)
-	if !strings.HasPrefix(whole, p) {
-		return "", false
-	}
+	return "", false
+}
+
+// cutAt finds where text, folded rune by rune, has given folded prefix p,
+// and returns what follows as typed.
+func cutAt(text, p string, keepMarks bool) (string, bool) {
 	var b strings.Builder
-	f := folder{out: &b}
+	f := folder{out: &b, keepMarks: keepMarks}
 	for i, r := range text {
 		for _, fr := range foldCase(string(r)) {
 			f.add(fr)
 		}
 		got := b.String()
-		if strings.HasPrefix(got, p) {
-			if got == p {
-				return text[i+utf8.RuneLen(r):], true
-			}
-			break // this rune folds to more than the prefix needs
+		if got == p {
+			return text[i+utf8.RuneLen(r):], true
 		}
 		if len(got) >= len(p) {
-			break
+			return "", false // the rune folds to more than the prefix needs
 		}
 	}
-	return whole[len(p):], true
+	return "", false
 }
 
 // visible reports whether text shows anything: a character that is not a

@@ -73,7 +73,10 @@ func TestHasFoldedPrefix(t *testing.T) {
 		{"note - x", "note:", false},
 		{"notes: x", "note:", false},
 		{"Please note: the store opens at 9", "note:", false},
-		{"x", "**", false}, // a prefix that folds to nothing matches nothing
+		{"x", "\u200b", false}, // a prefix that folds to nothing matches nothing
+		{"# x", "#", true},     // a prefix of marks matches what it says
+		{"#x", "#", true},
+		{"**x**", "#", false},
 		{"// x", "//", true},
 		{"/ / x", "//", true}, // a space before punctuation does not count: when in doubt, a note
 		{"#internal x", "#internal", true},
@@ -139,5 +142,22 @@ func TestOtherAccounts(t *testing.T) {
 		if got := strings.Join(otherAccounts(c.text, ana), " "); got != c.want {
 			t.Errorf("otherAccounts(%q) = %q, want %q", c.text, got, c.want)
 		}
+	}
+}
+
+// A prefix of invisible characters would match nothing: the config says so.
+func TestConfigRefusesInvisiblePrefixes(t *testing.T) {
+	c := Config{Queues: []QueueConfig{{Name: "q", Desk: "d", Channel: "C"}}, NotePrefixes: []string{"note:", "\u200b\u2060"}, CommandPrefix: "\ufeff"}
+	var msgs []string
+	for _, err := range c.Validate() {
+		msgs = append(msgs, err.Error())
+	}
+	got := strings.Join(msgs, "\n")
+	if !strings.Contains(got, "note_prefixes[1]") || !strings.Contains(got, "command_prefix") {
+		t.Errorf("Validate: %s", got)
+	}
+	c.NotePrefixes, c.CommandPrefix = []string{"#", "> internal"}, "!"
+	if errs := c.Validate(); len(errs) != 0 {
+		t.Errorf("prefixes of marks refused: %v", errs)
 	}
 }

@@ -174,6 +174,8 @@ type Message struct {
 	Deleted    bool
 	// Interaction is the id of the interaction this message answers, if any.
 	Interaction string
+	// Nonce is the nonce it was created with, if any.
+	Nonce string
 }
 
 // Ephemeral is an interaction answer shown only to one user.
@@ -304,6 +306,7 @@ type Fake struct {
 	heartbeats   int
 	resumes      int
 	target       string // HTTP interactions endpoint, "" for the gateway
+	holds        map[string]*held
 	closed       bool
 	wg           sync.WaitGroup
 	stop         chan struct{}
@@ -346,6 +349,7 @@ func New(opts Options) (*Fake, error) {
 		limits:       map[string]*limit{},
 		buckets:      map[string]*bucket{},
 		calls:        map[string]int{},
+		holds:        map[string]*held{},
 		stop:         make(chan struct{}),
 		client:       &http.Client{Timeout: 10 * time.Second},
 	}

@@ -62,6 +62,10 @@ type SpeechEnv struct {
 	Cards func(tb testing.TB) []bridge.ThreadRef
 	// Press presses a card button as Staff.
 	Press func(tb testing.TB, th bridge.ThreadRef, verb string)
+	// Slash runs, as Staff, command verb with args (desk markup as typed)
+	// on case id whose thread is th, however the desk spells it (Slack: a
+	// channel command naming the case; Discord: a slash command in the thread).
+	Slash func(tb testing.TB, th bridge.ThreadRef, id bridge.CaseID, verb, args string)
 	// Hold holds the desk's answers, after they took effect, to its card
 	// posts (what "card") or to the first call of a mark of a message
 	// (what "mark"), until release; answered receives once per answer held.
@@ -266,7 +270,7 @@ func (env *SpeechEnv) expand(text string) string {
 }
 
 // speechBridge runs the real bridge with the commands against env's desk
-// and a stub network, with Staff an agent by user id.
+// and a stub network, with Staff a lead and Colleague an agent by user id.
 func speechBridge(t *testing.T, env *SpeechEnv, dir string, desk SpeechDesk, net *StubNetwork, window time.Duration) (*bridge.Bridge, func()) {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -276,9 +280,10 @@ func speechBridge(t *testing.T, env *SpeechEnv, dir string, desk SpeechDesk, net
 			DataDir:   dir,
 			Commander: cmds,
 			Config: bridge.Config{
-				Queues:     []bridge.QueueConfig{{Name: "support", Desk: desk.Name(), Channel: env.Channel}},
-				Watch:      []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
-				Staff:      []bridge.StaffRule{{Desk: desk.Name(), User: env.Staff.ID, Role: bridge.RoleAgent}},
+				Queues: []bridge.QueueConfig{{Name: "support", Desk: desk.Name(), Channel: env.Channel}},
+				Watch:  []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
+				Staff: []bridge.StaffRule{{Desk: desk.Name(), User: env.Staff.ID, Role: bridge.RoleLead},
+					{Desk: desk.Name(), User: env.Colleague.ID, Role: bridge.RoleAgent}},
 				UndoWindow: window, UndoWindowSet: true,
 			},
 			Networks: []bridge.Network{net},
@@ -455,6 +460,52 @@ func RunPendingPreview(t *testing.T, env *SpeechEnv) {
 	preview("Final words, ABC-1")
 	if n := len(net.Replies()); n != 0 {
 		t.Errorf("%d replies published inside the undo window", n)
+	}
+}
+
+// RunAssignByMention has Staff, a lead, type "!assign" with a mention of
+// Colleague in a case's thread (finding 7 of issue #14): the case is
+// claimed by the colleague under the name the desk shows, not an id.
+func RunAssignByMention(t *testing.T, env *SpeechEnv) {
+	t.Helper()
+	net := NewStubNetwork()
+	b, _ := speechBridge(t, env, t.TempDir(), env.NewDesk(t), net, speechWindow)
+	th := complain(t, env, b, net, "p1")
+	v, _ := b.CaseForThread(th)
+	env.Write(t, th, env.expand("!assign {user}"))
+	WaitFor(t, 15*time.Second, "the case assigned to the colleague", func() bool {
+		c, _ := b.Case(v.ID)
+		return c.Assignee == env.Colleague.Key()
+	})
+	if c, _ := b.Case(v.ID); c.AssigneeName != env.Colleague.Name || c.StatusLine() != "Claimed by "+env.Colleague.Name {
+		t.Errorf("the card says %q (assignee name %q), want the colleague's name %q", c.StatusLine(), c.AssigneeName, env.Colleague.Name)
+	}
+}
+
+// RunSlashMentions runs reply and assign as the desk's slash commands with
+// a mention of Colleague: the reply is refused (the colleague's name never
+// goes out) and explained privately, the assignment names the colleague.
+func RunSlashMentions(t *testing.T, env *SpeechEnv) {
+	t.Helper()
+	net := NewStubNetwork()
+	b, _ := speechBridge(t, env, t.TempDir(), env.NewDesk(t), net, speechWindow)
+	th := complain(t, env, b, net, "p1")
+	v, _ := b.CaseForThread(th)
+	if _, err := b.Claim(context.Background(), v.ID, env.Staff); err != nil {
+		t.Fatal(err)
+	}
+	env.Slash(t, th, v.ID, "reply", env.expand("Thanks {user}, all fixed"))
+	WaitFor(t, 15*time.Second, "the refusal of the reply", func() bool {
+		return slices.ContainsFunc(env.Private(t, env.Staff.ID), func(p string) bool { return strings.Contains(p, "your colleague "+env.Colleague.Name) })
+	})
+	env.Slash(t, th, v.ID, "assign", env.expand("{user}"))
+	WaitFor(t, 15*time.Second, "the case assigned to the colleague", func() bool {
+		c, _ := b.Case(v.ID)
+		return c.Assignee == env.Colleague.Key() && c.AssigneeName == env.Colleague.Name
+	})
+	time.Sleep(2 * speechWindow)
+	if n := len(net.Replies()); n != 0 {
+		t.Errorf("%d replies published: %+v", n, net.Replies())
 	}
 }
 

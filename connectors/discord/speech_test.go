@@ -115,6 +115,9 @@ func speechEnv(t *testing.T, o envOpts) *connectortest.SpeechEnv {
 			return out
 		},
 		Press: func(tb testing.TB, th bridge.ThreadRef, verb string) { e.press(tb, staffID, th, verb, "") },
+		Slash: func(tb testing.TB, th bridge.ThreadRef, _ bridge.CaseID, verb, args string) {
+			e.slash(tb, staffID, th.ID, verb, args)
+		},
 		Hold: func(tb testing.TB, what string) (<-chan struct{}, func()) {
 			switch {
 			case what == "card" && e.forum:
@@ -160,4 +163,16 @@ func TestRefusalCrash(t *testing.T) {
 func TestPendingPreview(t *testing.T) {
 	t.Parallel()
 	connectortest.RunPendingPreview(t, speechEnv(t, envOpts{}))
+}
+
+// "!assign <@…>" stores the colleague's name on Discord too.
+func TestAssignByMention(t *testing.T) {
+	t.Parallel()
+	connectortest.RunAssignByMention(t, speechEnv(t, envOpts{thread: true}))
+}
+
+// Finding 3 and 7 through Discord's slash commands in the case's thread.
+func TestSlashCommandMentions(t *testing.T) {
+	t.Parallel()
+	connectortest.RunSlashMentions(t, speechEnv(t, envOpts{}))
 }

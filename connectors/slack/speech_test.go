@@ -115,6 +115,9 @@ func speechEnv(t *testing.T, mode string) *connectortest.SpeechEnv {
 				tb.Fatal(err)
 			}
 		},
+		Slash: func(tb testing.TB, th bridge.ThreadRef, id bridge.CaseID, verb, args string) {
+			f.Slash(staffID, th.Channel, "/earshot", verb+" "+string(id)+" "+args)
+		},
 		Hold: func(tb testing.TB, what string) (<-chan struct{}, func()) {
 			switch what {
 			case "card":
@@ -158,4 +161,18 @@ func TestRefusalCrash(t *testing.T) {
 func TestPendingPreview(t *testing.T) {
 	t.Parallel()
 	connectortest.RunPendingPreview(t, speechEnv(t, "socket"))
+}
+
+// Finding 7 on Slack: "!assign <@U…>" stores the colleague's name.
+func TestAssignByMention(t *testing.T) {
+	t.Parallel()
+	connectortest.RunAssignByMention(t, speechEnv(t, "socket"))
+}
+
+// Finding 3 and 7 through Slack's channel commands: the app asks Slack to
+// escape them, so mentions arrive as tokens and the text is read like a
+// message.
+func TestSlashCommandMentions(t *testing.T) {
+	t.Parallel()
+	connectortest.RunSlashMentions(t, speechEnv(t, "http"))
 }

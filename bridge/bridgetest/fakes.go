@@ -507,15 +507,7 @@ func (d *Desk) HasMessage(thread, sub string) bool {
 
 // Say delivers a staff message in thread t to the bridge and returns its ref.
 func (d *Desk) Say(ctx context.Context, t bridge.ThreadRef, by bridge.Staff, text string) (bridge.MessageRef, error) {
-	d.mu.Lock()
-	in := d.inbox
-	d.n++
-	ref := bridge.MessageRef{Desk: d.name, Channel: t.Channel, Thread: t.ID, ID: fmt.Sprintf("S%d", d.n), Author: by.ID}
-	d.mu.Unlock()
-	if in == nil {
-		return ref, fmt.Errorf("bridgetest: %s is not listening", d.name)
-	}
-	return ref, in.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: t, Message: ref, Staff: by, Text: text, At: time.Now()})
+	return d.SayMentioning(ctx, t, by, text)
 }
 
 // SayMentioning is Say for a message in which the desk found mentions

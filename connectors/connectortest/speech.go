@@ -299,8 +299,7 @@ func speechBridge(t *testing.T, env *SpeechEnv, dir string, desk SpeechDesk, net
 // bridge knows it.
 func complain(t *testing.T, env *SpeechEnv, b *bridge.Bridge, net *StubNetwork, id string) bridge.ThreadRef {
 	t.Helper()
-	net.Posts <- bridge.Post{Network: "mastodon", ID: id, Author: bridge.Author{ID: "109", Handle: speechCustomer, Name: "Ana Lima"},
-		Text: "@shop my parcel never arrived", URL: "https://mastodon.social/@ana/" + id, CreatedAt: time.Now(), MentionsUs: true}
+	net.Posts <- complaint(id)
 	var th bridge.ThreadRef
 	WaitFor(t, 15*time.Second, "the case's card", func() bool {
 		for _, c := range env.Cards(t) {
@@ -312,6 +311,12 @@ func complain(t *testing.T, env *SpeechEnv, b *bridge.Bridge, net *StubNetwork, 
 		return false
 	})
 	return th
+}
+
+// complaint is the customer's post id that opens a case.
+func complaint(id string) bridge.Post {
+	return bridge.Post{Network: "mastodon", ID: id, Author: bridge.Author{ID: "109", Handle: speechCustomer, Name: "Ana Lima"},
+		Text: "@shop my parcel never arrived", URL: "https://mastodon.social/@ana/" + id, CreatedAt: time.Now(), MentionsUs: true}
 }
 
 // RunSpeechCorpus writes every row of the corpus that applies to env's
@@ -520,8 +525,7 @@ func RunCardCrash(t *testing.T, env *SpeechEnv) {
 	net := NewStubNetwork()
 	first, stop := speechBridge(t, env, dir, env.NewDesk(t), net, speechWindow)
 	answered, release := env.Hold(t, "card")
-	net.Posts <- bridge.Post{Network: "mastodon", ID: "p1", Author: bridge.Author{ID: "109", Handle: speechCustomer, Name: "Ana Lima"},
-		Text: "@shop my parcel never arrived", URL: "https://mastodon.social/@ana/p1", CreatedAt: time.Now(), MentionsUs: true}
+	net.Posts <- complaint("p1")
 	select {
 	case <-answered:
 	case <-time.After(15 * time.Second):

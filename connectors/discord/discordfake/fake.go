@@ -306,7 +306,7 @@ type Fake struct {
 	heartbeats   int
 	resumes      int
 	target       string // HTTP interactions endpoint, "" for the gateway
-	holds        map[string]*held
+	holds        fakekit.Holds
 	closed       bool
 	wg           sync.WaitGroup
 	stop         chan struct{}
@@ -349,7 +349,6 @@ func New(opts Options) (*Fake, error) {
 		limits:       map[string]*limit{},
 		buckets:      map[string]*bucket{},
 		calls:        map[string]int{},
-		holds:        map[string]*held{},
 		stop:         make(chan struct{}),
 		client:       &http.Client{Timeout: 10 * time.Second},
 	}

@@ -122,53 +122,23 @@ func (f *Fake) activeThreads(w http.ResponseWriter, r *http.Request, _ []byte) {
 	writeJSON(w, http.StatusOK, map[string]any{"threads": threads, "members": []any{}})
 }
 
-// held is the answers of one route being held.
-type held struct {
-	release chan struct{}
-	held    chan struct{}
-}
-
 // HoldAnswers holds the answers of route (a pattern as in Calls, such as
 // "POST /channels/{id}/messages") after the request took effect, until
 // release is called (or the client gives up); answered receives once per
 // answer held. Only one hold per route at a time.
 func (f *Fake) HoldAnswers(route string) (answered <-chan struct{}, release func()) {
-	h := newHeld()
-	f.mu.Lock()
-	f.holds[route] = h
-	f.mu.Unlock()
-	return h.held, func() {
-		f.mu.Lock()
-		if f.holds[route] == h {
-			delete(f.holds, route)
-		}
-		f.mu.Unlock()
-		close(h.release)
-	}
+	return f.holds.Hold(route)
 }
-
-func newHeld() *held { return &held{release: make(chan struct{}), held: make(chan struct{}, 64)} }
 
 // respond runs h and sends its answer, held first when route is held.
 func (f *Fake) respond(route string, w http.ResponseWriter, r *http.Request, run func(w http.ResponseWriter)) {
-	f.mu.Lock()
-	h := f.holds[route]
-	f.mu.Unlock()
-	if h == nil {
+	if !f.holds.Holding(route) {
 		run(w)
 		return
 	}
 	rec := httptest.NewRecorder()
 	run(rec)
-	select {
-	case h.held <- struct{}{}:
-	default:
-	}
-	select {
-	case <-h.release:
-	case <-r.Context().Done():
-		return
-	case <-f.stop:
+	if !f.holds.Wait(r.Context(), f.stop, route) {
 		return
 	}
 	for k, v := range rec.Header() {

@@ -210,7 +210,7 @@ type Fake struct {
 	target      string // HTTP mode: base URL of the app's routes
 	feed        fakekit.Feed[Event]
 	responses   map[string]responseURL
-	holds       map[string]*held
+	holds       fakekit.Holds
 	closed      bool
 	wg          sync.WaitGroup
 	stop        chan struct{}
@@ -255,7 +255,6 @@ func New(opts Options) (*Fake, error) {
 		calls:     map[string]int{},
 		acks:      map[string]json.RawMessage{},
 		responses: map[string]responseURL{},
-		holds:     map[string]*held{},
 		stop:      make(chan struct{}),
 		client:    &http.Client{Timeout: 10 * time.Second},
 	}
@@ -394,52 +393,13 @@ func (f *Fake) RateLimited() int {
 	return f.limited
 }
 
-// held is the answers of one Web API method being held.
-type held struct {
-	release chan struct{}
-	held    chan struct{}
-}
-
 // HoldAnswers holds the answers of Web API method after the call took
 // effect (a chat.postMessage is stored and echoed), until release is
 // called or the client gives up: the moment between Slack doing something
-// and the app hearing of it (a crash, a timeout). answered receives once per
-// answer it holds. One hold per method at a time.
+// and the app hearing of it (a crash, a timeout). answered receives once
+// per answer it holds. One hold per method at a time.
 func (f *Fake) HoldAnswers(method string) (answered <-chan struct{}, release func()) {
-	h := &held{release: make(chan struct{}), held: make(chan struct{}, 64)}
-	f.mu.Lock()
-	f.holds[method] = h
-	f.mu.Unlock()
-	return h.held, func() {
-		f.mu.Lock()
-		if f.holds[method] == h {
-			delete(f.holds, method)
-		}
-		f.mu.Unlock()
-		close(h.release)
-	}
-}
-
-// holdAnswer waits while method's answers are held; false when the
-// client or the fake went away meanwhile (nothing to answer).
-func (f *Fake) holdAnswer(r *http.Request, method string) bool {
-	f.mu.Lock()
-	h := f.holds[method]
-	f.mu.Unlock()
-	if h == nil {
-		return true
-	}
-	select {
-	case h.held <- struct{}{}:
-	default:
-	}
-	select {
-	case <-h.release:
-		return true
-	case <-r.Context().Done():
-	case <-f.stop:
-	}
-	return false
+	return f.holds.Hold(method)
 }
 
 // Subscribe returns a channel of changes; it is closed when the fake closes.
@@ -1121,7 +1081,7 @@ func (f *Fake) api(w http.ResponseWriter, r *http.Request) {
 	if echo != nil {
 		defer f.deliverEvent(echo) // Slack echoes the bot's own messages too
 	}
-	if !f.holdAnswer(r, method) {
+	if !f.holds.Wait(r.Context(), f.stop, method) {
 		return
 	}
 	if wait > 0 {

@@ -391,10 +391,13 @@ func (b *Bridge) openCard(tx *memdb.Txn, d Desk, c *Case, q QueueConfig, view Ca
 			ref, found, err = finder.FindThread(ctx, intent.Channel, view, intent.Key, intent.At)
 			return err
 		})
-		if err != nil {
+		switch {
+		case err != nil && b.failingSince(intent.Key) < giveUpLooking:
 			return ref, false, fmt.Errorf("look for the card of an earlier try in %s: %w", q.Name, err)
-		}
-		if found {
+		case err != nil:
+			// A card shown twice is better than a customer never answered.
+			b.log.Warn("bridge: still cannot look for the card an earlier try may have posted; posting it again", "desk", desk, "case", string(c.ID), "err", err)
+		case found:
 			b.log.Info("bridge: found the card an earlier try posted; adopting it", "desk", desk, "case", string(c.ID), "queue", q.Name)
 			return withDefaults(ref, desk, intent.Channel), false, nil
 		}
@@ -418,6 +421,18 @@ func (b *Bridge) openCard(tx *memdb.Txn, d Desk, c *Case, q QueueConfig, view Ca
 		return ref, false, fmt.Errorf("open thread in %s: %w", q.Name, err)
 	}
 	return withDefaults(ref, desk, q.Channel), true, nil
+}
+
+// giveUpLooking is how long the desk may fail to look for a card an
+// earlier try may have posted before the card is posted again.
+const giveUpLooking = 10 * time.Minute
+
+// failingSince records a failed look for the card with key and says for
+// how long looks for it have failed in this run.
+func (b *Bridge) failingSince(key string) time.Duration {
+	now := b.clock.Now()
+	first, _ := b.cardLookups.LoadOrStore(key, now)
+	return now.Sub(first.(time.Time))
 }
 
 // withDefaults fills the desk and channel a desk left out of ref.

@@ -272,3 +272,25 @@ func TestLostOpenAnswerIsNotASecondCard(t *testing.T) {
 		t.Fatalf("%d cards, want 1", n)
 	}
 }
+
+// A desk that cannot look for the card an earlier try may have posted
+// keeps trying for a while, then posts the card again: a card shown twice
+// is better than a customer never answered.
+func TestCardLookupFailingForLongPostsAgain(t *testing.T) {
+	t.Parallel()
+	tb := NewTestBridge(t)
+	tb.Desk.LoseAnswers(1)
+	p := Mention(Customer("ana"), "@brand hello")
+	if err := tb.Post(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	tb.Desk.FailFinds(errors.New("history: missing_scope"))
+	tb.WaitFor("the card posted again", func() bool {
+		tb.Clock.Advance(time.Minute)
+		v, ok := tb.OpenedBy(p.ID)
+		return ok && len(v.Threads) == 1
+	})
+	if n := len(tb.Desk.Threads()); n != 2 {
+		t.Errorf("%d cards, want 2 (the lost one and the one posted again)", n)
+	}
+}

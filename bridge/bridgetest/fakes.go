@@ -231,6 +231,7 @@ type Desk struct {
 	notes   []Note
 	fail    []error
 	lose    int           // OpenThreadKeyed answers to lose after posting
+	noFind  error         // FindThread fails with it, when set
 	hold    chan struct{} // closed to let held opens answer
 	held    chan struct{} // receives once per held open
 	n       int
@@ -253,6 +254,14 @@ func (d *Desk) LoseAnswers(n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.lose = n
+}
+
+// FailFinds makes every FindThread fail with err (nil: find again), as a
+// desk that cannot read its history.
+func (d *Desk) FailFinds(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.noFind = err
 }
 
 // HoldOpens makes OpenThreadKeyed show the card and then wait, before
@@ -309,6 +318,9 @@ func (d *Desk) FindThread(_ context.Context, channel string, c bridge.CaseView, 
 	defer d.mu.Unlock()
 	if err := d.failing(); err != nil {
 		return bridge.ThreadRef{}, false, err
+	}
+	if d.noFind != nil {
+		return bridge.ThreadRef{}, false, d.noFind
 	}
 	for _, id := range d.order {
 		if th := d.threads[id]; d.keys[id] == key && th.Ref.Channel == channel && th.Card.ID == c.ID {

@@ -27,7 +27,7 @@ import (
 //     space, joiners, word joiner, bidi marks, soft hyphen, tags), other
 //     default-ignorable code points (Hangul fillers, variation
 //     selectors, the braille blank), control characters, and combining
-//     marks left without a letter to sit on.
+//     marks (NFKC has already put those it could on their letters).
 //  4. Any run of Unicode spaces and line breaks is one space; spaces at
 //     the end go, and so do spaces before punctuation ("NOTE : x" reads
 //     "note: x").
@@ -96,8 +96,12 @@ func (f *folder) add(r rune) {
 // folded; or, both folded keeping their leading marks, the one with the
 // other. A prefix that folds to nothing matches nothing.
 func hasFoldedPrefix(text, prefix string) bool {
-	_, ok := cutFolded(text, prefix)
-	return ok
+	for _, keep := range []bool{false, true} {
+		if p := foldWith(prefix, keep); p != "" && strings.HasPrefix(foldWith(text, keep), p) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutFolded returns what follows prefix in text, as typed, when

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -199,4 +200,74 @@ func TestDemoSandboxUndoWindowNotesAndDM(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// What a newcomer to the demo tries first in a claimed thread (issue #14):
+// "*note:* check the log" stays a note, and "Thanks @mei" (a colleague
+// picked as a mention) is refused; each is marked not sent and explained
+// to its author in the sandbox's notices, and nothing reaches the network.
+// On Slack and on Discord.
+func TestDemoNewcomerNotesAndMentions(t *testing.T) {
+	t.Parallel()
+	base, _ := startDemo(t)
+	c := sandboxClient{t: t, base: base}
+	for _, d := range []struct{ desk, channel, as, colleague, handle, text string }{
+		{"slack", "C01CARE", "U01RUI", "Mei Chen", "kira", "@earshot my refund never came (newcomer slack)"},
+		{"discord", "3100000000000000001", "3300000000000000001", "Tomás Ruiz", "lina", "@earshot my phone has no bars (newcomer discord)"},
+	} {
+		var complaint demo.PublicPost
+		c.post("/api/public/post", map[string]any{"network": "mastodon", "handle": d.handle, "text": d.text}, &complaint)
+		var card demo.Message
+		c.waitFor("the card on "+d.desk, func() bool {
+			var v struct{ Cards []demo.Message }
+			c.get("/api/desk/"+d.desk+"/"+d.channel, &v)
+			for _, m := range v.Cards {
+				if shows(m, d.text[len("@earshot "):]) {
+					card = m
+					return true
+				}
+			}
+			return false
+		})
+		c.post("/api/desk/press", map[string]any{"desk": d.desk, "as": d.as, "channel": card.Channel, "id": card.ID, "action": "earshot:claim"}, nil)
+		thread := func() (msgs []demo.Message, notices []demo.Notice) {
+			var v struct {
+				Messages []demo.Message
+				Notices  []demo.Notice
+			}
+			c.get("/api/desk/"+d.desk+"/"+d.channel+"/thread/"+card.Thread+"?as="+d.as, &v)
+			return v.Messages, v.Notices
+		}
+		c.waitFor("the claim on "+d.desk, func() bool {
+			var v struct{ Cards []demo.Message }
+			c.get("/api/desk/"+d.desk+"/"+d.channel, &v)
+			return slices.ContainsFunc(v.Cards, func(m demo.Message) bool { return m.ID == card.ID && shows(m, "Claimed by") })
+		})
+		say := func(text string) string {
+			var s struct{ ID string }
+			c.post("/api/desk/say", map[string]any{"desk": d.desk, "as": d.as, "channel": d.channel, "thread": card.Thread, "text": text}, &s)
+			return s.ID
+		}
+		bold := "*note:* check the log"
+		if d.desk == "discord" {
+			bold = "**note:** check the log"
+		}
+		colleague := "tomas"
+		if d.desk == "slack" {
+			colleague = "mei"
+		}
+		note, mention := say(bold), say("Thanks @"+colleague+"!")
+		c.waitFor("both marked not sent and explained on "+d.desk, func() bool {
+			msgs, notices := thread()
+			raw, _ := json.Marshal(notices)
+			explained := strings.Contains(string(raw), "A note") && strings.Contains(string(raw), "your colleague "+d.colleague)
+			return markOf(msgs, note) == "not_sent" && markOf(msgs, mention) == "not_sent" && explained
+		})
+		posts, _ := c.public(demo.Mastodon)
+		for _, p := range posts {
+			if p.Brand && p.InReplyTo == complaint.ID {
+				t.Errorf("%s: something was published: %+v", d.desk, p)
+			}
+		}
+	}
 }

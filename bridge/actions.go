@@ -196,7 +196,7 @@ const DMNotice = "We've sent you a direct message so we can look at this togethe
 // MoveToDM continues the case by direct message: a short public line tells
 // the customer (DMNotice), then text, if any, goes by DM; later replies go
 // by DM too. Only the claimer may, and only where the network has DMs.
-func (b *Bridge) MoveToDM(_ context.Context, id CaseID, by Staff, text string) (CaseView, error) {
+func (b *Bridge) MoveToDM(ctx context.Context, id CaseID, by Staff, text string) (CaseView, error) {
 	return b.act(id, by, RoleAgent, "move cases to DM", func(w *writeTx, c *Case) error {
 		if err := b.mayPublish(c, by); err != nil {
 			return err
@@ -211,11 +211,13 @@ func (b *Bridge) MoveToDM(_ context.Context, id CaseID, by Staff, text string) (
 		if _, err := b.enqueue(w, c, itemSpec{by: by, text: DMNotice, thread: thread}); err != nil {
 			return err
 		}
-		if text = strings.TrimSpace(text); text != "" {
-			if reason := b.tooLong(c, text, true); reason != "" {
-				return &UserError{Msg: reason}
+		if strings.TrimSpace(text) != "" {
+			inv, _ := invocationFrom(ctx)
+			v := b.Judge(c, Speech{Text: text, Mentions: inv.Mentions, Explicit: true, Private: true})
+			if v.Kind != Publish {
+				return &UserError{Msg: v.Reason}
 			}
-			if _, err := b.enqueue(w, c, itemSpec{by: by, text: text, private: true, thread: thread}); err != nil {
+			if _, err := b.enqueue(w, c, itemSpec{by: by, text: v.Text, private: true, thread: thread}); err != nil {
 				return err
 			}
 		}
@@ -224,25 +226,40 @@ func (b *Bridge) MoveToDM(_ context.Context, id CaseID, by Staff, text string) (
 }
 
 // Reply publishes text explicitly, with the same rules as a message in the
-// thread: the claimer only, within the network's limit, after the undo
-// window. msg is the desk message of the command, if it has one (its mark
-// shows the fate).
+// thread (the claimer only, the gate of Judge, after the undo window),
+// except that it may name another account of the network. msg is the desk
+// message of the command, if it has one: its mark shows the fate, and a
+// refusal is journaled on it (not sent, with the reason) besides being
+// returned.
 func (b *Bridge) Reply(ctx context.Context, id CaseID, by Staff, text string, msg MessageRef) error {
+	inv, typed := invocationFrom(ctx)
+	var refusal string
 	_, err := b.act(id, by, RoleAgent, "reply", func(w *writeTx, c *Case) error {
-		if reason := b.replyRefusal(w, c, by, text, true); reason != "" {
-			b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
-			return &UserError{Msg: reason}
-		}
 		if existing := itemForMessage(w.Txn, msg); existing != nil {
 			return Userf("That message is already on its way (%s).", existing.ID)
 		}
-		spec := itemSpec{by: by, text: strings.TrimSpace(text), private: c.Private, msg: msg, thread: b.activeThread(w, c), delay: b.cfg.UndoWindow}
-		if inv, ok := invocationFrom(ctx); ok && inv.Source == SourceText && msg.ID != "" {
+		v := b.Judge(c, Speech{Text: text, Mentions: inv.Mentions, Explicit: true, Private: c.Private})
+		if err := b.mayPublish(c, by); err != nil && v.Kind != KeptNote {
+			v = Verdict{Kind: Refused, Reason: err.Error()}
+		}
+		if v.Kind != Publish {
+			b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
+			refusal = v.Reason
+			if msg.ID == "" {
+				return &UserError{Msg: refusal}
+			}
+			return b.refuse(w, c, StaffMessage{Message: msg, Thread: b.activeThread(w, c), Staff: by}, refusal)
+		}
+		spec := itemSpec{by: by, text: v.Text, private: c.Private, msg: msg, thread: b.activeThread(w, c), delay: b.cfg.UndoWindow}
+		if typed && inv.Source == SourceText && msg.ID != "" {
 			spec.command = b.cfg.CommandPrefix + inv.Name
 		}
 		_, err := b.enqueue(w, c, spec)
 		return err
 	})
+	if err == nil && refusal != "" {
+		return &UserError{Msg: refusal}
+	}
 	return err
 }
 

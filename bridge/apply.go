@@ -33,8 +33,10 @@ func apply(tx tables, ev Event) (applied, error) {
 		err = applyThread(tx, ev, &a)
 	case EvSynced:
 		err = applySynced(tx, ev)
-	case EvQueued:
+	case EvQueued, EvRefused:
 		err = applyQueued(tx, ev, &a)
+	case EvOpening:
+		err = applyOpening(tx, ev, &a)
 	case EvPruned:
 		err = applyPruned(tx, ev, &a)
 	case EvEdited, EvCancelled, EvAttempt, EvSent, EvRetrying, EvFailed, EvUncertain, EvRequeued, EvMarked:
@@ -111,11 +113,30 @@ func applyThread(tx tables, ev Event, a *applied) error {
 	if err := tx.insert(tableThreads, t); err != nil {
 		return err
 	}
+	if o := tx.lookupOpen(ev.Case, ev.Thread.Desk, ev.Queue); o != nil {
+		if err := tx.remove(tableOpens, o); err != nil {
+			return err
+		}
+	}
 	// Listing the thread on the case is no change the card shows: no new version.
 	c := *old
 	c.Threads = append(slices.Clip(c.Threads), *ev.Thread)
 	a.before, a.after = old, &c
 	return tx.insert(tableCases, &c)
+}
+
+// applyOpening records that a desk is about to show case's card in a
+// queue: the key it posts the card with, and when.
+func applyOpening(tx tables, ev Event, a *applied) error {
+	if ev.Thread == nil || ev.Thread.Desk == "" || ev.ID == "" {
+		return fmt.Errorf("desk or key missing")
+	}
+	c := tx.lookupCase(ev.Case)
+	if c == nil {
+		return fmt.Errorf("no case %s", ev.Case)
+	}
+	a.before, a.after = c, c
+	return tx.insert(tableOpens, &openRow{Case: ev.Case, Desk: ev.Thread.Desk, Queue: ev.Queue, Channel: ev.Thread.Channel, Key: ev.ID, At: ev.At})
 }
 
 func applySynced(tx tables, ev Event) error {
@@ -210,6 +231,9 @@ func applyQueued(tx tables, ev Event, a *applied) error {
 	if tx.lookupItem(ev.Item.ID) != nil {
 		return fmt.Errorf("outbox item %s exists already", ev.Item.ID)
 	}
+	if ev.Type == EvRefused && ev.Item.State != OutboxCancelled {
+		return fmt.Errorf("a refused item is %s, not cancelled", ev.Item.State)
+	}
 	it := *ev.Item
 	if err := tx.insert(tableOutbox, &it); err != nil {
 		return err
@@ -234,7 +258,8 @@ func applyItem(tx tables, ev Event, a *applied) error {
 	it := *old
 	switch ev.Type {
 	case EvEdited:
-		it.Text = ev.Text
+		// The pending mark shows the text that will go: show it again.
+		it.Text, it.Marked = ev.Text, ""
 	case EvCancelled:
 		it.State, it.Reason = OutboxCancelled, ev.Text
 	case EvAttempt:
@@ -294,10 +319,14 @@ type tables interface {
 	lookupPost(network, id string) *postRow
 	lookupThread(desk, id string) *threadRow
 	lookupItem(id string) *OutboxItem
+	lookupOpen(id CaseID, desk, queue string) *openRow
 	lookupMeta() metaRow
 	insert(table string, obj any) error
+	// remove deletes a row (only the opens table's rows are ever removed
+	// alone; a pruned case goes with prune).
+	remove(table string, obj any) error
 	// prune removes case c and every row of it: its threads, its posts (the
-	// customer's and ours) and its outbox items.
+	// customer's and ours), its outbox items and its cards being opened.
 	prune(c *Case) error
 	// caseRow is where a changed version of case old goes before it is
 	// inserted: a new row in the store, whose rows readers share and which
@@ -321,6 +350,9 @@ func (s storeTables) lookupCase(id CaseID) *Case              { c, _ := getCase(
 func (s storeTables) lookupPost(network, id string) *postRow  { return getPost(s.tx, network, id) }
 func (s storeTables) lookupThread(desk, id string) *threadRow { return getThread(s.tx, desk, id) }
 func (s storeTables) lookupItem(id string) *OutboxItem        { return getItem(s.tx, id) }
+func (s storeTables) lookupOpen(id CaseID, desk, queue string) *openRow {
+	return getOpen(s.tx, id, desk, queue)
+}
 func (s storeTables) lookupMeta() metaRow {
 	if s.counters != nil && *s.counters != nil {
 		return **s.counters
@@ -337,6 +369,8 @@ func (s storeTables) insert(table string, obj any) error {
 }
 
 func (s storeTables) caseRow(*Case) *Case { return new(Case) }
+
+func (s storeTables) remove(table string, obj any) error { return s.tx.Delete(table, obj) }
 
 func (s storeTables) prune(c *Case) error {
 	del := func(table string, obj any) error {
@@ -371,6 +405,11 @@ func (s storeTables) prune(c *Case) error {
 			return err
 		}
 	}
+	for _, o := range opensOf(s.tx, c.ID) {
+		if err := del(tableOpens, o); err != nil {
+			return err
+		}
+	}
 	return del(tableCases, c)
 }
 
@@ -380,6 +419,7 @@ type staging struct {
 	posts   map[[2]string]*postRow
 	threads map[[2]string]*threadRow
 	items   map[string]*OutboxItem
+	opens   map[[3]string]*openRow
 	meta    *metaRow
 	order   []CaseID // cases in the order they were made, so loading is deterministic
 	// pruned are the cases a case.pruned event removed. Their rows stay in
@@ -390,7 +430,7 @@ type staging struct {
 
 func newStaging() *staging {
 	return &staging{cases: map[CaseID]*Case{}, posts: map[[2]string]*postRow{},
-		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}, pruned: map[CaseID]bool{}}
+		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}, opens: map[[3]string]*openRow{}, pruned: map[CaseID]bool{}}
 }
 
 func (s *staging) lookupCase(id CaseID) *Case { return s.cases[id] }
@@ -403,7 +443,18 @@ func (s *staging) lookupThread(desk, id string) *threadRow {
 func (s *staging) lookupItem(id string) *OutboxItem {
 	return unlessPruned(s, s.items[id], func(it *OutboxItem) CaseID { return it.Case })
 }
+func (s *staging) lookupOpen(id CaseID, desk, queue string) *openRow {
+	return unlessPruned(s, s.opens[[3]string{string(id), desk, queue}], func(o *openRow) CaseID { return o.Case })
+}
 func (s *staging) caseRow(old *Case) *Case { return old }
+
+func (s *staging) remove(table string, obj any) error {
+	if o, ok := obj.(*openRow); ok && table == tableOpens {
+		delete(s.opens, o.key())
+		return nil
+	}
+	return fmt.Errorf("remove from %s: not supported", table)
+}
 
 // unlessPruned is row, or nil when it belongs to a pruned case.
 func unlessPruned[T any](s *staging, row *T, caseOf func(*T) CaseID) *T {
@@ -442,6 +493,9 @@ func (s *staging) insert(table string, obj any) error {
 	case tableOutbox:
 		it := obj.(*OutboxItem)
 		s.items[it.ID] = it
+	case tableOpens:
+		o := obj.(*openRow)
+		s.opens[o.key()] = o
 	case tableMeta:
 		s.meta = obj.(*metaRow)
 	default:
@@ -482,6 +536,13 @@ func (s *staging) load(tx *memdb.Txn) error {
 	for _, it := range s.items {
 		if !s.pruned[it.Case] {
 			if err := put(tableOutbox, it); err != nil {
+				return err
+			}
+		}
+	}
+	for _, o := range s.opens {
+		if !s.pruned[o.Case] {
+			if err := put(tableOpens, o); err != nil {
 				return err
 			}
 		}

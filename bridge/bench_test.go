@@ -166,3 +166,54 @@ func (d *countingDesk) Post(context.Context, bridge.ThreadRef, bridge.DeskMessag
 	return bridge.MessageRef{}, nil
 }
 func (d *countingDesk) Mark(context.Context, bridge.MessageRef, bridge.Delivery) error { return nil }
+
+// plainDesk hides a desk's ThreadFinder: cards opened without a key.
+type plainDesk struct{ bridge.Desk }
+
+// BenchmarkOpenCards: cards opened a second in a surge (complaints
+// arriving at once, the journal on disk), through a desk that is a
+// ThreadFinder (each card's key journaled before the card is posted) and
+// through one that is not: what idempotent opening costs.
+func BenchmarkOpenCards(b *testing.B) {
+	for _, keyed := range []bool{false, true} {
+		name := "plain"
+		if keyed {
+			name = "keyed"
+		}
+		b.Run(name, func(b *testing.B) {
+			desk := NewDesk("desk")
+			var d bridge.Desk = desk
+			if !keyed {
+				d = plainDesk{desk}
+			}
+			br, err := bridge.New(bridge.Options{Config: DefaultConfig(), DataDir: b.TempDir(), Networks: []bridge.Network{NewNetwork("net")},
+				Desks: []bridge.Desk{d}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), SnapshotEvery: 1 << 30})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- br.Run(runCtx) }()
+			defer func() { stop(); <-done }()
+			for !br.Ready() {
+				time.Sleep(time.Millisecond)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for i := range int64(b.N) {
+				wg.Go(func() {
+					if err := br.Post(ctx, post(i)); err != nil {
+						b.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			for len(desk.Threads()) < b.N {
+				time.Sleep(time.Millisecond)
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "cards/s")
+		})
+	}
+}

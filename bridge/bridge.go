@@ -81,6 +81,9 @@ type Bridge struct {
 	work   map[string]*deskQueue // per desk
 	ops    *pendingOps
 	opens  *threadOpens // threads being opened, for lookups that must wait for them
+	// cardLookups holds, by card key, when looking for a card an earlier
+	// try may have posted first failed in this run (see openCard).
+	cardLookups sync.Map
 
 	ingestQ    chan *ingestReq
 	ingestDone chan struct{}

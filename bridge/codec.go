@@ -61,6 +61,8 @@ var eventCodes = [...]EventType{
 	24: EvRequeued,
 	25: EvMarked,
 	26: EvPruned,
+	27: EvRefused,
+	28: EvOpening,
 }
 
 // eventCode is the journal number of each event type.

@@ -208,9 +208,15 @@ func (c Config) Validate() []error {
 		}
 	}
 	for i, p := range c.NotePrefixes {
-		if strings.TrimSpace(p) == "" {
+		switch {
+		case strings.TrimSpace(p) == "":
 			add("note_prefixes[%d]: empty prefix would make every message a note", i)
+		case foldKeepingMarks(p) == "":
+			add("note_prefixes[%d]: %q is only invisible characters and spaces, which are ignored: it would match nothing", i, p)
 		}
+	}
+	if c.CommandPrefix != "" && foldKeepingMarks(c.CommandPrefix) == "" {
+		add("command_prefix: %q is only invisible characters and spaces, which are ignored: no command would be recognised", c.CommandPrefix)
 	}
 	return errs
 }

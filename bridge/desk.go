@@ -3,6 +3,8 @@ package bridge
 import (
 	"container/heap"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -282,15 +284,9 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		// journaled, staff may already act in it: they wait (see thread).
 		opened := b.opens.begin(desk)
 		defer opened()
-		var ref ThreadRef
-		if err := call(func(ctx context.Context) (err error) { ref, err = d.OpenThread(ctx, q.Channel, view); return err }); err != nil {
-			return fmt.Errorf("open thread in %s: %w", q.Name, err)
-		}
-		if ref.Desk == "" {
-			ref.Desk = desk
-		}
-		if ref.Channel == "" {
-			ref.Channel = q.Channel
+		ref, fresh, err := b.openCard(tx, d, c, q, view, call)
+		if err != nil {
+			return err
 		}
 		// The first thread shows the customer's follow-ups; a team's thread
 		// opened at an escalation starts from now (the card has the story).
@@ -298,14 +294,19 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		if len(threadsOf(tx, id)) == 0 {
 			shown = 1
 		}
+		// A card found again shows what it showed then: it is re-rendered below.
+		version := c.Version
+		if !fresh {
+			version = 0
+		}
 		if _, err := b.change(func(w *writeTx) error {
-			_, err := w.emit(Event{Type: EvThread, Case: id, Thread: &ref, Queue: c.Queue, Version: c.Version, Num: shown})
+			_, err := w.emit(Event{Type: EvThread, Case: id, Thread: &ref, Queue: c.Queue, Version: version, Num: shown})
 			return err
 		}); err != nil {
 			return err
 		}
 		opened()
-		active = &threadRow{Desk: ref.Desk, ID: ref.ID, Channel: ref.Channel, Case: id, Queue: c.Queue, CardVersion: c.Version, PostsShown: shown}
+		active = &threadRow{Desk: ref.Desk, ID: ref.ID, Channel: ref.Channel, Case: id, Queue: c.Queue, CardVersion: version, PostsShown: shown}
 		threads = append(threads, active)
 	}
 
@@ -385,6 +386,92 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		}
 	}
 	return nil
+}
+
+// openCard shows case c's card in queue q on desk d and returns its
+// thread; fresh is false when it adopted a card an earlier try had posted.
+// On a ThreadFinder desk the key is journaled before the desk is asked
+// (thread.opening), and a key journaled by an earlier try that ended
+// without its thread (a crash, a lost answer, an error) makes the desk
+// look for that card first: a card is shown once, whatever happens
+// between the desk posting it and the bridge journaling its thread.
+func (b *Bridge) openCard(tx *memdb.Txn, d Desk, c *Case, q QueueConfig, view CaseView, call func(func(context.Context) error) error) (ref ThreadRef, fresh bool, err error) {
+	desk := d.Name()
+	finder, keyed := d.(ThreadFinder)
+	if !keyed {
+		if err := call(func(ctx context.Context) (err error) { ref, err = d.OpenThread(ctx, q.Channel, view); return err }); err != nil {
+			return ref, false, fmt.Errorf("open thread in %s: %w", q.Name, err)
+		}
+		return withDefaults(ref, desk, q.Channel), true, nil
+	}
+	intent := getOpen(tx, c.ID, desk, c.Queue)
+	if intent != nil {
+		found := false
+		err := call(func(ctx context.Context) (err error) {
+			ref, found, err = finder.FindThread(ctx, intent.Channel, view, intent.Key, intent.At)
+			return err
+		})
+		switch {
+		case err != nil && b.failingSince(intent.Key) < giveUpLooking:
+			return ref, false, fmt.Errorf("look for the card of an earlier try in %s: %w", q.Name, err)
+		case err != nil:
+			// A card shown twice is better than a customer never answered.
+			b.log.Warn("bridge: still cannot look for the card an earlier try may have posted; posting it again", "desk", desk, "case", string(c.ID), "err", err)
+		case found:
+			b.log.Info("bridge: found the card an earlier try posted; adopting it", "desk", desk, "case", string(c.ID), "queue", q.Name)
+			return withDefaults(ref, desk, intent.Channel), false, nil
+		}
+		if intent.Channel != q.Channel {
+			intent = nil // the queue moved channels since: a new key for the new place
+		}
+	}
+	if intent == nil {
+		intent = &openRow{Case: c.ID, Desk: desk, Queue: c.Queue, Channel: q.Channel, Key: newCardKey()}
+		if _, err := b.change(func(w *writeTx) error {
+			_, err := w.emit(Event{Type: EvOpening, Case: c.ID, Thread: &ThreadRef{Desk: desk, Channel: q.Channel}, Queue: c.Queue, ID: intent.Key})
+			return err
+		}); err != nil {
+			return ref, false, err
+		}
+	}
+	if err := call(func(ctx context.Context) (err error) {
+		ref, err = finder.OpenThreadKeyed(ctx, q.Channel, view, intent.Key)
+		return err
+	}); err != nil {
+		return ref, false, fmt.Errorf("open thread in %s: %w", q.Name, err)
+	}
+	return withDefaults(ref, desk, q.Channel), true, nil
+}
+
+// giveUpLooking is how long the desk may fail to look for a card an
+// earlier try may have posted before the card is posted again.
+const giveUpLooking = 10 * time.Minute
+
+// failingSince records a failed look for the card with key and says for
+// how long looks for it have failed in this run.
+func (b *Bridge) failingSince(key string) time.Duration {
+	now := b.clock.Now()
+	first, _ := b.cardLookups.LoadOrStore(key, now)
+	return now.Sub(first.(time.Time))
+}
+
+// withDefaults fills the desk and channel a desk left out of ref.
+func withDefaults(ref ThreadRef, desk, channel string) ThreadRef {
+	if ref.Desk == "" {
+		ref.Desk = desk
+	}
+	if ref.Channel == "" {
+		ref.Channel = channel
+	}
+	return ref
+}
+
+// newCardKey is a random key for a card: 20 hex digits, unique across
+// data directories (Discord takes nonces of up to 25 characters).
+func newCardKey() string {
+	var k [10]byte
+	_, _ = rand.Read(k[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(k[:])
 }
 
 // threadOpens counts, per desk, the threads being opened: from asking the
@@ -479,8 +566,6 @@ func (b *Bridge) runOps(ctx context.Context, d Desk, c *Case, threads []*threadR
 		}
 		var err error
 		switch op.kind {
-		case opMark:
-			err = call(func(ctx context.Context) error { return d.Mark(ctx, op.message, op.delivery) })
 		case opNotice:
 			if t.IsZero() {
 				continue // that queue has no thread on this desk (yet): the card tells

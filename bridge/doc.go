@@ -19,7 +19,11 @@
 //     staff messages, re-render stale cards; most urgent cases first.
 //  4. Staff act through commands (Command, and the actions in actions.go)
 //     or by writing in the thread (StaffMessage, staff.go): the claimer's
-//     message is a reply candidate; anything else is a note, explained.
+//     message is a reply candidate; anything else is a note, explained
+//     (and journaled, so the explanation survives a crash). Every text
+//     meant for a customer passes one gate (Judge, speech.go), which reads
+//     it in its canonical form (fold.go): note and command prefixes however
+//     they are typed, nothing invisible, no desk mention or markup.
 //  5. The outbox (outbox.go) holds a reply through the undo window, checks
 //     the network's limit, journals each attempt before it publishes, and
 //     retries, fails visibly or shows an uncertain attempt after a crash.

@@ -3,7 +3,6 @@ package bridge
 import (
 	"fmt"
 	"sync"
-	"time"
 )
 
 // react runs the live consequences of durable changes: lines in the
@@ -142,21 +141,19 @@ type opKind int
 const (
 	opNotice opKind = iota // post a line in a thread
 	opNotify               // say something privately to one staff member
-	opMark                 // mark a message that is not an outbox item (notes, refusals)
 )
 
 // deskOp is one best-effort desk action waiting for its case's thread:
-// lines and private answers that need no journal (a crash may lose them;
-// nothing public depends on them).
+// lines and answers to commands that need no journal (a crash may lose
+// them; nothing public depends on them). The marks and explanations of
+// staff messages are not among them: every staff message that is not
+// sent is journaled with its reason (an outbox item, see refuse).
 type deskOp struct {
-	kind     opKind
-	queue    string    // notices: the thread of the case in this queue
-	thread   ThreadRef // or this thread
-	staffID  string
-	msg      DeskMessage
-	message  MessageRef
-	delivery Delivery
-	added    time.Time
+	kind    opKind
+	queue   string    // notices: the thread of the case in this queue
+	thread  ThreadRef // or this thread
+	staffID string
+	msg     DeskMessage
 }
 
 type opKey struct {

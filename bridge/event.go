@@ -36,6 +36,8 @@ const (
 	EvRequeued  EventType = "outbox.requeued"   // ID, Until (due), Flag: a new series of attempts (staff sent it again)
 	EvMarked    EventType = "outbox.marked"     // ID, State (the mark the desk now shows)
 	EvPruned    EventType = "case.pruned"       // Case: resolved longer than the retention; forgotten with its threads, posts and outbox items
+	EvRefused   EventType = "outbox.refused"    // Item: a staff message not sent (a note, or stopped by the rules), cancelled from the start with its reason, so its mark and explanation survive a crash
+	EvOpening   EventType = "thread.opening"    // Case, Thread (desk and channel, no id), Queue, ID (the key the card is posted with): the desk is about to show the card; a restart looks for it before posting another
 )
 
 // Event is one journaled state change. Fields are used by type (see the
@@ -76,7 +78,7 @@ const (
 	OutboxSent       OutboxState = "sent"
 	OutboxFailed     OutboxState = "failed"    // the last try failed, or the network refused it; staff may send again
 	OutboxUncertain  OutboxState = "uncertain" // an attempt may have gone through; staff check, then may send again
-	OutboxCancelled  OutboxState = "cancelled" // deleted or edited away in the undo window, or the claim moved
+	OutboxCancelled  OutboxState = "cancelled" // deleted or edited away in the undo window, the claim moved, or never sent (a note, a refusal: outbox.refused)
 )
 
 // OutboxItem is one reply on its way to a network, and its fate.
@@ -110,9 +112,9 @@ type OutboxItem struct {
 func (it *OutboxItem) Delivery(c *Case) Delivery {
 	switch it.State {
 	case OutboxQueued:
-		return Delivery{State: DeliveryPending, Until: it.Due}
+		return Delivery{State: DeliveryPending, Until: it.Due, Text: it.Text}
 	case OutboxAttempting:
-		return Delivery{State: DeliveryPending}
+		return Delivery{State: DeliveryPending, Text: it.Text}
 	case OutboxSent:
 		return Delivery{State: DeliverySent, Link: it.Sent.URL, Reason: it.Reason}
 	case OutboxFailed:

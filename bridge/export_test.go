@@ -65,3 +65,15 @@ func Prune(b *Bridge) error { return b.prune() }
 
 // Seq is the journal record the state readers see is at.
 func Seq(b *Bridge) uint64 { return b.durable.Load().seq }
+
+// Fold exposes the canonical form the public-speech rules compare.
+func Fold(text string) string { return fold(text) }
+
+// Visible exposes whether a text shows anything.
+func Visible(text string) bool { return visible(text) }
+
+// Opening reports whether case id has a card being opened on desk (a key
+// journaled, no thread yet).
+func Opening(b *Bridge, id CaseID, desk, queue string) bool {
+	return getOpen(b.read(), id, desk, queue) != nil
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,6 +197,44 @@ func FuzzRestoreSnapshot(f *testing.F) {
 		defer again.Close()
 		if second := bridge.Dump(again); second != first {
 			t.Fatalf("restoring changed the state:\n%s\n%s", first, second)
+		}
+	})
+}
+
+// FuzzStaffMessage writes arbitrary text as the claimer of a case: if its
+// folded form starts with a note prefix or the command prefix, or it shows
+// nothing, the bridge never queues it for publication; whatever it queues
+// is the text as written, trimmed. (The seeds are the corpus of issue #14.)
+func FuzzStaffMessage(f *testing.F) {
+	for _, s := range []string{
+		"NOTE : ops says", "note：x", "*note:* check the log", "_note:_ x", "> note: x", "||note:|| x",
+		"\u200bnote: x", "**note:** x", "// x", "ｎｏｔｅ: x", "nоte: x", "\u200b\u2060", "!claim",
+		"Thanks, it is fixed", "  Sorry!  ", "Note - not a prefix", "\xff\xfenote: x", "n\u0336ote: x",
+	} {
+		f.Add(s)
+	}
+	tb := NewTestBridge(f, InMemory())
+	v, th, _ := tb.Complain("ana", "@brand fuzz")
+	tb.MustClaim(v.ID, Ana)
+	notes := []string{bridge.Fold("note:"), bridge.Fold("//"), bridge.Fold("!")}
+	f.Fuzz(func(t *testing.T, text string) {
+		m, err := tb.Desk.Say(ctx, th, Ana, text)
+		if err != nil {
+			t.Fatalf("staff message: %v", err)
+		}
+		it, ok := tb.OutboxFor(m)
+		queued := ok && it.State != bridge.OutboxCancelled
+		folded := bridge.Fold(text)
+		for _, p := range notes {
+			if strings.HasPrefix(folded, p) && queued {
+				t.Fatalf("%q folds to %q (prefix %q) and was queued as %q", text, folded, p, it.Text)
+			}
+		}
+		if !bridge.Visible(text) && queued {
+			t.Fatalf("%q shows nothing and was queued", text)
+		}
+		if queued && it.Text != strings.TrimSpace(text) {
+			t.Fatalf("%q was queued as %q", text, it.Text)
 		}
 	})
 }

@@ -66,17 +66,6 @@ func newKey() string {
 	return "earshot-" + hex.EncodeToString(b[:])
 }
 
-// replyRefusal is why by's text may not be published on c, or "".
-func (b *Bridge) replyRefusal(w *writeTx, c *Case, by Staff, text string, explicit bool) string {
-	if strings.TrimSpace(text) == "" {
-		return "There is nothing to send."
-	}
-	if err := b.mayPublish(c, by); err != nil {
-		return err.Error()
-	}
-	return b.tooLong(c, text, c.Private)
-}
-
 // tooLong explains a text over the network's limit, or returns "".
 func (b *Bridge) tooLong(c *Case, text string, private bool) string {
 	n, ok := b.networks[c.Network]

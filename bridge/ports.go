@@ -48,6 +48,24 @@ type Desk interface {
 	Mark(ctx context.Context, m MessageRef, d Delivery) error
 }
 
+// ThreadFinder is implemented by desks that can show a card so that it
+// can be found again (Slack: message metadata; Discord: a nonce, and the
+// case on the card). With it, opening a thread is idempotent like
+// publishing: the bridge journals the key before it asks the desk, and
+// when a try ended without the bridge learning the thread (a crash, a
+// lost answer), the next one finds the card posted then and adopts it
+// instead of posting a second card. Both methods do network I/O.
+type ThreadFinder interface {
+	// OpenThreadKeyed is OpenThread with the card marked by key (at most
+	// 25 ASCII letters and digits). A desk that deduplicates by key may
+	// answer with the thread it opened before.
+	OpenThreadKeyed(ctx context.Context, channel string, c CaseView, key string) (ThreadRef, error)
+	// FindThread looks in channel for the thread OpenThreadKeyed opened
+	// for c with key, no earlier than since (when the key was journaled).
+	// ok is false when no such card was posted.
+	FindThread(ctx context.Context, channel string, c CaseView, key string, since time.Time) (t ThreadRef, ok bool, err error)
+}
+
 // Notifier is implemented by desks that can say something privately to one
 // staff member in a channel (Slack chat.postEphemeral). Used for refusals
 // that have no message to mark.

@@ -33,7 +33,7 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 	}
 	for i := range n {
 		by := staff[r.IntN(len(staff))]
-		switch op := r.IntN(17); {
+		switch op := r.IntN(18); {
 		case op < 3 || len(cases) == 0:
 			v, th, p := tb.Complain(fmt.Sprintf("cust%d", r.IntN(8)), fmt.Sprintf("@brand complaint %d", i))
 			cases, firsts = append(cases, v.ID), append(firsts, p)
@@ -72,8 +72,11 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 			id, _ := pick()
 			if th, ok := threads[id]; ok {
 				text := fmt.Sprintf("reply %d", i)
-				if r.IntN(4) == 0 {
+				switch r.IntN(6) {
+				case 0:
 					text = "note: " + text
+				case 1:
+					text = "*NOTE :* " + text // a refusal, journaled with its reason
 				}
 				m, _ := tb.Desk.Say(ctx, th, by, text)
 				msgs = append(msgs, struct {
@@ -99,6 +102,10 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 			_, _ = tb.MoveToDM(ctx, id, by, "")
 			_ = bridge.CheckSLA(tb.Bridge)
 			tb.Clock.Advance(time.Duration(r.IntN(30)) * time.Minute)
+		case op == 17:
+			// A desk whose answer to a new card is lost: the card is found
+			// again by its key (or its key waits, journaled, for the retry).
+			tb.Desk.LoseAnswers(1)
 		case op == 16:
 			// Hours pass: resolved cases past the retention are forgotten
 			// (later posts of theirs open new cases).

@@ -441,8 +441,8 @@ type eagerDesk struct {
 	act func(t bridge.ThreadRef)
 }
 
-func (d *eagerDesk) OpenThread(ctx context.Context, ch string, c bridge.CaseView) (bridge.ThreadRef, error) {
-	t, err := d.Desk.OpenThread(ctx, ch, c)
+func (d *eagerDesk) OpenThreadKeyed(ctx context.Context, ch string, c bridge.CaseView, key string) (bridge.ThreadRef, error) {
+	t, err := d.Desk.OpenThreadKeyed(ctx, ch, c, key)
 	if err == nil && d.act != nil {
 		go d.act(t)
 		time.Sleep(50 * time.Millisecond) // the answer is slower than the staff member

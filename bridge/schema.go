@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	memdb "github.com/hashicorp/go-memdb"
 )
@@ -21,6 +22,7 @@ const (
 	tableThreads = "threads"
 	tablePosts   = "posts"
 	tableOutbox  = "outbox"
+	tableOpens   = "opens"
 	tableMeta    = "meta"
 )
 
@@ -41,6 +43,7 @@ func schema() *memdb.DBSchema {
 		tableThreads: threadsTable(),
 		tablePosts:   postsTable(),
 		tableOutbox:  outboxTable(),
+		tableOpens:   opensTable(),
 		tableMeta:    metaTable(),
 	}}
 }
@@ -151,6 +154,33 @@ func outboxTable() *memdb.TableSchema {
 			}
 			return appendUint(appendUint(nil, uint64(it.Due.UnixNano())), it.Seq), true
 		}}},
+	}}
+}
+
+// openRow is a card a desk is about to show, or showed without the
+// bridge learning its thread (a crash, a lost answer): the key the card
+// is posted with and when, so the next try finds that card and adopts it
+// instead of posting a second one. thread.opened removes it.
+type openRow struct {
+	Case    CaseID    `json:"case"`
+	Desk    string    `json:"desk"`
+	Queue   string    `json:"queue"`
+	Channel string    `json:"channel"`
+	Key     string    `json:"key"`
+	At      time.Time `json:"at"`
+}
+
+func (o *openRow) key() [3]string { return [3]string{string(o.Case), o.Desk, o.Queue} }
+
+// opensTable holds *openRow.
+func opensTable() *memdb.TableSchema {
+	return &memdb.TableSchema{Name: tableOpens, Indexes: map[string]*memdb.IndexSchema{
+		// A desk catching a case up asks for the card it was opening in the
+		// case's queue; its prefix, the case, finds them all (retention).
+		indexID: {Name: indexID, Unique: true, Indexer: keyIndex(func(o any) keyParts {
+			r := o.(*openRow)
+			return parts(string(r.Case), r.Desk, r.Queue)
+		})},
 	}}
 }
 
@@ -389,6 +419,27 @@ func getItem(tx *memdb.Txn, id string) *OutboxItem {
 		return nil
 	}
 	return raw.(*OutboxItem)
+}
+
+func getOpen(tx *memdb.Txn, id CaseID, desk, queue string) *openRow {
+	raw, _ := tx.First(tableOpens, indexID, string(id), desk, queue)
+	if raw == nil {
+		return nil
+	}
+	return raw.(*openRow)
+}
+
+// opensOf lists the cards being opened for case id.
+func opensOf(tx *memdb.Txn, id CaseID) []*openRow {
+	it, err := tx.Get(tableOpens, indexID+"_prefix", string(id))
+	if err != nil {
+		return nil
+	}
+	var out []*openRow
+	for raw := it.Next(); raw != nil; raw = it.Next() {
+		out = append(out, raw.(*openRow))
+	}
+	return out
 }
 
 func itemForMessage(tx *memdb.Txn, m MessageRef) *OutboxItem {

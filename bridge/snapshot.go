@@ -14,6 +14,7 @@ type snapshotState struct {
 	Threads []*threadRow  `json:"threads"`
 	Posts   []*postRow    `json:"posts"`
 	Outbox  []*OutboxItem `json:"outbox"`
+	Opens   []*openRow    `json:"opens,omitempty"`
 	Meta    *metaRow      `json:"meta,omitempty"`
 }
 
@@ -45,6 +46,9 @@ func writeSnapshot(tx *memdb.Txn, out io.Writer) error {
 		return err
 	}
 	if err := collect(tx, tableOutbox, &s.Outbox); err != nil {
+		return err
+	}
+	if err := collect(tx, tableOpens, &s.Opens); err != nil {
 		return err
 	}
 	m := getMeta(tx)
@@ -80,6 +84,9 @@ func restoreSnapshot(tx tables, data []byte) error {
 		return err
 	}
 	if err := restoreRows(tx, tableOutbox, s.Outbox); err != nil {
+		return err
+	}
+	if err := restoreRows(tx, tableOpens, s.Opens); err != nil {
 		return err
 	}
 	if s.Meta != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"unicode"
+	"unicode/utf8"
 )
 
 // Staff messages in case threads: replies, notes, commands, and the edits
@@ -56,7 +56,8 @@ func (b *Bridge) Command(ctx context.Context, inv Invocation) Response {
 
 // StaffMessage takes a new, edited or deleted message from a case thread.
 // Messages in threads that are not a case's are ignored. It journals what
-// it decides before it returns; marks and answers follow through the desk.
+// it decides before it returns (a reply queued, or why the message is not
+// sent); marks and answers follow through the desk.
 func (b *Bridge) StaffMessage(ctx context.Context, m StaffMessage) error {
 	if m.Thread.Desk == "" {
 		m.Thread.Desk = m.Message.Desk
@@ -82,98 +83,110 @@ func (b *Bridge) StaffMessage(ctx context.Context, m StaffMessage) error {
 		return nil
 	}
 	if itemForMessage(tx, m.Message) != nil {
-		return nil // delivered twice (a desk retry): it is queued already
+		return nil // delivered twice (a desk retry): it is queued or explained already
 	}
-	text := strings.TrimSpace(m.Text)
-	if p := b.cfg.CommandPrefix; hasPrefixFold(text, p) && len(text) > len(p) {
-		b.textCommand(ctx, m, text[len(p):])
+	if line, ok := cutFolded(m.Text, b.cfg.CommandPrefix); ok {
+		b.textCommand(ctx, m, line)
 		return nil
 	}
-	var refused string
 	_, err := b.change(func(w *writeTx) error {
 		if itemForMessage(w.Txn, m.Message) != nil {
-			return nil // two deliveries at once: the first one queued it
+			return nil // two deliveries at once: the first one took it
 		}
 		c := findCase(w.Txn, row.Case)
-		reason, claim := b.classify(w, c, m, text)
-		if reason != "" {
-			refused = reason
-			return nil
+		v, claim := b.classify(w, c, m)
+		if v.Kind != Publish {
+			return b.refuse(w, c, m, v.Reason)
 		}
 		if claim {
 			if _, err := w.emit(Event{Type: EvClaimed, Case: c.ID, Staff: staffPtr(m.Staff)}); err != nil {
 				return err
 			}
 		}
-		_, err := b.enqueue(w, c, itemSpec{by: m.Staff, text: text, private: c.Private, msg: m.Message, thread: m.Thread, delay: b.cfg.UndoWindow})
+		_, err := b.enqueue(w, c, itemSpec{by: m.Staff, text: v.Text, private: c.Private, msg: m.Message, thread: m.Thread, delay: b.cfg.UndoWindow})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("bridge: staff message: %w", err)
 	}
-	if refused != "" {
-		b.explain(c, m.Message, refused)
-	}
 	return nil
 }
 
-// classify applies rules 2 to 4 to a new message: a reason it is not a
-// reply (a note, or refused), or "" and whether its author claims the case
-// by writing (first replier claims).
-func (b *Bridge) classify(w *writeTx, c *Case, m StaffMessage, text string) (reason string, claim bool) {
-	role := b.RoleOf(m.Staff)
-	if role == RoleNone {
-		return "You are not on Earshot's staff list, so this stays a note in the thread. A lead can add you.", false
+// classify applies the rules to a new message in case c: the gate's
+// verdict (Publish with the exact text, or why not), and whether its
+// author claims the case by writing (first replier claims). A note prefix
+// or nothing to send wins over who is writing; who is writing wins over
+// the rest of the gate (a colleague's "@Mei can you look?" is a note
+// because Mei's colleague does not hold the claim, not because of the
+// mention).
+func (b *Bridge) classify(w *writeTx, c *Case, m StaffMessage) (v Verdict, claim bool) {
+	if b.RoleOf(m.Staff) == RoleNone {
+		return Verdict{Kind: KeptNote, Reason: "You are not on Earshot's staff list, so this stays a note in the thread. A lead can add you."}, false
 	}
-	for _, p := range b.cfg.NotePrefixes {
-		if hasPrefixFold(text, p) {
-			return fmt.Sprintf("A note (it starts with “%s”): kept in the thread, never published.", p), false
-		}
+	v = b.Judge(c, Speech{Text: m.Text, Mentions: m.Mentions, Private: c.Private})
+	if v.Kind == KeptNote || v.Kind == Nothing {
+		return v, false
 	}
-	if text == "" {
-		return "There is no text to publish (attachments are not sent).", false
+	refused := func(reason string) (Verdict, bool) {
+		b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
+		return Verdict{Kind: Refused, Reason: reason}, false
 	}
 	switch {
 	case c.Status == StatusResolved:
-		b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
-		return fmt.Sprintf("%s is resolved. Reopen it (`%sreopen`) to reply.", c.ID, b.cfg.CommandPrefix), false
+		return refused(fmt.Sprintf("%s is resolved. Reopen it (`%sreopen`) to reply.", c.ID, b.cfg.CommandPrefix))
 	case c.Assignee == "":
 		if b.queues[c.Queue].FirstReplierClaims {
-			claimed, err := c.Claim(m.Staff, w.now)
-			if err == nil {
-				if r := b.tooLong(&claimed, text, c.Private); r != "" {
-					b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
-					return r, false
+			if _, err := c.Claim(m.Staff, w.now); err == nil {
+				if v.Kind == Refused {
+					return refused(v.Reason)
 				}
-				return "", true
+				return v, true
 			}
 		}
-		b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
-		return fmt.Sprintf("Nobody has claimed %s, so this stays a note. Claim it (the Claim button or `%sclaim`), then send your reply again.", c.ID, b.cfg.CommandPrefix), false
+		return refused(fmt.Sprintf("Nobody has claimed %s, so this stays a note. Claim it (the Claim button or `%sclaim`), then send your reply again.", c.ID, b.cfg.CommandPrefix))
 	case c.Assignee != m.Staff.Key():
-		return fmt.Sprintf("A note: %s holds the claim on %s and only the claimer replies, so this was not published.", orSomeone(c.AssigneeName), c.ID), false
+		return Verdict{Kind: KeptNote, Reason: fmt.Sprintf("A note: %s holds the claim on %s and only the claimer replies, so this was not published.", orSomeone(c.AssigneeName), c.ID)}, false
 	}
-	if r := b.tooLong(c, text, c.Private); r != "" {
-		b.metrics.replies.WithLabelValues(c.Network, ReplyRefused).Inc()
-		return r, false
+	if v.Kind == Refused {
+		return refused(v.Reason)
 	}
-	return "", false
+	return v, false
 }
 
-// textCommand runs "!verb args" typed in a thread and answers its author.
-func (b *Bridge) textCommand(ctx context.Context, m StaffMessage, line string) {
-	verb, rest, _ := strings.Cut(line, " ")
-	if i := strings.IndexAny(verb, "\n\t"); i >= 0 {
-		verb, rest = verb[:i], verb[i+1:]+" "+rest
+// refuse journals that staff message m in case c is not sent, and why:
+// an outbox item cancelled from the start, which the desk marks (not
+// sent, and the reason privately to its author) like any reply, after a
+// restart too. A desk delivering m again finds it and does nothing.
+func (b *Bridge) refuse(w *writeTx, c *Case, m StaffMessage, reason string) error {
+	seq := w.counters().LastOutbox + 1
+	it := &OutboxItem{
+		ID: fmt.Sprintf("ob-%d", seq), Seq: seq, Case: c.ID, Network: c.Network, Staff: m.Staff,
+		Message: m.Message, Thread: m.Thread, State: OutboxCancelled, Reason: reason, Due: w.now, CreatedAt: w.now,
 	}
+	_, err := w.emit(Event{Type: EvRefused, Item: it})
+	return err
+}
+
+// textCommand runs "!verb args" typed in a thread (line is what follows
+// the prefix) and answers its author.
+func (b *Bridge) textCommand(ctx context.Context, m StaffMessage, line string) {
+	verb, rest := line, ""
+	if i := strings.IndexFunc(line, isSpace); i >= 0 {
+		verb, rest = line[:i], line[i:]
+	}
+	// "**!claim**": the formatting around the verb is not part of it.
+	verb = strings.TrimRight(fold(verb), "*_~`|")
 	inv := Invocation{Desk: m.Thread.Desk, Source: SourceText, Staff: m.Staff, Channel: m.Thread.Channel,
-		Thread: m.Thread, Message: m.Message, Name: verb, Raw: strings.TrimSpace(rest)}
+		Thread: m.Thread, Message: m.Message, Name: verb, Raw: strings.TrimSpace(rest), Mentions: m.Mentions}
 	if inv.Raw != "" {
 		inv.Args = strings.Fields(inv.Raw)
 	}
 	res := b.Command(ctx, inv)
 	if res.Text == "" {
 		return
+	}
+	if it := itemForMessage(b.read(), m.Message); it != nil && it.State == OutboxCancelled {
+		return // the command refused the message itself: its mark explains (journaled)
 	}
 	c, ok := b.CaseForThread(m.Thread)
 	if !ok {
@@ -187,25 +200,18 @@ func (b *Bridge) textCommand(ctx context.Context, m StaffMessage, line string) {
 	b.kick(c.ID, c.Priority, c.Seq)
 }
 
-// explain tells a message's author privately why it was not sent.
-func (b *Bridge) explain(c *Case, msg MessageRef, reason string) {
-	b.ops.add(msg.Desk, c.ID, deskOp{kind: opMark, message: msg, delivery: Delivery{State: DeliveryNotSent, Reason: reason, Private: true}})
-	b.kick(c.ID, c.Priority, c.Seq)
-}
-
 // staffEdit applies an edit inside the undo window: the new text goes
-// instead. An edit can make a reply a note (then nothing goes) but never
-// makes a note a reply; after the window it changes nothing public, and the
-// author is told.
+// instead, read by the same gate as a new message. An edit can make a
+// reply a note (then nothing goes) but never makes a note a reply; after
+// the window it changes nothing public, and the author is told.
 func (b *Bridge) staffEdit(m StaffMessage) error {
-	text := strings.TrimSpace(m.Text)
 	var c *Case
 	var tell string
 	where := m.Thread
 	_, err := b.change(func(w *writeTx) error {
 		it := itemForMessage(w.Txn, m.Message)
 		if it == nil {
-			return nil // a note or command edited: nothing to do
+			return nil // a command edited: nothing to do
 		}
 		c, _ = getCase(w.Txn, it.Case)
 		if where.IsZero() {
@@ -220,37 +226,40 @@ func (b *Bridge) staffEdit(m StaffMessage) error {
 			tell = "Edited too late: the reply was already being published with its earlier text."
 			return nil
 		default:
+			return nil // a note, a refusal or a cancelled reply stays so
+		}
+		if c == nil {
 			return nil
 		}
-		for _, p := range b.cfg.NotePrefixes {
-			if hasPrefixFold(text, p) {
-				_, err := w.emit(Event{Type: EvCancelled, ID: it.ID, Text: fmt.Sprintf("Edited into a note (“%s”): nothing will be published.", p)})
-				return err
-			}
+		cancel := func(reason string, refused bool) error {
+			_, err := w.emit(Event{Type: EvCancelled, ID: it.ID, Text: reason, Flag: refused})
+			return err
 		}
+		text := m.Text
 		if it.Command != "" {
 			// Typed as "!reply text": the edit must still be that command.
-			rest, ok := cutCommand(text, it.Command)
+			rest, ok := commandRest(text, it.Command)
 			if !ok {
-				_, err := w.emit(Event{Type: EvCancelled, ID: it.ID, Text: fmt.Sprintf("Edited so it is no longer %s: nothing will be published.", it.Command)})
-				return err
+				if v, note := b.prefixVerdict(text); note && !hasFoldedPrefix(text, b.cfg.CommandPrefix) {
+					return cancel("Edited into a note, so nothing will be published. "+v.Reason, false)
+				}
+				return cancel(fmt.Sprintf("Edited so it is no longer %s: nothing will be published.", it.Command), false)
 			}
 			text = rest
 		}
-		if text == "" || hasPrefixFold(text, b.cfg.CommandPrefix) {
-			_, err := w.emit(Event{Type: EvCancelled, ID: it.ID, Text: "Edited so there is no reply left: nothing will be published."})
-			return err
+		v := b.Judge(c, Speech{Text: text, Mentions: m.Mentions, Explicit: it.Command != "", Private: it.Private})
+		switch v.Kind {
+		case KeptNote:
+			return cancel("Edited into a note, so nothing will be published. "+v.Reason, false)
+		case Nothing:
+			return cancel("Edited so there is no reply left: nothing will be published.", false)
+		case Refused:
+			return cancel("The edit was not taken, so nothing will be published. "+v.Reason, true)
 		}
-		if c != nil {
-			if r := b.tooLong(c, text, it.Private); r != "" {
-				_, err := w.emit(Event{Type: EvCancelled, ID: it.ID, Text: "The edit made it too long, so nothing will be published. " + r, Flag: true})
-				return err
-			}
-		}
-		if text == it.Text {
+		if v.Text == it.Text {
 			return nil
 		}
-		_, err := w.emit(Event{Type: EvEdited, ID: it.ID, Text: text})
+		_, err := w.emit(Event{Type: EvEdited, ID: it.ID, Text: v.Text})
 		return err
 	})
 	if err != nil {
@@ -305,13 +314,16 @@ func (b *Bridge) staffDelete(m StaffMessage) error {
 	return nil
 }
 
-// cutCommand returns the text after command ("!reply") and whitespace.
-func cutCommand(text, command string) (string, bool) {
-	if !hasPrefixFold(text, command) {
+// commandRest returns the text after command ("!reply") as typed,
+// formatting around the command and spaces taken off; ok is false when
+// text does not start (folded) with the command as a word.
+func commandRest(text, command string) (string, bool) {
+	rest, ok := cutFolded(text, command)
+	if !ok {
 		return "", false
 	}
-	rest := text[len(command):]
-	if rest != "" && !unicode.IsSpace([]rune(rest)[0]) {
+	rest = strings.TrimLeft(rest, "*_~`|")
+	if r, _ := utf8.DecodeRuneInString(rest); rest != "" && !isSpace(r) {
 		return "", false
 	}
 	return strings.TrimSpace(rest), true

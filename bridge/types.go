@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"strings"
 	"time"
 )
 
@@ -258,8 +259,57 @@ type StaffMessage struct {
 	Thread  ThreadRef   `json:"thread"`
 	Message MessageRef  `json:"message"`
 	Staff   Staff       `json:"staff"`
-	Text    string      `json:"text"`
-	At      time.Time   `json:"at"`
+	// Text is the message as its desk reads it: plain text, with the
+	// desk's markup turned into what a reader sees (formatting marks
+	// dropped, a link as its address, a mention as "@Name"). Desks say
+	// exactly how in their READMEs; the bridge publishes it as it is.
+	Text string `json:"text"`
+	// Mentions are the desk's own references the desk found in the text
+	// (colleagues, groups, channels, @here): the bridge never lets one
+	// reach a network.
+	Mentions []DeskMention `json:"mentions,omitempty"`
+	At       time.Time     `json:"at"`
+}
+
+// MentionKind says what a desk mention points at.
+type MentionKind string
+
+const (
+	MentionUser     MentionKind = "user"     // a desk user: a colleague
+	MentionGroup    MentionKind = "group"    // a user group or role
+	MentionChannel  MentionKind = "channel"  // a desk channel
+	MentionEveryone MentionKind = "everyone" // @here, @channel, @everyone
+)
+
+// DeskMention is something in a staff message that points into the desk
+// itself. It means nothing to a customer, and a colleague's name is not
+// theirs to read: a reply holding one is refused, never rewritten.
+type DeskMention struct {
+	Kind MentionKind `json:"kind"`
+	ID   string      `json:"id,omitempty"`
+	// Name is how staff know it: "Mei Chen", "support-team", "general", "here".
+	Name string `json:"name,omitempty"`
+	// Groups are a mentioned user's desk groups or roles, when the desk
+	// knows them (so a lead can assign by mention to staff named by group).
+	Groups []string `json:"groups,omitempty"`
+}
+
+// Label is how an explanation names the mention: "your colleague Mei
+// Chen", "the group @support", "the channel #general", "@here".
+func (m DeskMention) Label() string {
+	name := m.Name
+	if name == "" {
+		name = m.ID
+	}
+	switch m.Kind {
+	case MentionUser:
+		return "your colleague " + name
+	case MentionGroup:
+		return "the group @" + strings.TrimPrefix(name, "@")
+	case MentionChannel:
+		return "the channel #" + strings.TrimPrefix(name, "#")
+	}
+	return "@" + strings.TrimPrefix(name, "@")
 }
 
 // Source is how a command reached us.
@@ -282,6 +332,8 @@ type Invocation struct {
 	Name    string     `json:"name"`             // the verb or alias as typed ("claim")
 	Args    []string   `json:"args,omitempty"`
 	Raw     string     `json:"raw,omitempty"` // the argument text as typed, unsplit
+	// Mentions are the desk mentions in the text (see StaffMessage).
+	Mentions []DeskMention `json:"mentions,omitempty"`
 }
 
 // Response is what a command answers. Private answers are shown only to the
@@ -334,6 +386,9 @@ type Delivery struct {
 	Retry string `json:"retry,omitempty"`
 	// Private is set when the explanation should reach only the author.
 	Private bool `json:"private,omitempty"`
+	// Text is, while pending, the exact text that will be published, so
+	// its author can still edit or delete it inside the undo window.
+	Text string `json:"text,omitempty"`
 }
 
 // DeskMessageKind says what a desk message is, so desks can style it.

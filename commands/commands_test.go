@@ -598,3 +598,19 @@ func TestEveryCommandRefuses(t *testing.T) {
 		t.Errorf("a refused command acted: replies %v notes %v", f.replies, f.notes)
 	}
 }
+
+// A desk mention names the assignee with the name (and groups) the desk
+// resolved, whatever the text shows for it (Slack: "@Bo Lima").
+func TestAssignByMention(t *testing.T) {
+	r, f := setup(t)
+	inv := text(lee, 42, "!assign @Bo Lima")
+	inv.Mentions = []bridge.DeskMention{{Kind: bridge.MentionUser, ID: "UAGENT2", Name: "Bo Lima", Groups: []string{"S1"}}}
+	got := ok(t, run(t, r, inv), "assign")
+	if c := f.cases["E-42"]; c.Assignee != bo.Key() || c.AssigneeName != "Bo Lima" || !strings.Contains(got, "Bo Lima") {
+		t.Fatalf("assigned to %q named %q (%q)", c.Assignee, c.AssigneeName, got)
+	}
+	two := text(lee, 42, "!assign @Bo and @Ana")
+	two.Mentions = []bridge.DeskMention{{Kind: bridge.MentionUser, ID: "UAGENT2"}, {Kind: bridge.MentionUser, ID: "UAGENT1"}}
+	refused(t, run(t, r, two), "assign", "mentions 2 people")
+	refused(t, run(t, r, text(lee, 42, "!assign UAGENT2 UAGENT1")), "assign", "Too many arguments")
+}

@@ -302,3 +302,49 @@ func TestTextCommandsThroughStaffMessage(t *testing.T) {
 		return v.Status == bridge.StatusResolved && v.Summary == "fixed in 2.3"
 	})
 }
+
+// Findings 4 and 7 of issue #14 through the real core: "!reply" typed in a
+// thread follows the same rules as an inline reply (a note prefix keeps it,
+// its message is marked not sent with the reason), however the command is
+// formatted; "!assign" with a desk mention stores the name the desk gave.
+func TestTypedReplyAndAssignFollowTheRules(t *testing.T) {
+	e := newEnv(t)
+	id, th := e.complaint(t, "bo@x", "app crashes")
+	say := func(by bridge.Staff, n int, text string, mentions ...bridge.DeskMention) bridge.MessageRef {
+		t.Helper()
+		m := bridge.MessageRef{Desk: "slack", Channel: th.Channel, Thread: th.ID, ID: fmt.Sprintf("S%d", n), Author: by.ID}
+		err := e.b.StaffMessage(context.Background(), bridge.StaffMessage{Kind: bridge.MessageNew, Thread: th, Staff: by, Text: text, At: time.Now(),
+			Message: m, Mentions: mentions})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	say(agent, 1, "!claim")
+	waitFor(t, "claimed", func() bool { v, _ := e.b.Case(id); return v.Assignee == agent.Key() })
+	for i, text := range []string{"!reply note: internal", "!reply *NOTE :* internal", "!reply \u3164 "} {
+		m := say(agent, 10+i, text)
+		it, ok := e.b.OutboxFor(m)
+		if !ok || it.State != bridge.OutboxCancelled || it.Reason == "" {
+			t.Errorf("%q: outbox %+v (found %v), want it refused with its reason", text, it, ok)
+		}
+	}
+	say(agent, 20, "**!REPLY** Thanks, it is fixed")
+	waitFor(t, "the explicit reply", func() bool {
+		e.net.mu.Lock()
+		defer e.net.mu.Unlock()
+		return len(e.net.sent) == 1
+	})
+	e.net.mu.Lock()
+	sent := e.net.sent[0].Text
+	e.net.mu.Unlock()
+	if sent != "Thanks, it is fixed" {
+		t.Errorf("published %q", sent)
+	}
+
+	say(lead, 30, "!assign @Mei Chen", bridge.DeskMention{Kind: bridge.MentionUser, ID: "U7", Name: "Mei Chen"})
+	waitFor(t, "assigned with the desk's name", func() bool { v, _ := e.b.Case(id); return v.AssigneeName == "Mei Chen" })
+	if v, _ := e.b.Case(id); v.Assignee != "slack:U7" {
+		t.Errorf("assigned to %q", v.Assignee)
+	}
+}

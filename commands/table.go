@@ -52,7 +52,7 @@ func table() []*Command {
 			MinRole: bridge.RoleAgent, Case: NeedsCase, MaxArgs: 1, Handler: runRelease},
 		{Name: "assign", Aliases: []string{"give"}, Usage: "assign @staff", Verb: "assign cases",
 			Help:    "give the case to someone (leads)",
-			MinRole: bridge.RoleLead, Case: NeedsCase, MinArgs: 1, MaxArgs: 1, Handler: runAssign},
+			MinRole: bridge.RoleLead, Case: NeedsCase, MinArgs: 1, MaxArgs: -1, FreeText: true, Handler: runAssign},
 		{Name: "escalate", Aliases: []string{"esc", "handoff"}, Usage: "escalate team [reason]", Verb: "escalate cases",
 			Help:    "hand the case to a team, with the reason noted in both threads",
 			MinRole: bridge.RoleAgent, Case: NeedsCase, MinArgs: 1, MaxArgs: -1, FreeText: true, Handler: runEscalate},
@@ -174,11 +174,10 @@ func orSomeone(name string) string {
 }
 
 func runAssign(c *Call) (string, error) {
-	id, name, ok := ParseMention(c.Args()[0])
-	if !ok {
-		return "", bridge.Userf("I could not tell who %q is. Mention them (@name, picked from the list) or give their user id.", c.Args()[0])
+	to, err := assignee(c)
+	if err != nil {
+		return "", err
 	}
-	to := bridge.Staff{Desk: c.Inv.Desk, ID: id, Name: name}
 	v, err := c.Cases.Assign(c.Ctx, c.View.ID, c.Staff(), to)
 	if err != nil {
 		return "", err
@@ -188,6 +187,33 @@ func runAssign(c *Call) (string, error) {
 		shown = to.Display()
 	}
 	return fmt.Sprintf("%s is now assigned to %s.", v.ID, cleanText(shown, 40)), nil
+}
+
+// assignee is who "assign" names: the one colleague the desk found
+// mentioned (with the name and groups the desk knows), else a mention
+// token or user id typed as the one argument.
+func assignee(c *Call) (bridge.Staff, error) {
+	var users []bridge.DeskMention
+	for _, m := range c.Inv.Mentions {
+		if m.Kind == bridge.MentionUser && !slices.ContainsFunc(users, func(u bridge.DeskMention) bool { return u.ID == m.ID }) {
+			users = append(users, m)
+		}
+	}
+	switch {
+	case len(users) == 1:
+		u := users[0]
+		return bridge.Staff{Desk: c.Inv.Desk, ID: u.ID, Name: u.Name, Groups: u.Groups}, nil
+	case len(users) > 1:
+		return bridge.Staff{}, bridge.Userf("That mentions %d people; mention the one to assign %s to.", len(users), c.View.ID)
+	}
+	if len(c.Args()) > 1 {
+		return bridge.Staff{}, bridge.Userf("Too many arguments (%s). Usage: %s", quoteList(c.Args()[1:]), c.reg.usage(c.Cmd))
+	}
+	id, name, ok := ParseMention(c.Args()[0])
+	if !ok {
+		return bridge.Staff{}, bridge.Userf("I could not tell who %q is. Mention them (@name, picked from the list) or give their user id.", c.Args()[0])
+	}
+	return bridge.Staff{Desk: c.Inv.Desk, ID: id, Name: name}, nil
 }
 
 func runEscalate(c *Call) (string, error) {

@@ -1,9 +1,12 @@
 package demo
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
+	"strconv"
 
 	"github.com/earshot-dev/earshot/connectors/discord"
 	"github.com/earshot-dev/earshot/connectors/discord/discordfake"
@@ -42,7 +45,7 @@ func (d discordSide) say(channel, thread, user, text string) (string, error) {
 	} else if c, _ := d.f.Channel(channel); c.Type == discordfake.TypeForum {
 		return "", fmt.Errorf("%w: a Discord forum takes no messages of its own: write in one of its posts", ErrNotHere)
 	}
-	id, err := d.f.Say(user, target, text)
+	id, err := d.f.Say(user, target, typedDiscord(text))
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", ErrNotHere, err)
 	}
@@ -64,7 +67,7 @@ func (d discordSide) edit(where, id, user, text string) error {
 	if err := d.own(where, id, user); err != nil {
 		return err
 	}
-	if err := d.f.Edit(where, id, text); err != nil {
+	if err := d.f.Edit(where, id, typedDiscord(text)); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotHere, err)
 	}
 	return nil
@@ -129,7 +132,7 @@ func (d discordSide) slash(channel, thread, user string, cmd SlashCommand, text 
 		if cmd.option == "" {
 			return fmt.Errorf("%w: %s takes no arguments", ErrBadCommand, cmd.Command)
 		}
-		opts[cmd.option] = text
+		opts[cmd.option] = typedDiscord(text)
 	}
 	if _, err := d.f.Slash(user, target, cmd.Command[1:], opts); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadCommand, err)
@@ -192,19 +195,56 @@ func (d discordSide) message(where, id string) (Message, error) {
 	return d.view(m), nil
 }
 
+// notices are what user was told privately: ephemeral answers, and the
+// bot's direct messages (where Discord's desk explains a message that was
+// not sent when no interaction of theirs is at hand), in the order sent.
 func (d discordSide) notices(user string) []Notice {
-	var out []Notice
-	for i, e := range d.f.Ephemerals(user) {
-		n := Notice{Seq: i + 1, Channel: e.ChannelID, Blocks: embedBlocks(e.Embeds, e.Components)}
-		if th, ok := d.f.Channel(e.ChannelID); ok && th.Type == discordfake.TypeThread {
-			n.Channel, n.Thread = th.ParentID, th.ID
-		}
+	type told struct {
+		id string
+		n  Notice
+	}
+	var all []told
+	for _, e := range d.f.Ephemerals(user) {
+		n := Notice{Channel: e.ChannelID, Blocks: embedBlocks(e.Embeds, e.Components)}
+		d.placeIn(&n, e.ChannelID)
 		if e.Content != "" {
 			n.Text = &Text{Kind: "markdown", Text: e.Content}
 		}
-		out = append(out, n)
+		all = append(all, told{e.ID, n})
+	}
+	for _, m := range d.f.DMs(user) {
+		if !m.Bot || m.Content == "" {
+			continue
+		}
+		n := Notice{Text: &Text{Kind: "markdown", Text: m.Content}}
+		// The DM ends with a link to what it is about: .../channels/guild/where[/message].
+		if sub := discordLinkRE.FindStringSubmatch(m.Content); sub != nil {
+			n.Channel = sub[1]
+			d.placeIn(&n, sub[1])
+		}
+		all = append(all, told{m.ID, n})
+	}
+	slices.SortStableFunc(all, func(a, b told) int { return cmp.Compare(snowflake(a.id), snowflake(b.id)) })
+	out := make([]Notice, len(all))
+	for i, t := range all {
+		t.n.Seq = i + 1
+		out[i] = t.n
 	}
 	return out
+}
+
+// placeIn sets a notice's channel and thread from where it was said.
+func (d discordSide) placeIn(n *Notice, where string) {
+	if th, ok := d.f.Channel(where); ok && th.Type == discordfake.TypeThread {
+		n.Channel, n.Thread = th.ParentID, th.ID
+	}
+}
+
+var discordLinkRE = regexp.MustCompile(`https://discord\.com/channels/\d+/(\d+)`)
+
+func snowflake(id string) uint64 {
+	n, _ := strconv.ParseUint(id, 10, 64)
+	return n
 }
 
 // view turns a fake Discord message into what a page shows.

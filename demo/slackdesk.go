@@ -62,7 +62,7 @@ func (s slackSide) say(channel, thread, user, text string) (string, error) {
 			return "", fmt.Errorf("%w: %s is itself a thread reply", ErrNoSuchMessage, thread)
 		}
 	}
-	return s.f.Say(user, channel, thread, escapeSlack(text)), nil
+	return s.f.Say(user, channel, thread, typedSlack(text)), nil
 }
 
 func (s slackSide) own(channel, ts, user string) error {
@@ -80,7 +80,7 @@ func (s slackSide) edit(channel, ts, user, text string) error {
 	if err := s.own(channel, ts, user); err != nil {
 		return err
 	}
-	return s.f.Edit(channel, ts, escapeSlack(text))
+	return s.f.Edit(channel, ts, typedSlack(text))
 }
 
 func (s slackSide) remove(channel, ts, user string) error {
@@ -116,7 +116,7 @@ func (s slackSide) commands() []SlashCommand {
 }
 
 func (s slackSide) slash(channel, _, user string, cmd SlashCommand, text string) error {
-	s.f.Slash(user, channel, cmd.Command, escapeSlack(text))
+	s.f.Slash(user, channel, cmd.Command, typedSlack(text))
 	return nil
 }
 

@@ -217,7 +217,10 @@ type Note struct {
 	Text    string
 }
 
-// Desk is a recording bridge.Desk and bridge.Notifier.
+// Desk is a recording bridge.Desk, bridge.Notifier and
+// bridge.ThreadFinder. LoseAnswers and HoldOpens stand for a crash or a
+// timeout between the desk showing a card and the bridge learning its
+// thread.
 type Desk struct {
 	name string
 
@@ -225,20 +228,108 @@ type Desk struct {
 	inbox   bridge.Inbox
 	threads map[string]*Thread
 	order   []string
+	keys    map[string]string // thread id -> the key its card was posted with
 	marks   map[string][]bridge.Delivery
 	notes   []Note
 	fail    []error
+	lose    int           // OpenThreadKeyed answers to lose after posting
+	noFind  error         // FindThread fails with it, when set
+	hold    chan struct{} // closed to let held opens answer
+	held    chan struct{} // receives once per held open
 	n       int
 }
 
 var (
-	_ bridge.Desk     = (*Desk)(nil)
-	_ bridge.Notifier = (*Desk)(nil)
+	_ bridge.Desk         = (*Desk)(nil)
+	_ bridge.Notifier     = (*Desk)(nil)
+	_ bridge.ThreadFinder = (*Desk)(nil)
 )
 
 // NewDesk returns a desk called name.
 func NewDesk(name string) *Desk {
-	return &Desk{name: name, threads: map[string]*Thread{}, marks: map[string][]bridge.Delivery{}}
+	return &Desk{name: name, threads: map[string]*Thread{}, keys: map[string]string{}, marks: map[string][]bridge.Delivery{}}
+}
+
+// LoseAnswers makes the next n OpenThreadKeyed calls show the card and
+// then fail, as a desk whose answer timed out after it posted.
+func (d *Desk) LoseAnswers(n int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lose = n
+}
+
+// FailFinds makes every FindThread fail with err (nil: find again), as a
+// desk that cannot read its history.
+func (d *Desk) FailFinds(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.noFind = err
+}
+
+// HoldOpens makes OpenThreadKeyed show the card and then wait, before
+// answering, until ReleaseOpens; held receives once per open that waits
+// (the moment to take a crash image).
+func (d *Desk) HoldOpens() (held <-chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.hold, d.held = make(chan struct{}), make(chan struct{}, 16)
+	return d.held
+}
+
+// ReleaseOpens lets held opens answer.
+func (d *Desk) ReleaseOpens() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.hold != nil {
+		close(d.hold)
+		d.hold = nil
+	}
+}
+
+// OpenThreadKeyed records a new thread with its card and key.
+func (d *Desk) OpenThreadKeyed(ctx context.Context, channel string, c bridge.CaseView, key string) (bridge.ThreadRef, error) {
+	ref, err := d.OpenThread(ctx, channel, c)
+	if err != nil {
+		return ref, err
+	}
+	d.mu.Lock()
+	d.keys[ref.ID] = key
+	lost := d.lose > 0
+	if lost {
+		d.lose--
+	}
+	hold, held := d.hold, d.held
+	d.mu.Unlock()
+	if hold != nil {
+		held <- struct{}{}
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return bridge.ThreadRef{}, ctx.Err()
+		}
+	}
+	if lost {
+		return bridge.ThreadRef{}, fmt.Errorf("bridgetest: the answer to opening %s was lost", ref.ID)
+	}
+	return ref, nil
+}
+
+// FindThread finds the thread whose card was posted with key.
+func (d *Desk) FindThread(_ context.Context, channel string, c bridge.CaseView, key string, _ time.Time) (bridge.ThreadRef, bool, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.failing(); err != nil {
+		return bridge.ThreadRef{}, false, err
+	}
+	if d.noFind != nil {
+		return bridge.ThreadRef{}, false, d.noFind
+	}
+	for _, id := range d.order {
+		if th := d.threads[id]; d.keys[id] == key && th.Ref.Channel == channel && th.Card.ID == c.ID {
+			return th.Ref, true, nil
+		}
+	}
+	return bridge.ThreadRef{}, false, nil
 }
 
 // Name is the desk's name.
@@ -432,6 +523,12 @@ func (d *Desk) HasMessage(thread, sub string) bool {
 
 // Say delivers a staff message in thread t to the bridge and returns its ref.
 func (d *Desk) Say(ctx context.Context, t bridge.ThreadRef, by bridge.Staff, text string) (bridge.MessageRef, error) {
+	return d.SayMentioning(ctx, t, by, text)
+}
+
+// SayMentioning is Say for a message in which the desk found mentions
+// of itself (colleagues, groups, @here).
+func (d *Desk) SayMentioning(ctx context.Context, t bridge.ThreadRef, by bridge.Staff, text string, mentions ...bridge.DeskMention) (bridge.MessageRef, error) {
 	d.mu.Lock()
 	in := d.inbox
 	d.n++
@@ -440,7 +537,7 @@ func (d *Desk) Say(ctx context.Context, t bridge.ThreadRef, by bridge.Staff, tex
 	if in == nil {
 		return ref, fmt.Errorf("bridgetest: %s is not listening", d.name)
 	}
-	return ref, in.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: t, Message: ref, Staff: by, Text: text, At: time.Now()})
+	return ref, in.StaffMessage(ctx, bridge.StaffMessage{Kind: bridge.MessageNew, Thread: t, Message: ref, Staff: by, Text: text, Mentions: mentions, At: time.Now()})
 }
 
 // Edit delivers an edit of message m.
@@ -452,6 +549,10 @@ func (d *Desk) Edit(ctx context.Context, t bridge.ThreadRef, m bridge.MessageRef
 func (d *Desk) Delete(ctx context.Context, t bridge.ThreadRef, m bridge.MessageRef, by bridge.Staff) error {
 	return d.deliver(ctx, bridge.StaffMessage{Kind: bridge.MessageDeleted, Thread: t, Message: m, Staff: by, At: time.Now()})
 }
+
+// Deliver hands m to the listening bridge as it is (an edit carrying
+// mentions, a redelivery).
+func (d *Desk) Deliver(ctx context.Context, m bridge.StaffMessage) error { return d.deliver(ctx, m) }
 
 func (d *Desk) deliver(ctx context.Context, m bridge.StaffMessage) error {
 	d.mu.Lock()

@@ -2,6 +2,9 @@ package connectortest
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +29,16 @@ type BridgeRun struct {
 // bridge and r.Ready say they are ready, within 10 seconds.
 func StartBridge(t testing.TB, r BridgeRun) *bridge.Bridge {
 	t.Helper()
+	b, _ := StartStoppableBridge(t, r)
+	return b
+}
+
+// StartStoppableBridge is StartBridge that also returns stop, which ends
+// the bridge's Run (a clean shutdown) and waits for it, for tests that
+// restart a bridge on the same data directory. Calling stop is optional
+// and safe more than once.
+func StartStoppableBridge(t testing.TB, r BridgeRun) (*bridge.Bridge, func()) {
+	t.Helper()
 	if r.Options.DataDir == "" {
 		r.Options.DataDir = t.TempDir()
 	}
@@ -39,14 +52,42 @@ func StartBridge(t testing.TB, r BridgeRun) *bridge.Bridge {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("bridge run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("bridge run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	WaitFor(t, 10*time.Second, "bridge ready", func() bool { return b.Ready() && (r.Ready == nil || r.Ready()) })
-	return b
+	return b, stop
+}
+
+// CrashImage copies the files of data directory dir as they are on disk
+// now: a bridge opened on the copy restarts after a crash at this moment.
+func CrashImage(t testing.TB, dir string) string {
+	t.Helper()
+	dst := t.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
 }
 
 // ClaimFirstCase waits (within 10 seconds) for the first case thread desk

@@ -140,6 +140,7 @@ type Desk struct {
 	botUser   string
 	appID     string
 	channels  map[string]chanInfo      // channel id -> what it is
+	roles     map[string]string        // role id -> name, from the guild's events
 	lookups   map[string]chan struct{} // channel id -> a GET in flight, closed when done
 	threads   map[string]*threadState  // thread id -> what we know of it
 	tags      map[string]forumTags     // forum id -> its tags by name
@@ -168,6 +169,7 @@ var (
 	_ bridge.RouteMounter   = (*Desk)(nil)
 	_ bridge.Checker        = (*Desk)(nil)
 	_ bridge.ChannelChecker = (*Desk)(nil)
+	_ bridge.ThreadFinder   = (*Desk)(nil)
 )
 
 // Intents are the gateway intents the desk asks for: guilds (channels and
@@ -223,7 +225,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		global:   rate.NewLimiter(rate.Limit(cfg.Pacing.GlobalPerSecond), max(1, int(cfg.Pacing.GlobalPerSecond/5))),
 		dials:    &dialWatch{},
 		appID:    cfg.ApplicationID,
-		channels: map[string]chanInfo{}, lookups: map[string]chan struct{}{}, threads: map[string]*threadState{}, tags: map[string]forumTags{},
+		channels: map[string]chanInfo{}, roles: map[string]string{}, lookups: map[string]chan struct{}{}, threads: map[string]*threadState{}, tags: map[string]forumTags{},
 		hooks: map[string]*hook{}, dms: map[string]string{}, marks: map[string]string{}, lines: map[string]string{},
 		written: map[string]written{}, atHand: map[string]*atHand{}, seen: map[string]time.Time{},
 		replays:   replay.New(maxSkew),

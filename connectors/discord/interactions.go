@@ -185,6 +185,12 @@ func (d *Desk) handleInteraction(ctx context.Context, in bridge.Inbox, ia *disco
 	if ia.Member != nil {
 		d.people.saw(inv.Staff) // with the member's roles
 	}
+	if inv.Source == bridge.SourceSlash && inv.Raw != "" {
+		// Command text is read like a message: "/reply" follows the
+		// same rules as a reply typed in the thread.
+		inv.Raw, inv.Mentions = d.readText(ctx, inv.Raw, nil)
+		inv.Args = splitArgs(inv.Raw)
+	}
 	result := make(chan bridge.Response, 1)
 	go func() { result <- in.Command(ctx, inv) }()
 	timer := time.NewTimer(d.cfg.DeferAfter)

@@ -227,6 +227,19 @@ func (d *Desk) handleEvents() {
 		for _, c := range g.Threads {
 			d.learnChannel(c)
 		}
+		for _, r := range g.Roles {
+			d.learnRole(r)
+		}
+	})
+	d.s.AddHandler(func(_ *discordgo.Session, r *discordgo.GuildRoleCreate) {
+		if r.GuildRole != nil {
+			d.learnRole(r.Role)
+		}
+	})
+	d.s.AddHandler(func(_ *discordgo.Session, r *discordgo.GuildRoleUpdate) {
+		if r.GuildRole != nil {
+			d.learnRole(r.Role)
+		}
 	})
 	d.s.AddHandler(func(_ *discordgo.Session, c *discordgo.ChannelCreate) { d.learnChannel(c.Channel) })
 	d.s.AddHandler(func(_ *discordgo.Session, c *discordgo.ChannelUpdate) { d.learnChannel(c.Channel) })

@@ -169,6 +169,13 @@ func (d *Desk) markLine(dl bridge.Delivery) (string, []discordgo.MessageComponen
 		return escape(u)
 	}
 	switch dl.State {
+	case bridge.DeliveryPending:
+		if dl.Text == "" {
+			return "", nil
+		}
+		// The exact public text, while it can still be edited or deleted.
+		quoted := "> " + strings.ReplaceAll(escapeCut(dl.Text, maxContent-200), "\n", "\n> ")
+		text = "⏳ To be published as:\n" + quoted + "\n-# Edit or delete your message before it goes to change or stop it."
 	case bridge.DeliverySent:
 		if dl.Link == "" && dl.Reason == "" {
 			return "", nil

@@ -23,7 +23,7 @@ type Where struct {
 // (MESSAGE_DELETE carries neither author nor text).
 type written struct {
 	staff bridge.Staff
-	text  string
+	text  string // the content as Discord sent it
 }
 
 // ParseStaffMessage turns a MESSAGE_CREATE (kind new) or MESSAGE_UPDATE
@@ -51,9 +51,9 @@ func ParseStaffMessage(m *discordgo.Message, kind bridge.MessageKind, bot string
 		Thread:  bridge.ThreadRef{Desk: Name, Channel: where.Parent, ID: m.ChannelID},
 		Message: bridge.MessageRef{Desk: Name, Channel: where.Parent, Thread: m.ChannelID, ID: m.ID, Author: m.Author.ID},
 		Staff:   staffOf(m.Author, m.Member),
-		Text:    m.Content,
 		At:      at.UTC(),
 	}
+	sm.Text, sm.Mentions = ReadText(m.Content)
 	return sm, true
 }
 
@@ -89,9 +89,10 @@ func (d *Desk) onMessage(m *discordgo.Message, kind bridge.MessageKind) {
 		if !ok {
 			return
 		}
-		if kind == bridge.MessageEdited && seen && prev.text == sm.Text {
+		if kind == bridge.MessageEdited && seen && prev.text == m.Content {
 			return // an embed unfurled or a flag changed, not the text
 		}
+		sm.Text, sm.Mentions = d.readText(ctx, m.Content, m.Mentions)
 		if m.Member == nil {
 			sm.Staff = d.people.staff(ctx, sm.Staff.ID)
 		} else {
@@ -104,7 +105,7 @@ func (d *Desk) onMessage(m *discordgo.Message, kind bridge.MessageKind) {
 		if len(d.written) > maxRemembered {
 			clear(d.written)
 		}
-		d.written[m.ID] = written{staff: sm.Staff, text: sm.Text}
+		d.written[m.ID] = written{staff: sm.Staff, text: m.Content}
 		d.mu.Unlock()
 		if err := in.StaffMessage(ctx, sm); err != nil {
 			d.log.Warn("discord: staff message not taken", "err", err)

@@ -2,9 +2,13 @@ package discord
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bwmarrin/discordgo"
 
@@ -41,6 +45,7 @@ const (
 type chanInfo struct {
 	kind   kind
 	parent string // for threads
+	name   string
 }
 
 // threadState is what the desk knows of a case thread.
@@ -88,7 +93,7 @@ func (d *Desk) learnChannel(c *discordgo.Channel) {
 		clear(d.channels)
 	}
 	k := kindOf(c.Type)
-	d.channels[c.ID] = chanInfo{kind: k, parent: c.ParentID}
+	d.channels[c.ID] = chanInfo{kind: k, parent: c.ParentID, name: c.Name}
 	if k == kindThread && c.ThreadMetadata != nil {
 		if st := d.threads[c.ID]; st != nil {
 			a := c.ThreadMetadata.Archived
@@ -145,7 +150,7 @@ func (d *Desk) channelInfo(ctx context.Context, id string) (chanInfo, error) {
 	if err != nil {
 		return chanInfo{}, err
 	}
-	return chanInfo{kind: kindOf(c.Type), parent: c.ParentID}, nil
+	return chanInfo{kind: kindOf(c.Type), parent: c.ParentID, name: c.Name}, nil
 }
 
 // thread returns the state of thread t (made when unknown, from the layout
@@ -186,6 +191,14 @@ func (d *Desk) priority(id string) int {
 // OpenThread posts the case's card in channel (a forum or text channel) and
 // returns its thread. Card posts queue per channel by priority, then age.
 func (d *Desk) OpenThread(ctx context.Context, channel string, c bridge.CaseView) (bridge.ThreadRef, error) {
+	return d.OpenThreadKeyed(ctx, channel, c, "")
+}
+
+// OpenThreadKeyed is OpenThread with key: in a text channel the card is
+// created with key as its nonce and enforce_nonce, so Discord answers a
+// repeat within a few minutes with the first card; a forum post takes no
+// nonce (FindThread finds it by its case).
+func (d *Desk) OpenThreadKeyed(ctx context.Context, channel string, c bridge.CaseView, key string) (bridge.ThreadRef, error) {
 	info, err := d.channelInfo(ctx, channel)
 	if err != nil {
 		return bridge.ThreadRef{}, fmt.Errorf("discord: open thread: channel %s: %w", channel, err)
@@ -197,7 +210,7 @@ func (d *Desk) OpenThread(ctx context.Context, channel string, c bridge.CaseView
 		tags = d.appliedTags(ctx, channel, c)
 		id, err = d.openForumPost(ctx, channel, c, tags)
 	case kindText:
-		id, err = d.openTextThread(ctx, channel, c)
+		id, err = d.openTextThread(ctx, channel, c, key)
 	default:
 		err = fmt.Errorf("channel %s is neither a text nor a forum channel", channel)
 	}
@@ -205,12 +218,17 @@ func (d *Desk) OpenThread(ctx context.Context, channel string, c bridge.CaseView
 		return bridge.ThreadRef{}, fmt.Errorf("discord: open thread: %w", err)
 	}
 	archived := false
-	d.mu.Lock()
-	d.threads[id] = &threadState{parent: channel, forum: info.kind == kindForum, prio: c.Priority,
-		resolved: !c.Status.Open(), archived: &archived, tags: tags}
-	d.channels[id] = chanInfo{kind: kindThread, parent: channel}
-	d.mu.Unlock()
+	d.knowThread(id, &threadState{parent: channel, forum: info.kind == kindForum, prio: c.Priority,
+		resolved: !c.Status.Open(), archived: &archived, tags: tags})
 	return bridge.ThreadRef{Desk: Name, Channel: channel, ID: id}, nil
+}
+
+// knowThread records a case thread the desk opened or found.
+func (d *Desk) knowThread(id string, st *threadState) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.threads[id] = st
+	d.channels[id] = chanInfo{kind: kindThread, parent: st.parent}
 }
 
 func (d *Desk) openForumPost(ctx context.Context, forum string, c bridge.CaseView, tags []string) (string, error) {
@@ -232,26 +250,38 @@ func (d *Desk) openForumPost(ctx context.Context, forum string, c bridge.CaseVie
 	return th.ID, nil
 }
 
-func (d *Desk) openTextThread(ctx context.Context, channel string, c bridge.CaseView) (string, error) {
+// keyedMessage is a message create with a nonce Discord enforces
+// (discordgo's MessageSend has no nonce).
+type keyedMessage struct {
+	discordgo.MessageSend
+	Nonce        string `json:"nonce,omitempty"`
+	EnforceNonce bool   `json:"enforce_nonce,omitempty"`
+}
+
+func (d *Desk) openTextThread(ctx context.Context, channel string, c bridge.CaseView, key string) (string, error) {
 	embed, comps := RenderCard(c)
 	var card *discordgo.Message
 	err := d.pacer.Do(ctx, channel, c.Priority, func(ctx context.Context) error {
 		return d.call(ctx, "message.create", func(opts ...discordgo.RequestOption) error {
-			var err error
-			card, err = d.s.ChannelMessageSendComplex(channel, &discordgo.MessageSend{
-				Embeds: []*discordgo.MessageEmbed{embed}, Components: comps, AllowedMentions: noMentions()}, opts...)
-			return err
+			send := &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{embed}, Components: comps, AllowedMentions: noMentions()}
+			if key == "" {
+				var err error
+				card, err = d.s.ChannelMessageSendComplex(channel, send, opts...)
+				return err
+			}
+			url := discordgo.EndpointChannelMessages(channel)
+			body, err := d.s.RequestWithBucketID(http.MethodPost, url, keyedMessage{MessageSend: *send, Nonce: key, EnforceNonce: true}, url, opts...)
+			if err != nil {
+				return err
+			}
+			card = new(discordgo.Message)
+			return json.Unmarshal(body, card)
 		})
 	})
 	if err != nil {
 		return "", err
 	}
-	err = d.call(ctx, "thread.create", func(opts ...discordgo.RequestOption) error {
-		_, err := d.s.MessageThreadStartComplex(channel, card.ID,
-			&discordgo.ThreadStart{Name: threadName(c), AutoArchiveDuration: 10080}, opts...)
-		return err
-	})
-	if err != nil {
+	if err := d.startCardThread(ctx, channel, card.ID, c); err != nil {
 		// A card without its thread would confuse staff: take it back.
 		if derr := d.call(context.WithoutCancel(ctx), "message.delete", func(opts ...discordgo.RequestOption) error {
 			return d.s.ChannelMessageDelete(channel, card.ID, opts...)
@@ -261,6 +291,142 @@ func (d *Desk) openTextThread(ctx context.Context, channel string, c bridge.Case
 		return "", fmt.Errorf("start thread: %w", err)
 	}
 	return card.ID, nil
+}
+
+// codeThreadExists is Discord's "A thread has already been created for this message".
+const codeThreadExists = 160004
+
+// startCardThread starts the case's thread from its card in a text
+// channel; a thread that is there already (a retry) is the one.
+func (d *Desk) startCardThread(ctx context.Context, channel, card string, c bridge.CaseView) error {
+	err := d.call(ctx, "thread.create", func(opts ...discordgo.RequestOption) error {
+		_, err := d.s.MessageThreadStartComplex(channel, card,
+			&discordgo.ThreadStart{Name: threadName(c), AutoArchiveDuration: 10080}, opts...)
+		return err
+	})
+	if isCode(err, codeThreadExists) {
+		return nil
+	}
+	return err
+}
+
+// findPages bounds how far FindThread pages through a text channel (100
+// messages a page).
+const findPages = 50
+
+// FindThread looks for the card OpenThreadKeyed posted for c in channel
+// no earlier than since (less a minute for clocks apart): in a text
+// channel, among the channel's messages since then, a card of the bot's
+// whose Case field is c's id (a card that has no thread yet gets it); in
+// a forum, among the guild's active threads, a post of the bot's in that
+// forum whose name starts with c's id. Discord keeps no nonce to look
+// up once its few minutes have passed, so the card's case (unique in a
+// data directory) and the time since the key was journaled stand in for it.
+func (d *Desk) FindThread(ctx context.Context, channel string, c bridge.CaseView, _ string, since time.Time) (bridge.ThreadRef, bool, error) {
+	info, err := d.channelInfo(ctx, channel)
+	if err != nil {
+		return bridge.ThreadRef{}, false, fmt.Errorf("discord: find card: channel %s: %w", channel, err)
+	}
+	bot, err := d.botUserID(ctx)
+	if err != nil {
+		return bridge.ThreadRef{}, false, err
+	}
+	after := snowflakeAt(since.Add(-time.Minute))
+	var id string
+	switch info.kind {
+	case kindForum:
+		id, err = d.findForumPost(ctx, channel, bot, after, c)
+	case kindText:
+		id, err = d.findCard(ctx, channel, bot, after, c)
+	default:
+		return bridge.ThreadRef{}, false, fmt.Errorf("discord: find card: channel %s is neither a text nor a forum channel", channel)
+	}
+	if err != nil || id == "" {
+		return bridge.ThreadRef{}, false, err
+	}
+	archived := false
+	d.knowThread(id, &threadState{parent: channel, forum: info.kind == kindForum, prio: c.Priority, archived: &archived})
+	return bridge.ThreadRef{Desk: Name, Channel: channel, ID: id}, true, nil
+}
+
+// snowflakeAt is the smallest Discord id made at t.
+func snowflakeAt(t time.Time) string {
+	const discordEpoch = 1420070400000
+	ms := max(t.UnixMilli()-discordEpoch, 0)
+	return strconv.FormatInt(ms<<22, 10)
+}
+
+// findCard finds c's card among channel's messages after id after.
+func (d *Desk) findCard(ctx context.Context, channel, bot, after string, c bridge.CaseView) (string, error) {
+	for range findPages {
+		var page []*discordgo.Message
+		err := d.call(ctx, "messages.list", func(opts ...discordgo.RequestOption) error {
+			var err error
+			page, err = d.s.ChannelMessages(channel, 100, "", after, "", opts...)
+			return err
+		})
+		if err != nil {
+			return "", fmt.Errorf("discord: find card: %w", err)
+		}
+		for _, m := range page {
+			if m.Author != nil && m.Author.ID == bot && cardOf(m) == c.ID {
+				if err := d.startCardThread(ctx, channel, m.ID, c); err != nil {
+					return "", fmt.Errorf("discord: find card: start its thread: %w", err)
+				}
+				return m.ID, nil
+			}
+		}
+		if len(page) < 100 {
+			return "", nil
+		}
+		for _, m := range page {
+			if newerID(m.ID, after) {
+				after = m.ID // the newest seen: the next page starts after it
+			}
+		}
+	}
+	d.log.Warn("discord: a card being opened was not found in the channel's latest messages; posting it again", "channel", channel, "case", string(c.ID))
+	return "", nil
+}
+
+// cardOf is the case a message of ours is the card of ("" for none).
+func cardOf(m *discordgo.Message) bridge.CaseID {
+	for _, e := range m.Embeds {
+		for _, f := range e.Fields {
+			if f != nil && f.Name == "Case" {
+				return bridge.CaseID(strings.ReplaceAll(f.Value, "\\", ""))
+			}
+		}
+	}
+	return ""
+}
+
+// findForumPost finds c's post among the guild's active threads in forum.
+func (d *Desk) findForumPost(ctx context.Context, forum, bot, after string, c bridge.CaseView) (string, error) {
+	var list *discordgo.ThreadsList
+	err := d.call(ctx, "threads.active", func(opts ...discordgo.RequestOption) error {
+		var err error
+		list, err = d.s.GuildThreadsActive(d.cfg.GuildID, opts...)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("discord: find card: %w", err)
+	}
+	prefix := string(c.ID) + " · "
+	for _, t := range list.Threads {
+		if t != nil && t.ParentID == forum && t.OwnerID == bot && strings.HasPrefix(t.Name, prefix) && newerID(t.ID, after) {
+			d.learnChannel(t)
+			return t.ID, nil
+		}
+	}
+	return "", nil
+}
+
+// newerID reports whether snowflake a is after b.
+func newerID(a, b string) bool {
+	x, err1 := strconv.ParseUint(a, 10, 64)
+	y, err2 := strconv.ParseUint(b, 10, 64)
+	return err1 == nil && err2 == nil && x > y
 }
 
 // UpdateCard re-renders the card in place, sets the forum tags and archives

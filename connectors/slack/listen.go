@@ -300,35 +300,45 @@ type eventCallback struct {
 
 // ParseStaffMessage turns an Events API event_callback payload into a staff
 // message, or ok=false when it is none of ours to hand over (not a thread
-// reply, written by a bot or by us, another event type). Pure.
+// reply, written by a bot or by us, another event type). Its text is read
+// as ReadText reads it (mention names from the tokens' labels). Pure.
 func ParseStaffMessage(payload []byte, botUser string) (m bridge.StaffMessage, user string, ok bool) {
+	m, user, raw, ok := parseStaffEvent(payload, botUser)
+	if ok {
+		m.Text, m.Mentions = ReadText(raw)
+	}
+	return m, user, ok
+}
+
+// parseStaffEvent is ParseStaffMessage with the text left as Slack sent it.
+func parseStaffEvent(payload []byte, botUser string) (m bridge.StaffMessage, user, raw string, ok bool) {
 	var cb eventCallback
 	if json.Unmarshal(payload, &cb) != nil || cb.Type != "event_callback" {
-		return m, "", false
+		return m, "", "", false
 	}
 	var ev msgEvent
 	if json.Unmarshal(cb.Event, &ev) != nil || ev.Type != "message" || ev.Channel == "" {
-		return m, "", false
+		return m, "", "", false
 	}
 	isOurs := func(user, bot string) bool { return bot != "" || user == "" || user == botUser }
 	var ts, thread, text string
 	switch ev.Subtype {
 	case "", "thread_broadcast", "file_share":
 		if isOurs(ev.User, ev.BotID) {
-			return m, "", false
+			return m, "", "", false
 		}
 		m.Kind, user, ts, thread, text = bridge.MessageNew, ev.User, ev.TS, ev.ThreadTS, ev.Text
 	case "message_changed":
 		if ev.Message == nil || isOurs(ev.Message.User, ev.Message.BotID) {
-			return m, "", false
+			return m, "", "", false
 		}
 		if ev.Previous != nil && ev.Previous.Text == ev.Message.Text {
-			return m, "", false // an unfurl or a reply count changed, not the text
+			return m, "", "", false // an unfurl or a reply count changed, not the text
 		}
 		m.Kind, user, ts, thread, text = bridge.MessageEdited, ev.Message.User, ev.Message.TS, ev.Message.ThreadTS, ev.Message.Text
 	case "message_deleted":
 		if ev.Previous == nil || isOurs(ev.Previous.User, ev.Previous.BotID) {
-			return m, "", false
+			return m, "", "", false
 		}
 		ts = ev.DeletedTS
 		if ts == "" {
@@ -336,16 +346,15 @@ func ParseStaffMessage(payload []byte, botUser string) (m bridge.StaffMessage, u
 		}
 		m.Kind, user, thread, text = bridge.MessageDeleted, ev.Previous.User, ev.Previous.ThreadTS, ""
 	default:
-		return m, "", false
+		return m, "", "", false
 	}
 	if thread == "" || thread == ts || ts == "" {
-		return m, "", false // not a reply in a thread
+		return m, "", "", false // not a reply in a thread
 	}
 	m.Thread = bridge.ThreadRef{Desk: Name, Channel: ev.Channel, ID: thread}
 	m.Message = bridge.MessageRef{Desk: Name, Channel: ev.Channel, Thread: thread, ID: ts, Author: user}
-	m.Text = unescape(text)
 	m.At = tsTime(ts)
-	return m, user, true
+	return m, user, text, true
 }
 
 // unescape undoes Slack's &amp; &lt; &gt; in message text.
@@ -371,7 +380,7 @@ func (d *Desk) dispatchEvent(ctx context.Context, in bridge.Inbox, payload []byt
 	d.mu.Lock()
 	bot := d.botUser
 	d.mu.Unlock()
-	m, user, ok := ParseStaffMessage(payload, bot)
+	m, user, raw, ok := parseStaffEvent(payload, bot)
 	if !ok {
 		return
 	}
@@ -381,6 +390,7 @@ func (d *Desk) dispatchEvent(ctx context.Context, in bridge.Inbox, payload []byt
 		if m.At.IsZero() {
 			m.At = d.now()
 		}
+		m.Text, m.Mentions = d.readText(ctx, raw)
 		m.Staff = d.people.staff(ctx, user)
 		if err := in.StaffMessage(ctx, m); err != nil {
 			d.log.Warn("slack: staff message not taken", "err", err)
@@ -451,10 +461,17 @@ func (d *Desk) seenEvent(id string) bool {
 
 // ParseSlash turns a slash command into the verb, args and raw text:
 // "/escalate E-42 billing" → escalate [E-42 billing]; "/earshot claim E-42"
-// → claim [E-42]; "/earshot" alone → help. Pure.
+// → claim [E-42]; "/earshot" alone → help. The text is read as ReadText
+// reads it. Pure.
 func ParseSlash(command, text string) (name string, args []string, raw string) {
+	plain, _ := ReadText(text)
+	return parseSlashPlain(command, plain)
+}
+
+// parseSlashPlain is ParseSlash for text already read.
+func parseSlashPlain(command, plain string) (name string, args []string, raw string) {
 	name = strings.ToLower(strings.TrimPrefix(strings.TrimSpace(command), "/"))
-	raw = strings.TrimSpace(unescape(text))
+	raw = strings.TrimSpace(plain)
 	if name == "earshot" {
 		if raw == "" {
 			return "help", nil, ""
@@ -484,9 +501,10 @@ func splitArgs(raw string) []string {
 func (d *Desk) handleSlash(ctx context.Context, in bridge.Inbox, cmd slack.SlashCommand) {
 	ctx, cancel := context.WithTimeout(ctx, handlerTimeout)
 	defer cancel()
-	name, args, raw := ParseSlash(cmd.Command, cmd.Text)
+	plain, mentions := d.readText(ctx, cmd.Text)
+	name, args, raw := parseSlashPlain(cmd.Command, plain)
 	inv := bridge.Invocation{Desk: Name, Source: bridge.SourceSlash, Staff: d.people.staff(ctx, cmd.UserID),
-		Channel: cmd.ChannelID, Name: name, Args: args, Raw: raw}
+		Channel: cmd.ChannelID, Name: name, Args: args, Raw: raw, Mentions: mentions}
 	d.respond(ctx, cmd.ChannelID, "", cmd.UserID, cmd.ResponseURL, in.Command(ctx, inv))
 }
 

@@ -75,7 +75,10 @@ func Manifest(cfg Config, publicURL string) ([]byte, error) {
 		return nil, fmt.Errorf("slack: manifest: http mode needs the public URL of the listener")
 	}
 	for _, c := range SlashCommands {
-		mc := manifestCommand{Command: c.Command, Description: c.Description, UsageHint: c.Usage}
+		// Escaped: mentions arrive as Slack's tokens (<@U1|mei>), so a
+		// command's text is read like a message and "/earshot reply" can
+		// refuse a colleague's name instead of publishing it.
+		mc := manifestCommand{Command: c.Command, Description: c.Description, UsageHint: c.Usage, ShouldEscape: true}
 		if cfg.Mode == "http" {
 			mc.URL = base + "/slack/commands"
 		}

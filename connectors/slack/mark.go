@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/slack-go/slack"
 
@@ -130,6 +131,13 @@ func (d *Desk) Mark(ctx context.Context, m bridge.MessageRef, dl bridge.Delivery
 func markLine(m bridge.MessageRef, dl bridge.Delivery) (string, []slack.Block) {
 	var text string
 	switch dl.State {
+	case bridge.DeliveryPending:
+		if dl.Text == "" {
+			return "", nil
+		}
+		// The exact public text, while it can still be edited or deleted.
+		text = ":hourglass_flowing_sand: To be published as:\n" + quoteLines(escape(cut(dl.Text, maxSectionText-200))) +
+			"\n_Edit or delete your message before it goes to change or stop it._"
 	case bridge.DeliverySent:
 		if dl.Link == "" && dl.Reason == "" {
 			return "", nil
@@ -171,6 +179,11 @@ func markLine(m bridge.MessageRef, dl bridge.Delivery) (string, []slack.Block) {
 			slack.NewButtonBlockElement(actionPrefix+"retry", string(v), plain(label))))
 	}
 	return text, blocks
+}
+
+// quoteLines makes every line of s a mrkdwn quote line.
+func quoteLines(s string) string {
+	return ">" + strings.ReplaceAll(s, "\n", "\n>")
 }
 
 // setLine posts the message's delivery line in its thread, or edits it.

@@ -17,10 +17,11 @@ import (
 type people struct {
 	d *Desk
 
-	mu       sync.Mutex
-	names    map[string]cached
-	groups   map[string][]string // user id -> group ids
-	groupsAt time.Time
+	mu         sync.Mutex
+	names      map[string]cached
+	groups     map[string][]string // user id -> group ids
+	groupNames map[string]string   // group id -> handle
+	groupsAt   time.Time
 }
 
 type cached struct {
@@ -77,15 +78,32 @@ func (p *people) name(ctx context.Context, id string) string {
 }
 
 func (p *people) groupsOf(ctx context.Context, id string) []string {
+	p.loadGroups(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.groups[id]...)
+}
+
+// groupName is user group id's handle ("support-team"), or the id.
+func (p *people) groupName(ctx context.Context, id string) string {
+	p.loadGroups(ctx)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.groupNames[id]; n != "" {
+		return n
+	}
+	return id
+}
+
+// loadGroups reads the user groups and their members unless read lately.
+func (p *people) loadGroups(ctx context.Context) {
 	now := p.d.now()
 	p.mu.Lock()
 	fresh := p.groups != nil && now.Sub(p.groupsAt) < groupTTL
-	if fresh {
-		gs := append([]string(nil), p.groups[id]...)
-		p.mu.Unlock()
-		return gs
-	}
 	p.mu.Unlock()
+	if fresh {
+		return
+	}
 	var list []slack.UserGroup
 	err := p.d.call(ctx, "usergroups.list", func(ctx context.Context) error {
 		var err error
@@ -94,17 +112,16 @@ func (p *people) groupsOf(ctx context.Context, id string) []string {
 	})
 	if err != nil {
 		p.d.log.Warn("slack: usergroups.list failed; staff groups unknown", "err", err)
-		return nil
+		return
 	}
-	m := map[string][]string{}
+	m, names := map[string][]string{}, map[string]string{}
 	for _, g := range list {
+		names[g.ID] = g.Handle
 		for _, u := range g.Users {
 			m[u] = append(m[u], g.ID)
 		}
 	}
 	p.mu.Lock()
-	p.groups, p.groupsAt = m, now
-	gs := append([]string(nil), m[id]...)
+	p.groups, p.groupNames, p.groupsAt = m, names, now
 	p.mu.Unlock()
-	return gs
 }

@@ -130,6 +130,7 @@ var (
 	_ bridge.RouteMounter   = (*Desk)(nil)
 	_ bridge.Checker        = (*Desk)(nil)
 	_ bridge.ChannelChecker = (*Desk)(nil)
+	_ bridge.ThreadFinder   = (*Desk)(nil)
 )
 
 // New validates cfg and prepares the client. It does no I/O.
@@ -169,7 +170,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 	d.pacer = newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond, d.waited)
 	per := rate.Limit(cfg.Pacing.UpdatesPerMinute / 60)
 	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))
-	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete", "reactions.get"} {
+	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete", "reactions.get", "conversations.history"} {
 		d.tier3[m] = rate.NewLimiter(per, burst)
 	}
 	d.people = newPeople(d)
@@ -298,9 +299,24 @@ func (d *Desk) priority(threadTS string) int {
 
 // OpenThread posts the case's card in channel; the card's ts is the thread.
 func (d *Desk) OpenThread(ctx context.Context, channel string, c bridge.CaseView) (bridge.ThreadRef, error) {
+	return d.OpenThreadKeyed(ctx, channel, c, "")
+}
+
+// CardEventType is the event_type of the message metadata a card carries:
+// its payload holds the case id and the key the bridge opened it with.
+const CardEventType = "earshot_case_card"
+
+// OpenThreadKeyed is OpenThread with the card carrying key (and the case
+// id) in its message metadata, where FindThread finds it again.
+func (d *Desk) OpenThreadKeyed(ctx context.Context, channel string, c bridge.CaseView, key string) (bridge.ThreadRef, error) {
 	blocks, fallback := RenderCard(c)
-	ts, err := d.post(ctx, channel, c.Priority, slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...),
-		slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl())
+	opts := []slack.MsgOption{slack.MsgOptionText(fallback, false), slack.MsgOptionBlocks(blocks...),
+		slack.MsgOptionDisableLinkUnfurl(), slack.MsgOptionDisableMediaUnfurl()}
+	if key != "" {
+		opts = append(opts, slack.MsgOptionMetadata(slack.SlackMetadata{EventType: CardEventType,
+			EventPayload: map[string]any{"case": string(c.ID), "key": key}}))
+	}
+	ts, err := d.post(ctx, channel, c.Priority, opts...)
 	if err != nil {
 		return bridge.ThreadRef{}, fmt.Errorf("slack: open thread: %w", err)
 	}
@@ -308,6 +324,51 @@ func (d *Desk) OpenThread(ctx context.Context, channel string, c bridge.CaseView
 	d.prio[ts] = c.Priority
 	d.mu.Unlock()
 	return bridge.ThreadRef{Desk: Name, Channel: channel, ID: ts}, nil
+}
+
+// historyPages bounds how far FindThread pages back (200 messages a page).
+const historyPages = 25
+
+// FindThread looks for the card OpenThreadKeyed posted with key in
+// channel: conversations.history (with include_all_metadata) from a
+// minute before since, newest first, for a message of our bot whose
+// metadata carries key.
+func (d *Desk) FindThread(ctx context.Context, channel string, c bridge.CaseView, key string, since time.Time) (bridge.ThreadRef, bool, error) {
+	bot, err := d.botUserID(ctx)
+	if err != nil {
+		return bridge.ThreadRef{}, false, err
+	}
+	params := &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 200, IncludeAllMetadata: true}
+	if !since.IsZero() {
+		params.Oldest = fmt.Sprintf("%d.000000", since.Add(-time.Minute).Unix())
+	}
+	for range historyPages {
+		var res *slack.GetConversationHistoryResponse
+		err := d.call(ctx, "conversations.history", func(ctx context.Context) error {
+			var err error
+			res, err = d.api.GetConversationHistoryContext(ctx, params)
+			return err
+		})
+		if err != nil {
+			return bridge.ThreadRef{}, false, fmt.Errorf("slack: find card: %w", err)
+		}
+		for _, m := range res.Messages {
+			p := m.Metadata.EventPayload
+			if m.Metadata.EventType == CardEventType && p["key"] == key && p["case"] == string(c.ID) && (m.User == bot || m.BotID != "") {
+				d.mu.Lock()
+				d.prio[m.Timestamp] = c.Priority
+				d.mu.Unlock()
+				return bridge.ThreadRef{Desk: Name, Channel: channel, ID: m.Timestamp}, true, nil
+			}
+		}
+		if !res.HasMore || res.ResponseMetaData.NextCursor == "" {
+			return bridge.ThreadRef{}, false, nil
+		}
+		params.Cursor = res.ResponseMetaData.NextCursor
+	}
+	// Past the bound: a second card is better than none.
+	d.log.Warn("slack: a card being opened was not found in the channel's latest messages; posting it again", "channel", channel, "case", string(c.ID))
+	return bridge.ThreadRef{}, false, nil
 }
 
 // UpdateCard re-renders the card in place with chat.update.

@@ -174,6 +174,8 @@ type Message struct {
 	Deleted    bool
 	// Interaction is the id of the interaction this message answers, if any.
 	Interaction string
+	// Nonce is the nonce it was created with, if any.
+	Nonce string
 }
 
 // Ephemeral is an interaction answer shown only to one user.
@@ -305,6 +307,7 @@ type Fake struct {
 	heartbeats   int
 	resumes      int
 	target       string // HTTP interactions endpoint, "" for the gateway
+	holds        fakekit.Holds
 	closed       bool
 	wg           sync.WaitGroup
 	stop         chan struct{}

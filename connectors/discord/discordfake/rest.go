@@ -40,6 +40,7 @@ func (f *Fake) routes() http.Handler {
 	api("POST /users/@me/channels", authBot, f.openDM)
 	api("GET /channels/{id}", authBot, f.getChannel)
 	api("PATCH /channels/{id}", authBot, f.patchChannel)
+	api("GET /channels/{id}/messages", authBot, f.listMessages)
 	api("GET /channels/{id}/messages/{mid}", authBot, f.getMessage)
 	api("POST /channels/{id}/messages", authBot, f.postMessage)
 	api("PATCH /channels/{id}/messages/{mid}", authBot, f.editMessage)
@@ -60,6 +61,7 @@ func (f *Fake) routes() http.Handler {
 	api("GET /guilds/{guild}/members/{user}", authBot, f.getMember)
 	api("GET /guilds/{guild}/channels", authBot, f.getGuildChannels)
 	api("GET /guilds/{guild}/roles", authBot, f.getRoles)
+	api("GET /guilds/{guild}/threads/active", authBot, f.activeThreads)
 	mux.HandleFunc("GET /gateway", f.gateway)
 	mux.HandleFunc("GET /gateway/", f.gateway)
 	return mux
@@ -117,7 +119,7 @@ func (f *Fake) serve(route string, a auth, h handler) http.HandlerFunc {
 			return
 		}
 		f.mu.Unlock()
-		h(w, r, body)
+		f.respond(route, w, r, func(w http.ResponseWriter) { h(w, r, body) })
 	}
 }
 
@@ -483,7 +485,14 @@ func (f *Fake) postMessage(w http.ResponseWriter, r *http.Request, body []byte) 
 		badForm(w, 0, "message_reference: Unknown message")
 		return
 	}
+	if b.EnforceNonce {
+		if m := f.byNonce(c, BotUserID, b.nonce()); m != nil {
+			writeJSON(w, http.StatusOK, f.messageJSON(m, -1)) // the first message, not a second one
+			return
+		}
+	}
 	m := f.newMessage(c, f.nextID(), b)
+	m.Nonce = b.nonce()
 	f.created(m)
 	writeJSON(w, http.StatusOK, f.messageJSON(m, -1))
 }

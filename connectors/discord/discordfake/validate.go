@@ -213,6 +213,23 @@ type messageBody struct {
 	} `json:"message_reference"`
 	Username  string `json:"username"`
 	AvatarURL string `json:"avatar_url"`
+	// Nonce (a string or an integer) with EnforceNonce makes a repeat of
+	// the same create within NonceWindow answer the first message.
+	Nonce        json.RawMessage `json:"nonce"`
+	EnforceNonce bool            `json:"enforce_nonce"`
+}
+
+// nonce is the body's nonce as a string ("" for none).
+func (b messageBody) nonce() string {
+	raw := strings.TrimSpace(string(b.Nonce))
+	if raw == "" || raw == "null" {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(b.Nonce, &s) == nil {
+		return s
+	}
+	return raw // an integer
 }
 
 func (b messageBody) empty() bool {
@@ -231,6 +248,9 @@ func (b messageBody) check(creating bool) (code int, msg string) {
 	}
 	if b.Content != nil && runes(*b.Content) > MaxContent {
 		return 50035, "content: Must be 2000 or fewer in length."
+	}
+	if runes(b.nonce()) > MaxNonce {
+		return 50035, "nonce: Must be 25 or fewer in length."
 	}
 	if m := checkEmbeds(b.Embeds); m != "" {
 		return 50035, m

@@ -63,6 +63,9 @@ func (f *Fake) messageJSON(m *Message, intents int) map[string]any {
 	if ch := f.channels[m.ChannelID]; ch == nil || ch.Type != TypeDM {
 		out["guild_id"] = f.opts.GuildID
 	}
+	if m.WebhookID == "" && m.AuthorID != BotUserID {
+		f.mentionsJSON(out, content)
+	}
 	if m.Edited {
 		out["edited_timestamp"] = stamp(m.Timestamp.Add(time.Second))
 	}

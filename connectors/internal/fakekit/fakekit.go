@@ -132,3 +132,70 @@ func (l *Latency) Wait(ctx context.Context, stop <-chan struct{}) bool {
 		return false
 	}
 }
+
+// Holds is the HoldAnswers knob: answers of a kind of request (a method, a
+// route) held after the request took effect, until released: the moment
+// between a platform doing something and the client hearing of it (a
+// crash, a timeout). The zero value holds nothing. Safe for concurrent use.
+type Holds struct {
+	mu sync.Mutex
+	m  map[string]*hold
+}
+
+type hold struct {
+	release  chan struct{}
+	answered chan struct{}
+}
+
+// Hold holds the answers of key until release is called (one hold per key
+// at a time); answered receives once per answer held.
+func (h *Holds) Hold(key string) (answered <-chan struct{}, release func()) {
+	x := &hold{release: make(chan struct{}), answered: make(chan struct{}, 64)}
+	h.mu.Lock()
+	if h.m == nil {
+		h.m = map[string]*hold{}
+	}
+	h.m[key] = x
+	h.mu.Unlock()
+	var once sync.Once
+	return x.answered, func() {
+		once.Do(func() {
+			h.mu.Lock()
+			if h.m[key] == x {
+				delete(h.m, key)
+			}
+			h.mu.Unlock()
+			close(x.release)
+		})
+	}
+}
+
+// Holding reports whether key's answers are held now.
+func (h *Holds) Holding(key string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.m[key] != nil
+}
+
+// Wait blocks while key's answers are held. It returns false when ctx
+// ends or stop is closed meanwhile (the client or the fake went away:
+// answer nothing), true when the answer may go.
+func (h *Holds) Wait(ctx context.Context, stop <-chan struct{}, key string) bool {
+	h.mu.Lock()
+	x := h.m[key]
+	h.mu.Unlock()
+	if x == nil {
+		return true
+	}
+	select {
+	case x.answered <- struct{}{}:
+	default:
+	}
+	select {
+	case <-x.release:
+		return true
+	case <-ctx.Done():
+	case <-stop:
+	}
+	return false
+}

@@ -128,3 +128,31 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+func TestHolds(t *testing.T) {
+	var h Holds
+	if !h.Wait(context.Background(), nil, "x") || h.Holding("x") {
+		t.Fatal("nothing held, yet Wait held or Holding says so")
+	}
+	answered, release := h.Hold("x")
+	done := make(chan bool, 1)
+	go func() { done <- h.Wait(context.Background(), nil, "x") }()
+	<-answered
+	select {
+	case <-done:
+		t.Fatal("a held answer went before release")
+	default:
+	}
+	release()
+	if !<-done {
+		t.Fatal("a released answer was dropped")
+	}
+	release() // twice is fine
+	_, release2 := h.Hold("y")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if h.Wait(ctx, nil, "y") {
+		t.Error("a held answer whose client went away was to be sent")
+	}
+	release2()
+}

@@ -17,6 +17,8 @@
 // auth.test, chat.postMessage, chat.update, chat.delete, chat.postEphemeral,
 // reactions.add, reactions.remove, reactions.get, users.info,
 // usergroups.list, usergroups.users.list, conversations.replies, conversations.info,
+// conversations.history (newest first, paged by cursor, bounded by
+// oldest/latest; message metadata only with include_all_metadata, as Slack),
 // apps.connections.open (app-level token); the Socket Mode WebSocket at
 // GET /socket (hello, server pings, envelopes, acks, disconnect); POST
 // /response/{id} for response_url posts. The bot's own posts are echoed as
@@ -82,6 +84,7 @@ type Message struct {
 	IconURL   string
 	Text      string          // as posted (Slack markup, escaped)
 	Blocks    json.RawMessage // as posted, or nil
+	Metadata  json.RawMessage // message metadata as posted ({"event_type","event_payload"}), or nil
 	Edited    bool
 	Deleted   bool
 	Reactions []Reaction
@@ -210,6 +213,7 @@ type Fake struct {
 	target      string // HTTP mode: base URL of the app's routes
 	feed        fakekit.Feed[Event]
 	responses   map[string]responseURL
+	holds       fakekit.Holds
 	closed      bool
 	wg          sync.WaitGroup
 	stop        chan struct{}
@@ -423,6 +427,15 @@ func (f *Fake) RateLimited() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.limited
+}
+
+// HoldAnswers holds the answers of Web API method after the call took
+// effect (a chat.postMessage is stored and echoed), until release is
+// called or the client gives up: the moment between Slack doing something
+// and the app hearing of it (a crash, a timeout). answered receives once
+// per answer it holds. One hold per method at a time.
+func (f *Fake) HoldAnswers(method string) (answered <-chan struct{}, release func()) {
+	return f.holds.Hold(method)
 }
 
 // Subscribe returns a channel of changes; it is closed when the fake closes.
@@ -1159,6 +1172,9 @@ func (f *Fake) api(w http.ResponseWriter, r *http.Request) {
 	if echo != nil {
 		defer f.deliverEvent(echo) // Slack echoes the bot's own messages too
 	}
+	if !f.holds.Wait(r.Context(), f.stop, method) {
+		return
+	}
 	if wait > 0 {
 		retryAfter(w, wait)
 		return
@@ -1237,6 +1253,85 @@ func blocksArg(args map[string]any) (json.RawMessage, *apiError) {
 	return json.RawMessage(s), nil
 }
 
+// metadataArg reads chat.postMessage's metadata: a JSON object with an
+// event_type and an event_payload object, as Slack requires.
+func metadataArg(args map[string]any) (json.RawMessage, *apiError) {
+	s := str(args, "metadata")
+	if s == "" || s == "null" {
+		return nil, nil
+	}
+	var md struct {
+		EventType    string         `json:"event_type"`
+		EventPayload map[string]any `json:"event_payload"`
+	}
+	if json.Unmarshal([]byte(s), &md) != nil || md.EventType == "" || md.EventPayload == nil {
+		return nil, &apiError{"invalid_metadata_format"}
+	}
+	return json.RawMessage(s), nil
+}
+
+// history answers conversations.history: the channel's top-level
+// messages, newest first, between oldest and latest (exclusive unless
+// inclusive), limit per page (default 100, at most 999), the next page by
+// cursor; f.mu held.
+func (f *Fake) history(args map[string]any) (map[string]any, *apiError, time.Duration, map[string]any) {
+	ch := str(args, "channel")
+	msgs, ok := f.channels[ch]
+	if !ok {
+		return nil, &apiError{"channel_not_found"}, 0, nil
+	}
+	limit, _ := strconv.Atoi(str(args, "limit"))
+	if limit <= 0 || limit > 999 {
+		limit = 100
+	}
+	inclusive := str(args, "inclusive") == "1" || str(args, "inclusive") == "true"
+	oldest, latest := str(args, "oldest"), str(args, "latest")
+	withMeta := str(args, "include_all_metadata") == "1" || str(args, "include_all_metadata") == "true"
+	skip := 0
+	if c := str(args, "cursor"); c != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(c, "page:"))
+		if err != nil || n < 0 {
+			return nil, &apiError{"invalid_cursor"}, 0, nil
+		}
+		skip = n
+	}
+	after := func(ts, bound string, orEqual bool) bool {
+		a, _ := strconv.ParseFloat(ts, 64)
+		b, _ := strconv.ParseFloat(bound, 64)
+		return a > b || orEqual && a == b
+	}
+	var all []*Message
+	for i := len(msgs) - 1; i >= 0; i-- {
+		m := msgs[i]
+		if m.Deleted || (m.ThreadTS != "" && m.ThreadTS != m.TS) {
+			continue
+		}
+		if oldest != "" && !after(m.TS, oldest, inclusive) || latest != "" && !after(latest, m.TS, inclusive) {
+			continue
+		}
+		all = append(all, m)
+	}
+	out := []map[string]any{}
+	for _, m := range all[min(skip, len(all)):min(skip+limit, len(all))] {
+		o := map[string]any{"type": "message", "user": m.User, "text": m.Text, "ts": m.TS}
+		if m.BotID != "" {
+			o["bot_id"] = m.BotID
+		}
+		if m.ThreadTS != "" {
+			o["thread_ts"] = m.ThreadTS
+		}
+		if withMeta && m.Metadata != nil {
+			o["metadata"] = m.Metadata
+		}
+		out = append(out, o)
+	}
+	res := map[string]any{"messages": out, "has_more": skip+limit < len(all)}
+	if skip+limit < len(all) {
+		res["response_metadata"] = map[string]any{"next_cursor": "page:" + strconv.Itoa(skip+limit)}
+	}
+	return res, nil, 0, nil
+}
+
 // call runs one Web API method under f.mu; wait > 0 means rate limited.
 func (f *Fake) call(method string, args map[string]any) (res map[string]any, aerr *apiError, wait time.Duration, echo map[string]any) {
 	f.mu.Lock()
@@ -1300,7 +1395,11 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 				root.ThreadTS = root.TS
 			}
 		}
-		m := &Message{Channel: ch, TS: f.nextTS(), ThreadTS: thread, User: BotUserID, BotID: BotID, Text: text, Blocks: blocks}
+		meta, aerr := metadataArg(args)
+		if aerr != nil {
+			return nil, aerr, 0, nil
+		}
+		m := &Message{Channel: ch, TS: f.nextTS(), ThreadTS: thread, User: BotUserID, BotID: BotID, Text: text, Blocks: blocks, Metadata: meta}
 		if f.opts.Customize {
 			m.Username, m.IconURL = str(args, "username"), str(args, "icon_url")
 		}
@@ -1430,6 +1529,8 @@ func (f *Fake) call(method string, args map[string]any) (res map[string]any, aer
 		}
 		return map[string]any{"channel": map[string]any{"id": ch, "name": name, "is_channel": true,
 			"is_member": !f.outside[ch], "is_archived": false, "is_private": false}}, nil, 0, nil
+	case "conversations.history":
+		return f.history(args)
 	case "conversations.replies":
 		ch, ts := str(args, "channel"), str(args, "ts")
 		if f.find(ch, ts) == nil {

@@ -16,6 +16,9 @@ type applied struct {
 	after      *Case
 	itemBefore *OutboxItem
 	item       *OutboxItem
+	// incBefore and inc are the incident before and after (incident events).
+	incBefore *Incident
+	inc       *Incident
 }
 
 // apply changes the tables as ev says. It is pure: it reads nothing but tx
@@ -39,6 +42,9 @@ func apply(tx tables, ev Event) (applied, error) {
 		err = applyPruned(tx, ev, &a)
 	case EvEdited, EvCancelled, EvAttempt, EvSent, EvRetrying, EvFailed, EvUncertain, EvRequeued, EvMarked:
 		err = applyItem(tx, ev, &a)
+	case EvIncSuggested, EvIncDeclared, EvIncDismissed, EvIncLinked, EvIncUnlinked, EvIncOwned, EvIncAck, EvIncEdited,
+		EvIncWithdrawn, EvIncReleased, EvIncUpdated, EvIncResolved, EvIncLate, EvIncTerms, EvIncPublic, EvIncThread:
+		err = applyIncident(tx, ev, &a)
 	default:
 		err = applyCase(tx, ev, &a)
 	}
@@ -156,7 +162,11 @@ func applyCase(tx tables, ev Event, a *applied) error {
 		}
 		n := c.PostCount
 		c = c.CustomerWrote(*ev.Post, ev.At)
-		if err := tx.insert(tablePosts, &postRow{Network: ev.Post.Network, ID: ev.Post.ID, Case: c.ID, N: n, Post: ev.Post}); err != nil {
+		post := &postRow{Network: ev.Post.Network, ID: ev.Post.ID, Case: c.ID, N: n, Post: ev.Post}
+		if err := linkFollowUp(tx, &c, post, ev.Flag); err != nil {
+			return err
+		}
+		if err := tx.insert(tablePosts, post); err != nil {
 			return err
 		}
 	case EvClaimed:
@@ -174,6 +184,7 @@ func applyCase(tx tables, ev Event, a *applied) error {
 		c, err = c.Resolve(ev.Text, ev.At)
 	case EvReopened:
 		c, err = c.Reopen(ev.At)
+		unlinkReopened(tx, &c)
 	case EvPrivate:
 		c, err = c.MoveToPrivate(ev.At)
 	case EvPriority:
@@ -263,6 +274,11 @@ func applyItem(tx tables, ev Event, a *applied) error {
 		return err
 	}
 	a.itemBefore, a.item = old, &it
+	if ev.Type == EvSent {
+		if err := recordStatusPost(tx, &it, *ev.Ref); err != nil {
+			return err
+		}
+	}
 	c := tx.lookupCase(it.Case)
 	if c == nil {
 		return nil
@@ -294,6 +310,7 @@ type tables interface {
 	lookupPost(network, id string) *postRow
 	lookupThread(desk, id string) *threadRow
 	lookupItem(id string) *OutboxItem
+	lookupIncident(id IncidentID) *Incident
 	lookupMeta() metaRow
 	insert(table string, obj any) error
 	// prune removes case c and every row of it: its threads, its posts (the
@@ -321,6 +338,7 @@ func (s storeTables) lookupCase(id CaseID) *Case              { c, _ := getCase(
 func (s storeTables) lookupPost(network, id string) *postRow  { return getPost(s.tx, network, id) }
 func (s storeTables) lookupThread(desk, id string) *threadRow { return getThread(s.tx, desk, id) }
 func (s storeTables) lookupItem(id string) *OutboxItem        { return getItem(s.tx, id) }
+func (s storeTables) lookupIncident(id IncidentID) *Incident  { return getIncident(s.tx, id) }
 func (s storeTables) lookupMeta() metaRow {
 	if s.counters != nil && *s.counters != nil {
 		return **s.counters
@@ -380,6 +398,7 @@ type staging struct {
 	posts   map[[2]string]*postRow
 	threads map[[2]string]*threadRow
 	items   map[string]*OutboxItem
+	inc     map[IncidentID]*Incident
 	meta    *metaRow
 	order   []CaseID // cases in the order they were made, so loading is deterministic
 	// pruned are the cases a case.pruned event removed. Their rows stay in
@@ -390,7 +409,7 @@ type staging struct {
 
 func newStaging() *staging {
 	return &staging{cases: map[CaseID]*Case{}, posts: map[[2]string]*postRow{},
-		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}, pruned: map[CaseID]bool{}}
+		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}, inc: map[IncidentID]*Incident{}, pruned: map[CaseID]bool{}}
 }
 
 func (s *staging) lookupCase(id CaseID) *Case { return s.cases[id] }
@@ -404,6 +423,8 @@ func (s *staging) lookupItem(id string) *OutboxItem {
 	return unlessPruned(s, s.items[id], func(it *OutboxItem) CaseID { return it.Case })
 }
 func (s *staging) caseRow(old *Case) *Case { return old }
+
+func (s *staging) lookupIncident(id IncidentID) *Incident { return s.inc[id] }
 
 // unlessPruned is row, or nil when it belongs to a pruned case.
 func unlessPruned[T any](s *staging, row *T, caseOf func(*T) CaseID) *T {
@@ -444,6 +465,9 @@ func (s *staging) insert(table string, obj any) error {
 		s.items[it.ID] = it
 	case tableMeta:
 		s.meta = obj.(*metaRow)
+	case tableIncidents:
+		i := obj.(*Incident)
+		s.inc[i.ID] = i
 	default:
 		return fmt.Errorf("unknown table %q", table)
 	}
@@ -484,6 +508,11 @@ func (s *staging) load(tx *memdb.Txn) error {
 			if err := put(tableOutbox, it); err != nil {
 				return err
 			}
+		}
+	}
+	for _, i := range s.inc {
+		if err := put(tableIncidents, i); err != nil {
+			return err
 		}
 	}
 	if s.meta != nil {

@@ -61,6 +61,22 @@ var eventCodes = [...]EventType{
 	24: EvRequeued,
 	25: EvMarked,
 	26: EvPruned,
+	27: EvIncSuggested,
+	28: EvIncDeclared,
+	29: EvIncDismissed,
+	30: EvIncLinked,
+	31: EvIncUnlinked,
+	32: EvIncOwned,
+	33: EvIncAck,
+	34: EvIncEdited,
+	35: EvIncWithdrawn,
+	36: EvIncReleased,
+	37: EvIncUpdated,
+	38: EvIncResolved,
+	39: EvIncLate,
+	40: EvIncTerms,
+	41: EvIncPublic,
+	42: EvIncThread,
 }
 
 // eventCode is the journal number of each event type.
@@ -96,8 +112,14 @@ const (
 	fieldID
 	fieldRef
 	fieldState
+	fieldIncident
+	// fieldItemIncident: the Item's Incident and Purpose follow (after
+	// every other field), so records written before items had them still
+	// read.
+	fieldItemIncident
+	fieldCommand
 
-	fieldsKnown = fieldState<<1 - 1
+	fieldsKnown = fieldCommand<<1 - 1
 )
 
 // Post flags, one byte.
@@ -151,6 +173,9 @@ func appendEvent(b []byte, ev Event) ([]byte, error) {
 	mark(fieldID, ev.ID != "")
 	mark(fieldRef, ev.Ref != nil)
 	mark(fieldState, ev.State != "")
+	mark(fieldIncident, ev.Incident != "")
+	mark(fieldItemIncident, ev.Item != nil && (ev.Item.Incident != "" || ev.Item.Purpose != ""))
+	mark(fieldCommand, ev.Command != "")
 
 	b = append(b, eventFormatV1)
 	b = binary.AppendUvarint(b, code)
@@ -212,6 +237,16 @@ func appendEvent(b []byte, ev Event) ([]byte, error) {
 	}
 	if set&fieldState != 0 {
 		b = appendString(b, string(ev.State))
+	}
+	if set&fieldIncident != 0 {
+		b = appendString(b, string(ev.Incident))
+	}
+	if set&fieldItemIncident != 0 {
+		b = appendString(b, string(ev.Item.Incident))
+		b = appendString(b, ev.Item.Purpose)
+	}
+	if set&fieldCommand != 0 {
+		b = appendString(b, ev.Command)
 	}
 	return b, nil
 }
@@ -611,6 +646,18 @@ func (d *decoder) event() (Event, error) {
 	}
 	if set&fieldState != 0 {
 		ev.State = DeliveryState(d.string())
+	}
+	if set&fieldIncident != 0 {
+		ev.Incident = IncidentID(d.string())
+	}
+	if set&fieldItemIncident != 0 {
+		if ev.Item == nil {
+			return ev, errors.New("an item's incident without an item")
+		}
+		ev.Item.Incident, ev.Item.Purpose = IncidentID(d.string()), d.string()
+	}
+	if set&fieldCommand != 0 {
+		ev.Command = d.string()
 	}
 	return ev, d.err
 }

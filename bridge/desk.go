@@ -23,7 +23,8 @@ import (
 const deskCallTimeout = 30 * time.Second
 
 // deskQueue is a desk's cases waiting to be caught up, most urgent first.
-// A case is never worked by two workers at once.
+// A case is never worked by two workers at once. Work a staff member
+// caused waits in a lane of its own that goes first (lane.go).
 type deskQueue struct {
 	mu     sync.Mutex
 	h      caseHeap
@@ -32,12 +33,14 @@ type deskQueue struct {
 	again  map[CaseID]entry // kicked while busy
 	fails  map[CaseID]int
 	ready  chan struct{}
+	staff  staffLane
 }
 
 type entry struct {
 	id       CaseID
 	priority int
 	seq      uint64
+	staff    bool // in the staff lane
 }
 
 type caseHeap []entry
@@ -60,7 +63,7 @@ func (h *caseHeap) Pop() any {
 
 func newDeskQueue() *deskQueue {
 	return &deskQueue{queued: map[CaseID]bool{}, busy: map[CaseID]bool{}, again: map[CaseID]entry{},
-		fails: map[CaseID]int{}, ready: make(chan struct{}, 1)}
+		fails: map[CaseID]int{}, ready: make(chan struct{}, 1), staff: newStaffLane()}
 }
 
 func (q *deskQueue) signal() {
@@ -74,9 +77,11 @@ func (q *deskQueue) signal() {
 func (q *deskQueue) push(id CaseID, priority int, seq uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	e := entry{id, priority, seq}
+	e := entry{id: id, priority: priority, seq: seq}
 	if q.busy[id] {
-		q.again[id] = e
+		if !q.again[id].staff {
+			q.again[id] = e
+		}
 		return
 	}
 	if q.queued[id] {
@@ -87,13 +92,25 @@ func (q *deskQueue) push(id CaseID, priority int, seq uint64) {
 	q.signal()
 }
 
-// pop blocks until a case is waiting (or ctx ends) and takes it.
-func (q *deskQueue) pop(ctx context.Context) (entry, bool) {
+// pop blocks until a case is waiting (or ctx ends) and takes it: the
+// staff lane's first, then the most urgent other one. With staffOnly it
+// takes only staff work (a worker kept free for it).
+func (q *deskQueue) pop(ctx context.Context, staffOnly bool) (entry, bool) {
 	for {
 		q.mu.Lock()
-		if q.h.Len() > 0 {
+		if e, ok := q.popStaff(); ok {
+			q.mu.Unlock()
+			return e, true
+		}
+		for q.h.Len() > 0 && !staffOnly {
 			e := heap.Pop(&q.h).(entry)
 			delete(q.queued, e.id)
+			if q.busy[e.id] { // taken by the staff lane meanwhile
+				if _, ok := q.again[e.id]; !ok {
+					q.again[e.id] = e
+				}
+				continue
+			}
 			q.busy[e.id] = true
 			if q.h.Len() > 0 {
 				q.signal() // wake another worker
@@ -102,8 +119,13 @@ func (q *deskQueue) pop(ctx context.Context) (entry, bool) {
 			return e, true
 		}
 		q.mu.Unlock()
+		bulk := q.ready
+		if staffOnly {
+			bulk = nil // never take the other workers' wake-ups
+		}
 		select {
-		case <-q.ready:
+		case <-bulk:
+		case <-q.staff.ready:
 		case <-ctx.Done():
 			return entry{}, false
 		}
@@ -125,7 +147,10 @@ func (q *deskQueue) done(e entry, failed bool) (retryIn time.Duration) {
 	again, ok := q.again[e.id]
 	delete(q.again, e.id)
 	q.mu.Unlock()
-	if ok {
+	switch {
+	case ok && again.staff:
+		q.pushStaff(again.id, again.priority, again.seq)
+	case ok:
 		q.push(again.id, again.priority, again.seq)
 	}
 	return 0
@@ -135,17 +160,18 @@ func (q *deskQueue) done(e entry, failed bool) (retryIn time.Duration) {
 func (q *deskQueue) idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.h.Len() == 0 && len(q.busy) == 0
+	return q.h.Len() == 0 && len(q.busy) == 0 && q.staff.len() == 0
 }
 
-// deskWorker catches cases up on one desk until ctx ends.
-func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue) {
+// deskWorker catches cases up on one desk until ctx ends; with staffOnly
+// it does only work staff caused.
+func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue, staffOnly bool) {
 	for {
-		e, ok := q.pop(ctx)
+		e, ok := q.pop(ctx, staffOnly)
 		if !ok {
 			return
 		}
-		err := b.syncCase(ctx, d, e.id)
+		err := b.syncWork(ctx, d, e)
 		if err != nil && ctx.Err() == nil {
 			b.log.Warn("bridge: desk could not catch up with a case; trying again", "desk", d.Name(), "case", string(e.id), "err", err)
 		}
@@ -154,7 +180,7 @@ func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue) {
 				select {
 				case <-ctx.Done():
 				case <-b.clock.After(wait):
-					q.push(e.id, e.priority, e.seq)
+					q.requeue(e)
 				}
 			}()
 		}
@@ -207,12 +233,12 @@ func (b *Bridge) needsSync(tx *memdb.Txn, desk string, c *Case) bool {
 		}
 		if t.Queue == c.Queue {
 			active = true
-			if t.PostsShown < c.PostCount {
+			if t.PostsShown < c.PostCount && c.Incident == "" {
 				return true
 			}
 		}
 	}
-	if !active && b.queues[c.Queue].Desk == desk {
+	if !active && b.queues[c.Queue].Desk == desk && c.Incident == "" {
 		return true
 	}
 	for _, it := range itemsOf(tx, c.ID) {
@@ -257,7 +283,9 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 			active = t
 		}
 	}
-	if q := b.queues[c.Queue]; active == nil && q.Desk == desk {
+	// A case linked to an incident has no card of its own: the incident's
+	// thread lists it and shows its follow-ups (incident_desk.go).
+	if q := b.queues[c.Queue]; active == nil && q.Desk == desk && c.Incident == "" {
 		// From the moment the desk shows the card until the thread is
 		// journaled, staff may already act in it: they wait (see thread).
 		opened := b.opens.begin(desk)
@@ -290,7 +318,7 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 	}
 
 	// 2. The customer's follow-ups the active thread has not shown.
-	if active != nil && active.PostsShown < c.PostCount {
+	if active != nil && active.PostsShown < c.PostCount && c.Incident == "" {
 		shown := active.PostsShown
 		var failed error
 		for _, p := range followUpPosts(tx, id, shown) {

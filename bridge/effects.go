@@ -61,8 +61,17 @@ func (b *Bridge) react(fx []applied) {
 		case EvBreached:
 			b.notice(c, "", slaNotice(ev.Text))
 		}
-		b.kick(c.ID, c.Priority, c.Seq)
+		switch {
+		case a.item != nil && a.item.Incident != "":
+			// An incident's items have no mark of their own: its card
+			// counts them (reactIncident).
+		case ev.Staff != nil || a.item != nil:
+			b.kick(c.ID, c.Priority, c.Seq) // a staff action, or the fate of a staff reply
+		default:
+			b.kickBulk(c.ID, c.Priority, c.Seq)
+		}
 	}
+	b.reactIncidents(fx)
 	if poke {
 		b.outbox.poke()
 	}
@@ -129,10 +138,11 @@ func (b *Bridge) notify(c *Case, t ThreadRef, staffID, text string) {
 	b.ops.add(t.Desk, c.ID, deskOp{kind: opNotify, thread: t, staffID: staffID, msg: DeskMessage{Kind: DeskNotice, Text: text}})
 }
 
-// kick asks every desk that shows case id to catch up with it.
+// kick asks every desk that shows case id to catch up with it, in the
+// staff lane (lane.go): callers are staff actions' consequences.
 func (b *Bridge) kick(id CaseID, priority int, seq uint64) {
 	for _, q := range b.work {
-		q.push(id, priority, seq)
+		q.pushStaff(id, priority, seq)
 	}
 }
 

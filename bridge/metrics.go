@@ -25,6 +25,7 @@ type Metrics struct {
 	requestTime   *prometheus.HistogramVec
 	journalEvents prometheus.Counter
 	fsync         prometheus.Histogram
+	incident      *incidentMetrics // incident_metrics.go
 
 	bridge atomic.Pointer[Bridge]
 }
@@ -71,9 +72,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of journal fsyncs (each makes a group of events durable).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}),
 	}
+	m.incident = newIncidentMetrics(reg)
 	if reg == nil {
 		return m
 	}
+	register(reg, prometheus.Collector(incidentCollector{m}))
 	m.posts = register(reg, m.posts)
 	m.firstResponse = register(reg, m.firstResponse)
 	m.claim = register(reg, m.claim)
@@ -111,7 +114,10 @@ func (m *Metrics) ObserveRequest(platform, op, outcome string, d time.Duration) 
 func (m *Metrics) observeFsync(d time.Duration, _ int) { m.fsync.Observe(d.Seconds()) }
 
 // bind makes the state gauges read b.
-func (m *Metrics) bind(b *Bridge) { m.bridge.Store(b) }
+func (m *Metrics) bind(b *Bridge) {
+	m.bridge.Store(b)
+	m.incident.zero(b.cfg.Queues, b.networkNames())
+}
 
 // stateCollector reads queue depth and the oldest unclaimed case from the
 // bridge's state at scrape time.

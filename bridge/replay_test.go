@@ -35,9 +35,23 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 		by := staff[r.IntN(len(staff))]
 		switch op := r.IntN(17); {
 		case op < 3 || len(cases) == 0:
-			v, th, p := tb.Complain(fmt.Sprintf("cust%d", r.IntN(8)), fmt.Sprintf("@brand complaint %d", i))
-			cases, firsts = append(cases, v.ID), append(firsts, p)
-			threads[v.ID] = th
+			// A customer with an open case adds to it; else a case opens.
+			p := Mention(Customer(fmt.Sprintf("cust%d", r.IntN(8))), fmt.Sprintf("@brand complaint %d", i))
+			if err := tb.Post(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := tb.OpenedBy(p.ID); ok {
+				var th Thread
+				tb.WaitFor("the thread of "+p.ID, func() bool {
+					ts := tb.Desk.ThreadsOf(v.ID)
+					if len(ts) > 0 {
+						th = ts[0]
+					}
+					return len(ts) > 0
+				})
+				cases, firsts = append(cases, v.ID), append(firsts, p)
+				threads[v.ID] = th.Ref
+			}
 		case op == 3:
 			p := firsts[r.IntN(len(firsts))]
 			_ = tb.Post(ctx, ReplyTo(p.Author, p, fmt.Sprintf("follow-up %d", i)))

@@ -22,6 +22,8 @@ const (
 	tablePosts   = "posts"
 	tableOutbox  = "outbox"
 	tableMeta    = "meta"
+	// tableIncidents holds *Incident (incident_schema.go).
+	tableIncidents = "incidents"
 )
 
 // Index names.
@@ -32,6 +34,7 @@ const (
 	indexCase         = "case"         // outbox, follow-up posts: everything of one case
 	indexMessage      = "message"      // outbox: the staff message a reply came from (edits, deletes, redeliveries)
 	indexDue          = "due"          // outbox: queued replies by due time, for the scheduler
+	indexIncident     = "incident"     // cases, follow-up posts, outbox: everything of one incident, in feed order
 )
 
 // schema returns the bridge's tables.
@@ -42,6 +45,8 @@ func schema() *memdb.DBSchema {
 		tablePosts:   postsTable(),
 		tableOutbox:  outboxTable(),
 		tableMeta:    metaTable(),
+
+		tableIncidents: incidentsTable(),
 	}}
 }
 
@@ -66,6 +71,9 @@ func casesTable() *memdb.TableSchema {
 			c := o.(*Case)
 			return parts(c.Queue, string(c.Status))
 		}, caseIDKey)},
+		// An incident's card counts its linked cases and its thread lists
+		// them in the order they were linked.
+		indexIncident: {Name: indexIncident, AllowMissing: true, Indexer: caseIncidentIndex()},
 	}}
 }
 
@@ -80,8 +88,10 @@ type threadRow struct {
 	// CardVersion is the case version the card shows.
 	CardVersion uint64 `json:"card_version"`
 	// PostsShown counts the customer posts shown in the thread (the opening
-	// one is on the card).
+	// one is on the card); in an incident's thread, the feed entries shown.
 	PostsShown int `json:"posts_shown"`
+	// Incident is set (and Case empty) for an incident's thread.
+	Incident IncidentID `json:"incident,omitempty"`
 }
 
 func (t *threadRow) ref() ThreadRef { return ThreadRef{Desk: t.Desk, Channel: t.Channel, ID: t.ID} }
@@ -108,6 +118,10 @@ type postRow struct {
 	// Post is kept for follow-ups (N > 0), so a thread can be shown them
 	// after a restart; the opening post lives in the case.
 	Post *Post `json:"post,omitempty"`
+	// Incident and IN place a follow-up written while its case was linked
+	// in the incident thread's feed.
+	Incident IncidentID `json:"incident,omitempty"`
+	IN       uint64     `json:"in,omitempty"`
 }
 
 // postsTable holds *postRow.
@@ -123,6 +137,8 @@ func postsTable() *memdb.TableSchema {
 			}
 			return appendUint(keyBytes(string(p.Case)), uint64(p.N)), true
 		}, args: 1}},
+		// An incident's thread shows linked customers' follow-ups in feed order.
+		indexIncident: {Name: indexIncident, AllowMissing: true, Indexer: postIncidentIndex()},
 	}}
 }
 
@@ -151,14 +167,17 @@ func outboxTable() *memdb.TableSchema {
 			}
 			return appendUint(appendUint(nil, uint64(it.Due.UnixNano())), it.Seq), true
 		}}},
+		// An incident's card counts its items by fate; Retry sends its failed ones again.
+		indexIncident: {Name: indexIncident, AllowMissing: true, Indexer: itemIncidentIndex()},
 	}}
 }
 
 // metaRow holds the counters ids are made from.
 type metaRow struct {
-	ID         string `json:"id"`
-	LastCase   uint64 `json:"last_case"`
-	LastOutbox uint64 `json:"last_outbox"`
+	ID           string `json:"id"`
+	LastCase     uint64 `json:"last_case"`
+	LastOutbox   uint64 `json:"last_outbox"`
+	LastIncident uint64 `json:"last_incident,omitempty"`
 }
 
 const metaID = "meta"

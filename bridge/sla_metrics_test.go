@@ -91,6 +91,13 @@ func TestMetricsContract(t *testing.T) {
 		"earshot_platform_request_duration_seconds": {"HISTOGRAM", "op,platform"},
 		"earshot_journal_events_total":              {"COUNTER", ""},
 		"earshot_journal_fsync_duration_seconds":    {"HISTOGRAM", ""},
+		// Incidents (incident_metrics.go).
+		"earshot_incidents":                       {"GAUGE", "queue,status"},
+		"earshot_incident_cases":                  {"GAUGE", "queue"},
+		"earshot_incident_suggestion_age_seconds": {"GAUGE", "queue"},
+		"earshot_incident_suggestions_total":      {"COUNTER", "queue"},
+		"earshot_incident_replies_total":          {"COUNTER", "network,purpose,result"},
+		"earshot_incident_ack_seconds":            {"HISTOGRAM", "queue"},
 	}
 	fams, err := tb.Registry.Gather()
 	if err != nil {

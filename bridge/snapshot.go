@@ -15,6 +15,8 @@ type snapshotState struct {
 	Posts   []*postRow    `json:"posts"`
 	Outbox  []*OutboxItem `json:"outbox"`
 	Meta    *metaRow      `json:"meta,omitempty"`
+	// Incidents came with incidents; older snapshots have none.
+	Incidents []*Incident `json:"incidents,omitempty"`
 }
 
 // snapshot compacts the journal: with the writer held, it starts a new
@@ -45,6 +47,9 @@ func writeSnapshot(tx *memdb.Txn, out io.Writer) error {
 		return err
 	}
 	if err := collect(tx, tableOutbox, &s.Outbox); err != nil {
+		return err
+	}
+	if err := collect(tx, tableIncidents, &s.Incidents); err != nil {
 		return err
 	}
 	m := getMeta(tx)
@@ -92,6 +97,11 @@ func restoreSnapshot(tx tables, data []byte) error {
 	}
 	for _, it := range s.Outbox {
 		if err := insert(tableOutbox, it); err != nil {
+			return err
+		}
+	}
+	for _, i := range s.Incidents {
+		if err := insert(tableIncidents, i); err != nil {
 			return err
 		}
 	}

@@ -33,6 +33,7 @@ type Network struct {
 	limits     bridge.TextLimits
 	idempotent bool
 	noDMs      bool
+	unplugged  bool
 	next       int
 }
 
@@ -142,6 +143,10 @@ func (n *Network) Release() {
 // its link. An idempotent network answers a repeated key with the first post.
 func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, error) {
 	n.mu.Lock()
+	if n.unplugged {
+		n.mu.Unlock()
+		return bridge.PostRef{}, bridge.Permanent(fmt.Errorf("bridgetest: %s is unplugged", n.name), "unplugged")
+	}
 	n.attempts = append(n.attempts, r)
 	hold, held := n.hold, n.held
 	n.mu.Unlock()
@@ -172,6 +177,14 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	return ref, nil
 }
 
+// Unplug makes every later publish fail at once without reaching the
+// network (calls already under way, held or not, go on): what a crashed
+// process no longer sends. Plug undoes it.
+func (n *Network) Unplug() { n.mu.Lock(); n.unplugged = true; n.mu.Unlock() }
+
+// Plug undoes Unplug.
+func (n *Network) Plug() { n.mu.Lock(); n.unplugged = false; n.mu.Unlock() }
+
 // Published lists the replies that went out, oldest first.
 func (n *Network) Published() []bridge.Reply {
 	n.mu.Lock()
@@ -200,12 +213,16 @@ func (n *Network) Deliver(ctx context.Context, p bridge.Post) error {
 	return in.Post(ctx, p)
 }
 
-// Thread is one case thread as the fake desk holds it.
+// Thread is one case thread (or incident thread) as the fake desk holds it.
 type Thread struct {
 	Ref      bridge.ThreadRef
 	Card     bridge.CaseView // the card as last rendered
-	Renders  int             // OpenThread and UpdateCard calls
+	Renders  int             // OpenThread and UpdateCard calls (OpenIncident, UpdateIncident)
 	Messages []bridge.DeskMessage
+	// Incident is the incident card as last rendered, for an incident's
+	// thread (IsIncident).
+	Incident   bridge.IncidentView
+	IsIncident bool
 }
 
 // Note is a private line the desk showed one staff member.
@@ -230,8 +247,9 @@ type Desk struct {
 }
 
 var (
-	_ bridge.Desk     = (*Desk)(nil)
-	_ bridge.Notifier = (*Desk)(nil)
+	_ bridge.Desk         = (*Desk)(nil)
+	_ bridge.Notifier     = (*Desk)(nil)
+	_ bridge.IncidentDesk = (*Desk)(nil)
 )
 
 // NewDesk returns a desk called name.

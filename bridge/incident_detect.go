@@ -70,17 +70,15 @@ func (d *detector) observe(b *Bridge, c *Case) {
 	at := c.UpdatedAt
 	d.mu.Lock()
 	entries := d.add(c.Queue, surgeEntry{at: at, id: c.ID, terms: caseTerms(c)}, cfg.Window)
-	s, ok := evaluate(entries, cfg)
-	if ok {
-		for _, t := range s.terms[:2] {
+	tx := b.read()
+	s, ok := evaluate(entries, cfg, func(terms []string) bool {
+		for _, t := range terms[:2] {
 			if until, fired := d.fired[c.Queue+"\x00"+t]; fired && until.After(at) {
-				ok = false
+				return true
 			}
 		}
-	}
-	if ok && suppressed(b.read(), c.Queue, s.terms, at) {
-		ok = false
-	}
+		return suppressed(tx, c.Queue, terms, at)
+	})
 	if ok {
 		s.queue, s.at, s.window = c.Queue, at, cfg.Window
 		for _, t := range s.terms {
@@ -119,8 +117,8 @@ func (d *detector) add(queue string, e surgeEntry, window time.Duration) []surge
 }
 
 // evaluate finds a cluster of at least cfg.Threshold entries sharing two
-// terms.
-func evaluate(entries []surgeEntry, cfg SurgeConfig) (suggestion, bool) {
+// terms that skip does not refuse: the biggest first.
+func evaluate(entries []surgeEntry, cfg SurgeConfig, skip func(terms []string) bool) (suggestion, bool) {
 	if len(entries) < cfg.Threshold {
 		return suggestion{}, false
 	}
@@ -130,15 +128,27 @@ func evaluate(entries []surgeEntry, cfg SurgeConfig) (suggestion, bool) {
 			df[t]++
 		}
 	}
-	first := topTerm(df, nil)
-	if first == "" || df[first] < cfg.Threshold {
-		return suggestion{}, false
+	var tried []string
+	for {
+		first := topTerm(df, tried)
+		if first == "" || df[first] < cfg.Threshold {
+			return suggestion{}, false
+		}
+		tried = append(tried, first)
+		if s, ok := cluster(entries, first, cfg); ok && !skip(s.terms) {
+			return s, true
+		}
 	}
-	var cluster []surgeEntry
+}
+
+// cluster is the suggestion of the entries with term first, when at least
+// cfg.Threshold of them share a second term.
+func cluster(entries []surgeEntry, first string, cfg SurgeConfig) (suggestion, bool) {
+	var with []surgeEntry
 	co := map[string]int{}
 	for _, e := range entries {
 		if slices.Contains(e.terms, first) {
-			cluster = append(cluster, e)
+			with = append(with, e)
 			for _, t := range e.terms {
 				if t != first {
 					co[t]++
@@ -152,14 +162,14 @@ func evaluate(entries []surgeEntry, cfg SurgeConfig) (suggestion, bool) {
 	}
 	terms := []string{first, second}
 	var both []surgeEntry
-	for _, e := range cluster {
+	for _, e := range with {
 		if slices.Contains(e.terms, second) {
 			both = append(both, e)
 		}
 	}
 	for len(terms) < 4 {
 		t := topTerm(co, terms)
-		if t == "" || co[t]*10 < len(cluster)*6 {
+		if t == "" || co[t]*10 < len(with)*6 {
 			break
 		}
 		terms = append(terms, t)

@@ -168,6 +168,16 @@ func (b *Bridge) checkFanOut(w *writeTx, i *Incident, tmpl string) error {
 // in, starting with the customer's handle (a public reply) unless the
 // text mentions it already.
 func personalize(tmpl string, c *Case, i *Incident) string {
+	text := fillIn(tmpl, c, i)
+	if handle := strings.TrimPrefix(c.Customer.Handle, "@"); handle != "" && !c.Private && !strings.Contains(strings.ToLower(text), "@"+strings.ToLower(handle)) {
+		text = "@" + handle + " " + text
+	}
+	return text
+}
+
+// fillIn is tmpl with the placeholders of case c (of incident i, or none)
+// filled in: {name}, {handle}, {network}, {case}, {incident}, {status_url}.
+func fillIn(tmpl string, c *Case, i *Incident) string {
 	handle := strings.TrimPrefix(c.Customer.Handle, "@")
 	name := c.Customer.Name
 	if name == "" {
@@ -177,13 +187,8 @@ func personalize(tmpl string, c *Case, i *Incident) string {
 	if i != nil {
 		statusURL, incident = i.StatusURL(c.Network), string(i.ID)
 	}
-	text := strings.NewReplacer("{name}", name, "{handle}", "@"+handle, "{network}", networkTitle(c.Network),
-		"{case}", string(c.ID), "{incident}", incident, "{status_url}", statusURL).Replace(tmpl)
-	text = strings.TrimSpace(text)
-	if handle != "" && !c.Private && !strings.Contains(strings.ToLower(text), "@"+strings.ToLower(handle)) {
-		text = "@" + handle + " " + text
-	}
-	return text
+	return strings.TrimSpace(strings.NewReplacer("{name}", name, "{handle}", "@"+handle, "{network}", networkTitle(c.Network),
+		"{case}", string(c.ID), "{incident}", incident, "{status_url}", statusURL).Replace(tmpl))
 }
 
 // hasItem reports whether case c has an item of incident i for purpose

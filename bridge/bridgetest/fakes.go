@@ -34,6 +34,7 @@ type Network struct {
 	idempotent bool
 	noDMs      bool
 	unplugged  bool
+	budget     bridge.Budget
 	next       int
 }
 
@@ -41,6 +42,7 @@ var (
 	_ bridge.Network         = (*Network)(nil)
 	_ bridge.Idempotent      = (*Network)(nil)
 	_ bridge.DirectMessenger = (*Network)(nil)
+	_ bridge.PublishPacer    = (*Network)(nil)
 )
 
 // NewNetwork returns a network called name with a 500-character limit.
@@ -177,6 +179,21 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	return ref, nil
 }
 
+// PublishBudget is what SetBudget set (none at first: unpaced).
+func (n *Network) PublishBudget() bridge.Budget {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.budget
+}
+
+// SetBudget sets the publishing budget the network declares; set it before
+// the bridge is built.
+func (n *Network) SetBudget(b bridge.Budget) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.budget = b
+}
+
 // Unplug makes every later publish fail at once without reaching the
 // network (calls already under way, held or not, go on): what a crashed
 // process no longer sends. Plug undoes it.
@@ -244,6 +261,8 @@ type Desk struct {
 	notes   []Note
 	fail    []error
 	n       int
+	delay   time.Duration // each call takes this long (a paced desk)
+	calls   []string      // "open E-5", "update E-5", "post", "mark", "notify", "open INC-1", "update INC-1"
 }
 
 var (
@@ -286,6 +305,33 @@ func (d *Desk) FailNext(errs ...error) {
 	d.fail = append(d.fail, errs...)
 }
 
+// SetDelay makes every later desk call take d, as a desk paced by its
+// platform does.
+func (d *Desk) SetDelay(delay time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.delay = delay
+}
+
+// Calls lists the desk calls made, oldest first: "open E-5", "update
+// E-5", "post", "mark", "notify", "open INC-1", "update INC-1".
+func (d *Desk) Calls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.calls)
+}
+
+// called waits out the desk's delay (with d.mu released) and logs the
+// call; d.mu held.
+func (d *Desk) called(what string) {
+	if delay := d.delay; delay > 0 {
+		d.mu.Unlock()
+		time.Sleep(delay)
+		d.mu.Lock()
+	}
+	d.calls = append(d.calls, what)
+}
+
 func (d *Desk) failing() error {
 	if len(d.fail) == 0 {
 		return nil
@@ -299,6 +345,7 @@ func (d *Desk) failing() error {
 func (d *Desk) OpenThread(_ context.Context, channel string, c bridge.CaseView) (bridge.ThreadRef, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("open " + string(c.ID))
 	if err := d.failing(); err != nil {
 		return bridge.ThreadRef{}, err
 	}
@@ -313,6 +360,7 @@ func (d *Desk) OpenThread(_ context.Context, channel string, c bridge.CaseView) 
 func (d *Desk) UpdateCard(_ context.Context, t bridge.ThreadRef, c bridge.CaseView) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("update " + string(c.ID))
 	if err := d.failing(); err != nil {
 		return err
 	}
@@ -329,6 +377,7 @@ func (d *Desk) UpdateCard(_ context.Context, t bridge.ThreadRef, c bridge.CaseVi
 func (d *Desk) Post(_ context.Context, t bridge.ThreadRef, m bridge.DeskMessage) (bridge.MessageRef, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("post")
 	if err := d.failing(); err != nil {
 		return bridge.MessageRef{}, err
 	}
@@ -345,6 +394,7 @@ func (d *Desk) Post(_ context.Context, t bridge.ThreadRef, m bridge.DeskMessage)
 func (d *Desk) Mark(_ context.Context, m bridge.MessageRef, s bridge.Delivery) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("mark")
 	if err := d.failing(); err != nil {
 		return err
 	}
@@ -356,6 +406,7 @@ func (d *Desk) Mark(_ context.Context, m bridge.MessageRef, s bridge.Delivery) e
 func (d *Desk) Notify(_ context.Context, _ string, t bridge.ThreadRef, staffID, text string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("notify")
 	if err := d.failing(); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 func (d *Desk) OpenIncident(_ context.Context, channel string, v bridge.IncidentView) (bridge.ThreadRef, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("open " + string(v.ID))
 	if err := d.failing(); err != nil {
 		return bridge.ThreadRef{}, err
 	}
@@ -26,6 +27,7 @@ func (d *Desk) OpenIncident(_ context.Context, channel string, v bridge.Incident
 func (d *Desk) UpdateIncident(_ context.Context, t bridge.ThreadRef, v bridge.IncidentView) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("update " + string(v.ID))
 	if err := d.failing(); err != nil {
 		return err
 	}

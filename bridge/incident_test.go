@@ -467,7 +467,10 @@ func TestIncidentReplayEquivalence(t *testing.T) {
 				t.Fatal(err)
 			}
 			tb.Clock.Advance(10 * time.Second)
-			tb.WaitFor("closing sent", func() bool { v, _ := tb.Incident(string(inc)); return v.Progress.Purpose == bridge.PurposeClosing && v.Progress.Pending == 0 })
+			tb.WaitFor("closing sent", func() bool {
+				v, _ := tb.Incident(string(inc))
+				return v.Progress.Purpose == bridge.PurposeClosing && v.Progress.Pending == 0
+			})
 			if err := tb.Post(ctx, ReplyTo(Customer("c2"), posts[2], "nope, still down")); err != nil {
 				t.Fatal(err)
 			}

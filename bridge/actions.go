@@ -287,9 +287,13 @@ func (b *Bridge) Note(ctx context.Context, id CaseID, by Staff, text string) err
 // Retry sends a failed or uncertain reply again, as a new series of
 // attempts. Only its author, still holding the claim, may: a double press
 // finds it already queued and is told so.
-func (b *Bridge) Retry(_ context.Context, outboxID string, by Staff) error {
+func (b *Bridge) Retry(ctx context.Context, outboxID string, by Staff) error {
 	if b.RoleOf(by) < RoleAgent {
 		return Userf("Only staff can send replies.")
+	}
+	if id, ok := ParseIncidentID(outboxID); ok { // the Retry of an incident's message: its failed ones
+		_, err := b.RetryIncident(ctx, id, by)
+		return err
 	}
 	_, err := b.change(func(w *writeTx) error {
 		it := getItem(w.Txn, strings.TrimSpace(outboxID))

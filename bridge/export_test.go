@@ -1,6 +1,9 @@
 package bridge
 
-import "bytes"
+import (
+	"bytes"
+	"time"
+)
 
 // Dump renders every table (as a snapshot would hold them), for tests
 // that compare states.
@@ -62,3 +65,10 @@ func Idle(b *Bridge) bool {
 
 // Prune runs one retention pass now.
 func Prune(b *Bridge) error { return b.prune() }
+
+// Settle does now what the bridge's timers would: one SLA check and the
+// release of incident messages whose undo window is over.
+func Settle(b *Bridge) {
+	_ = b.checkSLA()
+	b.releaseDue(time.Time{})
+}

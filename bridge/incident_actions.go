@@ -444,13 +444,13 @@ func (b *Bridge) networkNames() []string {
 // window), and closing, when given, goes to every linked complainant
 // after the undo window (msg is its desk message, if any: an edit or a
 // delete in the window counts). Only the owner resolves it.
-func (b *Bridge) ResolveIncident(_ context.Context, id IncidentID, by Staff, closing string, msg MessageRef) (IncidentView, error) {
+func (b *Bridge) ResolveIncident(_ context.Context, id IncidentID, by Staff, closing string, msg MessageRef, command string) (IncidentView, error) {
 	closing = strings.TrimSpace(closing)
 	return b.actIncident(id, by, RoleAgent, "resolve incidents", func(w *writeTx, i *Incident) error {
 		if _, err := i.Resolve(closing, w.now); err != nil {
 			return err
 		}
-		if i.Owner != by.Key() {
+		if closing != "" && i.Owner != by.Key() {
 			return b.notOwner(i)
 		}
 		if closing != "" {
@@ -463,7 +463,7 @@ func (b *Bridge) ResolveIncident(_ context.Context, id IncidentID, by Staff, clo
 				return err
 			}
 		}
-		ev := Event{Type: EvIncResolved, Incident: i.ID, Staff: staffPtr(by), Text: closing, Until: w.now.Add(b.cfg.UndoWindow)}
+		ev := Event{Type: EvIncResolved, Incident: i.ID, Staff: staffPtr(by), Text: closing, Command: command, Until: w.now.Add(b.cfg.UndoWindow)}
 		if msg.ID != "" {
 			ev.Thread, ev.ID = &ThreadRef{Desk: msg.Desk, Channel: msg.Channel, ID: msg.Thread}, msg.ID
 		}

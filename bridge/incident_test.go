@@ -178,7 +178,7 @@ func TestIncidentLifecycle(t *testing.T) {
 	incidentThread(tb, v.ID, "the update on the card", func(th Thread) bool { return th.Incident.StatusText == "Engineers on site; next update 16:00" })
 
 	// Resolve: the closing message to everyone linked (not eve, split out), cases resolved.
-	if _, err := tb.ResolveIncident(ctx, v.ID, Bea, "Service is back in Braga. Sorry for the trouble!", bridge.MessageRef{}); err != nil {
+	if _, err := tb.ResolveIncident(ctx, v.ID, Bea, "Service is back in Braga. Sorry for the trouble!", bridge.MessageRef{}, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range posts {
@@ -463,7 +463,7 @@ func TestIncidentReplayEquivalence(t *testing.T) {
 			if _, err := tb.OwnIncident(ctx, inc, Bea); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := tb.ResolveIncident(ctx, inc, Bea, "It is fixed, {name}.", bridge.MessageRef{}); err != nil {
+			if _, err := tb.ResolveIncident(ctx, inc, Bea, "It is fixed, {name}.", bridge.MessageRef{}, ""); err != nil {
 				t.Fatal(err)
 			}
 			tb.Clock.Advance(10 * time.Second)

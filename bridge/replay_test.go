@@ -191,9 +191,10 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 			if !ok {
 				continue
 			}
-			_, _ = tb.ResolveIncident(ctx, inc, owner(inc, by), fmt.Sprintf("Fixed (%d)", i), bridge.MessageRef{})
+			_, _ = tb.ResolveIncident(ctx, inc, owner(inc, by), fmt.Sprintf("Fixed (%d)", i), bridge.MessageRef{}, "")
 		}
 	}
+	bridge.Settle(tb.Bridge) // what the timers may still do, done before the dump
 	tb.WaitFor("the bridge to settle", func() bool { return bridge.Idle(tb.Bridge) })
 }
 

@@ -61,6 +61,10 @@ type Setup struct {
 	Logs     io.Writer
 	// SnapshotEvery is passed to bridge.Options (0: its default).
 	SnapshotEvery int
+	// Commander runs staff commands (nil: none); Bind, when set, gets the
+	// bridge before it runs (commands.Registry.Bind).
+	Commander bridge.Commander
+	Bind      func(*bridge.Bridge)
 }
 
 // Option changes the setup.
@@ -87,6 +91,12 @@ func NotRunning() Option { return func(s *Setup) { s.NoRun = true } }
 
 // WithSnapshotEvery snapshots after every n events.
 func WithSnapshotEvery(n int) Option { return func(s *Setup) { s.SnapshotEvery = n } }
+
+// WithCommander runs staff commands with c; bind (may be nil) gets the
+// bridge before it runs.
+func WithCommander(c bridge.Commander, bind func(*bridge.Bridge)) Option {
+	return func(s *Setup) { s.Commander, s.Bind = c, bind }
+}
 
 // WithLogs sends the bridge's logs to w.
 func WithLogs(w io.Writer) Option { return func(s *Setup) { s.Logs = w } }
@@ -141,10 +151,13 @@ func NewTestBridge(t testing.TB, opts ...Option) *TestBridge {
 	b, err := bridge.New(bridge.Options{
 		Config: s.Config, DataDir: s.DataDir, Networks: []bridge.Network{s.Network}, Desks: []bridge.Desk{s.Desk},
 		Metrics: m, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Clock: s.Clock,
-		SnapshotEvery: s.SnapshotEvery,
+		SnapshotEvery: s.SnapshotEvery, Commander: s.Commander,
 	})
 	if err != nil {
 		t.Fatalf("bridgetest: new bridge: %v", err)
+	}
+	if s.Bind != nil {
+		s.Bind(b)
 	}
 	tb := &TestBridge{Bridge: b, T: t, Net: s.Network, Desk: s.Desk, Clock: s.Clock, Registry: reg, Metrics: m, DataDir: s.DataDir, Setup: s}
 	if s.NoRun {

@@ -215,12 +215,17 @@ func (d *Desk) OpenThread(ctx context.Context, channel string, c bridge.CaseView
 
 func (d *Desk) openForumPost(ctx context.Context, forum string, c bridge.CaseView, tags []string) (string, error) {
 	embed, comps := RenderCard(c)
+	return d.openForumCard(ctx, forum, threadName(c), embed, comps, c.Priority, tags)
+}
+
+// openForumCard posts a card as a new forum post named name.
+func (d *Desk) openForumCard(ctx context.Context, forum, name string, embed *discordgo.MessageEmbed, comps []discordgo.MessageComponent, prio int, tags []string) (string, error) {
 	var th *discordgo.Channel
-	err := d.pacer.Do(ctx, forum, c.Priority, func(ctx context.Context) error {
+	err := d.pacer.Do(ctx, forum, urgent(ctx, prio), func(ctx context.Context) error {
 		return d.call(ctx, "forum.post", func(opts ...discordgo.RequestOption) error {
 			var err error
 			th, err = d.s.ForumThreadStartComplex(forum,
-				&discordgo.ThreadStart{Name: threadName(c), AutoArchiveDuration: 10080, AppliedTags: tags},
+				&discordgo.ThreadStart{Name: name, AutoArchiveDuration: 10080, AppliedTags: tags},
 				&discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{embed}, Components: comps, AllowedMentions: noMentions()},
 				opts...)
 			return err
@@ -234,8 +239,13 @@ func (d *Desk) openForumPost(ctx context.Context, forum string, c bridge.CaseVie
 
 func (d *Desk) openTextThread(ctx context.Context, channel string, c bridge.CaseView) (string, error) {
 	embed, comps := RenderCard(c)
+	return d.openTextCard(ctx, channel, threadName(c), embed, comps, c.Priority)
+}
+
+// openTextCard posts a card in a text channel and starts its thread, named name.
+func (d *Desk) openTextCard(ctx context.Context, channel, name string, embed *discordgo.MessageEmbed, comps []discordgo.MessageComponent, prio int) (string, error) {
 	var card *discordgo.Message
-	err := d.pacer.Do(ctx, channel, c.Priority, func(ctx context.Context) error {
+	err := d.pacer.Do(ctx, channel, urgent(ctx, prio), func(ctx context.Context) error {
 		return d.call(ctx, "message.create", func(opts ...discordgo.RequestOption) error {
 			var err error
 			card, err = d.s.ChannelMessageSendComplex(channel, &discordgo.MessageSend{
@@ -248,7 +258,7 @@ func (d *Desk) openTextThread(ctx context.Context, channel string, c bridge.Case
 	}
 	err = d.call(ctx, "thread.create", func(opts ...discordgo.RequestOption) error {
 		_, err := d.s.MessageThreadStartComplex(channel, card.ID,
-			&discordgo.ThreadStart{Name: threadName(c), AutoArchiveDuration: 10080}, opts...)
+			&discordgo.ThreadStart{Name: name, AutoArchiveDuration: 10080}, opts...)
 		return err
 	})
 	if err != nil {
@@ -298,6 +308,11 @@ func (d *Desk) UpdateCard(ctx context.Context, t bridge.ThreadRef, c bridge.Case
 // editCard edits the card message: in the thread (forum) or in the parent.
 func (d *Desk) editCard(ctx context.Context, t bridge.ThreadRef, st *threadState, c bridge.CaseView) error {
 	embed, comps := RenderCard(c)
+	return d.editEmbed(ctx, t, st, embed, comps)
+}
+
+// editEmbed edits a card message to show embed and comps.
+func (d *Desk) editEmbed(ctx context.Context, t bridge.ThreadRef, st *threadState, embed *discordgo.MessageEmbed, comps []discordgo.MessageComponent) error {
 	channel := t.Channel
 	if st.forum {
 		channel = t.ID

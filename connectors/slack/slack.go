@@ -98,6 +98,10 @@ type Desk struct {
 	api    *slack.Client
 	pacer  *pace.Queue // chat.postMessage, by channel
 	tier3  map[string]*rate.Limiter
+	// staff3 is a share of each Tier 3 method's pace kept for what a staff
+	// action caused (bridge.Urgent), so a press never waits behind bulk
+	// card updates.
+	staff3 map[string]*rate.Limiter
 	people *people
 
 	mu        sync.Mutex
@@ -149,16 +153,18 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now,
 		api:   slack.New(cfg.BotToken, opts...),
 		pacer: newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond),
-		tier3: map[string]*rate.Limiter{},
+		tier3: map[string]*rate.Limiter{}, staff3: map[string]*rate.Limiter{},
 		prio:  map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
 		sem:     make(chan struct{}, 16),
 		ordered: map[string][]func(context.Context){},
 	}
-	per := rate.Limit(cfg.Pacing.UpdatesPerMinute / 60)
-	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))
+	// Four fifths of each Tier 3 method's pace for everything, one fifth
+	// kept for staff actions: together within the configured pace.
+	bulk, staff := cfg.Pacing.UpdatesPerMinute*4/5, cfg.Pacing.UpdatesPerMinute/5
 	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete", "reactions.get"} {
-		d.tier3[m] = rate.NewLimiter(per, burst)
+		d.tier3[m] = rate.NewLimiter(rate.Limit(bulk/60), max(1, int(bulk/5)))
+		d.staff3[m] = rate.NewLimiter(rate.Limit(staff/60), max(1, int(staff/5)))
 	}
 	d.people = newPeople(d)
 	return d, nil
@@ -183,7 +189,11 @@ func (d *Desk) observe(op string, start time.Time, err error) {
 
 // call makes one paced-by-tier, retried API call and records it.
 func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
-	return retry(ctx, d.tier3[op], func(ctx context.Context) error {
+	lim := d.tier3[op]
+	if bridge.Urgent(ctx) && d.staff3[op] != nil {
+		lim = d.staff3[op]
+	}
+	return retry(ctx, lim, func(ctx context.Context) error {
 		start := time.Now()
 		err := fn(ctx)
 		d.observe(op, start, err)
@@ -191,8 +201,12 @@ func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context)
 	})
 }
 
-// post sends one chat.postMessage through the channel pacer.
+// post sends one chat.postMessage through the channel pacer; what a
+// staff action caused (bridge.Urgent) goes first.
 func (d *Desk) post(ctx context.Context, channel string, prio int, opts ...slack.MsgOption) (string, error) {
+	if bridge.Urgent(ctx) {
+		prio = urgentPriority
+	}
 	var ts string
 	err := d.pacer.Do(ctx, channel, prio, paced(func(ctx context.Context) error {
 		start := time.Now()

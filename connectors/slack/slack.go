@@ -91,13 +91,13 @@ func (c Config) withDefaults() Config {
 
 // Desk is the Slack desk. Safe for concurrent use.
 type Desk struct {
-	cfg    Config
-	log    *slog.Logger
-	obs    bridge.RequestObserver
-	now    func() time.Time
-	api    *slack.Client
-	pacer  *pace.Queue // chat.postMessage, by channel
-	tier3  map[string]*rate.Limiter
+	cfg   Config
+	log   *slog.Logger
+	obs   bridge.RequestObserver
+	now   func() time.Time
+	api   *slack.Client
+	pacer *pace.Queue // chat.postMessage, by channel
+	tier3 map[string]*rate.Limiter
 	// staff3 is a share of each Tier 3 method's pace kept for what a staff
 	// action caused (bridge.Urgent), so a press never waits behind bulk
 	// card updates.
@@ -154,7 +154,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		api:   slack.New(cfg.BotToken, opts...),
 		pacer: newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond),
 		tier3: map[string]*rate.Limiter{}, staff3: map[string]*rate.Limiter{},
-		prio:  map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
+		prio: map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
 		sem:     make(chan struct{}, 16),
 		ordered: map[string][]func(context.Context){},

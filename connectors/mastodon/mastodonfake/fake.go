@@ -103,6 +103,7 @@ type Server struct {
 	srv       *httptest.Server
 	maxChars  int
 	keepAlive time.Duration
+	budget    fakekit.Budget // SetRateLimit (ratelimit.go)
 
 	mu        sync.Mutex
 	nextID    int64
@@ -603,6 +604,9 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *Account)) ht
 		a := s.auth(r)
 		if a == nil {
 			apiErr(w, 401, "The access token is invalid")
+			return
+		}
+		if !s.spend(w, a) {
 			return
 		}
 		h(w, r, a)

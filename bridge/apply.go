@@ -275,7 +275,7 @@ func applyItem(tx tables, ev Event, a *applied) error {
 	}
 	a.itemBefore, a.item = old, &it
 	if ev.Type == EvSent {
-		if err := recordStatusPost(tx, &it, *ev.Ref); err != nil {
+		if err := recordStatusPost(tx, &it, *ev.Ref, ev.At); err != nil {
 			return err
 		}
 	}

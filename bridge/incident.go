@@ -146,6 +146,9 @@ type Incident struct {
 	// are its latest post on each network (an update replies under it).
 	Public      bool      `json:"public,omitempty"`
 	StatusPosts []PostRef `json:"status_posts,omitempty"`
+	// StatusRoots are the thread's first post on each network (a reply
+	// names its thread's root too, on Bluesky).
+	StatusRoots []PostRef `json:"status_roots,omitempty"`
 	// Feed counts the entries of the incident thread's feed: cases linked
 	// and linked customers' follow-ups, numbered in order.
 	Feed    uint64      `json:"feed"`

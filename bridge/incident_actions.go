@@ -402,7 +402,10 @@ func (b *Bridge) mayBroadcast(w *writeTx, i *Incident, by Staff, text string) er
 	if i.Owner != by.Key() {
 		return b.notOwner(i)
 	}
-	for _, name := range b.networkNames() {
+	if len(b.broadcasters()) == 0 {
+		return Userf("No network here takes public posts, so there can be no status thread.")
+	}
+	for _, name := range b.broadcasters() {
 		if r := b.tooLong(&Case{Network: name}, text, false); r != "" {
 			return &UserError{Msg: "Not posted: " + r}
 		}
@@ -418,10 +421,27 @@ func (b *Bridge) notOwner(i *Incident) error {
 	return Userf("%s owns %s; only the owner speaks for the incident.", orSomeone(i.OwnerName), i.ID)
 }
 
-// queueStatusPosts queues one post of the status thread per network,
-// under the thread's latest post where there is one.
-func (b *Bridge) queueStatusPosts(w *writeTx, i *Incident, by Staff, text string) error {
+// Broadcaster is implemented by networks that can post to everyone, not
+// only answer someone: an incident's public status thread goes to them.
+type Broadcaster interface {
+	Broadcasts() bool
+}
+
+// broadcasters lists the networks that take status posts, sorted.
+func (b *Bridge) broadcasters() []string {
+	var out []string
 	for _, name := range b.networkNames() {
+		if bc, ok := b.networks[name].(Broadcaster); ok && bc.Broadcasts() {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// queueStatusPosts queues one post of the status thread per network that
+// takes them, under the thread's latest post where there is one.
+func (b *Bridge) queueStatusPosts(w *writeTx, i *Incident, by Staff, text string) error {
+	for _, name := range b.broadcasters() {
 		if _, err := b.enqueue(w, nil, itemSpec{by: by, text: text, network: name, incident: i.ID, purpose: PurposeStatus}); err != nil {
 			return err
 		}

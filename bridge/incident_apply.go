@@ -3,6 +3,8 @@ package bridge
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 )
 
 // apply for the incident events: pure, like apply.go (no clock, no
@@ -232,7 +234,7 @@ func unlinkReopened(tx tables, c *Case) {
 
 // recordStatusPost keeps the latest post of an incident's public status
 // thread per network, so the next update replies under it.
-func recordStatusPost(tx tables, it *OutboxItem, ref PostRef) error {
+func recordStatusPost(tx tables, it *OutboxItem, ref PostRef, at time.Time) error {
 	if it.Purpose != PurposeStatus || it.Incident == "" {
 		return nil
 	}
@@ -241,16 +243,20 @@ func recordStatusPost(tx tables, it *OutboxItem, ref PostRef) error {
 		return nil
 	}
 	i := *old
-	posts := slices.DeleteFunc(slices.Clone(i.StatusPosts), func(p PostRef) bool { return p.Network == ref.Network })
-	i.StatusPosts = append(posts, ref)
-	slices.SortFunc(i.StatusPosts, func(x, y PostRef) int {
-		switch {
-		case x.Network < y.Network:
-			return -1
-		case x.Network > y.Network:
-			return 1
-		}
-		return 0
-	})
+	i.StatusPosts = setRef(i.StatusPosts, ref, true)
+	i.StatusRoots = setRef(i.StatusRoots, ref, false)
+	i = i.touched(at) // the card links the thread
 	return tx.insert(tableIncidents, &i)
+}
+
+// setRef is refs with ref as its network's entry (replacing one there only
+// when replace), sorted by network.
+func setRef(refs []PostRef, ref PostRef, replace bool) []PostRef {
+	if !replace && slices.ContainsFunc(refs, func(p PostRef) bool { return p.Network == ref.Network }) {
+		return refs
+	}
+	out := slices.DeleteFunc(slices.Clone(refs), func(p PostRef) bool { return p.Network == ref.Network })
+	out = append(out, ref)
+	slices.SortFunc(out, func(x, y PostRef) int { return strings.Compare(x.Network, y.Network) })
+	return out
 }

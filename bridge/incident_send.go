@@ -319,6 +319,11 @@ func (b *Bridge) incidentAttempt(w *writeTx, it *OutboxItem) (OutboxItem, Reply,
 				reply.InReplyTo, reply.InRef = p.ID, map[string]string{"uri": p.ID}
 			}
 		}
+		for _, p := range i.StatusRoots {
+			if p.Network == it.Network && reply.InRef != nil {
+				reply.InRef["root_uri"] = p.ID
+			}
+		}
 		if r := b.tooLong(&Case{Network: it.Network}, it.Text, false); r != "" {
 			return stop(EvCancelled, r)
 		}

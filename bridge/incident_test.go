@@ -488,3 +488,55 @@ func TestIncidentReplayEquivalence(t *testing.T) {
 		})
 	}
 }
+
+// The public status thread: one top-level post per network (a broadcast,
+// answering nobody), each update a reply under the latest; only the owner
+// speaks; an acknowledgement may link it with {status_url}.
+func TestIncidentStatusThread(t *testing.T) {
+	t.Parallel()
+	tb := NewTestBridge(t, withIncidents())
+	complain(tb, "ana", "@brand broadband down in braga")
+	v, err := tb.DeclareIncident(ctx, "support", Ana, "Braga", []string{"broadband", "braga"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := incidentThread(tb, v.ID, "the card", nil)
+	early := tb.Say(th.Ref, Ana, "We know; follow {status_url}")
+	tb.WaitFor("refused: no status thread yet", func() bool {
+		return strings.Contains(tb.Desk.LastMark(early.ID).Reason, "has none on Net yet")
+	})
+	if _, err := tb.StartStatusThread(ctx, v.ID, Bea, "Broadband is down around Braga."); err == nil {
+		t.Error("someone who does not own the incident started its status thread")
+	}
+	if _, err := tb.StartStatusThread(ctx, v.ID, Ana, "Broadband is down around Braga; engineers are on their way."); err != nil {
+		t.Fatal(err)
+	}
+	tb.WaitFor("the first status post", func() bool { return len(tb.Net.Published()) == 1 })
+	first := tb.Net.Published()[0]
+	if !first.Broadcast || first.InReplyTo != "" || first.To.Handle != "" || first.Case != "" {
+		t.Errorf("first status post %+v", first)
+	}
+	incidentThread(tb, v.ID, "the status link on the card", func(th Thread) bool { return th.Incident.StatusURL("net") != "" })
+	if _, err := tb.UpdateIncident(ctx, v.ID, Ana, "Engineers on site; next update 16:00."); err != nil {
+		t.Fatal(err)
+	}
+	tb.WaitFor("the update", func() bool { return len(tb.Net.Published()) == 2 })
+	second := tb.Net.Published()[1]
+	root, _ := tb.Incident(string(v.ID))
+	if !second.Broadcast || second.InReplyTo == "" || second.InRef["root_uri"] != root.StatusRoots[0].ID || second.Text != "Engineers on site; next update 16:00." {
+		t.Errorf("update %+v (root %v)", second, root.StatusRoots)
+	}
+	if _, err := tb.UpdateIncident(ctx, v.ID, Ana, "Fixed soon."); err != nil {
+		t.Fatal(err)
+	}
+	tb.WaitFor("the second update", func() bool { return len(tb.Net.Published()) == 3 })
+	if third := tb.Net.Published()[2]; third.InReplyTo == second.InReplyTo {
+		t.Errorf("the second update answers %s, the first post, not the latest", third.InReplyTo)
+	}
+	tb.Say(th.Ref, Ana, "We know, {name}; follow {status_url}")
+	tb.Clock.Advance(10 * time.Second)
+	tb.WaitFor("the acknowledgement with the link", func() bool { return len(published(tb, "ana")) == 1 })
+	if got := published(tb, "ana")[0].Text; !strings.HasPrefix(got, "@ana We know, ana; follow https://") {
+		t.Errorf("acknowledgement %q", got)
+	}
+}

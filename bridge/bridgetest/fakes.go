@@ -43,7 +43,11 @@ var (
 	_ bridge.Idempotent      = (*Network)(nil)
 	_ bridge.DirectMessenger = (*Network)(nil)
 	_ bridge.PublishPacer    = (*Network)(nil)
+	_ bridge.Broadcaster     = (*Network)(nil)
 )
+
+// Broadcasts reports that the network takes public posts (status threads).
+func (n *Network) Broadcasts() bool { return true }
 
 // NewNetwork returns a network called name with a 500-character limit.
 func NewNetwork(name string) *Network {

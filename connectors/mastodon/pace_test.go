@@ -37,3 +37,25 @@ func TestRateLimitSaysHowLongToWait(t *testing.T) {
 		t.Error("the fake never refused")
 	}
 }
+
+// An incident's public status thread on Mastodon: a public top-level
+// status mentioning nobody, then replies to our own latest one.
+func TestBroadcastStatusThread(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t, Config{})
+	ctx := context.Background()
+	first, err := fx.net.Publish(ctx, bridge.Reply{Network: Name, Text: "Broadband is down around Braga.", Broadcast: true, IdempotencyKey: "s1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fx.net.Publish(ctx, bridge.Reply{Network: Name, Text: "Engineers on site.", Broadcast: true, InReplyTo: first.ID, IdempotencyKey: "s2"}); err != nil {
+		t.Fatal(err)
+	}
+	got := fx.fake.Published()
+	if len(got) != 2 || got[0].InReplyTo != "" || got[0].Visibility != "public" || got[0].Text != "Broadband is down around Braga." || got[1].InReplyTo != first.ID {
+		t.Errorf("published %+v", got)
+	}
+	if !fx.net.Broadcasts() {
+		t.Error("Broadcasts() = false")
+	}
+}

@@ -10,7 +10,15 @@ import (
 // tier: 100 per 15 minutes.
 const defaultPostsPer15m = 100
 
-var _ bridge.PublishPacer = (*Network)(nil)
+var (
+	_ bridge.PublishPacer = (*Network)(nil)
+	_ bridge.Broadcaster  = (*Network)(nil)
+)
+
+// Broadcasts reports that the account can post to everyone: an
+// incident's public status thread (a top-level post, then replies to our
+// own latest one).
+func (n *Network) Broadcasts() bool { return true }
 
 // PublishBudget is the account's post budget per 15 minutes
 // (Config.PostsPer15m): the outbox paces replies within it. X's own

@@ -270,9 +270,11 @@ func (b *Bridge) Run(ctx context.Context) error {
 		for range b.cfg.DeskWorkers {
 			workers.Go(func() { b.deskWorker(work, b.desks[name], q, false) })
 		}
-		// One more worker takes only what staff caused, so a press shows
+		// Two more workers take only what staff caused, so a press shows
 		// even while every other worker waits on the desk's pace.
-		workers.Go(func() { b.deskWorker(work, b.desks[name], q, true) })
+		for range staffWorkers {
+			workers.Go(func() { b.deskWorker(work, b.desks[name], q, true) })
+		}
 	}
 	workers.Go(func() { b.outbox.run(work) })
 	workers.Go(func() { b.runIncidents(work) })

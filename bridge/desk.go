@@ -344,12 +344,30 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		}
 	}
 
-	// 3. Lines, private answers and marks waiting for this desk.
+	// 3. Cards older than the case: first, as they are what a staff
+	// member who just pressed a button looks at; lines may wait their turn
+	// in the desk's pace. A card that cannot be updated does not hold up
+	// the lines and marks: its error is returned at the end (a retry).
+	var cardErr error
+	for _, t := range threads {
+		if t.CardVersion >= c.Version {
+			continue
+		}
+		if err := call(func(ctx context.Context) error { return d.UpdateCard(ctx, t.ref(), view) }); err != nil {
+			cardErr = fmt.Errorf("update card: %w", err)
+			continue
+		}
+		if err := b.synced(t, c.Version, 0); err != nil {
+			return err
+		}
+	}
+
+	// 4. Lines, private answers and marks waiting for this desk.
 	if err := b.runOps(ctx, d, c, threads, call); err != nil {
 		return err
 	}
 
-	// 4. Marks that follow replies in the outbox.
+	// 5. Marks that follow replies in the outbox.
 	for _, it := range itemsOf(tx, id) {
 		want := it.deliveryState()
 		if it.Marked == want {
@@ -379,20 +397,7 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 			return err
 		}
 	}
-
-	// 5. Cards older than the case.
-	for _, t := range threads {
-		if t.CardVersion >= c.Version {
-			continue
-		}
-		if err := call(func(ctx context.Context) error { return d.UpdateCard(ctx, t.ref(), view) }); err != nil {
-			return fmt.Errorf("update card: %w", err)
-		}
-		if err := b.synced(t, c.Version, 0); err != nil {
-			return err
-		}
-	}
-	return nil
+	return cardErr
 }
 
 // threadOpens counts, per desk, the threads being opened: from asking the

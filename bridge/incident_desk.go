@@ -126,19 +126,35 @@ func (b *Bridge) syncIncident(ctx context.Context, d Desk, id IncidentID) error 
 		b.ops.take(desk, work)
 		return nil
 	}
-	if err := b.syncFeed(ctx, d, tx, i, row, call); err != nil {
+	// The card first (what a staff member who just pressed looks at), then
+	// the lines waiting; the feed's batch lines are bulk work: a staff
+	// action's catch-up leaves them to the ordinary lane.
+	if err := b.syncIncidentCard(ctx, idesk, desk, i, view, row, call); err != nil {
 		return err
 	}
 	if err := b.runOps(ctx, d, &Case{ID: work}, []*threadRow{row}, call); err != nil {
 		return err
 	}
-	if err := b.tellFailures(ctx, d, i, row, call); err != nil {
+	if err := b.finalMark(ctx, d, i, view, call); err != nil {
 		return err
 	}
-	if err := b.syncIncidentCard(ctx, idesk, desk, i, view, row, call); err != nil {
+	if Urgent(ctx) {
+		if row.PostsShown < int(i.Feed) || b.failuresWaiting(desk, id) {
+			b.kickIncident(id, false)
+		}
+		return nil
+	}
+	if err := b.syncFeed(ctx, d, tx, i, row, call); err != nil {
 		return err
 	}
-	return b.finalMark(ctx, d, i, view, call)
+	return b.tellFailures(ctx, d, i, row, call)
+}
+
+// failuresWaiting reports whether failed deliveries wait to be told on desk.
+func (b *Bridge) failuresWaiting(desk string, id IncidentID) bool {
+	b.incidents.mu.Lock()
+	defer b.incidents.mu.Unlock()
+	return len(b.incidents.of(desk, id).failures) > 0
 }
 
 // syncIncidentCard re-renders the card: at once when the incident

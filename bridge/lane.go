@@ -10,9 +10,12 @@ import (
 // Claim must not wait behind them. So work a staff action caused (the
 // card after a press, marks on their messages, private answers, command
 // answers) goes into a lane of its own that every worker serves before
-// the rest, one worker per desk serves only that lane, and the desk is
+// the rest, two workers per desk serve only that lane, and the desk is
 // told (Urgent on the call's context) so that its own pacing lets such
 // calls overtake queued ones too.
+
+// staffWorkers is how many workers per desk serve only the staff lane.
+const staffWorkers = 2
 
 // staffLane is the first-in-first-out lane of staff work of one desk;
 // its fields are guarded by deskQueue.mu.

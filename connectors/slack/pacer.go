@@ -63,13 +63,13 @@ func paced(fn func(ctx context.Context) error) func(ctx context.Context) error {
 }
 
 // retry runs fn (one API call) again as retrier says, until ctx ends. It
-// blocks, waiting on lim (when set) before each attempt. For calls that are
-// not paced by channel (chat.update, reactions, ephemerals).
-func retry(ctx context.Context, lim *rate.Limiter, fn func(ctx context.Context) error) error {
+// blocks, waiting on wait (when set) before each attempt. For calls that
+// are not paced by channel (chat.update, reactions, ephemerals).
+func retry(ctx context.Context, wait func(context.Context) error, fn func(ctx context.Context) error) error {
 	var r retrier
 	for {
-		if lim != nil {
-			if err := lim.Wait(ctx); err != nil {
+		if wait != nil {
+			if err := wait(ctx); err != nil {
 				return err
 			}
 		}

@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/internal/pace"
@@ -97,11 +96,10 @@ type Desk struct {
 	now   func() time.Time
 	api   *slack.Client
 	pacer *pace.Queue // chat.postMessage, by channel
-	tier3 map[string]*rate.Limiter
-	// staff3 is a share of each Tier 3 method's pace kept for what a staff
-	// action caused (bridge.Urgent), so a press never waits behind bulk
-	// card updates.
-	staff3 map[string]*rate.Limiter
+	// tier3 paces each Tier 3 method, a few of its tokens kept for what a
+	// staff action caused (bridge.Urgent), so a press never waits behind
+	// bulk card updates.
+	tier3 map[string]*pace.Reserve
 	people *people
 
 	mu        sync.Mutex
@@ -153,18 +151,18 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		cfg: cfg, log: deps.Logger, obs: deps.Requests, now: deps.Now,
 		api:   slack.New(cfg.BotToken, opts...),
 		pacer: newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond),
-		tier3: map[string]*rate.Limiter{}, staff3: map[string]*rate.Limiter{},
+		tier3: map[string]*pace.Reserve{},
 		prio: map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
 		sem:     make(chan struct{}, 16),
 		ordered: map[string][]func(context.Context){},
 	}
-	// Four fifths of each Tier 3 method's pace for everything, one fifth
-	// kept for staff actions: together within the configured pace.
-	bulk, staff := cfg.Pacing.UpdatesPerMinute*4/5, cfg.Pacing.UpdatesPerMinute/5
+	// A burst of a fifth of a minute's pace, a tenth of a minute's (at
+	// least one call) kept for staff actions.
+	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))
+	keep := max(1, int(cfg.Pacing.UpdatesPerMinute/10))
 	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete", "reactions.get"} {
-		d.tier3[m] = rate.NewLimiter(rate.Limit(bulk/60), max(1, int(bulk/5)))
-		d.staff3[m] = rate.NewLimiter(rate.Limit(staff/60), max(1, int(staff/5)))
+		d.tier3[m] = pace.NewReserve(cfg.Pacing.UpdatesPerMinute/60, burst, keep)
 	}
 	d.people = newPeople(d)
 	return d, nil
@@ -189,11 +187,12 @@ func (d *Desk) observe(op string, start time.Time, err error) {
 
 // call makes one paced-by-tier, retried API call and records it.
 func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
-	lim := d.tier3[op]
-	if bridge.Urgent(ctx) && d.staff3[op] != nil {
-		lim = d.staff3[op]
+	lim, urgent := d.tier3[op], bridge.Urgent(ctx)
+	var wait func(context.Context) error
+	if lim != nil {
+		wait = func(ctx context.Context) error { return lim.Wait(ctx, urgent) }
 	}
-	return retry(ctx, lim, func(ctx context.Context) error {
+	return retry(ctx, wait, func(ctx context.Context) error {
 		start := time.Now()
 		err := fn(ctx)
 		d.observe(op, start, err)

@@ -435,7 +435,7 @@ func runIncidentSurge(b *testing.B, scale float64, n int, over time.Duration) su
 		r.slowest = append(r.slowest, fmt.Sprintf("%v at %v", p.took.Round(time.Millisecond), p.at.Round(time.Second)))
 	}
 	if len(presses) > 0 {
-		from, to := presses[0].at.Seconds()-1, (presses[0].at + presses[0].took).Seconds()+0.5
+		from, to := presses[0].at.Seconds()-1, (presses[0].at+presses[0].took).Seconds()+0.5
 		feedMu.Lock()
 		for _, line := range feed {
 			var at float64

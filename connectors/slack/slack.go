@@ -99,7 +99,7 @@ type Desk struct {
 	// tier3 paces each Tier 3 method, a few of its tokens kept for what a
 	// staff action caused (bridge.Urgent), so a press never waits behind
 	// bulk card updates.
-	tier3 map[string]*pace.Reserve
+	tier3  map[string]*pace.Reserve
 	people *people
 
 	mu        sync.Mutex
@@ -152,7 +152,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		api:   slack.New(cfg.BotToken, opts...),
 		pacer: newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond),
 		tier3: map[string]*pace.Reserve{},
-		prio: map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
+		prio:  map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
 		sem:     make(chan struct{}, 16),
 		ordered: map[string][]func(context.Context){},

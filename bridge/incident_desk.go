@@ -482,7 +482,7 @@ func (b *Bridge) reactIncidents(fx []applied) {
 		ev := a.ev
 		switch {
 		case ev.Type == EvOpened && a.after != nil && !linkedNow[a.after.ID]:
-			b.incidents.detect.observe(b, a.after)
+			b.incidents.detect.saw(a.after)
 		case ev.Type == EvFollowUp && a.after != nil && a.after.Incident != "":
 			b.kickIncident(a.after.Incident, false) // its thread shows the follow-up
 		case a.item != nil && a.item.Incident != "":

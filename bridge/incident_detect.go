@@ -26,17 +26,42 @@ import (
 
 // detector holds the recent unlinked cases per queue.
 type detector struct {
+	// in takes the new cases from the ingest path, for the incident loop
+	// to observe (off the path: a full buffer drops, the detector is a
+	// heuristic and the next cases find the surge).
+	in chan *Case
+
 	mu     sync.Mutex
-	queues map[string][]surgeEntry
+	queues map[string]*surgeWindow
 	fired  map[string]time.Time // queue + term: no suggestion before
 	found  chan suggestion
 }
+
+// surgeWindow is one queue's recent cases and how many of them have each
+// term, kept as cases come and go (so a complaint costs its own terms,
+// not a count over the window).
+type surgeWindow struct {
+	entries []surgeEntry
+	df      map[string]int
+	// since counts the cases added since the window was last evaluated,
+	// at evaluated: a window of more than smallWindow cases is evaluated at
+	// most once a second and every twentieth of its size, not on every
+	// case (a cluster costs a pass over the window).
+	since     int
+	evaluated time.Time
+}
+
+// smallWindow is the size up to which a window is evaluated on every case.
+const smallWindow = 200
 
 type surgeEntry struct {
 	at    time.Time
 	id    CaseID
 	terms []string
 }
+
+// maxSurgeEntries bounds a queue's window (the oldest go first).
+const maxSurgeEntries = 20000
 
 // suggestion is what the detector found, for the incident loop to journal.
 type suggestion struct {
@@ -49,7 +74,15 @@ type suggestion struct {
 }
 
 func newDetector() *detector {
-	return &detector{queues: map[string][]surgeEntry{}, fired: map[string]time.Time{}, found: make(chan suggestion, 16)}
+	return &detector{in: make(chan *Case, 4096), queues: map[string]*surgeWindow{}, fired: map[string]time.Time{}, found: make(chan suggestion, 16)}
+}
+
+// saw hands a new, unlinked case to the detector; it never blocks.
+func (d *detector) saw(c *Case) {
+	select {
+	case d.in <- c:
+	default:
+	}
 }
 
 // surgeOf is the detector's setting for queue.
@@ -69,73 +102,91 @@ func (d *detector) observe(b *Bridge, c *Case) {
 	}
 	at := c.UpdatedAt
 	d.mu.Lock()
-	entries := d.add(c.Queue, surgeEntry{at: at, id: c.ID, terms: caseTerms(c)}, cfg.Window)
-	tx := b.read()
-	s, ok := evaluate(entries, cfg, func(terms []string) bool {
-		for _, t := range terms[:2] {
-			if until, fired := d.fired[c.Queue+"\x00"+t]; fired && until.After(at) {
-				return true
-			}
+	w := d.add(c.Queue, surgeEntry{at: at, id: c.ID, terms: caseTerms(c)}, cfg.Window)
+	if len(w.entries) > smallWindow && (w.since < len(w.entries)/20 || at.Sub(w.evaluated) < time.Second) {
+		d.mu.Unlock()
+		return
+	}
+	w.since, w.evaluated = 0, at
+	var tx *memdb.Txn
+	s, ok := evaluate(w, cfg, func(term string) bool {
+		until, fired := d.fired[c.Queue+"\x00"+term]
+		return fired && until.After(at)
+	}, func(terms []string) bool {
+		if tx == nil {
+			tx = b.read()
 		}
 		return suppressed(tx, c.Queue, terms, at)
 	})
 	if ok {
 		s.queue, s.at, s.window = c.Queue, at, cfg.Window
+		until := at.Add(cfg.Window)
+		select {
+		case d.found <- s:
+		default:
+			until = at.Add(time.Minute) // the loop is behind: find the surge again in a minute
+		}
 		for _, t := range s.terms {
-			d.fired[c.Queue+"\x00"+t] = at.Add(cfg.Window)
+			d.fired[c.Queue+"\x00"+t] = until
 		}
 	}
 	d.mu.Unlock()
-	if ok {
-		select {
-		case d.found <- s:
-		default: // the loop is behind; the next complaint finds the surge again
-			d.mu.Lock()
-			for _, t := range s.terms {
-				delete(d.fired, c.Queue+"\x00"+t)
-			}
-			d.mu.Unlock()
-		}
-	}
 }
 
-// add appends e to queue's window and drops what is older than window; d.mu held.
-func (d *detector) add(queue string, e surgeEntry, window time.Duration) []surgeEntry {
-	entries := append(d.queues[queue], e)
+// add appends e to queue's window and drops what is older than window
+// (or past maxSurgeEntries); d.mu held.
+func (d *detector) add(queue string, e surgeEntry, window time.Duration) *surgeWindow {
+	w := d.queues[queue]
+	if w == nil {
+		w = &surgeWindow{df: map[string]int{}}
+		d.queues[queue] = w
+	}
+	w.put(e)
 	cut := 0
-	for cut < len(entries) && entries[cut].at.Before(e.at.Add(-window)) {
+	for cut < len(w.entries) && (w.entries[cut].at.Before(e.at.Add(-window)) || len(w.entries)-cut > maxSurgeEntries) {
+		for _, t := range w.entries[cut].terms {
+			if w.df[t]--; w.df[t] <= 0 {
+				delete(w.df, t)
+			}
+		}
 		cut++
 	}
-	entries = entries[cut:]
-	d.queues[queue] = entries
+	w.entries = w.entries[cut:]
 	for k, until := range d.fired {
 		if !until.After(e.at) {
 			delete(d.fired, k)
 		}
 	}
-	return entries
+	return w
+}
+
+// put adds e to the window and its counts.
+func (w *surgeWindow) put(e surgeEntry) {
+	w.entries = append(w.entries, e)
+	for _, t := range e.terms {
+		w.df[t]++
+	}
+	w.since++
 }
 
 // evaluate finds a cluster of at least cfg.Threshold entries sharing two
-// terms that skip does not refuse: the biggest first.
-func evaluate(entries []surgeEntry, cfg SurgeConfig, skip func(terms []string) bool) (suggestion, bool) {
-	if len(entries) < cfg.Threshold {
+// terms, the biggest first: its first term not fired, the pair not
+// suppressed.
+func evaluate(w *surgeWindow, cfg SurgeConfig, fired func(term string) bool, suppressed func(terms []string) bool) (suggestion, bool) {
+	if len(w.entries) < cfg.Threshold {
 		return suggestion{}, false
-	}
-	df := map[string]int{}
-	for _, e := range entries {
-		for _, t := range e.terms {
-			df[t]++
-		}
 	}
 	var tried []string
 	for {
-		first := topTerm(df, tried)
-		if first == "" || df[first] < cfg.Threshold {
+		first := topTerm(w.df, tried)
+		if first == "" || w.df[first] < cfg.Threshold {
 			return suggestion{}, false
 		}
 		tried = append(tried, first)
-		if s, ok := cluster(entries, first, cfg); ok && !skip(s.terms) {
+		if fired(first) {
+			continue
+		}
+		if s, ok := cluster(w.entries, first, cfg); ok && !fired(s.terms[1]) && !suppressed(s.terms) {
 			return s, true
 		}
 	}
@@ -144,7 +195,7 @@ func evaluate(entries []surgeEntry, cfg SurgeConfig, skip func(terms []string) b
 // cluster is the suggestion of the entries with term first, when at least
 // cfg.Threshold of them share a second term.
 func cluster(entries []surgeEntry, first string, cfg SurgeConfig) (suggestion, bool) {
-	var with []surgeEntry
+	with := make([]surgeEntry, 0, len(entries))
 	co := map[string]int{}
 	for _, e := range entries {
 		if slices.Contains(e.terms, first) {
@@ -228,7 +279,11 @@ func (d *detector) rebuild(b *Bridge, now time.Time) {
 			}
 		}
 		slices.SortFunc(entries, func(x, y surgeEntry) int { return x.at.Compare(y.at) })
-		d.queues[q.Name] = entries
+		w := &surgeWindow{df: map[string]int{}}
+		for _, e := range entries {
+			w.put(e)
+		}
+		d.queues[q.Name] = w
 	}
 }
 

@@ -475,6 +475,8 @@ func (b *Bridge) runIncidents(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case c := <-b.incidents.detect.in:
+			b.incidents.detect.observe(b, c)
 		case s := <-b.incidents.detect.found:
 			if err := b.suggest(s); err != nil {
 				b.log.Warn("bridge: incident suggestion not journaled", "queue", s.queue, "err", err)

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -58,6 +59,16 @@ var stopAll, stopByLang = func() (map[string]bool, map[string]map[string]bool) {
 
 // foldWord folds a word as terms are folded: NFKD, no marks, lower case.
 func foldWord(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
 	var b strings.Builder
 	for _, r := range norm.NFKD.String(s) {
 		if unicode.Is(unicode.Mn, r) {
@@ -84,7 +95,6 @@ func isStop(w, lang string) bool {
 // appear.
 func termsOf(text, lang string) []string {
 	var out []string
-	seen := map[string]bool{}
 	for _, field := range strings.Fields(text) {
 		low := strings.ToLower(field)
 		if strings.HasPrefix(low, "@") || strings.Contains(low, "://") || strings.HasPrefix(low, "www.") {
@@ -92,10 +102,9 @@ func termsOf(text, lang string) []string {
 		}
 		for _, w := range strings.FieldsFunc(foldWord(field), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) }) {
 			w = normTerm(w)
-			if w == "" || seen[w] || isStop(w, lang) {
+			if w == "" || slices.Contains(out, w) || isStop(w, lang) {
 				continue
 			}
-			seen[w] = true
 			out = append(out, w)
 		}
 	}

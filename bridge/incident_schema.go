@@ -76,74 +76,50 @@ func findIncident(tx *memdb.Txn, id string) *Incident {
 	return nil
 }
 
-// incidentsIn lists a queue's incidents of one status, oldest first.
-func incidentsIn(tx *memdb.Txn, queue string, s IncidentStatus) []*Incident {
-	it, err := tx.Get(tableIncidents, indexQueueStatus, queue, string(s))
+// rows lists the rows of table that index (with args) finds, in index
+// order, as *T.
+func rows[T any](tx *memdb.Txn, table, index string, args ...any) []*T {
+	it, err := tx.Get(table, index, args...)
 	if err != nil {
 		return nil
 	}
-	var out []*Incident
+	var out []*T
 	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Incident))
+		out = append(out, raw.(*T))
 	}
-	slices.SortFunc(out, func(a, b *Incident) int { return cmp.Compare(a.Seq, b.Seq) })
 	return out
+}
+
+// bySeq orders incidents oldest first.
+func bySeq(list []*Incident) []*Incident {
+	slices.SortFunc(list, func(a, b *Incident) int { return cmp.Compare(a.Seq, b.Seq) })
+	return list
+}
+
+// incidentsIn lists a queue's incidents of one status, oldest first.
+func incidentsIn(tx *memdb.Txn, queue string, s IncidentStatus) []*Incident {
+	return bySeq(rows[Incident](tx, tableIncidents, indexQueueStatus, queue, string(s)))
 }
 
 // allIncidents lists every incident, oldest first.
 func allIncidents(tx *memdb.Txn) []*Incident {
-	it, err := tx.Get(tableIncidents, indexID)
-	if err != nil {
-		return nil
-	}
-	var out []*Incident
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Incident))
-	}
-	slices.SortFunc(out, func(a, b *Incident) int { return cmp.Compare(a.Seq, b.Seq) })
-	return out
+	return bySeq(rows[Incident](tx, tableIncidents, indexID))
 }
 
 // linkedCases lists the cases linked to incident id, in feed order.
 func linkedCases(tx *memdb.Txn, id IncidentID) []*Case {
-	it, err := tx.Get(tableCases, indexIncident+"_prefix", string(id))
-	if err != nil {
-		return nil
-	}
-	var out []*Case
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*Case))
-	}
-	return out
+	return rows[Case](tx, tableCases, indexIncident+"_prefix", string(id))
 }
 
 // incidentFollowUps lists the follow-ups in incident id's feed from feed
 // number from on.
 func incidentFollowUps(tx *memdb.Txn, id IncidentID, from uint64) []*postRow {
-	pit, err := tx.Get(tablePosts, indexIncident+"_prefix", string(id))
-	if err != nil {
-		return nil
-	}
-	var out []*postRow
-	for raw := pit.Next(); raw != nil; raw = pit.Next() {
-		if p := raw.(*postRow); p.IN >= from {
-			out = append(out, p)
-		}
-	}
-	return out
+	return slices.DeleteFunc(rows[postRow](tx, tablePosts, indexIncident+"_prefix", string(id)), func(p *postRow) bool { return p.IN < from })
 }
 
 // incidentItems lists incident id's outbox items, oldest first.
 func incidentItems(tx *memdb.Txn, id IncidentID) []*OutboxItem {
-	it, err := tx.Get(tableOutbox, indexIncident+"_prefix", string(id))
-	if err != nil {
-		return nil
-	}
-	var out []*OutboxItem
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		out = append(out, raw.(*OutboxItem))
-	}
-	return out
+	return rows[OutboxItem](tx, tableOutbox, indexIncident+"_prefix", string(id))
 }
 
 // incidentThreads lists the threads of incident i.

@@ -51,14 +51,20 @@ func incidentThread(tb *TestBridge, id bridge.IncidentID, what string, cond func
 }
 
 // published lists the replies published to handle, in order.
-func published(tb *TestBridge, handle string) []bridge.Reply {
-	var out []bridge.Reply
-	for _, r := range tb.Net.Published() {
-		if r.To.Handle == handle {
-			out = append(out, r)
-		}
+func published(tb *TestBridge, handle string) []bridge.Reply { return tb.Net.PublishedTo(handle) }
+
+// declaredOutage is n complaints about broadband in Braga (from c00, c01, …) and
+// the incident Ana declares for them, with its thread.
+func declaredOutage(tb *TestBridge, n int) (bridge.IncidentView, Thread) {
+	tb.T.Helper()
+	for k := range n {
+		complain(tb, fmt.Sprintf("c%02d", k), "@brand broadband down in braga")
 	}
-	return out
+	v, err := tb.DeclareIncident(ctx, "support", Ana, "Braga", []string{"broadband", "braga"})
+	if err != nil {
+		tb.T.Fatal(err)
+	}
+	return v, incidentThread(tb, v.ID, "the card", nil)
 }
 
 // An incident end to end in the bridge: declared by hand, linking the open
@@ -350,14 +356,7 @@ func TestIncidentCrashDuringFanOut(t *testing.T) {
 			tb := NewTestBridge(t, withIncidents())
 			tb.Net.SetIdempotent(idempotent)
 			const n = 30
-			for k := range n {
-				complain(tb, fmt.Sprintf("c%02d", k), "@brand broadband down in braga")
-			}
-			v, err := tb.DeclareIncident(ctx, "support", Ana, "Braga", []string{"broadband", "braga"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			th := incidentThread(tb, v.ID, "the card", nil)
+			v, th := declaredOutage(tb, n)
 			held := tb.Net.Hold()
 			tb.Say(th.Ref, Ana, "We know, {name}; engineers are on it.")
 			tb.Clock.Advance(10 * time.Second)

@@ -25,14 +25,7 @@ func TestFanOutIsPacedPerNetwork(t *testing.T) {
 	t.Parallel()
 	tb := paced(t)
 	const n = 12
-	for k := range n {
-		complain(tb, fmt.Sprintf("c%02d", k), "@brand broadband down in braga")
-	}
-	v, err := tb.DeclareIncident(ctx, "support", Ana, "Braga", []string{"broadband", "braga"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	th := incidentThread(tb, v.ID, "the card", nil)
+	v, th := declaredOutage(tb, n)
 	tb.Say(th.Ref, Ana, "We know; engineers are on it.")
 	tb.Clock.Advance(10 * time.Second)
 	tb.WaitFor("the first window's five", func() bool { return len(tb.Net.Published()) == 5 })
@@ -75,14 +68,7 @@ func TestRateLimitHoldsTheLane(t *testing.T) {
 	net := NewNetwork("net")
 	net.SetBudget(bridge.Budget{Requests: 1, Per: time.Second})
 	tb := NewTestBridge(t, WithNetwork(net), withIncidents())
-	for k := range 6 {
-		complain(tb, fmt.Sprintf("c%d", k), "@brand broadband down in braga")
-	}
-	v, err := tb.DeclareIncident(ctx, "support", Ana, "Braga", []string{"broadband", "braga"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	th := incidentThread(tb, v.ID, "the card", nil)
+	v, th := declaredOutage(tb, 6)
 	tb.Net.FailNext(bridge.Retryable(errors.New("429"), time.Minute))
 	tb.Say(th.Ref, Ana, "We know.")
 	tb.Clock.Advance(10 * time.Second)

@@ -100,7 +100,7 @@ func TestIncidentCommandsWithBridge(t *testing.T) {
 		t.Fatalf("resolve: %+v", res)
 	}
 	tb.Clock.Advance(10 * time.Second)
-	tb.WaitFor("the closing message", func() bool { return len(published(tb, "ana")) == 2 })
+	tb.WaitFor("the closing message", func() bool { return len(tb.Net.PublishedTo("ana")) == 2 })
 
 	// A suggestion's buttons; a saved reply in a case.
 	for k := range 15 {
@@ -120,15 +120,4 @@ func TestIncidentCommandsWithBridge(t *testing.T) {
 	if res := cmd(tb, Bea, bridge.ThreadRef{}, bridge.SourceSlash, "incident", "list"); !res.OK || !strings.Contains(res.Text, "INC-2 · open · 15 cases") {
 		t.Errorf("list: %+v", res)
 	}
-}
-
-// published lists the replies published to handle.
-func published(tb *TestBridge, handle string) []bridge.Reply {
-	var out []bridge.Reply
-	for _, r := range tb.Net.Published() {
-		if r.To.Handle == handle {
-			out = append(out, r)
-		}
-	}
-	return out
 }

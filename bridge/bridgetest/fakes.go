@@ -213,6 +213,17 @@ func (n *Network) Published() []bridge.Reply {
 	return slices.Clone(n.published)
 }
 
+// PublishedTo lists the replies that went out to handle, oldest first.
+func (n *Network) PublishedTo(handle string) []bridge.Reply {
+	var out []bridge.Reply
+	for _, r := range n.Published() {
+		if r.To.Handle == handle {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // Attempts lists every publish call, failed ones included.
 func (n *Network) Attempts() []bridge.Reply {
 	n.mu.Lock()

@@ -53,3 +53,20 @@ func IncidentCards() map[string]bridge.IncidentView {
 
 	return map[string]bridge.IncidentView{"suggested": suggested, "open": base, "owned": owned, "resolved": resolved, "hostile": hostile}
 }
+
+// IncidentBridgeConfig is the core's config of a desk's incident flow
+// test: one queue on desk in channel, the mentions of network "mastodon"
+// (StubNetwork) watched, staff granted by group, no undo window, the
+// incident card and its batch lines paced in milliseconds, a surge
+// suggested at four complaints, one saved reply.
+func IncidentBridgeConfig(desk, channel, group string) bridge.Config {
+	return bridge.Config{
+		Queues:        []bridge.QueueConfig{{Name: "support", Desk: desk, Channel: channel}},
+		Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
+		Staff:         []bridge.StaffRule{{Desk: desk, Group: group, Role: bridge.RoleAgent}},
+		UndoWindowSet: true,
+		Incidents: bridge.IncidentConfig{BatchEvery: 10 * time.Millisecond, CardEvery: 10 * time.Millisecond,
+			Surge: bridge.SurgeConfig{Threshold: 4, Window: time.Hour}},
+		Replies: []bridge.SavedReply{{Name: "outage", Text: "Sorry {name}, we are on it."}},
+	}
+}

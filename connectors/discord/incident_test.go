@@ -60,18 +60,10 @@ func runIncidentFlow(t *testing.T, o envOpts) {
 	b := connectortest.StartBridge(t, connectortest.BridgeRun{
 		Options: bridge.Options{
 			Commander: cmds,
-			Config: bridge.Config{
-				Queues:        []bridge.QueueConfig{{Name: "support", Desk: "discord", Channel: e.channel}},
-				Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
-				Staff:         []bridge.StaffRule{{Desk: "discord", Group: roleID, Role: bridge.RoleAgent}},
-				UndoWindowSet: true,
-				Incidents: bridge.IncidentConfig{BatchEvery: 10 * time.Millisecond, CardEvery: 10 * time.Millisecond,
-					Surge: bridge.SurgeConfig{Threshold: 4, Window: time.Hour}},
-				Replies: []bridge.SavedReply{{Name: "outage", Text: "Sorry {name}, we are on it."}},
-			},
-			Networks: []bridge.Network{net},
-			Desks:    []bridge.Desk{e.desk},
-			Logger:   quietLogger(),
+			Config:    connectortest.IncidentBridgeConfig("discord", e.channel, roleID),
+			Networks:  []bridge.Network{net},
+			Desks:     []bridge.Desk{e.desk},
+			Logger:    quietLogger(),
 		},
 		Bind:  func(b *bridge.Bridge) { cmds.Bind(b) },
 		Ready: e.desk.Listening,

@@ -58,18 +58,10 @@ func TestIncidentFlowWithBridge(t *testing.T) {
 	b := connectortest.StartBridge(t, connectortest.BridgeRun{
 		Options: bridge.Options{
 			Commander: cmds,
-			Config: bridge.Config{
-				Queues:        []bridge.QueueConfig{{Name: "support", Desk: "slack", Channel: channel}},
-				Watch:         []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
-				Staff:         []bridge.StaffRule{{Desk: "slack", Group: groupID, Role: bridge.RoleAgent}},
-				UndoWindowSet: true,
-				Incidents: bridge.IncidentConfig{BatchEvery: 10 * time.Millisecond, CardEvery: 10 * time.Millisecond,
-					Surge: bridge.SurgeConfig{Threshold: 4, Window: time.Hour}},
-				Replies: []bridge.SavedReply{{Name: "outage", Text: "Sorry {name}, we are on it."}},
-			},
-			Networks: []bridge.Network{net},
-			Desks:    []bridge.Desk{e.desk},
-			Logger:   quietLogger(),
+			Config:    connectortest.IncidentBridgeConfig("slack", channel, groupID),
+			Networks:  []bridge.Network{net},
+			Desks:     []bridge.Desk{e.desk},
+			Logger:    quietLogger(),
 		},
 		Bind:  func(b *bridge.Bridge) { cmds.Bind(b) },
 		Ready: e.desk.Listening,

@@ -586,6 +586,12 @@ func (b *Bridge) reactIncident(a applied) {
 		}
 		if p := i.Pending; p.Kind != "" && p.Message.ID != "" {
 			b.ops.add(p.Message.Desk, incidentWork(i.ID), deskOp{kind: opMark, message: p.Message, delivery: Delivery{State: DeliveryPending, Until: p.Due}})
+			// One message to many: say so to its author, privately, while
+			// it can still be changed.
+			t := ThreadRef{Desk: p.Message.Desk, Channel: p.Message.Channel, ID: p.Message.Thread}
+			b.ops.add(p.Message.Desk, incidentWork(i.ID), deskOp{kind: opNotify, thread: t, staffID: p.By.ID, msg: DeskMessage{Kind: DeskNotice,
+				Text: fmt.Sprintf("This %s goes to all %d complainants of %s at %s. Edit your message to change it, delete it to stop it; start a message with %q to keep it a note.",
+					pendingWhat(p.Kind), len(linkedCases(b.read(), i.ID)), i.ID, p.Due.UTC().Format("15:04:05 MST"), b.cfg.NotePrefixes[0])}})
 		}
 		b.wakeIncidents()
 	case EvIncWithdrawn:

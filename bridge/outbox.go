@@ -245,8 +245,16 @@ func (o *outboxRunner) drain(timeout time.Duration) {
 }
 
 func (o *outboxRunner) anyDue() bool {
-	raw, _ := o.b.read().First(tableOutbox, indexDue)
-	return raw != nil && !raw.(*OutboxItem).Due.After(o.b.clock.Now())
+	now := o.b.clock.Now()
+	for _, it := range rows[OutboxItem](o.b.read(), tableOutbox, indexDue) {
+		if it.Due.After(now) {
+			return false
+		}
+		if o.pace.ready(it.Network, now) {
+			return true // due, and its network takes it now (a paced one waits for the next start)
+		}
+	}
+	return false
 }
 
 // attempt publishes item id once: journal the attempt, publish, journal

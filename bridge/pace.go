@@ -88,6 +88,15 @@ func (p *publishPacer) take(network string, now time.Time) time.Duration {
 	return 0
 }
 
+// ready reports whether network would take a publication at now (no
+// hold, a token left), without taking it.
+func (p *publishPacer) ready(network string, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.lanes[network]
+	return l == nil || !l.hold.After(now) && (l.lim == nil || l.lim.TokensAt(now) >= 1)
+}
+
 // observe holds network's lane after an answer that says to wait: a
 // rate limit with a time to wait, before anything was sent.
 func (p *publishPacer) observe(network string, err error, now time.Time) {

@@ -180,3 +180,38 @@ func runIncidentFlow(t *testing.T, o envOpts) {
 
 func TestIncidentFlowForum(t *testing.T)   { t.Parallel(); runIncidentFlow(t, envOpts{}) }
 func TestIncidentFlowThreads(t *testing.T) { t.Parallel(); runIncidentFlow(t, envOpts{thread: true}) }
+
+// What a staff action caused (bridge.Urgent) overtakes the lines queued in
+// a thread's pace: a "Claimed by" line does not wait for an incident's
+// batch lines.
+func TestUrgentPostOvertakesQueuedLines(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{pacing: discord.Pacing{ChannelPerSecond: 20, ChannelBurst: 1, GlobalPerSecond: 1000}})
+	ctx := ctx10(t)
+	th, err := e.desk.OpenThread(ctx, forumID, connectortest.SuiteCase("E-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(e.fake.Messages(th.ID))
+	const n = 30
+	done := make(chan error, n)
+	for k := range n {
+		go func() {
+			_, err := e.desk.Post(ctx, th, bridge.DeskMessage{Kind: bridge.DeskNotice, Text: fmt.Sprintf("line %d", k)})
+			done <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // the lines queue at 20 a second
+	if _, err := e.desk.Post(bridge.WithUrgent(ctx), th, bridge.DeskMessage{Kind: bridge.DeskNotice, Text: "Claimed by Ana."}); err != nil {
+		t.Fatal(err)
+	}
+	linesBefore := len(e.fake.Messages(th.ID)) - before - 1
+	for range n {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if linesBefore > n/2 {
+		t.Errorf("the urgent line landed after %d of %d queued lines", linesBefore, n)
+	}
+}

@@ -2,6 +2,7 @@ package slack_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -181,4 +182,38 @@ func TestIncidentFlowWithBridge(t *testing.T) {
 		v, _ := b.Incident("INC-2")
 		return v.Status == bridge.IncidentOpen && v.Cases == 4
 	})
+}
+
+// What a staff action caused (bridge.Urgent) overtakes the cards queued in
+// the channel's pace: a command's answer or a "Claimed by" line does not
+// wait for a surge's cards.
+func TestUrgentPostOvertakesQueuedCards(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOpts{pacing: slack.Pacing{ChannelPerSecond: 20, ChannelBurst: 1, WorkspacePerSecond: 1000, UpdatesPerMinute: 60000}})
+	ctx := context.Background()
+	th, err := e.desk.OpenThread(ctx, channel, connectortest.SuiteCase("E-0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	done := make(chan error, n)
+	for k := range n {
+		go func() {
+			_, err := e.desk.OpenThread(ctx, channel, connectortest.SuiteCase(fmt.Sprintf("E-%d", k+1)))
+			done <- err
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // the cards queue at 20 a second
+	if _, err := e.desk.Post(bridge.WithUrgent(ctx), th, bridge.DeskMessage{Kind: bridge.DeskNotice, Text: "Claimed by Ana."}); err != nil {
+		t.Fatal(err)
+	}
+	cardsBefore := len(e.fake.Messages(channel)) - 1
+	for range n {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cardsBefore > n/2 {
+		t.Errorf("the urgent line landed after %d of %d queued cards", cardsBefore, n)
+	}
 }

@@ -49,6 +49,10 @@ type fileConfig struct {
 	Health          healthConfig  `yaml:"health"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 
+	// Incident mode and saved replies (config_incidents.go).
+	Incidents incidentsConfig `yaml:"incidents"`
+	Replies   []replyConfig   `yaml:"replies"`
+
 	// Connectors are the per-connector sections (slack:, mastodon:, ...),
 	// each decoded into its connector package's Config.
 	Connectors connectors.Config `yaml:",inline"`
@@ -72,6 +76,7 @@ type logConfig struct {
 type outboxConfig struct {
 	UndoWindow *time.Duration `yaml:"undo_window"` // nil: the bridge's default (10s); 0 allowed
 	Retry      retryConfig    `yaml:"retry"`
+	Pacing     []pacingConfig `yaml:"pacing"` // config_incidents.go
 }
 
 type retention struct {
@@ -92,6 +97,8 @@ type queueConfig struct {
 	SLA                slaConfig     `yaml:"sla"`
 	ReopenWindow       time.Duration `yaml:"reopen_window"`
 	FirstReplierClaims bool          `yaml:"first_replier_claims"`
+	OneCasePerCustomer *bool         `yaml:"one_case_per_customer"` // nil: true
+	Surge              surgeConfig   `yaml:"surge"`
 }
 
 type slaConfig struct {
@@ -919,8 +926,11 @@ func toBridgeConfig(fc fileConfig) (bridge.Config, []error) {
 			SLA:                bridge.SLAConfig{FirstResponse: q.SLA.FirstResponse, Resolution: q.SLA.Resolution},
 			ReopenWindow:       q.ReopenWindow,
 			FirstReplierClaims: q.FirstReplierClaims,
+			SeparateCases:      q.OneCasePerCustomer != nil && !*q.OneCasePerCustomer,
+			Surge:              q.Surge.bridge(),
 		})
 	}
+	errs = append(errs, incidentSettings(fc, &c)...)
 	for _, w := range fc.Watch {
 		c.Watch = append(c.Watch, bridge.WatchRule{
 			Network:     w.Network,
@@ -985,6 +995,9 @@ func crossCheck(c bridge.Config, cc connectors.Config) []error {
 		for j, n := range r.Networks {
 			network(fmt.Sprintf("routes[%d].networks[%d]", i, j), n)
 		}
+	}
+	for n := range c.Pacing {
+		network("outbox.pacing", n)
 	}
 	return errs
 }

@@ -147,7 +147,10 @@ func TestDemoScriptPlays(t *testing.T) {
 	for _, re := range []*regexp.Regexp{
 		regexp.MustCompile(`cases opened\s+([0-9]+)`),
 		regexp.MustCompile(`replies\s+([0-9]+)\s+\(sent `),
-		regexp.MustCompile(`([0-9]+) escalated to #network-ops`),
+		regexp.MustCompile(`acknowledgement went to all ([0-9]+) complainants`),
+		regexp.MustCompile(`split (E-[0-9]+) out of the incident and escalated it`),
+		regexp.MustCompile(`declaration to every complainant answered: ([0-9.]+)s`),
+		regexp.MustCompile(`incident acknowledged\s+mean ([0-9.]+)`),
 		regexp.MustCompile(`queue depth\s+([0-9]+) open`),
 	} {
 		if m := re.FindStringSubmatch(text); m == nil || m[1] == "0" {

@@ -255,7 +255,7 @@ func (e *fakeEngine) StopBy(time.Time) {}
 // listenAddr waits for the "listening" log line and returns its address.
 func listenAddr(t *testing.T, logs *syncBuffer, done <-chan int) string {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second) // a loaded CI machine; a replica first joins its NATS cluster
 	for {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			var rec struct {

@@ -58,6 +58,12 @@ func staffPtr(s Staff) *Staff { return &s }
 // transaction wins, the other is told who has it.
 func (b *Bridge) Claim(_ context.Context, id CaseID, by Staff) (CaseView, error) {
 	return b.act(id, by, RoleAgent, "claim cases", func(w *writeTx, c *Case) error {
+		if _, err := c.Claim(by, w.now); err != nil {
+			return err
+		}
+		if err := b.unlinkForAction(w, c, by, "claimed"); err != nil {
+			return err
+		}
 		return emitCase(w, c, func(c Case, at time.Time) (Case, error) { return c.Claim(by, at) }, Event{Type: EvClaimed, Staff: staffPtr(by)})
 	})
 }
@@ -77,7 +83,7 @@ func (b *Bridge) ClaimNext(_ context.Context, queue string, by Staff) (CaseView,
 		var free []*Case
 		for _, s := range []Status{StatusNew, StatusEscalated} {
 			for _, c := range casesIn(w.Txn, queue, s) {
-				if c.Assignee == "" && !c.Snoozed(w.now) {
+				if c.Assignee == "" && !c.Snoozed(w.now) && c.Incident == "" { // an incident's cases are answered with it
 					free = append(free, c)
 				}
 			}
@@ -117,6 +123,12 @@ func (b *Bridge) Assign(_ context.Context, id CaseID, by, to Staff) (CaseView, e
 		return CaseView{}, Userf("%s is not on the staff list, so they cannot hold a case.", to.Display())
 	}
 	return b.act(id, by, RoleLead, "assign cases", func(w *writeTx, c *Case) error {
+		if _, err := c.Assign(to, w.now); err != nil {
+			return err
+		}
+		if err := b.unlinkForAction(w, c, by, "assigned to "+to.Display()); err != nil {
+			return err
+		}
 		return emitCase(w, c, func(c Case, at time.Time) (Case, error) { return c.Assign(to, at) },
 			Event{Type: EvAssigned, Staff: staffPtr(by), To: staffPtr(to)})
 	})
@@ -129,6 +141,12 @@ func (b *Bridge) Escalate(_ context.Context, id CaseID, by Staff, team, reason s
 		return CaseView{}, Userf("There is no team %q. Teams: %s.", team, strings.Join(b.Teams(), ", "))
 	}
 	return b.act(id, by, RoleAgent, "escalate cases", func(w *writeTx, c *Case) error {
+		if _, err := c.Escalate(q.Name, w.now); err != nil {
+			return err
+		}
+		if err := b.unlinkForAction(w, c, by, "escalated to "+q.Name); err != nil {
+			return err
+		}
 		return emitCase(w, c, func(c Case, at time.Time) (Case, error) { return c.Escalate(q.Name, at) },
 			Event{Type: EvEscalated, Staff: staffPtr(by), Team: q.Name, Text: strings.TrimSpace(reason)})
 	})
@@ -286,9 +304,13 @@ func (b *Bridge) Note(ctx context.Context, id CaseID, by Staff, text string) err
 // Retry sends a failed or uncertain reply again, as a new series of
 // attempts. Only its author, still holding the claim, may: a double press
 // finds it already queued and is told so.
-func (b *Bridge) Retry(_ context.Context, outboxID string, by Staff) error {
+func (b *Bridge) Retry(ctx context.Context, outboxID string, by Staff) error {
 	if b.RoleOf(by) < RoleAgent {
 		return Userf("Only staff can send replies.")
+	}
+	if id, ok := ParseIncidentID(outboxID); ok { // the Retry of an incident's message: its failed ones
+		_, err := b.RetryIncident(ctx, id, by)
+		return err
 	}
 	_, err := b.change(func(w *writeTx) error {
 		it := getItem(w.Txn, strings.TrimSpace(outboxID))

@@ -16,6 +16,9 @@ type applied struct {
 	after      *Case
 	itemBefore *OutboxItem
 	item       *OutboxItem
+	// incBefore and inc are the incident before and after (incident events).
+	incBefore *Incident
+	inc       *Incident
 }
 
 // apply changes the tables as ev says. It is pure: it reads nothing but tx
@@ -41,6 +44,9 @@ func apply(tx tables, ev Event) (applied, error) {
 		err = applyPruned(tx, ev, &a)
 	case EvEdited, EvCancelled, EvAttempt, EvSent, EvRetrying, EvFailed, EvUncertain, EvRequeued, EvMarked:
 		err = applyItem(tx, ev, &a)
+	case EvIncSuggested, EvIncDeclared, EvIncDismissed, EvIncLinked, EvIncUnlinked, EvIncOwned, EvIncAck, EvIncEdited,
+		EvIncWithdrawn, EvIncReleased, EvIncUpdated, EvIncResolved, EvIncLate, EvIncTerms, EvIncPublic, EvIncThread:
+		err = applyIncident(tx, ev, &a)
 	default:
 		err = applyCase(tx, ev, &a)
 	}
@@ -177,7 +183,11 @@ func applyCase(tx tables, ev Event, a *applied) error {
 		}
 		n := c.PostCount
 		c = c.CustomerWrote(*ev.Post, ev.At)
-		if err := tx.insert(tablePosts, &postRow{Network: ev.Post.Network, ID: ev.Post.ID, Case: c.ID, N: n, Post: ev.Post}); err != nil {
+		post := &postRow{Network: ev.Post.Network, ID: ev.Post.ID, Case: c.ID, N: n, Post: ev.Post}
+		if err := linkFollowUp(tx, &c, post, ev.Flag); err != nil {
+			return err
+		}
+		if err := tx.insert(tablePosts, post); err != nil {
 			return err
 		}
 	case EvClaimed:
@@ -195,6 +205,7 @@ func applyCase(tx tables, ev Event, a *applied) error {
 		c, err = c.Resolve(ev.Text, ev.At)
 	case EvReopened:
 		c, err = c.Reopen(ev.At)
+		unlinkReopened(tx, &c)
 	case EvPrivate:
 		c, err = c.MoveToPrivate(ev.At)
 	case EvPriority:
@@ -288,6 +299,11 @@ func applyItem(tx tables, ev Event, a *applied) error {
 		return err
 	}
 	a.itemBefore, a.item = old, &it
+	if ev.Type == EvSent {
+		if err := recordStatusPost(tx, &it, *ev.Ref, ev.At); err != nil {
+			return err
+		}
+	}
 	c := tx.lookupCase(it.Case)
 	if c == nil {
 		return nil
@@ -320,6 +336,7 @@ type tables interface {
 	lookupThread(desk, id string) *threadRow
 	lookupItem(id string) *OutboxItem
 	lookupOpen(id CaseID, desk, queue string) *openRow
+	lookupIncident(id IncidentID) *Incident
 	lookupMeta() metaRow
 	insert(table string, obj any) error
 	// remove deletes a row (only the opens table's rows are ever removed
@@ -353,6 +370,7 @@ func (s storeTables) lookupItem(id string) *OutboxItem        { return getItem(s
 func (s storeTables) lookupOpen(id CaseID, desk, queue string) *openRow {
 	return getOpen(s.tx, id, desk, queue)
 }
+func (s storeTables) lookupIncident(id IncidentID) *Incident { return getIncident(s.tx, id) }
 func (s storeTables) lookupMeta() metaRow {
 	if s.counters != nil && *s.counters != nil {
 		return **s.counters
@@ -420,6 +438,7 @@ type staging struct {
 	threads map[[2]string]*threadRow
 	items   map[string]*OutboxItem
 	opens   map[[3]string]*openRow
+	inc     map[IncidentID]*Incident
 	meta    *metaRow
 	order   []CaseID // cases in the order they were made, so loading is deterministic
 	// pruned are the cases a case.pruned event removed. Their rows stay in
@@ -430,7 +449,8 @@ type staging struct {
 
 func newStaging() *staging {
 	return &staging{cases: map[CaseID]*Case{}, posts: map[[2]string]*postRow{},
-		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}, opens: map[[3]string]*openRow{}, pruned: map[CaseID]bool{}}
+		threads: map[[2]string]*threadRow{}, items: map[string]*OutboxItem{}, opens: map[[3]string]*openRow{},
+		inc: map[IncidentID]*Incident{}, pruned: map[CaseID]bool{}}
 }
 
 func (s *staging) lookupCase(id CaseID) *Case { return s.cases[id] }
@@ -455,6 +475,7 @@ func (s *staging) remove(table string, obj any) error {
 	}
 	return fmt.Errorf("remove from %s: not supported", table)
 }
+func (s *staging) lookupIncident(id IncidentID) *Incident { return s.inc[id] }
 
 // unlessPruned is row, or nil when it belongs to a pruned case.
 func unlessPruned[T any](s *staging, row *T, caseOf func(*T) CaseID) *T {
@@ -498,6 +519,9 @@ func (s *staging) insert(table string, obj any) error {
 		s.opens[o.key()] = o
 	case tableMeta:
 		s.meta = obj.(*metaRow)
+	case tableIncidents:
+		i := obj.(*Incident)
+		s.inc[i.ID] = i
 	default:
 		return fmt.Errorf("unknown table %q", table)
 	}
@@ -545,6 +569,11 @@ func (s *staging) load(tx *memdb.Txn) error {
 			if err := put(tableOpens, o); err != nil {
 				return err
 			}
+		}
+	}
+	for _, i := range s.inc {
+		if err := put(tableIncidents, i); err != nil {
+			return err
 		}
 	}
 	if s.meta != nil {

@@ -84,6 +84,8 @@ type Bridge struct {
 	// cardLookups holds, by card key, when looking for a card an earlier
 	// try may have posted first failed in this run (see openCard).
 	cardLookups sync.Map
+	// incidents is the in-memory side of incident mode (incident_desk.go).
+	incidents *incidentState
 
 	ingestQ    chan *ingestReq
 	ingestDone chan struct{}
@@ -133,6 +135,7 @@ func New(opts Options) (*Bridge, error) {
 		work:       map[string]*deskQueue{},
 		ops:        newPendingOps(),
 		opens:      newThreadOpens(),
+		incidents:  newIncidentState(),
 		ingestQ:    make(chan *ingestReq, maxIngestBatch),
 		ingestDone: make(chan struct{}),
 		closing:    make(chan struct{}),
@@ -361,15 +364,22 @@ func (b *Bridge) lead(ctx, term context.Context) {
 	var workers sync.WaitGroup
 	for name, q := range b.work {
 		for range b.cfg.DeskWorkers {
-			workers.Go(func() { b.deskWorker(work, b.desks[name], q) })
+			workers.Go(func() { b.deskWorker(work, b.desks[name], q, false) })
+		}
+		// Two more workers take only what staff caused, so a press shows
+		// even while every other worker waits on the desk's pace.
+		for range staffWorkers {
+			workers.Go(func() { b.deskWorker(work, b.desks[name], q, true) })
 		}
 	}
 	workers.Go(func() { b.outbox.run(work) })
+	workers.Go(func() { b.runIncidents(work) })
 	workers.Go(func() { b.watchSLA(work) })
 	if b.cfg.Retention > 0 {
 		workers.Go(func() { b.every(work, retentionEvery, "retention", b.prune) })
 	}
 	b.markAllDirty()
+	b.markIncidentsDirty()
 	b.ready.Store(true)
 	b.log.Info("bridge: running", "networks", len(b.networks), "desks", len(b.desks), "queues", len(b.cfg.Queues))
 

@@ -63,6 +63,22 @@ var eventCodes = [...]EventType{
 	26: EvPruned,
 	27: EvRefused,
 	28: EvOpening,
+	29: EvIncSuggested,
+	30: EvIncDeclared,
+	31: EvIncDismissed,
+	32: EvIncLinked,
+	33: EvIncUnlinked,
+	34: EvIncOwned,
+	35: EvIncAck,
+	36: EvIncEdited,
+	37: EvIncWithdrawn,
+	38: EvIncReleased,
+	39: EvIncUpdated,
+	40: EvIncResolved,
+	41: EvIncLate,
+	42: EvIncTerms,
+	43: EvIncPublic,
+	44: EvIncThread,
 }
 
 // eventCode is the journal number of each event type.
@@ -98,8 +114,14 @@ const (
 	fieldID
 	fieldRef
 	fieldState
+	fieldIncident
+	// fieldItemIncident: the Item's Incident and Purpose follow (after
+	// every other field), so records written before items had them still
+	// read.
+	fieldItemIncident
+	fieldCommand
 
-	fieldsKnown = fieldState<<1 - 1
+	fieldsKnown = fieldCommand<<1 - 1
 )
 
 // Post flags, one byte.
@@ -153,6 +175,9 @@ func appendEvent(b []byte, ev Event) ([]byte, error) {
 	mark(fieldID, ev.ID != "")
 	mark(fieldRef, ev.Ref != nil)
 	mark(fieldState, ev.State != "")
+	mark(fieldIncident, ev.Incident != "")
+	mark(fieldItemIncident, ev.Item != nil && (ev.Item.Incident != "" || ev.Item.Purpose != ""))
+	mark(fieldCommand, ev.Command != "")
 
 	b = append(b, eventFormatV1)
 	b = binary.AppendUvarint(b, code)
@@ -214,6 +239,16 @@ func appendEvent(b []byte, ev Event) ([]byte, error) {
 	}
 	if set&fieldState != 0 {
 		b = appendString(b, string(ev.State))
+	}
+	if set&fieldIncident != 0 {
+		b = appendString(b, string(ev.Incident))
+	}
+	if set&fieldItemIncident != 0 {
+		b = appendString(b, string(ev.Item.Incident))
+		b = appendString(b, ev.Item.Purpose)
+	}
+	if set&fieldCommand != 0 {
+		b = appendString(b, ev.Command)
 	}
 	return b, nil
 }
@@ -613,6 +648,18 @@ func (d *decoder) event() (Event, error) {
 	}
 	if set&fieldState != 0 {
 		ev.State = DeliveryState(d.string())
+	}
+	if set&fieldIncident != 0 {
+		ev.Incident = IncidentID(d.string())
+	}
+	if set&fieldItemIncident != 0 {
+		if ev.Item == nil {
+			return ev, errors.New("an item's incident without an item")
+		}
+		ev.Item.Incident, ev.Item.Purpose = IncidentID(d.string()), d.string()
+	}
+	if set&fieldCommand != 0 {
+		ev.Command = d.string()
 	}
 	return ev, d.err
 }

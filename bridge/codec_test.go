@@ -195,7 +195,7 @@ func TestDecodeEventRefuses(t *testing.T) {
 		"JSON":           {[]byte(`{"t":"case.opened"}`), "JSON record, written by an earlier build"},
 		"newer format":   {append([]byte{2}, good[1:]...), "unknown record format 2"},
 		"unknown type":   {[]byte{eventFormatV1, 99, 0, timeZero}, "unknown event type 99"},
-		"unknown fields": {[]byte{eventFormatV1, 1, 0x80, 0x80, 0x80, 0x01, timeZero}, "unknown fields"},
+		"unknown fields": {[]byte{eventFormatV1, 1, 0x80, 0x80, 0x80, 0x80, 0x01, timeZero}, "unknown fields"},
 		"left over":      {append(bytes.Clone(good), 0), "1 bytes left over"},
 		"bad time tag":   {[]byte{eventFormatV1, 3, 0, 7}, "unknown time tag 7"},
 		"huge string":    {[]byte{eventFormatV1, 3, fieldCase, timeZero, 0xff, 0xff, 0xff, 0xff, 0x0f}, "ends in the middle"},

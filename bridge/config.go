@@ -39,6 +39,14 @@ type Config struct {
 	// desk's threads stay as they are). 0 keeps every case. It must not be
 	// shorter than any queue's reopen window.
 	Retention time.Duration
+
+	// Incidents tunes incident mode (incident.go).
+	Incidents IncidentConfig
+	// Replies are the saved replies staff send by name, in picker order.
+	Replies []SavedReply
+	// Pacing caps publications per network (by network name) below the
+	// budget the network itself declares (PublishPacer).
+	Pacing map[string]Budget
 }
 
 // QueueConfig is one queue (a desk channel) with its SLA targets.
@@ -55,6 +63,12 @@ type QueueConfig struct {
 	// FirstReplierClaims lets the first staff member who writes a reply in
 	// an unclaimed case's thread claim it (opt-in).
 	FirstReplierClaims bool
+	// Surge overrides the incident detector's settings for this queue.
+	Surge SurgeConfig
+	// SeparateCases turns off "one customer, one open case": by default a
+	// customer's new post (in a new conversation) joins their open case in
+	// this queue on the same network instead of opening another.
+	SeparateCases bool
 }
 
 // SLAConfig holds a queue's targets; zero means no target.
@@ -135,6 +149,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	c.Queues = qs
+	c.Incidents = c.Incidents.withDefaults()
 	return c
 }
 
@@ -218,7 +233,7 @@ func (c Config) Validate() []error {
 	if c.CommandPrefix != "" && foldKeepingMarks(c.CommandPrefix) == "" {
 		add("command_prefix: %q is only invisible characters and spaces, which are ignored: no command would be recognised", c.CommandPrefix)
 	}
-	return errs
+	return append(errs, c.validateIncidents()...)
 }
 
 // ParseRole reads "agent" or "lead".

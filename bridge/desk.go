@@ -25,7 +25,8 @@ import (
 const deskCallTimeout = 30 * time.Second
 
 // deskQueue is a desk's cases waiting to be caught up, most urgent first.
-// A case is never worked by two workers at once.
+// A case is never worked by two workers at once. Work a staff member
+// caused waits in a lane of its own that goes first (lane.go).
 type deskQueue struct {
 	mu     sync.Mutex
 	h      caseHeap
@@ -34,12 +35,14 @@ type deskQueue struct {
 	again  map[CaseID]entry // kicked while busy
 	fails  map[CaseID]int
 	ready  chan struct{}
+	staff  staffLane
 }
 
 type entry struct {
 	id       CaseID
 	priority int
 	seq      uint64
+	staff    bool // in the staff lane
 }
 
 type caseHeap []entry
@@ -62,7 +65,7 @@ func (h *caseHeap) Pop() any {
 
 func newDeskQueue() *deskQueue {
 	return &deskQueue{queued: map[CaseID]bool{}, busy: map[CaseID]bool{}, again: map[CaseID]entry{},
-		fails: map[CaseID]int{}, ready: make(chan struct{}, 1)}
+		fails: map[CaseID]int{}, ready: make(chan struct{}, 1), staff: newStaffLane()}
 }
 
 func (q *deskQueue) signal() {
@@ -76,9 +79,11 @@ func (q *deskQueue) signal() {
 func (q *deskQueue) push(id CaseID, priority int, seq uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	e := entry{id, priority, seq}
+	e := entry{id: id, priority: priority, seq: seq}
 	if q.busy[id] {
-		q.again[id] = e
+		if !q.again[id].staff {
+			q.again[id] = e
+		}
 		return
 	}
 	if q.queued[id] {
@@ -89,13 +94,25 @@ func (q *deskQueue) push(id CaseID, priority int, seq uint64) {
 	q.signal()
 }
 
-// pop blocks until a case is waiting (or ctx ends) and takes it.
-func (q *deskQueue) pop(ctx context.Context) (entry, bool) {
+// pop blocks until a case is waiting (or ctx ends) and takes it: the
+// staff lane's first, then the most urgent other one. With staffOnly it
+// takes only staff work (a worker kept free for it).
+func (q *deskQueue) pop(ctx context.Context, staffOnly bool) (entry, bool) {
 	for {
 		q.mu.Lock()
-		if q.h.Len() > 0 {
+		if e, ok := q.popStaff(); ok {
+			q.mu.Unlock()
+			return e, true
+		}
+		for q.h.Len() > 0 && !staffOnly {
 			e := heap.Pop(&q.h).(entry)
 			delete(q.queued, e.id)
+			if q.busy[e.id] { // taken by the staff lane meanwhile
+				if _, ok := q.again[e.id]; !ok {
+					q.again[e.id] = e
+				}
+				continue
+			}
 			q.busy[e.id] = true
 			if q.h.Len() > 0 {
 				q.signal() // wake another worker
@@ -104,8 +121,13 @@ func (q *deskQueue) pop(ctx context.Context) (entry, bool) {
 			return e, true
 		}
 		q.mu.Unlock()
+		bulk := q.ready
+		if staffOnly {
+			bulk = nil // never take the other workers' wake-ups
+		}
 		select {
-		case <-q.ready:
+		case <-bulk:
+		case <-q.staff.ready:
 		case <-ctx.Done():
 			return entry{}, false
 		}
@@ -127,7 +149,10 @@ func (q *deskQueue) done(e entry, failed bool) (retryIn time.Duration) {
 	again, ok := q.again[e.id]
 	delete(q.again, e.id)
 	q.mu.Unlock()
-	if ok {
+	switch {
+	case ok && again.staff:
+		q.pushStaff(again.id, again.priority, again.seq)
+	case ok:
 		q.push(again.id, again.priority, again.seq)
 	}
 	return 0
@@ -158,17 +183,18 @@ func (q *deskQueue) waiting() (queued []CaseID, retrying int) {
 func (q *deskQueue) idle() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.h.Len() == 0 && len(q.busy) == 0
+	return q.h.Len() == 0 && len(q.busy) == 0 && q.staff.len() == 0
 }
 
-// deskWorker catches cases up on one desk until ctx ends.
-func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue) {
+// deskWorker catches cases up on one desk until ctx ends; with staffOnly
+// it does only work staff caused.
+func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue, staffOnly bool) {
 	for {
-		e, ok := q.pop(ctx)
+		e, ok := q.pop(ctx, staffOnly)
 		if !ok {
 			return
 		}
-		err := b.syncCase(ctx, d, e.id)
+		err := b.syncWork(ctx, d, e)
 		if err != nil && ctx.Err() == nil {
 			b.log.Warn("bridge: desk could not catch up with a case; trying again", "desk", d.Name(), "case", string(e.id), "err", err)
 		}
@@ -177,7 +203,7 @@ func (b *Bridge) deskWorker(ctx context.Context, d Desk, q *deskQueue) {
 				select {
 				case <-ctx.Done():
 				case <-b.clock.After(wait):
-					q.push(e.id, e.priority, e.seq)
+					q.requeue(e)
 				}
 			}()
 		}
@@ -229,12 +255,12 @@ func (b *Bridge) needsSync(tx *memdb.Txn, desk string, c *Case) bool {
 		}
 		if t.Queue == c.Queue {
 			active = true
-			if t.PostsShown < c.PostCount {
+			if t.PostsShown < c.PostCount && c.Incident == "" {
 				return true
 			}
 		}
 	}
-	if !active && b.queues[c.Queue].Desk == desk {
+	if !active && b.queues[c.Queue].Desk == desk && c.Incident == "" {
 		return true
 	}
 	for _, it := range itemsOf(tx, c.ID) {
@@ -279,7 +305,9 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 			active = t
 		}
 	}
-	if q := b.queues[c.Queue]; active == nil && q.Desk == desk {
+	// A case linked to an incident has no card of its own: the incident's
+	// thread lists it and shows its follow-ups (incident_desk.go).
+	if q := b.queues[c.Queue]; active == nil && q.Desk == desk && c.Incident == "" {
 		// From the moment the desk shows the card until the thread is
 		// journaled, staff may already act in it: they wait (see thread).
 		opened := b.opens.begin(desk)
@@ -311,7 +339,7 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 	}
 
 	// 2. The customer's follow-ups the active thread has not shown.
-	if active != nil && active.PostsShown < c.PostCount {
+	if active != nil && active.PostsShown < c.PostCount && c.Incident == "" {
 		shown := active.PostsShown
 		var failed error
 		for _, p := range followUpPosts(tx, id, shown) {
@@ -337,12 +365,30 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 		}
 	}
 
-	// 3. Lines, private answers and marks waiting for this desk.
+	// 3. Cards older than the case: first, as they are what a staff
+	// member who just pressed a button looks at; lines may wait their turn
+	// in the desk's pace. A card that cannot be updated does not hold up
+	// the lines and marks: its error is returned at the end (a retry).
+	var cardErr error
+	for _, t := range threads {
+		if t.CardVersion >= c.Version {
+			continue
+		}
+		if err := call(func(ctx context.Context) error { return d.UpdateCard(ctx, t.ref(), view) }); err != nil {
+			cardErr = fmt.Errorf("update card: %w", err)
+			continue
+		}
+		if err := b.synced(t, c.Version, 0); err != nil {
+			return err
+		}
+	}
+
+	// 4. Lines, private answers and marks waiting for this desk.
 	if err := b.runOps(ctx, d, c, threads, call); err != nil {
 		return err
 	}
 
-	// 4. Marks that follow replies in the outbox.
+	// 5. Marks that follow replies in the outbox.
 	for _, it := range itemsOf(tx, id) {
 		want := it.deliveryState()
 		if it.Marked == want {
@@ -372,20 +418,7 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 			return err
 		}
 	}
-
-	// 5. Cards older than the case.
-	for _, t := range threads {
-		if t.CardVersion >= c.Version {
-			continue
-		}
-		if err := call(func(ctx context.Context) error { return d.UpdateCard(ctx, t.ref(), view) }); err != nil {
-			return fmt.Errorf("update card: %w", err)
-		}
-		if err := b.synced(t, c.Version, 0); err != nil {
-			return err
-		}
-	}
-	return nil
+	return cardErr
 }
 
 // openCard shows case c's card in queue q on desk d and returns its
@@ -566,6 +599,8 @@ func (b *Bridge) runOps(ctx context.Context, d Desk, c *Case, threads []*threadR
 		}
 		var err error
 		switch op.kind {
+		case opMark:
+			err = call(func(ctx context.Context) error { return d.Mark(ctx, op.message, op.delivery) })
 		case opNotice:
 			if t.IsZero() {
 				continue // that queue has no thread on this desk (yet): the card tells

@@ -60,8 +60,17 @@ func (b *Bridge) react(fx []applied) {
 		case EvBreached:
 			b.notice(c, "", slaNotice(ev.Text))
 		}
-		b.kick(c.ID, c.Priority, c.Seq)
+		switch {
+		case a.item != nil && a.item.Incident != "":
+			// An incident's items have no mark of their own: its card
+			// counts them (reactIncident).
+		case ev.Staff != nil || a.item != nil:
+			b.kick(c.ID, c.Priority, c.Seq) // a staff action, or the fate of a staff reply
+		default:
+			b.kickBulk(c.ID, c.Priority, c.Seq)
+		}
 	}
+	b.reactIncidents(fx)
 	if poke {
 		b.outbox.poke()
 	}
@@ -128,10 +137,11 @@ func (b *Bridge) notify(c *Case, t ThreadRef, staffID, text string) {
 	b.ops.add(t.Desk, c.ID, deskOp{kind: opNotify, thread: t, staffID: staffID, msg: DeskMessage{Kind: DeskNotice, Text: text}})
 }
 
-// kick asks every desk that shows case id to catch up with it.
+// kick asks every desk that shows case id to catch up with it, in the
+// staff lane (lane.go): callers are staff actions' consequences.
 func (b *Bridge) kick(id CaseID, priority int, seq uint64) {
 	for _, q := range b.work {
-		q.push(id, priority, seq)
+		q.pushStaff(id, priority, seq)
 	}
 }
 
@@ -141,19 +151,23 @@ type opKind int
 const (
 	opNotice opKind = iota // post a line in a thread
 	opNotify               // say something privately to one staff member
+	opMark                 // mark an incident's message (its pending acknowledgement or closing message, a refusal)
 )
 
 // deskOp is one best-effort desk action waiting for its case's thread:
 // lines and answers to commands that need no journal (a crash may lose
 // them; nothing public depends on them). The marks and explanations of
-// staff messages are not among them: every staff message that is not
-// sent is journaled with its reason (an outbox item, see refuse).
+// staff messages in case threads are not among them: every one that is
+// not sent is journaled with its reason (an outbox item, see refuse).
+// Messages in an incident's thread are marked by op (opMark).
 type deskOp struct {
-	kind    opKind
-	queue   string    // notices: the thread of the case in this queue
-	thread  ThreadRef // or this thread
-	staffID string
-	msg     DeskMessage
+	kind     opKind
+	queue    string    // notices: the thread of the case in this queue
+	thread   ThreadRef // or this thread
+	staffID  string
+	msg      DeskMessage
+	message  MessageRef // opMark: the message
+	delivery Delivery   // opMark: its mark
 }
 
 type opKey struct {

@@ -38,6 +38,24 @@ const (
 	EvPruned    EventType = "case.pruned"       // Case: resolved longer than the retention; forgotten with its threads, posts and outbox items
 	EvRefused   EventType = "outbox.refused"    // Item: a staff message not sent (a note, or stopped by the rules), cancelled from the start with its reason, so its mark and explanation survive a crash
 	EvOpening   EventType = "thread.opening"    // Case, Thread (desk and channel, no id), Queue, ID (the key the card is posted with): the desk is about to show the card; a restart looks for it before posting another
+
+	// Incidents (incident.go). Each names its incident in Incident.
+	EvIncSuggested EventType = "incident.suggested" // Queue, Tags (terms), Num (complaints seen), Text (title), Until (not suggested again for these terms before)
+	EvIncDeclared  EventType = "incident.declared"  // Staff, Queue, Tags (terms), Text (title), Case (the case it was started from, if any); a suggested incident becomes open
+	EvIncDismissed EventType = "incident.dismissed" // Staff: a suggestion staff said is not an incident
+	EvIncLinked    EventType = "incident.linked"    // Case, Staff (nil: linked by its terms)
+	EvIncUnlinked  EventType = "incident.unlinked"  // Case, Staff (nil: by a rule), Text (why); Flag: split out by staff
+	EvIncOwned     EventType = "incident.owned"     // Staff (who acted), To (the new owner; nil releases); Flag: forced by a lead
+	EvIncAck       EventType = "incident.ack"       // Staff, Text (the acknowledgement), Thread + ID (its desk message), Command, Until (end of its undo window)
+	EvIncEdited    EventType = "incident.edited"    // Text: the pending acknowledgement or closing message, edited in its undo window
+	EvIncWithdrawn EventType = "incident.withdrawn" // Text (why, "" for a delete): the pending message will not go; Flag: the rules stopped it
+	EvIncReleased  EventType = "incident.released"  // the pending message's undo window ended: it goes to every linked complainant (outbox.queued events follow)
+	EvIncUpdated   EventType = "incident.updated"   // Staff, Text (the status update)
+	EvIncResolved  EventType = "incident.resolved"  // Staff, Text (the closing message), Thread + ID (its desk message), Command, Until (end of its undo window); case.resolved events follow
+	EvIncLate      EventType = "incident.late"      // Staff; Flag: late joiners get the acknowledgement automatically
+	EvIncTerms     EventType = "incident.terms"     // Staff, Tags (the terms now), Text (the title now)
+	EvIncPublic    EventType = "incident.public"    // Staff, Text (the first status post): the public status thread starts (outbox.queued events follow)
+	EvIncThread    EventType = "incident.thread"    // Thread, Version (the card shown), Num (feed entries shown)
 )
 
 // Event is one journaled state change. Fields are used by type (see the
@@ -67,6 +85,10 @@ type Event struct {
 	ID       string        `json:"id,omitempty"`
 	Ref      *PostRef      `json:"ref,omitempty"`
 	State    DeliveryState `json:"state,omitempty"`
+	Incident IncidentID    `json:"inc,omitempty"`
+	// Command is the text command a pending incident message was typed
+	// with ("!incident resolve"), so an edit keeps it that command.
+	Command string `json:"cmd,omitempty"`
 }
 
 // OutboxState is where a reply stands in the outbox.
@@ -106,6 +128,12 @@ type OutboxItem struct {
 	// catches up while it differs from the item's.
 	Marked    DeliveryState `json:"marked,omitempty"`
 	CreatedAt time.Time     `json:"created_at"`
+	// Incident is set on an incident's items: one acknowledgement or
+	// closing message per linked complainant (Purpose "ack", "closing"),
+	// or a post of its public status thread (Purpose "status", no Case).
+	// The incident's owner speaks for them (see incident.go).
+	Incident IncidentID `json:"incident,omitempty"`
+	Purpose  string     `json:"purpose,omitempty"`
 }
 
 // Delivery is the mark that shows the item's state to staff.

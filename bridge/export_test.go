@@ -1,6 +1,9 @@
 package bridge
 
-import "bytes"
+import (
+	"bytes"
+	"time"
+)
 
 // Dump renders every table (as a snapshot would hold them), for tests
 // that compare states.
@@ -55,6 +58,16 @@ func Idle(b *Bridge) bool {
 	if b.snapshotting.Load() {
 		return false
 	}
+	// An incident thread's catch-up waiting out the batch pacing
+	// (BatchEvery, wall clock) is work to come.
+	b.incidents.mu.Lock()
+	for _, sh := range b.incidents.shown {
+		if sh.later {
+			b.incidents.mu.Unlock()
+			return false
+		}
+	}
+	b.incidents.mu.Unlock()
 	b.outbox.mu.Lock()
 	defer b.outbox.mu.Unlock()
 	return len(b.outbox.inflight) == 0
@@ -76,4 +89,11 @@ func Visible(text string) bool { return visible(text) }
 // journaled, no thread yet).
 func Opening(b *Bridge, id CaseID, desk, queue string) bool {
 	return getOpen(b.read(), id, desk, queue) != nil
+}
+
+// Settle does now what the bridge's timers would: one SLA check and the
+// release of incident messages whose undo window is over.
+func Settle(b *Bridge) {
+	_ = b.checkSLA()
+	b.releaseDue(time.Time{})
 }

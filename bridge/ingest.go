@@ -132,7 +132,30 @@ func (b *Bridge) ingest(w *writeTx, p Post) (string, error) {
 	if !b.watched(p) {
 		return PostIgnored, nil
 	}
+	if open := b.openCaseOf(w, p); open != nil {
+		// One customer, one open case: a new post of someone whose case
+		// is open in the queue it would land in joins that case.
+		_, err := w.emit(Event{Type: EvFollowUp, Case: open.ID, Post: &p})
+		return PostFollowUp, err
+	}
 	return PostOpened, b.open(w, p, nil)
+}
+
+// openCaseOf is the customer's open case, on p's network, in the queue p
+// would be routed to (or escalated from it), when that queue keeps one
+// case per customer (the default); the newest when there are several.
+func (b *Bridge) openCaseOf(w *writeTx, p Post) *Case {
+	queue, _, _ := b.route(p)
+	if b.queues[queue].SeparateCases {
+		return nil
+	}
+	cases := casesOfCustomer(w.Txn, p.Network, p.Author.ID)
+	for n := len(cases) - 1; n >= 0; n-- {
+		if c := cases[n]; c.Status.Open() && (c.Queue == queue || c.Origin == queue) {
+			return c
+		}
+	}
+	return nil
 }
 
 // knownCase finds the case p continues: the case of the post it replies
@@ -164,8 +187,11 @@ func (b *Bridge) open(w *writeTx, p Post, previous []CaseID) error {
 	queue, priority, tags := b.route(p)
 	m := w.counters()
 	id := FormatCaseID(b.cfg.CaseIDPrefix, m.LastCase+1)
-	_, err := w.emit(Event{Type: EvOpened, Case: id, Post: &p, Queue: queue, Num: priority, Tags: tags, Previous: previous})
-	return err
+	a, err := w.emit(Event{Type: EvOpened, Case: id, Post: &p, Queue: queue, Num: priority, Tags: tags, Previous: previous})
+	if err != nil {
+		return err
+	}
+	return b.joinIncident(w, a.after) // incident_send.go
 }
 
 // hasPrefixFold reports whether s starts with prefix, ignoring case.

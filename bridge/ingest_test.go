@@ -131,10 +131,15 @@ func TestFollowUpsJoinTheirCase(t *testing.T) {
 	if postsCount(tb, bridge.PostFollowUp) != 2 {
 		t.Errorf("follow-ups counted %v", postsCount(tb, bridge.PostFollowUp))
 	}
-	// A new post (a new conversation) of the same customer is a new case.
-	tb.Complain("ana", "@brand and now the app crashes")
-	if len(tb.Desk.Threads()) != 4 { // ana's two, bo's, dee's
-		t.Errorf("%d threads, want 4", len(tb.Desk.Threads()))
+	// A new post (a new conversation) of the same customer joins her open
+	// case in that queue: one customer, one open case (TestOneCustomerOneOpenCase).
+	again := Mention(ana, "@brand and now the app crashes")
+	if err := tb.Post(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	tb.WaitFor("the new post in her thread", func() bool { return tb.Desk.HasMessage(th.ID, "now the app crashes") })
+	if len(tb.Desk.Threads()) != 3 { // ana's, bo's, dee's
+		t.Errorf("%d threads, want 3", len(tb.Desk.Threads()))
 	}
 }
 

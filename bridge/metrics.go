@@ -30,6 +30,7 @@ type Metrics struct {
 	fsync         prometheus.Histogram
 	slaTargets    *prometheus.GaugeVec
 	waits         *prometheus.CounterVec
+	incident      *incidentMetrics // incident_metrics.go
 
 	bridge atomic.Pointer[Bridge]
 }
@@ -118,9 +119,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time spent waiting because of platforms' rate limits (a Retry-After or reset honoured, our own pacing below the platform's limit), summed over every waiter."},
 			[]string{"platform"}),
 	}
+	m.incident = newIncidentMetrics(reg)
 	if reg == nil {
 		return m
 	}
+	register(reg, prometheus.Collector(incidentCollector{m}))
 	m.posts = register(reg, m.posts)
 	m.firstResponse = register(reg, m.firstResponse)
 	m.claim = register(reg, m.claim)
@@ -172,6 +175,7 @@ func (m *Metrics) observeFsync(d time.Duration, _ int) { m.fsync.Observe(d.Secon
 func (m *Metrics) bind(b *Bridge) {
 	m.bridge.Store(b)
 	m.seed(b)
+	m.incident.zero(b.cfg.Queues, b.networkNames())
 }
 
 // CommandLister is the optional side of a Commander that names its

@@ -43,16 +43,26 @@ type itemSpec struct {
 	thread  ThreadRef     // where it was written
 	delay   time.Duration // the undo window
 	command string        // the text command it was typed with ("!reply"), if any
+	// An incident's items: its incident and what the item is for
+	// (incident.go); network names the network of a status post, which
+	// has no case.
+	incident IncidentID
+	purpose  string
+	network  string
 }
 
-// enqueue emits a new outbox item for c.
+// enqueue emits a new outbox item for c (nil for an incident's status post).
 func (b *Bridge) enqueue(w *writeTx, c *Case, s itemSpec) (*OutboxItem, error) {
 	m := w.counters()
 	seq := m.LastOutbox + 1
+	id, network := CaseID(""), s.network
+	if c != nil {
+		id, network = c.ID, c.Network
+	}
 	it := &OutboxItem{
-		ID: fmt.Sprintf("ob-%d", seq), Seq: seq, Case: c.ID, Network: c.Network, Staff: s.by,
+		ID: fmt.Sprintf("ob-%d", seq), Seq: seq, Case: id, Network: network, Staff: s.by,
 		Message: s.msg, Thread: s.thread, Text: s.text, Private: s.private, Command: s.command, Key: newKey(),
-		State: OutboxQueued, Due: w.now.Add(s.delay), CreatedAt: w.now,
+		State: OutboxQueued, Due: w.now.Add(s.delay), CreatedAt: w.now, Incident: s.incident, Purpose: s.purpose,
 	}
 	a, err := w.emit(Event{Type: EvQueued, Item: it})
 	return a.item, err
@@ -103,6 +113,7 @@ func (b *Bridge) activeThread(w *writeTx, c *Case) ThreadRef {
 type outboxRunner struct {
 	b    *Bridge
 	wake chan struct{}
+	pace *publishPacer // per network (pace.go)
 
 	mu       sync.Mutex
 	inflight map[CaseID]string // a case's item being attempted
@@ -110,7 +121,16 @@ type outboxRunner struct {
 }
 
 func newOutboxRunner(b *Bridge) *outboxRunner {
-	return &outboxRunner{b: b, wake: make(chan struct{}, 1), inflight: map[CaseID]string{}}
+	pace, warnings := newPublishPacer(b.networks, b.cfg.Pacing)
+	for _, w := range warnings {
+		b.log.Warn("bridge: " + w)
+	}
+	return &outboxRunner{b: b, wake: make(chan struct{}, 1), inflight: map[CaseID]string{}, pace: pace}
+}
+
+// eta is how long pending publications per network take at their pace.
+func (o *outboxRunner) eta(pending map[string]int) time.Duration {
+	return o.pace.eta(pending, o.b.clock.Now())
 }
 
 // poke makes the scheduler look again (an item was queued or finished).
@@ -139,41 +159,57 @@ func (o *outboxRunner) run(ctx context.Context) {
 }
 
 // dispatch starts an attempt for every due item whose case has none in
-// flight, and returns when the next item is due (zero: none queued).
+// flight and whose network's pace allows one now (staff's own replies
+// before an incident's), and returns when to look again (zero: nothing
+// queued).
 func (o *outboxRunner) dispatch() time.Time {
 	b := o.b
 	now := b.clock.Now()
-	it, err := b.read().Get(tableOutbox, indexDue)
-	if err != nil {
-		return time.Time{}
+	tx := b.read()
+	var next time.Time
+	later := func(t time.Time) {
+		if next.IsZero() || t.Before(next) {
+			next = t
+		}
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if b.publishing.Err() != nil {
 		return time.Time{} // the shutdown cut publishing: the rest waits for the next start
 	}
-	for raw := it.Next(); raw != nil; raw = it.Next() {
-		item := raw.(*OutboxItem)
-		if item.Due.After(now) {
-			return item.Due
+	for _, fanOut := range []bool{false, true} {
+		it, err := tx.Get(tableOutbox, indexDue)
+		if err != nil {
+			return next
 		}
-		if _, busy := o.inflight[item.Case]; busy {
-			continue
+		for raw := it.Next(); raw != nil; raw = it.Next() {
+			item := raw.(*OutboxItem)
+			if item.Due.After(now) {
+				later(item.Due)
+				break
+			}
+			if _, busy := o.inflight[item.Case]; busy || (item.Incident != "") != fanOut {
+				continue
+			}
+			if len(o.inflight) >= maxAttemptsInFlight {
+				return next // a finishing attempt pokes
+			}
+			if wait := o.pace.take(item.Network, now); wait > 0 {
+				later(now.Add(wait))
+				continue
+			}
+			o.inflight[item.Case] = item.ID
+			id, cid := item.ID, item.Case
+			o.wg.Go(func() {
+				b.attempt(id)
+				o.mu.Lock()
+				delete(o.inflight, cid)
+				o.mu.Unlock()
+				o.poke()
+			})
 		}
-		if len(o.inflight) >= maxAttemptsInFlight {
-			return time.Time{} // a finishing attempt pokes
-		}
-		o.inflight[item.Case] = item.ID
-		id, cid := item.ID, item.Case
-		o.wg.Go(func() {
-			b.attempt(id)
-			o.mu.Lock()
-			delete(o.inflight, cid)
-			o.mu.Unlock()
-			o.poke()
-		})
 	}
-	return time.Time{}
+	return next
 }
 
 // drain waits, until the deadline at most, until nothing due is left to
@@ -213,8 +249,16 @@ func (o *outboxRunner) attempting() []string {
 }
 
 func (o *outboxRunner) anyDue() bool {
-	raw, _ := o.b.read().First(tableOutbox, indexDue)
-	return raw != nil && !raw.(*OutboxItem).Due.After(o.b.clock.Now())
+	now := o.b.clock.Now()
+	for _, it := range rows[OutboxItem](o.b.read(), tableOutbox, indexDue) {
+		if it.Due.After(now) {
+			return false
+		}
+		if o.pace.ready(it.Network, now) {
+			return true // due, and its network takes it now (a paced one waits for the next start)
+		}
+	}
+	return false
 }
 
 // attempt publishes item id once: journal the attempt, publish, journal
@@ -222,12 +266,17 @@ func (o *outboxRunner) anyDue() bool {
 // holds the claim, and the text still fits.
 func (b *Bridge) attempt(id string) {
 	var item OutboxItem
-	var c Case
+	var reply Reply
 	var net Network
 	_, err := b.change(func(w *writeTx) error {
 		it := getItem(w.Txn, id)
 		if it == nil || it.State != OutboxQueued || it.Due.After(w.now) {
 			return errUnchanged
+		}
+		if it.Incident != "" {
+			var err error
+			item, reply, net, err = b.incidentAttempt(w, it)
+			return err
 		}
 		cs, _ := getCase(w.Txn, it.Case)
 		if cs == nil {
@@ -249,7 +298,9 @@ func (b *Bridge) attempt(id string) {
 		net = b.networks[cs.Network]
 		a, err := w.emit(Event{Type: EvAttempt, ID: id})
 		if err == nil {
-			item, c = *a.item, *cs
+			item = *a.item
+			reply = Reply{Case: cs.ID, Network: cs.Network, InReplyTo: cs.Last.ID, InRef: cs.Last.Ref, To: cs.Customer,
+				Text: strings.TrimSpace(item.Text), Private: item.Private, IdempotencyKey: item.Key}
 		}
 		return err
 	})
@@ -260,11 +311,9 @@ func (b *Bridge) attempt(id string) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(b.publishing, b.opts.PublishTimeout)
-	ref, perr := net.Publish(ctx, Reply{
-		Case: c.ID, Network: c.Network, InReplyTo: c.Last.ID, InRef: c.Last.Ref, To: c.Customer,
-		Text: strings.TrimSpace(item.Text), Private: item.Private, IdempotencyKey: item.Key,
-	})
+	ref, perr := net.Publish(ctx, reply)
 	cancel()
+	b.outbox.pace.observe(item.Network, perr, b.clock.Now())
 	outcome := b.outcome(item, ref, perr)
 	if _, err := b.change(func(w *writeTx) error { _, err := w.emit(outcome); return err }); err != nil {
 		b.log.Error("bridge: outbox outcome not journaled (the attempt will show as uncertain after a restart)", "outbox", id, "err", err)

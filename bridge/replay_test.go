@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,24 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 		by bridge.Staff
 	}
 	threads := map[bridge.CaseID]bridge.ThreadRef{}
+	var incs []bridge.IncidentID
+	incident := func() (bridge.IncidentID, bool) {
+		if len(incs) == 0 {
+			return "", false
+		}
+		return incs[r.IntN(len(incs))], true
+	}
+	// owner is mostly the incident's owner (who speaks for it), now and
+	// then someone else (who is refused).
+	owner := func(inc bridge.IncidentID, by bridge.Staff) bridge.Staff {
+		v, _ := tb.Incident(string(inc))
+		for _, s := range staff {
+			if s.Key() == v.Owner && r.IntN(4) != 0 {
+				return s
+			}
+		}
+		return by
+	}
 	pick := func() (bridge.CaseID, bool) {
 		if len(cases) == 0 {
 			return "", false
@@ -33,11 +52,27 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 	}
 	for i := range n {
 		by := staff[r.IntN(len(staff))]
-		switch op := r.IntN(18); {
+		switch op := r.IntN(23); {
 		case op < 3 || len(cases) == 0:
-			v, th, p := tb.Complain(fmt.Sprintf("cust%d", r.IntN(8)), fmt.Sprintf("@brand complaint %d", i))
-			cases, firsts = append(cases, v.ID), append(firsts, p)
-			threads[v.ID] = th
+			// A customer with an open case adds to it; else a case opens.
+			p := Mention(Customer(fmt.Sprintf("cust%d", r.IntN(8))), fmt.Sprintf("@brand complaint %d", i))
+			if err := tb.Post(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if v, ok := tb.OpenedBy(p.ID); ok && v.Incident != "" {
+				cases, firsts = append(cases, v.ID), append(firsts, p) // an incident's: no card
+			} else if ok {
+				var th Thread
+				tb.WaitFor("the thread of "+p.ID, func() bool {
+					ts := tb.Desk.ThreadsOf(v.ID)
+					if len(ts) > 0 {
+						th = ts[0]
+					}
+					return len(ts) > 0
+				})
+				cases, firsts = append(cases, v.ID), append(firsts, p)
+				threads[v.ID] = th.Ref
+			}
 		case op == 3:
 			p := firsts[r.IntN(len(firsts))]
 			_ = tb.Post(ctx, ReplyTo(p.Author, p, fmt.Sprintf("follow-up %d", i)))
@@ -111,8 +146,62 @@ func play(t *testing.T, tb *TestBridge, r *rand.Rand, n int) {
 			// (later posts of theirs open new cases).
 			tb.Clock.Advance(time.Duration(1+r.IntN(3)) * time.Hour)
 			_ = bridge.Prune(tb.Bridge)
+		case op == 18:
+			// An incident: its complaints' shared word is "complaint".
+			if v, err := tb.DeclareIncident(ctx, "support", by, fmt.Sprintf("Outage %d", i), []string{"complaint"}); err == nil {
+				incs = append(incs, v.ID)
+			}
+		case op == 19:
+			id, _ := pick()
+			inc, ok := incident()
+			if !ok {
+				continue
+			}
+			if r.IntN(2) == 0 {
+				_, _ = tb.LinkCase(ctx, id, inc, by)
+			} else {
+				_, _ = tb.UnlinkCase(ctx, id, by)
+			}
+		case op == 20:
+			// Someone writes in the incident's thread: the owner's message
+			// is its acknowledgement.
+			inc, ok := incident()
+			if !ok {
+				continue
+			}
+			if th, ok := tb.Desk.IncidentThread(inc); ok {
+				by = owner(inc, by)
+				m, _ := tb.Desk.Say(ctx, th.Ref, by, fmt.Sprintf("We know, {name} (%d)", i))
+				if r.IntN(4) == 0 {
+					_ = tb.Desk.Edit(ctx, th.Ref, m, by, fmt.Sprintf("Edited ack %d", i))
+				}
+			}
+		case op == 21:
+			inc, ok := incident()
+			if !ok {
+				continue
+			}
+			switch r.IntN(5) {
+			case 0:
+				_, _ = tb.OwnIncident(ctx, inc, by)
+			case 1:
+				_, _ = tb.ReleaseIncident(ctx, inc, by, by.ID == Lee.ID)
+			case 2:
+				_, _ = tb.UpdateIncident(ctx, inc, owner(inc, by), fmt.Sprintf("update %d", i))
+			case 3:
+				_, _ = tb.SetLateJoiners(ctx, inc, by, r.IntN(2) == 0)
+			case 4:
+				_, _ = tb.RetryIncident(ctx, inc, owner(inc, by))
+			}
+		case op == 22:
+			inc, ok := incident()
+			if !ok {
+				continue
+			}
+			_, _ = tb.ResolveIncident(ctx, inc, owner(inc, by), fmt.Sprintf("Fixed (%d)", i), bridge.MessageRef{}, "")
 		}
 	}
+	bridge.Settle(tb.Bridge) // what the timers may still do, done before the dump
 	tb.WaitFor("the bridge to settle", func() bool { return bridge.Idle(tb.Bridge) })
 }
 
@@ -123,12 +212,15 @@ func TestReplayEquivalence(t *testing.T) {
 		for _, every := range []int{0, 37} {
 			t.Run(fmt.Sprintf("seed%d-snapshot%d", seed, every), func(t *testing.T) {
 				t.Parallel()
-				opts := []Option{withRetention()}
+				opts := []Option{withRetention(), quickBatches()}
 				if every > 0 {
 					opts = append(opts, WithSnapshotEvery(every))
 				}
 				tb := NewTestBridge(t, opts...)
-				play(t, tb, rand.New(rand.NewPCG(seed, 7)), 120)
+				play(t, tb, rand.New(rand.NewPCG(seed, 7)), 160)
+				if !strings.Contains(bridge.Dump(tb.Bridge), `"incidents"`) {
+					t.Fatal("the afternoon had no incident: replay equivalence would not cover them")
+				}
 				live, liveGauges := bridge.Dump(tb.Bridge), bridge.Gauges(tb.Bridge)
 				image := tb.CrashImage()
 				replayed := NewTestBridge(t, WithDataDir(image), NotRunning(), WithClock(tb.Clock))
@@ -141,4 +233,11 @@ func TestReplayEquivalence(t *testing.T) {
 			})
 		}
 	}
+}
+
+// quickBatches paces an incident thread's lists of linked complaints at
+// 10 ms instead of seconds (wall clock), so an afternoon with several
+// batches settles before its tables are compared.
+func quickBatches() Option {
+	return WithConfig(func(c *bridge.Config) { c.Incidents.BatchEvery = 10 * time.Millisecond })
 }

@@ -24,6 +24,8 @@ const (
 	tableOutbox  = "outbox"
 	tableOpens   = "opens"
 	tableMeta    = "meta"
+	// tableIncidents holds *Incident (incident_schema.go).
+	tableIncidents = "incidents"
 )
 
 // Index names.
@@ -34,6 +36,7 @@ const (
 	indexCase         = "case"         // outbox, follow-up posts: everything of one case
 	indexMessage      = "message"      // outbox: the staff message a reply came from (edits, deletes, redeliveries)
 	indexDue          = "due"          // outbox: queued replies by due time, for the scheduler
+	indexIncident     = "incident"     // cases, follow-up posts, outbox: everything of one incident, in feed order
 )
 
 // schema returns the bridge's tables.
@@ -45,6 +48,8 @@ func schema() *memdb.DBSchema {
 		tableOutbox:  outboxTable(),
 		tableOpens:   opensTable(),
 		tableMeta:    metaTable(),
+
+		tableIncidents: incidentsTable(),
 	}}
 }
 
@@ -69,6 +74,9 @@ func casesTable() *memdb.TableSchema {
 			c := o.(*Case)
 			return parts(c.Queue, string(c.Status))
 		}, caseIDKey)},
+		// An incident's card counts its linked cases and its thread lists
+		// them in the order they were linked.
+		indexIncident: {Name: indexIncident, AllowMissing: true, Indexer: caseIncidentIndex()},
 	}}
 }
 
@@ -83,8 +91,10 @@ type threadRow struct {
 	// CardVersion is the case version the card shows.
 	CardVersion uint64 `json:"card_version"`
 	// PostsShown counts the customer posts shown in the thread (the opening
-	// one is on the card).
+	// one is on the card); in an incident's thread, the feed entries shown.
 	PostsShown int `json:"posts_shown"`
+	// Incident is set (and Case empty) for an incident's thread.
+	Incident IncidentID `json:"incident,omitempty"`
 }
 
 func (t *threadRow) ref() ThreadRef { return ThreadRef{Desk: t.Desk, Channel: t.Channel, ID: t.ID} }
@@ -111,6 +121,10 @@ type postRow struct {
 	// Post is kept for follow-ups (N > 0), so a thread can be shown them
 	// after a restart; the opening post lives in the case.
 	Post *Post `json:"post,omitempty"`
+	// Incident and IN place a follow-up written while its case was linked
+	// in the incident thread's feed.
+	Incident IncidentID `json:"incident,omitempty"`
+	IN       uint64     `json:"in,omitempty"`
 }
 
 // postsTable holds *postRow.
@@ -126,6 +140,8 @@ func postsTable() *memdb.TableSchema {
 			}
 			return appendUint(keyBytes(string(p.Case)), uint64(p.N)), true
 		}, args: 1}},
+		// An incident's thread shows linked customers' follow-ups in feed order.
+		indexIncident: {Name: indexIncident, AllowMissing: true, Indexer: postIncidentIndex()},
 	}}
 }
 
@@ -154,6 +170,8 @@ func outboxTable() *memdb.TableSchema {
 			}
 			return appendUint(appendUint(nil, uint64(it.Due.UnixNano())), it.Seq), true
 		}}},
+		// An incident's card counts its items by fate; Retry sends its failed ones again.
+		indexIncident: {Name: indexIncident, AllowMissing: true, Indexer: itemIncidentIndex()},
 	}}
 }
 
@@ -186,9 +204,10 @@ func opensTable() *memdb.TableSchema {
 
 // metaRow holds the counters ids are made from.
 type metaRow struct {
-	ID         string `json:"id"`
-	LastCase   uint64 `json:"last_case"`
-	LastOutbox uint64 `json:"last_outbox"`
+	ID           string `json:"id"`
+	LastCase     uint64 `json:"last_case"`
+	LastOutbox   uint64 `json:"last_outbox"`
+	LastIncident uint64 `json:"last_incident,omitempty"`
 }
 
 const metaID = "meta"

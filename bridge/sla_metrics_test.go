@@ -95,6 +95,13 @@ func TestMetricsContract(t *testing.T) {
 		"earshot_desk_backlog":                      {"GAUGE", "desk,kind"},
 		"earshot_outbox_items":                      {"GAUGE", "network,state"},
 		"earshot_rate_limit_wait_seconds_total":     {"COUNTER", "platform"},
+		// Incidents (incident_metrics.go).
+		"earshot_incidents":                       {"GAUGE", "queue,status"},
+		"earshot_incident_cases":                  {"GAUGE", "queue"},
+		"earshot_incident_suggestion_age_seconds": {"GAUGE", "queue"},
+		"earshot_incident_suggestions_total":      {"COUNTER", "queue"},
+		"earshot_incident_replies_total":          {"COUNTER", "network,purpose,result"},
+		"earshot_incident_ack_seconds":            {"HISTOGRAM", "queue"},
 	}
 	fams, err := tb.Registry.Gather()
 	if err != nil {

@@ -16,6 +16,8 @@ type snapshotState struct {
 	Outbox  []*OutboxItem `json:"outbox"`
 	Opens   []*openRow    `json:"opens,omitempty"`
 	Meta    *metaRow      `json:"meta,omitempty"`
+	// Incidents came with incidents; older snapshots have none.
+	Incidents []*Incident `json:"incidents,omitempty"`
 }
 
 // snapshot compacts the journal: with the writer held, it starts a new
@@ -49,6 +51,9 @@ func writeSnapshot(tx *memdb.Txn, out io.Writer) error {
 		return err
 	}
 	if err := collect(tx, tableOpens, &s.Opens); err != nil {
+		return err
+	}
+	if err := collect(tx, tableIncidents, &s.Incidents); err != nil {
 		return err
 	}
 	m := getMeta(tx)
@@ -87,6 +92,9 @@ func restoreSnapshot(tx tables, data []byte) error {
 		return err
 	}
 	if err := restoreRows(tx, tableOpens, s.Opens); err != nil {
+		return err
+	}
+	if err := restoreRows(tx, tableIncidents, s.Incidents); err != nil {
 		return err
 	}
 	if s.Meta != nil {

@@ -78,6 +78,9 @@ func (b *Bridge) StaffMessage(ctx context.Context, m StaffMessage) error {
 	if row == nil {
 		return nil
 	}
+	if row.Incident != "" {
+		return b.incidentMessage(ctx, m, row) // incident_send.go
+	}
 	c, _ := getCase(tx, row.Case)
 	if c == nil {
 		return nil
@@ -190,6 +193,7 @@ func (b *Bridge) textCommand(ctx context.Context, m StaffMessage, line string) {
 	}
 	c, ok := b.CaseForThread(m.Thread)
 	if !ok {
+		b.answerInIncident(m, res)
 		return
 	}
 	if res.Private {
@@ -205,6 +209,9 @@ func (b *Bridge) textCommand(ctx context.Context, m StaffMessage, line string) {
 // reply a note (then nothing goes) but never makes a note a reply; after
 // the window it changes nothing public, and the author is told.
 func (b *Bridge) staffEdit(m StaffMessage) error {
+	if handled, err := b.incidentEdit(m); handled {
+		return err
+	}
 	var c *Case
 	var tell string
 	where := m.Thread
@@ -275,6 +282,9 @@ func (b *Bridge) staffEdit(m StaffMessage) error {
 // staffDelete cancels a reply inside the undo window. A reply already out
 // cannot be taken back: the thread says so, with the link, for everyone.
 func (b *Bridge) staffDelete(m StaffMessage) error {
+	if handled, err := b.incidentDelete(m); handled {
+		return err
+	}
 	var c *Case
 	var late *OutboxItem
 	_, err := b.change(func(w *writeTx) error {

@@ -188,6 +188,13 @@ type Case struct {
 	// SLA bookkeeping: each breach is counted once.
 	FirstResponseBreached bool `json:"first_response_breached,omitempty"`
 	ResolutionBreached    bool `json:"resolution_breached,omitempty"`
+
+	// Incident is the incident the case is linked to (incident.go): while
+	// linked to an open one it has no card of its own and its follow-ups
+	// show in the incident's thread. IncidentN is its place in that
+	// thread's feed.
+	Incident  IncidentID `json:"incident,omitempty"`
+	IncidentN uint64     `json:"incident_n,omitempty"`
 }
 
 // CaseSummary is a line of a customer's history or of a queue listing.
@@ -212,6 +219,13 @@ type CaseView struct {
 	History          []CaseSummary `json:"history,omitempty"`
 	Teams            []string      `json:"teams,omitempty"`
 	Posts            int           `json:"posts"` // customer posts in the case
+	// IncidentTitle is the title of the incident the case is linked to.
+	IncidentTitle string `json:"incident_title,omitempty"`
+	// Incidents are the open incidents of the case's queue it may be
+	// linked to (a picker on the card); empty while it is linked.
+	Incidents []IncidentSummary `json:"incidents,omitempty"`
+	// Replies are the names of the saved replies (a picker on the card).
+	Replies []string `json:"replies,omitempty"`
 }
 
 // Due is the next SLA deadline that matters: first response until someone
@@ -362,6 +376,10 @@ type Reply struct {
 	// IdempotencyKey is stable across attempts of the same reply; networks
 	// that honour one (Mastodon's Idempotency-Key) use it.
 	IdempotencyKey string `json:"idempotency_key"`
+	// Broadcast marks a post to everyone rather than an answer to one
+	// customer: an incident's public status thread. Its InReplyTo is empty
+	// (the thread's first post) or one of our own posts; To is empty.
+	Broadcast bool `json:"broadcast,omitempty"`
 }
 
 // DeliveryState is the fate of a staff message.
@@ -405,6 +423,17 @@ type DeskMessage struct {
 	Author *Author         `json:"author,omitempty"` // the customer, for DeskCustomer
 	Text   string          `json:"text"`
 	Link   string          `json:"link,omitempty"`
+	// Actions are buttons under the message (a linked customer's follow-up
+	// in an incident thread has Split out); each press is the command
+	// Verb with Arg as its one argument.
+	Actions []DeskAction `json:"actions,omitempty"`
+}
+
+// DeskAction is a button under a desk message.
+type DeskAction struct {
+	Verb  string `json:"verb"`  // the command a press runs ("split")
+	Label string `json:"label"` // "Split out"
+	Arg   string `json:"arg"`   // its argument ("E-42")
 }
 
 // TextLimits is how a network counts text and how much it takes.

@@ -24,6 +24,7 @@ func (b *Bridge) view(tx *memdb.Txn, c *Case) CaseView {
 			v.Teams = append(v.Teams, q.Name)
 		}
 	}
+	b.caseIncident(tx, c, &v)
 	return v
 }
 

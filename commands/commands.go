@@ -235,6 +235,9 @@ func (r *Registry) Run(ctx context.Context, inv bridge.Invocation) (res bridge.R
 			return call.refuse("I could not read that: " + err.Error() + ". Usage: " + r.usage(cmd))
 		}
 	}
+	if res, ok := r.inIncidentThread(call); ok {
+		return res // a case verb in an incident's thread (incident.go)
+	}
 	if cmd.Case != NoCase {
 		if msg := call.findCase(); msg != "" {
 			return call.refuse(msg)

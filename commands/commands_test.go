@@ -293,7 +293,7 @@ func TestReplyNoteDM(t *testing.T) {
 		t.Fatalf("reply text %q", got)
 	}
 	// Outside the thread the id goes first.
-	ok(t, run(t, r, text(ana, 0, "!say E-42 second line")), "reply")
+	ok(t, run(t, r, text(ana, 0, "!send E-42 second line")), "reply")
 	if got := f.replies["E-42"]; got[1] != "second line" {
 		t.Fatalf("reply text %q", got)
 	}

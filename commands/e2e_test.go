@@ -98,7 +98,8 @@ func newEnv(t *testing.T) *env {
 	}
 	cfg := bridge.Config{
 		Queues: []bridge.QueueConfig{
-			{Name: "support", Desk: "slack", Channel: "CSUP", SLA: bridge.SLAConfig{FirstResponse: time.Hour}},
+			// SeparateCases: the same customer's two complaints stay two cases (history).
+			{Name: "support", Desk: "slack", Channel: "CSUP", SLA: bridge.SLAConfig{FirstResponse: time.Hour}, SeparateCases: true},
 			{Name: "billing", Desk: "slack", Channel: "CBIL", Team: true},
 		},
 		Watch:         []bridge.WatchRule{{Network: "rec", Mentions: true}},

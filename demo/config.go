@@ -99,6 +99,20 @@ queues:
 {{- end}}
 {{- end}}
 
+# Incidents: a few similar complaints in a queue are enough for a
+# suggestion here, so a newcomer sees one in the sandbox (a real team sets
+# 15 or more); cards and batch lines refresh quickly to watch.
+incidents:
+  surge: {threshold: 4, window: 10m}
+  batch_every: 2s
+  card_every: 1s
+
+replies:
+  - name: outage
+    text: "Hi {name}, sorry: we know about the outage and engineers are on it. We will post updates here."
+  - name: sorry-delay
+    text: "Sorry for the wait, {name}. We are looking into {case} now."
+
 watch:
 {{- range .Networks}}
   - network: {{q .}}
@@ -165,6 +179,7 @@ x:
   refresh_token: {{q .X.RefreshToken}}
   keywords: {{q .Keywords}}
   direct_messages: true
+  posts_per_15m: 10000   # the fake's budget is wider than a real tier's, so the outage scene ends in seconds
   poll_interval: "1s"
   request_timeout: "5s"
 

@@ -33,7 +33,7 @@ var fixtureValues = map[string][]string{
 func labelCombos(metric string, labels []string) []prometheus.Labels {
 	combos := []prometheus.Labels{{}}
 	for _, l := range labels {
-		vals := contractValues[metric+"/"+l]
+		vals, _ := boundedValues(metric + "/" + l)
 		if vals == nil {
 			vals = fixtureValues[l]
 		}
@@ -61,14 +61,15 @@ func contractExporter(t *testing.T) string {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
-	names := make([]string, 0, len(contract))
-	for n := range contract {
+	metrics := allMetrics()
+	names := make([]string, 0, len(metrics))
+	for n := range metrics {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	var tick []func(i int)
 	for _, name := range names {
-		spec := contract[name]
+		spec := metrics[name]
 		combos := labelCombos(name, spec.Labels)
 		switch spec.Type {
 		case "gauge":

@@ -66,6 +66,10 @@ type Setup struct {
 	// Standby: Run, but do not wait until ready (a replicated journal's
 	// standby is not ready while another process leads).
 	Standby bool
+	// Commander runs staff commands (nil: none); Bind, when set, gets the
+	// bridge before it runs (commands.Registry.Bind).
+	Commander bridge.Commander
+	Bind      func(*bridge.Bridge)
 }
 
 // Option changes the setup.
@@ -98,6 +102,12 @@ func WithJournal(j bridge.Journal) Option { return func(s *Setup) { s.Journal = 
 
 // AsStandby runs the bridge without waiting for it to be ready.
 func AsStandby() Option { return func(s *Setup) { s.Standby = true } }
+
+// WithCommander runs staff commands with c; bind (may be nil) gets the
+// bridge before it runs.
+func WithCommander(c bridge.Commander, bind func(*bridge.Bridge)) Option {
+	return func(s *Setup) { s.Commander, s.Bind = c, bind }
+}
 
 // WithLogs sends the bridge's logs to w.
 func WithLogs(w io.Writer) Option { return func(s *Setup) { s.Logs = w } }
@@ -152,10 +162,13 @@ func NewTestBridge(t testing.TB, opts ...Option) *TestBridge {
 	b, err := bridge.New(bridge.Options{
 		Config: s.Config, DataDir: s.DataDir, Networks: []bridge.Network{s.Network}, Desks: []bridge.Desk{s.Desk},
 		Metrics: m, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Clock: s.Clock,
-		SnapshotEvery: s.SnapshotEvery, Journal: s.Journal,
+		SnapshotEvery: s.SnapshotEvery, Journal: s.Journal, Commander: s.Commander,
 	})
 	if err != nil {
 		t.Fatalf("bridgetest: new bridge: %v", err)
+	}
+	if s.Bind != nil {
+		s.Bind(b)
 	}
 	tb := &TestBridge{Bridge: b, T: t, Net: s.Network, Desk: s.Desk, Clock: s.Clock, Registry: reg, Metrics: m, DataDir: s.DataDir, Setup: s}
 	if s.NoRun {

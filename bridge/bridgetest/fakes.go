@@ -33,6 +33,8 @@ type Network struct {
 	limits     bridge.TextLimits
 	idempotent bool
 	noDMs      bool
+	unplugged  bool
+	budget     bridge.Budget
 	next       int
 }
 
@@ -40,7 +42,12 @@ var (
 	_ bridge.Network         = (*Network)(nil)
 	_ bridge.Idempotent      = (*Network)(nil)
 	_ bridge.DirectMessenger = (*Network)(nil)
+	_ bridge.PublishPacer    = (*Network)(nil)
+	_ bridge.Broadcaster     = (*Network)(nil)
 )
+
+// Broadcasts reports that the network takes public posts (status threads).
+func (n *Network) Broadcasts() bool { return true }
 
 // NewNetwork returns a network called name with a 500-character limit.
 func NewNetwork(name string) *Network {
@@ -144,6 +151,10 @@ func (n *Network) Release() {
 // its link. An idempotent network answers a repeated key with the first post.
 func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, error) {
 	n.mu.Lock()
+	if n.unplugged {
+		n.mu.Unlock()
+		return bridge.PostRef{}, bridge.Permanent(fmt.Errorf("bridgetest: %s is unplugged", n.name), "unplugged")
+	}
 	n.attempts = append(n.attempts, r)
 	hold, held := n.hold, n.held
 	n.mu.Unlock()
@@ -174,11 +185,45 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	return ref, nil
 }
 
+// PublishBudget is what SetBudget set (none at first: unpaced).
+func (n *Network) PublishBudget() bridge.Budget {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.budget
+}
+
+// SetBudget sets the publishing budget the network declares; set it before
+// the bridge is built.
+func (n *Network) SetBudget(b bridge.Budget) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.budget = b
+}
+
+// Unplug makes every later publish fail at once without reaching the
+// network (calls already under way, held or not, go on): what a crashed
+// process no longer sends. Plug undoes it.
+func (n *Network) Unplug() { n.mu.Lock(); n.unplugged = true; n.mu.Unlock() }
+
+// Plug undoes Unplug.
+func (n *Network) Plug() { n.mu.Lock(); n.unplugged = false; n.mu.Unlock() }
+
 // Published lists the replies that went out, oldest first.
 func (n *Network) Published() []bridge.Reply {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return slices.Clone(n.published)
+}
+
+// PublishedTo lists the replies that went out to handle, oldest first.
+func (n *Network) PublishedTo(handle string) []bridge.Reply {
+	var out []bridge.Reply
+	for _, r := range n.Published() {
+		if r.To.Handle == handle {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Attempts lists every publish call, failed ones included.
@@ -202,12 +247,16 @@ func (n *Network) Deliver(ctx context.Context, p bridge.Post) error {
 	return in.Post(ctx, p)
 }
 
-// Thread is one case thread as the fake desk holds it.
+// Thread is one case thread (or incident thread) as the fake desk holds it.
 type Thread struct {
 	Ref      bridge.ThreadRef
 	Card     bridge.CaseView // the card as last rendered
-	Renders  int             // OpenThread and UpdateCard calls
+	Renders  int             // OpenThread and UpdateCard calls (OpenIncident, UpdateIncident)
 	Messages []bridge.DeskMessage
+	// Incident is the incident card as last rendered, for an incident's
+	// thread (IsIncident).
+	Incident   bridge.IncidentView
+	IsIncident bool
 }
 
 // Note is a private line the desk showed one staff member.
@@ -237,12 +286,15 @@ type Desk struct {
 	hold    chan struct{} // closed to let held opens answer
 	held    chan struct{} // receives once per held open
 	n       int
+	delay   time.Duration // each call takes this long (a paced desk)
+	calls   []string      // "open E-5", "update E-5", "post", "mark", "notify", "open INC-1", "update INC-1"
 }
 
 var (
 	_ bridge.Desk         = (*Desk)(nil)
 	_ bridge.Notifier     = (*Desk)(nil)
 	_ bridge.ThreadFinder = (*Desk)(nil)
+	_ bridge.IncidentDesk = (*Desk)(nil)
 )
 
 // NewDesk returns a desk called name.
@@ -363,6 +415,33 @@ func (d *Desk) FailNext(errs ...error) {
 	d.fail = append(d.fail, errs...)
 }
 
+// SetDelay makes every later desk call take d, as a desk paced by its
+// platform does.
+func (d *Desk) SetDelay(delay time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.delay = delay
+}
+
+// Calls lists the desk calls made, oldest first: "open E-5", "update
+// E-5", "post", "mark", "notify", "open INC-1", "update INC-1".
+func (d *Desk) Calls() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.calls)
+}
+
+// called waits out the desk's delay (with d.mu released) and logs the
+// call; d.mu held.
+func (d *Desk) called(what string) {
+	if delay := d.delay; delay > 0 {
+		d.mu.Unlock()
+		time.Sleep(delay)
+		d.mu.Lock()
+	}
+	d.calls = append(d.calls, what)
+}
+
 func (d *Desk) failing() error {
 	if len(d.fail) == 0 {
 		return nil
@@ -376,6 +455,7 @@ func (d *Desk) failing() error {
 func (d *Desk) OpenThread(_ context.Context, channel string, c bridge.CaseView) (bridge.ThreadRef, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("open " + string(c.ID))
 	if err := d.failing(); err != nil {
 		return bridge.ThreadRef{}, err
 	}
@@ -390,6 +470,7 @@ func (d *Desk) OpenThread(_ context.Context, channel string, c bridge.CaseView) 
 func (d *Desk) UpdateCard(_ context.Context, t bridge.ThreadRef, c bridge.CaseView) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("update " + string(c.ID))
 	if err := d.failing(); err != nil {
 		return err
 	}
@@ -406,6 +487,7 @@ func (d *Desk) UpdateCard(_ context.Context, t bridge.ThreadRef, c bridge.CaseVi
 func (d *Desk) Post(_ context.Context, t bridge.ThreadRef, m bridge.DeskMessage) (bridge.MessageRef, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("post")
 	if err := d.failing(); err != nil {
 		return bridge.MessageRef{}, err
 	}
@@ -422,6 +504,7 @@ func (d *Desk) Post(_ context.Context, t bridge.ThreadRef, m bridge.DeskMessage)
 func (d *Desk) Mark(_ context.Context, m bridge.MessageRef, s bridge.Delivery) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("mark")
 	if err := d.failing(); err != nil {
 		return err
 	}
@@ -433,6 +516,7 @@ func (d *Desk) Mark(_ context.Context, m bridge.MessageRef, s bridge.Delivery) e
 func (d *Desk) Notify(_ context.Context, _ string, t bridge.ThreadRef, staffID, text string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.called("notify")
 	if err := d.failing(); err != nil {
 		return err
 	}

@@ -271,6 +271,12 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 		if root.URI == "" {
 			root = parent
 		}
+		if r.Broadcast {
+			// A status thread answers our own posts, whose cids we read back.
+			if err := n.ownCIDs(ctx, me, &parent, &root); err != nil {
+				return bridge.PostRef{}, classify(op, err)
+			}
+		}
 		if parent.CID == "" || root.CID == "" {
 			return bridge.PostRef{}, &bridge.PublishError{Op: op,
 				Reason: "Bluesky: cannot reply, the customer's post reference (cid) is missing"}

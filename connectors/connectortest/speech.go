@@ -280,7 +280,8 @@ func speechBridge(t *testing.T, env *SpeechEnv, dir string, desk SpeechDesk, net
 			DataDir:   dir,
 			Commander: cmds,
 			Config: bridge.Config{
-				Queues: []bridge.QueueConfig{{Name: "support", Desk: desk.Name(), Channel: env.Channel}},
+				// One case per complaint: the same customer writes each.
+				Queues: []bridge.QueueConfig{{Name: "support", Desk: desk.Name(), Channel: env.Channel, SeparateCases: true}},
 				Watch:  []bridge.WatchRule{{Network: "mastodon", Mentions: true}},
 				Staff: []bridge.StaffRule{{Desk: desk.Name(), User: env.Staff.ID, Role: bridge.RoleLead},
 					{Desk: desk.Name(), User: env.Colleague.ID, Role: bridge.RoleAgent}},

@@ -244,6 +244,9 @@ func RenderCard(c bridge.CaseView) (*discordgo.MessageEmbed, []discordgo.Message
 	if c.Private {
 		fields = append(fields, field("Channel", "Direct messages"))
 	}
+	if c.Incident != "" {
+		fields = append(fields, field("Incident", escapeCut(oneLine(string(c.Incident)+" · "+c.IncidentTitle), 300)))
+	}
 	if hist := history(c); hist != "" {
 		fields = append(fields, &discordgo.MessageEmbedField{Name: "Earlier cases", Value: hist})
 	}
@@ -330,7 +333,7 @@ func cardComponents(c bridge.CaseView) []discordgo.MessageComponent {
 		rows = append(rows, discordgo.ActionsRow{Components: []discordgo.MessageComponent{discordgo.SelectMenu{
 			MenuType: discordgo.StringSelectMenu, CustomID: customPrefix + "escalate", Placeholder: "Escalate to…", Options: opts}}})
 	}
-	return rows
+	return caseIncidentComponents(c, rows) // incident.go
 }
 
 // threadName names a case's thread or forum post: id, customer and the

@@ -118,7 +118,7 @@ func parseComponent(inv bridge.Invocation, ia *discordgo.Interaction, data disco
 		}
 	case verb == "claim" || verb == "release" || verb == "resolve" || verb == "reopen" || verb == "dm":
 		inv.Name = verb
-	default:
+	case !parseIncidentComponent(&inv, verb, data.Values): // incident.go
 		return inv, false
 	}
 	return inv, true

@@ -267,7 +267,7 @@ func (d *Desk) setLine(ctx context.Context, m bridge.MessageRef, channel, line, 
 	}
 	no := false
 	var msg *discordgo.Message
-	err := d.pacer.Do(ctx, channel, d.priority(channel), func(ctx context.Context) error {
+	err := d.pacer.Do(ctx, channel, urgent(ctx, d.priority(channel)), func(ctx context.Context) error {
 		return d.call(ctx, "message.create", func(opts ...discordgo.RequestOption) error {
 			var err error
 			msg, err = d.s.ChannelMessageSendComplex(channel, &discordgo.MessageSend{Content: content, Components: comps,

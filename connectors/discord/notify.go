@@ -96,7 +96,7 @@ func (d *Desk) tellPrivately(ctx context.Context, user, channel, text, about str
 	}
 	// No DMs from us: address them in the thread.
 	content := "<@" + user + "> " + text
-	err = d.pacer.Do(ctx, channel, d.priority(channel), func(ctx context.Context) error {
+	err = d.pacer.Do(ctx, channel, urgent(ctx, d.priority(channel)), func(ctx context.Context) error {
 		return d.call(ctx, "message.create", func(opts ...discordgo.RequestOption) error {
 			_, err := d.s.ChannelMessageSendComplex(channel, &discordgo.MessageSend{Content: content,
 				AllowedMentions: &discordgo.MessageAllowedMentions{Parse: []discordgo.AllowedMentionType{}, Users: []string{user}},

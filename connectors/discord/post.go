@@ -28,7 +28,9 @@ func (d *Desk) Post(ctx context.Context, t bridge.ThreadRef, m bridge.DeskMessag
 	prio := d.priority(t.ID)
 	var msg *discordgo.Message
 	var err error
-	asCustomer := m.Kind == bridge.DeskCustomer && m.Author != nil && d.webhooks()
+	// A line with buttons goes as the bot: its components need an
+	// application's message.
+	asCustomer := m.Kind == bridge.DeskCustomer && m.Author != nil && d.webhooks() && len(m.Actions) == 0
 	if asCustomer {
 		if h := d.hook(ctx, t.Channel); h != nil {
 			msg, err = d.postAsCustomer(ctx, h, t, m, prio)
@@ -43,11 +45,11 @@ func (d *Desk) Post(ctx context.Context, t bridge.ThreadRef, m bridge.DeskMessag
 		if m.Kind == bridge.DeskCustomer {
 			content = renderCustomer(m, true)
 		}
-		err = d.pacer.Do(ctx, t.ID, prio, func(ctx context.Context) error {
+		err = d.pacer.Do(ctx, t.ID, urgent(ctx, prio), func(ctx context.Context) error {
 			return d.call(ctx, "message.create", func(opts ...discordgo.RequestOption) error {
 				var err error
 				msg, err = d.s.ChannelMessageSendComplex(t.ID, &discordgo.MessageSend{Content: content,
-					AllowedMentions: noMentions(), Flags: discordgo.MessageFlagsSuppressEmbeds}, opts...)
+					AllowedMentions: noMentions(), Flags: discordgo.MessageFlagsSuppressEmbeds, Components: messageActions(m)}, opts...)
 				return err
 			})
 		})
@@ -78,7 +80,7 @@ func (d *Desk) postAsCustomer(ctx context.Context, h *hook, t bridge.ThreadRef, 
 	params := &discordgo.WebhookParams{Content: renderCustomer(m, false), Username: webhookName(*m.Author),
 		AvatarURL: safeURL(m.Author.Avatar), AllowedMentions: noMentions(), Flags: discordgo.MessageFlagsSuppressEmbeds}
 	var msg *discordgo.Message
-	err := d.pacer.Do(ctx, t.ID, prio, func(ctx context.Context) error {
+	err := d.pacer.Do(ctx, t.ID, urgent(ctx, prio), func(ctx context.Context) error {
 		return d.call(ctx, "webhook.execute", func(opts ...discordgo.RequestOption) error {
 			var err error
 			msg, err = d.s.WebhookThreadExecute(h.id, h.token, true, t.ID, params, opts...)

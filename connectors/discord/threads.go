@@ -233,12 +233,17 @@ func (d *Desk) knowThread(id string, st *threadState) {
 
 func (d *Desk) openForumPost(ctx context.Context, forum string, c bridge.CaseView, tags []string) (string, error) {
 	embed, comps := RenderCard(c)
+	return d.openForumCard(ctx, forum, threadName(c), embed, comps, c.Priority, tags)
+}
+
+// openForumCard posts a card as a new forum post named name.
+func (d *Desk) openForumCard(ctx context.Context, forum, name string, embed *discordgo.MessageEmbed, comps []discordgo.MessageComponent, prio int, tags []string) (string, error) {
 	var th *discordgo.Channel
-	err := d.pacer.Do(ctx, forum, c.Priority, func(ctx context.Context) error {
+	err := d.pacer.Do(ctx, forum, urgent(ctx, prio), func(ctx context.Context) error {
 		return d.call(ctx, "forum.post", func(opts ...discordgo.RequestOption) error {
 			var err error
 			th, err = d.s.ForumThreadStartComplex(forum,
-				&discordgo.ThreadStart{Name: threadName(c), AutoArchiveDuration: 10080, AppliedTags: tags},
+				&discordgo.ThreadStart{Name: name, AutoArchiveDuration: 10080, AppliedTags: tags},
 				&discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{embed}, Components: comps, AllowedMentions: noMentions()},
 				opts...)
 			return err
@@ -260,8 +265,14 @@ type keyedMessage struct {
 
 func (d *Desk) openTextThread(ctx context.Context, channel string, c bridge.CaseView, key string) (string, error) {
 	embed, comps := RenderCard(c)
+	return d.openTextCard(ctx, channel, threadName(c), embed, comps, c.Priority, key)
+}
+
+// openTextCard posts a card in a text channel and starts its thread, named
+// name; with a key, the card's nonce (see OpenThreadKeyed).
+func (d *Desk) openTextCard(ctx context.Context, channel, name string, embed *discordgo.MessageEmbed, comps []discordgo.MessageComponent, prio int, key string) (string, error) {
 	var card *discordgo.Message
-	err := d.pacer.Do(ctx, channel, c.Priority, func(ctx context.Context) error {
+	err := d.pacer.Do(ctx, channel, urgent(ctx, prio), func(ctx context.Context) error {
 		return d.call(ctx, "message.create", func(opts ...discordgo.RequestOption) error {
 			send := &discordgo.MessageSend{Embeds: []*discordgo.MessageEmbed{embed}, Components: comps, AllowedMentions: noMentions()}
 			if key == "" {
@@ -281,7 +292,7 @@ func (d *Desk) openTextThread(ctx context.Context, channel string, c bridge.Case
 	if err != nil {
 		return "", err
 	}
-	if err := d.startCardThread(ctx, channel, card.ID, c); err != nil {
+	if err := d.startCardThread(ctx, channel, card.ID, name); err != nil {
 		// A card without its thread would confuse staff: take it back.
 		if derr := d.call(context.WithoutCancel(ctx), "message.delete", func(opts ...discordgo.RequestOption) error {
 			return d.s.ChannelMessageDelete(channel, card.ID, opts...)
@@ -296,12 +307,12 @@ func (d *Desk) openTextThread(ctx context.Context, channel string, c bridge.Case
 // codeThreadExists is Discord's "A thread has already been created for this message".
 const codeThreadExists = 160004
 
-// startCardThread starts the case's thread from its card in a text
+// startCardThread starts the thread called name from its card in a text
 // channel; a thread that is there already (a retry) is the one.
-func (d *Desk) startCardThread(ctx context.Context, channel, card string, c bridge.CaseView) error {
+func (d *Desk) startCardThread(ctx context.Context, channel, card, name string) error {
 	err := d.call(ctx, "thread.create", func(opts ...discordgo.RequestOption) error {
 		_, err := d.s.MessageThreadStartComplex(channel, card,
-			&discordgo.ThreadStart{Name: threadName(c), AutoArchiveDuration: 10080}, opts...)
+			&discordgo.ThreadStart{Name: name, AutoArchiveDuration: 10080}, opts...)
 		return err
 	})
 	if isCode(err, codeThreadExists) {
@@ -370,7 +381,7 @@ func (d *Desk) findCard(ctx context.Context, channel, bot, after string, c bridg
 		}
 		for _, m := range page {
 			if m.Author != nil && m.Author.ID == bot && cardOf(m) == c.ID {
-				if err := d.startCardThread(ctx, channel, m.ID, c); err != nil {
+				if err := d.startCardThread(ctx, channel, m.ID, threadName(c)); err != nil {
 					return "", fmt.Errorf("discord: find card: start its thread: %w", err)
 				}
 				return m.ID, nil
@@ -464,6 +475,11 @@ func (d *Desk) UpdateCard(ctx context.Context, t bridge.ThreadRef, c bridge.Case
 // editCard edits the card message: in the thread (forum) or in the parent.
 func (d *Desk) editCard(ctx context.Context, t bridge.ThreadRef, st *threadState, c bridge.CaseView) error {
 	embed, comps := RenderCard(c)
+	return d.editEmbed(ctx, t, st, embed, comps)
+}
+
+// editEmbed edits a card message to show embed and comps.
+func (d *Desk) editEmbed(ctx context.Context, t bridge.ThreadRef, st *threadState, embed *discordgo.MessageEmbed, comps []discordgo.MessageComponent) error {
 	channel := t.Channel
 	if st.forum {
 		channel = t.ID

@@ -128,6 +128,9 @@ func RenderCard(c bridge.CaseView) ([]slack.Block, string) {
 	if c.Private {
 		fields = append(fields, mrkdwn("*Channel*\nDirect messages"))
 	}
+	if c.Incident != "" {
+		fields = append(fields, mrkdwn("*Incident*\n"+cut(escape(string(c.Incident)+" · "+c.IncidentTitle), 1900)))
+	}
 	blocks = append(blocks, slack.NewSectionBlock(nil, fields, nil))
 
 	if hist := history(c); hist != "" {
@@ -211,6 +214,7 @@ func cardActions(c bridge.CaseView) *slack.ActionBlock {
 	} else {
 		button("reopen", "Reopen", "")
 	}
+	els = append(els, caseIncidentElements(c)...)
 	return slack.NewActionBlock(cardBlockID, els...)
 }
 
@@ -248,6 +252,9 @@ func renderMessage(m bridge.DeskMessage, customize bool) (blocks []slack.Block, 
 			label = m.Link
 		}
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(link(m.Link, label))))
+	}
+	if a := messageActions(m); a != nil {
+		blocks = append(blocks, a)
 	}
 	fallback = escape(cut(m.Text, maxFallback))
 	if prefix != "" {

@@ -505,7 +505,8 @@ func (d *Desk) handleSlash(ctx context.Context, in bridge.Inbox, cmd slack.Slash
 	name, args, raw := parseSlashPlain(cmd.Command, plain)
 	inv := bridge.Invocation{Desk: Name, Source: bridge.SourceSlash, Staff: d.people.staff(ctx, cmd.UserID),
 		Channel: cmd.ChannelID, Name: name, Args: args, Raw: raw, Mentions: mentions}
-	d.respond(ctx, cmd.ChannelID, "", cmd.UserID, cmd.ResponseURL, in.Command(ctx, inv))
+	// A command's answer is a staff action's: it goes first (bridge.Urgent).
+	d.respond(bridge.WithUrgent(ctx), cmd.ChannelID, "", cmd.UserID, cmd.ResponseURL, in.Command(ctx, inv))
 }
 
 // respond shows a command's answer: privately, or in the thread/channel.
@@ -564,7 +565,7 @@ func (d *Desk) handleInteraction(ctx context.Context, in bridge.Inbox, cb slack.
 		return
 	}
 	inv.Staff = d.people.staff(ctx, cb.User.ID)
-	d.respond(ctx, inv.Channel, inv.Thread.ID, cb.User.ID, cb.ResponseURL, in.Command(ctx, inv))
+	d.respond(bridge.WithUrgent(ctx), inv.Channel, inv.Thread.ID, cb.User.ID, cb.ResponseURL, in.Command(ctx, inv))
 }
 
 // ParseInteraction turns a block_actions payload into an Invocation (Staff
@@ -616,6 +617,9 @@ func ParseInteraction(cb slack.InteractionCallback) (inv bridge.Invocation, ok b
 		inv.Message = bridge.MessageRef{Desk: Name, Channel: channel, Thread: thread, ID: v.Message, Author: v.Author}
 	case "claim", "release", "resolve", "reopen", "dm":
 	default:
+		if parseIncidentAction(&inv, a.ActionID, a) { // incident.go
+			return inv, true
+		}
 		return inv, false
 	}
 	return inv, true

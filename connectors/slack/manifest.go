@@ -15,6 +15,7 @@ var SlashCommands = []struct{ Command, Description, Usage string }{
 	{"/escalate", "Escalate a case to a team", "E-42 billing [reason]"},
 	{"/resolve", "Resolve a case", "E-42 [summary]"},
 	{"/queue", "List the open cases of this channel's queue", ""},
+	{"/incident", "Incidents: declare one, list them, act on one (/incident help)", "open \"title\" term term | list | help"},
 	{"/earshot", "Any Earshot command: /earshot help", "<verb> [args]"},
 }
 

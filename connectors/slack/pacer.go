@@ -63,10 +63,10 @@ func paced(fn func(ctx context.Context) error) func(ctx context.Context) error {
 }
 
 // retry runs fn (one API call) again as retrier says, until ctx ends. It
-// blocks, waiting on lim (when set) before each attempt. For calls that are
-// not paced by channel (chat.update, reactions, ephemerals). Its waits on
-// lim and for a Retry-After are told to onWait (nil: nobody).
-func retry(ctx context.Context, lim *rate.Limiter, onWait func(time.Duration), fn func(ctx context.Context) error) error {
+// blocks, waiting on pause (when set) before each attempt. For calls that
+// are not paced by channel (chat.update, reactions, ephemerals). Its waits
+// in pause and for a Retry-After are told to onWait (nil: nobody).
+func retry(ctx context.Context, pause func(context.Context) error, onWait func(time.Duration), fn func(ctx context.Context) error) error {
 	var r retrier
 	waited := func(start time.Time, limited bool) {
 		if d := time.Since(start); onWait != nil && limited && d >= time.Millisecond {
@@ -74,9 +74,9 @@ func retry(ctx context.Context, lim *rate.Limiter, onWait func(time.Duration), f
 		}
 	}
 	for {
-		if lim != nil {
+		if pause != nil {
 			start := time.Now()
-			err := lim.Wait(ctx)
+			err := pause(ctx)
 			waited(start, true)
 			if err != nil {
 				return err

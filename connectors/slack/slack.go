@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
-	"golang.org/x/time/rate"
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors/internal/backoff"
@@ -103,8 +102,11 @@ type Desk struct {
 	now     func() time.Time
 	api     *slack.Client
 	pacer   *pace.Queue // chat.postMessage, by channel
-	tier3   map[string]*rate.Limiter
-	people  *people
+	// tier3 paces each Tier 3 method, a few of its tokens kept for what a
+	// staff action caused (bridge.Urgent), so a press never waits behind
+	// bulk card updates.
+	tier3  map[string]*pace.Reserve
+	people *people
 
 	mu        sync.Mutex
 	botUser   string
@@ -160,7 +162,7 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		cfg: cfg, log: deps.Logger, obs: deps.Requests, health: deps.Health, now: deps.Now,
 		backoff: backoff.Policy{Min: time.Second, Max: 2 * time.Minute},
 		api:     slack.New(cfg.BotToken, opts...),
-		tier3:   map[string]*rate.Limiter{},
+		tier3:   map[string]*pace.Reserve{},
 		prio:    map[string]int{}, marks: map[string]string{}, lines: map[string]string{},
 		seen:    map[string]time.Time{},
 		replays: replay.New(maxSkew),
@@ -168,10 +170,12 @@ func New(cfg Config, deps bridge.Deps) (*Desk, error) {
 		ordered: map[string][]func(context.Context){},
 	}
 	d.pacer = newPacer(cfg.Pacing.ChannelPerSecond, cfg.Pacing.ChannelBurst, cfg.Pacing.WorkspacePerSecond, d.waited)
-	per := rate.Limit(cfg.Pacing.UpdatesPerMinute / 60)
+	// A burst of a fifth of a minute's pace, a tenth of a minute's (at
+	// least one call) kept for staff actions.
 	burst := max(1, int(cfg.Pacing.UpdatesPerMinute/5))
+	keep := max(1, int(cfg.Pacing.UpdatesPerMinute/10))
 	for _, m := range []string{"chat.update", "reactions.add", "reactions.remove", "chat.postEphemeral", "chat.delete", "reactions.get", "conversations.history"} {
-		d.tier3[m] = rate.NewLimiter(per, burst)
+		d.tier3[m] = pace.NewReserve(cfg.Pacing.UpdatesPerMinute/60, burst, keep)
 	}
 	d.people = newPeople(d)
 	return d, nil
@@ -200,7 +204,12 @@ func (d *Desk) waited(dur time.Duration) { bridge.ObserveWait(d.obs, Name, dur) 
 
 // call makes one paced-by-tier, retried API call and records it.
 func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context) error) error {
-	return retry(ctx, d.tier3[op], d.waited, func(ctx context.Context) error {
+	lim, urgent := d.tier3[op], bridge.Urgent(ctx)
+	var wait func(context.Context) error
+	if lim != nil {
+		wait = func(ctx context.Context) error { return lim.Wait(ctx, urgent) }
+	}
+	return retry(ctx, wait, d.waited, func(ctx context.Context) error {
 		start := time.Now()
 		err := fn(ctx)
 		d.observe(op, start, err)
@@ -208,8 +217,12 @@ func (d *Desk) call(ctx context.Context, op string, fn func(ctx context.Context)
 	})
 }
 
-// post sends one chat.postMessage through the channel pacer.
+// post sends one chat.postMessage through the channel pacer; what a
+// staff action caused (bridge.Urgent) goes first.
 func (d *Desk) post(ctx context.Context, channel string, prio int, opts ...slack.MsgOption) (string, error) {
+	if bridge.Urgent(ctx) {
+		prio = urgentPriority
+	}
 	var ts string
 	err := d.pacer.Do(ctx, channel, prio, paced(func(ctx context.Context) error {
 		start := time.Now()

@@ -64,10 +64,13 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 		}
 		return bridge.PostRef{Network: Name, ID: resp.Data.EventID, URL: "https://x.com/messages/" + resp.Data.ConversationID}, nil
 	}
-	if r.InReplyTo == "" {
+	if r.InReplyTo == "" && !r.Broadcast {
 		return bridge.PostRef{}, perm("a public reply needs the post it answers")
 	}
-	body := map[string]any{"text": r.Text, "reply": map[string]string{"in_reply_to_tweet_id": r.InReplyTo}}
+	body := map[string]any{"text": r.Text}
+	if r.InReplyTo != "" {
+		body["reply"] = map[string]string{"in_reply_to_tweet_id": r.InReplyTo}
+	}
 	var resp struct {
 		Data struct {
 			ID   string `json:"id"`

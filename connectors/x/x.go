@@ -83,6 +83,11 @@ type Config struct {
 	// StallTimeout reconnects a stream silent for this long (X sends a
 	// keep-alive every 20s); default 40s.
 	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// PostsPer15m is how many posts X lets the account make in 15 minutes
+	// on its tier (POST /2/tweets, per user); the outbox paces replies
+	// within it. Default 100 (Pro); Basic and Free count per 24 hours, so
+	// give their 24-hour budget divided by 96.
+	PostsPer15m int `yaml:"posts_per_15m"`
 }
 
 // ruleTag marks the stream rules Earshot owns; others are left alone.

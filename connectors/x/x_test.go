@@ -739,3 +739,27 @@ func TestLookupTimeoutBeforeThePostIsNotMaybeSent(t *testing.T) {
 		t.Errorf("X saw %d publish attempts, want 0", fx.fake.PublishAttempts())
 	}
 }
+
+// An incident's public status thread on X: a broadcast without a post to
+// answer is a top-level post; the next answers our own latest one. A
+// reply to a customer still needs the post it answers.
+func TestBroadcastStatusThread(t *testing.T) {
+	t.Parallel()
+	fx := newFixture(t)
+	n := fx.network(t)
+	ctx := context.Background()
+	if _, err := n.Publish(ctx, bridge.Reply{Network: Name, Text: "no target", IdempotencyKey: "k0"}); err == nil {
+		t.Error("a reply without the post it answers was published")
+	}
+	first, err := n.Publish(ctx, bridge.Reply{Network: Name, Text: "Broadband is down around Braga.", Broadcast: true, IdempotencyKey: "k1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Publish(ctx, bridge.Reply{Network: Name, Text: "Engineers on site.", Broadcast: true, InReplyTo: first.ID, IdempotencyKey: "k2"}); err != nil {
+		t.Fatal(err)
+	}
+	got := fx.fake.Published()
+	if len(got) != 2 || got[0].InReplyTo != "" || got[1].InReplyTo != first.ID {
+		t.Errorf("published %+v", got)
+	}
+}

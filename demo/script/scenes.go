@@ -2,6 +2,7 @@ package script
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,7 +21,7 @@ type Scene struct {
 // Scenes are the incidents --script plays, in order.
 var Scenes = []Scene{
 	{Name: "Rail disruption", About: "a signal failure at rush hour: a burst of mentions and keyword posts, some follow-ups", Play: railDisruption},
-	{Name: "Broadband outage", About: "300 near-identical complaints; staff claim, reply, and escalate some to the network engineers on Discord", Play: broadbandOutage},
+	{Name: "Broadband outage", About: "300 near-identical complaints worked as one incident: suggested, declared, everyone acknowledged, a status thread, one split out to the engineers on Discord, resolved", Play: broadbandOutage},
 	{Name: "Flight rebooking", About: "a cancelled flight: claim, move to DM for the booking reference, rebook, resolve", Play: flightRebooking},
 }
 
@@ -255,120 +256,174 @@ func (st *Stage) workQueue(ctx context.Context, p demo.Person, channel string, n
 	return done, nil
 }
 
-// broadbandOutage: hundreds of near-identical complaints in a few
-// seconds; three agents claim and answer a few each, and escalate some
-// to network-ops, where the specialist claims the next one with /claim;
-// the lead looks at the queue with /queue.
+// broadbandOutage plays the outage through incident mode: the first
+// complaints get cards and the surge detector suggests an incident; Rui
+// declares it and owns it; the rest of the crowd joins it without cards,
+// listed in batches in its thread; Rui writes one acknowledgement there
+// and every complainant gets it, paced, once; he starts the public status
+// thread and posts an update; a customer whose fault is different is split
+// out and escalated to the engineers on Discord, where Tomás answers; Rui
+// resolves the incident with a closing message to everyone. It says how
+// long it took from the declaration until every complainant had an
+// answer, and how many Slack messages the surge cost.
 func broadbandOutage(ctx context.Context, st *Stage) error {
 	slack, bb := channelOf("broadband")
 	discord, netops := channelOf("network-ops")
-	agents := []demo.Person{person(slack, "rui"), person(slack, "mei"), person(slack, "sam")}
+	rui, sam := person(slack, "rui"), person(slack, "sam")
 	tomas, lena := person(discord, "tomas"), person(slack, "lena")
 	towns := []string{"Braga", "Guimarães", "Barcelos", "Famalicão", "Viana", "Póvoa"}
 	texts := []string{
-		"broadband down again in %s, nothing since 11:00",
-		"no internet in %s for two hours, I work from home!",
-		"is there a broadband outage in %s? the router has no light at all",
-		"internet down in %s, third time this month",
+		"broadband down again in %s, no internet since 11:00",
+		"no internet in %s for two hours, I work from home! broadband dead",
+		"is there a broadband outage in %s? no internet, the router has no light at all",
+		"internet down in %s, third time this month, broadband useless",
 	}
 	networks := []string{demo.X, demo.Bluesky, demo.Mastodon, demo.X}
 	crowd := st.n(300)
-	var wg sync.WaitGroup
-	errs := make([]error, 4)
-	for w := range 4 { // four feeds at once, as a surge looks
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < crowd; i += 4 {
-				n := networks[i%len(networks)]
-				text := mention(n) + " " + fmt.Sprintf(texts[i%len(texts)], towns[i%len(towns)]) + fmt.Sprintf(" (ref B%d)", i+1)
-				if _, err := st.post(ctx, n, fmt.Sprintf("home_%03d", i+1), text, demo.PostOptions{}); err != nil {
-					errs[w] = err
-					return
-				}
-			}
-		}()
+	early := min(crowd, max(4, st.n(20)))
+	_, cardsBefore, err := st.World.Cards(slack, bb, 1)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
+	complain := func(from, to int) error {
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		for w := range 4 { // four feeds at once, as a surge looks
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := from + w; i < to; i += 4 {
+					n := networks[i%len(networks)]
+					text := mention(n) + " " + fmt.Sprintf(texts[i%len(texts)], towns[i%len(towns)]) + fmt.Sprintf(" [B%d]", i+1)
+					if _, err := st.post(ctx, n, fmt.Sprintf("home_%03d", i+1), text, demo.PostOptions{}); err != nil {
+						errs[w] = err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+
+	// The first complaints: cards, and the detector's suggestion.
+	if err := complain(0, early); err != nil {
+		return err
+	}
+	sugg, err := st.incidentCard(ctx, slack, bb, "earshot:incident:declare")
+	if err != nil {
+		return err
+	}
+	m, _ := st.current(sugg)
+	st.say("  %d complaints in; Earshot suggests %s: %s", early, sugg.CaseID, firstLine(m, "complaints in"))
+	declared := time.Now()
+	if err := st.pressUntil(ctx, rui, sugg, "incident:declare", "", sugg.CaseID+" declared",
+		func(m demo.Message, _ string) bool { return strings.Contains(status(m), "owned by "+rui.Name) }); err != nil {
+		return err
+	}
+	st.say("  %s declared %s and owns it", rui.Name, sugg.CaseID)
+
+	// The rest of the crowd joins the incident: no cards, lines in its thread.
+	if err := complain(early, crowd); err != nil {
+		return err
+	}
+	if err := st.cardShows(ctx, sugg, fmt.Sprintf("*Complaints*\n%d", crowd)); err != nil {
+		return err
+	}
+	st.say("  %d complaints in one incident", crowd)
+
+	// One acknowledgement to everyone, paced, at most once each.
+	ack := "Hi {name}, sorry: a fibre cut near Braga is affecting broadband in the area. Engineers are on site and we expect service back by 16:00. No need to restart your router."
+	id, err := st.write(rui, sugg, ack)
+	if err != nil {
+		return err
+	}
+	if err := st.marked(ctx, sugg, id, "sent"); err != nil {
+		return err
+	}
+	took := time.Since(declared)
+	st.say("  %s's acknowledgement went to all %d complainants, %.1fs after the declaration", rui.Name, crowd, took.Seconds())
+
+	// The public status thread, and an update under it.
+	for _, line := range []string{
+		"!incident status Broadband is down around Braga after a fibre cut. Engineers are on site; next update 16:00.",
+		"!incident update Engineers have spliced the cable; service is coming back street by street.",
+	} {
+		if _, err := st.write(rui, sugg, line); err != nil {
 			return err
 		}
 	}
-	st.say("  %d complaints posted in a few seconds", crowd)
-	last := fmt.Sprintf("(ref B%d)", crowd)
-	if _, err := st.card(ctx, slack, bb, last); err != nil {
+	if err := st.cardShows(ctx, sugg, "Public status thread"); err != nil {
 		return err
 	}
-	st.say("  every complaint has its card in #%s", channelName(slack, bb))
+	st.say("  %s started the public status thread and posted an update", rui.Name)
 
-	answer := "Sorry for the trouble: a fibre cut near Braga is affecting broadband in the area. Engineers are on site and we expect service back by 16:00. No need to restart your router."
-	per := st.n(4)
-	escalate := st.n(3)
-	fns := []func() error{}
-	for i, a := range agents {
-		fns = append(fns, func() error {
-			for k := 0; k < per; k++ {
-				st.claimMu.Lock()
-				cards := st.unclaimed(slack, bb, "New", 1)
-				if len(cards) == 0 {
-					st.claimMu.Unlock()
-					return nil
-				}
-				c := cards[0]
-				err := st.claim(ctx, a, c)
-				st.claimMu.Unlock()
-				if err != nil {
-					return err
-				}
-				if err := st.reply(ctx, a, c, answer); err != nil {
-					return err
-				}
-				if i == 2 && k < escalate { // Sam hands line faults to the specialists
-					if _, err := st.write(a, c, "note: customer reports no signal light: likely a line fault, not the cut."); err != nil {
-						return err
-					}
-					if err := st.press(ctx, a, c, "escalate", "network-ops"); err != nil {
-						return err
-					}
-					if err := st.cardShows(ctx, c, "Escalated to network-ops"); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-	}
-	if err := together(fns...); err != nil {
+	// One customer's fault is not the cut: split out and escalated.
+	if _, err := st.post(ctx, demo.Mastodon, fmt.Sprintf("home_%03d", 3), "@earshot broadband is back for my neighbours, but my router still has no light at all", demo.PostOptions{}); err != nil {
 		return err
 	}
-	st.say("  %d cases answered, %d escalated to #%s on Discord", per*len(agents), escalate, channelName(discord, netops))
-
-	// The engineer takes an escalated case in the team's forum on Discord,
-	// notes what he found and answers the customer himself.
+	split, err := st.lineWith(ctx, sugg, "back for my neighbours", "earshot:incident:split")
+	if err != nil {
+		return err
+	}
+	if err := st.World.Press(slack, bb, split.ID, sam.ID, "earshot:incident:split", ""); err != nil {
+		return err
+	}
+	c, err := st.card(ctx, slack, bb, "[B3]")
+	if err != nil {
+		return err
+	}
+	if err := st.claim(ctx, sam, c); err != nil {
+		return err
+	}
+	if _, err := st.write(sam, c, "note: no light on the line = a fault at the street cabinet, not the fibre cut."); err != nil {
+		return err
+	}
+	if err := st.press(ctx, sam, c, "escalate", "network-ops"); err != nil {
+		return err
+	}
+	if err := st.cardShows(ctx, c, "Escalated to network-ops"); err != nil {
+		return err
+	}
 	posts := st.unclaimed(discord, netops, "Escalated", 1)
 	if len(posts) == 0 {
 		return fmt.Errorf("no escalated case waits in #%s", channelName(discord, netops))
 	}
-	c := posts[0]
-	if err := st.claim(ctx, tomas, c); err != nil {
+	e := posts[0]
+	if err := st.claim(ctx, tomas, e); err != nil {
 		return err
 	}
-	if _, err := st.write(tomas, c, "note: no light on the line = a fault at the street cabinet, not the fibre cut. Crew sent."); err != nil {
+	if err := st.reply(ctx, tomas, e, "Tomás from the network team here: your line has its own fault at the street cabinet. A crew is on its way; it should be fixed by 15:00."); err != nil {
 		return err
 	}
-	if err := st.reply(ctx, tomas, c, "Tomás from the network team here: your line has its own fault at the street cabinet. A crew is on its way; it should be fixed by 15:00."); err != nil {
+	st.say("  %s split %s out of the incident and escalated it; %s answered it from the Discord forum", sam.Name, c.CaseID, tomas.Name)
+
+	// Resolved: the closing message to everyone, their cases resolved.
+	rid, err := st.write(rui, sugg, "!resolve Service is back in Braga. Sorry for the trouble, {name}, and thank you for your patience.")
+	if err != nil {
 		return err
 	}
+	if err := st.marked(ctx, sugg, rid, "sent"); err != nil {
+		return err
+	}
+	cards, cardsAfter, err := st.World.Cards(slack, bb, 1)
+	if err != nil || len(cards) == 0 {
+		return fmt.Errorf("reading #%s: %v", channelName(slack, bb), err)
+	}
+	thread, err := st.World.Thread(slack, bb, sugg.Thread)
+	if err != nil {
+		return err
+	}
+	st.say("  %s resolved %s: the closing message went to every complainant", rui.Name, sugg.CaseID)
+	st.say("  declaration to every complainant answered: %.1fs", took.Seconds())
+	st.say("  Slack messages for %d complaints: %d (%d cards, the incident card included, and %d lines in its thread), instead of %d cards",
+		crowd, cardsAfter-cardsBefore+len(thread)-1, cardsAfter-cardsBefore, len(thread)-1, crowd)
+
 	before := len(st.notices(lena))
 	if err := st.World.Slash(slack, bb, "", lena.ID, "/queue"); err != nil {
 		return err
 	}
-	if err := st.waitFor(ctx, lena.Name+"'s /queue listing", func() bool { return len(st.notices(lena)) > before }); err != nil {
-		return err
-	}
-	st.say("  %s claimed %s in the Discord forum and answered from there; %s looked at the queue with /queue", tomas.Name, c.CaseID, lena.Name)
-	return nil
+	return st.waitFor(ctx, lena.Name+"'s /queue listing", func() bool { return len(st.notices(lena)) > before })
 }
 
 // flightRebooking: one customer, a whole case: claim, a public answer,

@@ -24,6 +24,13 @@ type Summary struct {
 	Claim       Quantiles          // earshot_claim_seconds
 	Resolution  Quantiles          // earshot_resolution_seconds
 	RateLimited float64            // earshot_platform_requests_total{outcome="rate_limited"}
+	// Incidents: declaration to every complainant acknowledged, and the
+	// incidents' publications by result (earshot_incident_*).
+	IncidentAck     Quantiles
+	IncidentReplies map[string]float64
+	// SlackMessages counts the messages Earshot posted to Slack
+	// (chat.postMessage answered ok).
+	SlackMessages float64
 }
 
 // Quantiles sum up a histogram: the exact mean, and the bucket bounds
@@ -43,7 +50,7 @@ func Summarize(g prometheus.Gatherer) (Summary, error) {
 		return Summary{}, fmt.Errorf("reading the metrics: %w", err)
 	}
 	s := Summary{Posts: map[string]float64{}, Replies: map[string]float64{}, Commands: map[string]float64{},
-		Breaches: map[string]float64{}, Open: map[string]float64{}, Unclaimed: map[string]float64{}}
+		Breaches: map[string]float64{}, Open: map[string]float64{}, Unclaimed: map[string]float64{}, IncidentReplies: map[string]float64{}}
 	for _, mf := range mfs {
 		switch mf.GetName() {
 		case "earshot_posts_total":
@@ -67,6 +74,15 @@ func Summarize(g prometheus.Gatherer) (Summary, error) {
 			m := map[string]float64{}
 			sumBy(mf, "outcome", m, nil)
 			s.RateLimited = m["rate_limited"]
+			posted := map[string]float64{}
+			sumBy(mf, "outcome", posted, func(m *dto.Metric) bool {
+				return label(m, "platform") == "slack" && label(m, "op") == "chat.postMessage"
+			})
+			s.SlackMessages = posted["ok"]
+		case "earshot_incident_ack_seconds":
+			s.IncidentAck = quantiles(mf)
+		case "earshot_incident_replies_total":
+			sumBy(mf, "result", s.IncidentReplies, nil)
 		}
 	}
 	return s, nil
@@ -216,6 +232,11 @@ func (s Summary) Write(w io.Writer) {
 	fmt.Fprintf(tw, "  SLA breaches\t%.0f\t(%s)\n", total(s.Breaches), breakdown(s.Breaches))
 	fmt.Fprintf(tw, "  queue depth\t%.0f open\t(%s)\n", total(s.Open), breakdown(s.Open))
 	fmt.Fprintf(tw, "  unclaimed\t%.0f\t(%s)\n", total(s.Unclaimed), breakdown(s.Unclaimed))
+	if s.IncidentAck.Count > 0 {
+		fmt.Fprintf(tw, "  incident acknowledged\t%s\t(declaration to every complainant answered)\n", s.IncidentAck)
+		fmt.Fprintf(tw, "  incident publications\t%.0f\t(%s)\n", total(s.IncidentReplies), breakdown(s.IncidentReplies))
+	}
+	fmt.Fprintf(tw, "  Slack messages\t%.0f\t(cards, thread lines and marks' lines posted)\n", s.SlackMessages)
 	if s.RateLimited > 0 {
 		fmt.Fprintf(tw, "  rate limited\t%.0f\tplatform requests answered 429\n", s.RateLimited)
 	}

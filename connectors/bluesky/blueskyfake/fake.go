@@ -144,7 +144,8 @@ type sub struct {
 
 // Server is a running fake.
 type Server struct {
-	srv *httptest.Server
+	srv    *httptest.Server
+	points fakekit.Budget // SetPointsBudget (ratelimit.go)
 
 	mu       sync.Mutex
 	seq      int64
@@ -908,6 +909,9 @@ func (s *Server) routes() http.Handler {
 		}
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&in); err != nil {
 			xerr(w, 400, "InvalidRequest", "bad JSON: "+err.Error())
+			return
+		}
+		if !s.spendPoints(w, did, pointsPerCreate) {
 			return
 		}
 		if s.takeFailure(w) {

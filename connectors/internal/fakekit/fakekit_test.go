@@ -156,3 +156,32 @@ func TestHolds(t *testing.T) {
 	}
 	release2()
 }
+
+func TestBudget(t *testing.T) {
+	var b Budget
+	if ok, _, reset := b.Spend("a", 1); !ok || !reset.IsZero() {
+		t.Fatal("the zero Budget refuses")
+	}
+	at := time.Unix(1000, 0)
+	b.Set(5, time.Minute)
+	b.now = func() time.Time { return at }
+	for k := range 5 {
+		if ok, left, _ := b.Spend("a", 1); !ok || left != 4-k {
+			t.Fatalf("spend %d: ok %v left %d", k, ok, left)
+		}
+	}
+	ok, left, reset := b.Spend("a", 1)
+	if ok || left != 0 || !reset.Equal(at.Add(time.Minute)) || b.Refused() != 1 {
+		t.Fatalf("over the limit: ok %v left %d reset %v", ok, left, reset)
+	}
+	if ok, _, _ := b.Spend("b", 3); !ok {
+		t.Error("another account shares the budget")
+	}
+	if ok, _, _ := b.Spend("b", 3); ok {
+		t.Error("a cost over what is left was allowed")
+	}
+	at = at.Add(time.Minute)
+	if ok, left, _ := b.Spend("a", 1); !ok || left != 4 {
+		t.Errorf("a new window: ok %v left %d", ok, left)
+	}
+}

@@ -121,12 +121,6 @@ type failure struct {
 // lost is an answer LoseNext throws away: status, or none at all when 0.
 type lost struct{ status int }
 
-// rateWindow is one account's use of its request budget.
-type rateWindow struct {
-	used  int
-	reset time.Time
-}
-
 type stream struct {
 	account string // user stream for this account id, or ""
 	tag     string // hashtag stream, or ""
@@ -147,31 +141,27 @@ type Server struct {
 	keepAlive   time.Duration
 	software    string
 	notifyDelay time.Duration
+	budget      fakekit.Budget // SetRateLimit (ratelimit.go)
 
-	mu       sync.Mutex
-	nextID   int64
-	accounts map[string]*Account // by id
-	byToken  map[string]*Account
-	statuses []*Status
-	byID     map[string]*Status
-	notifs   []*notification
-	idem     map[string]string // token+key -> status id
-	fails    fakekit.Failures[failure]
-	losses   fakekit.Failures[lost]
-	latency  fakekit.Latency
-	// The request budget per account (SetRateLimit); 0: unlimited.
-	rateLimit   int
-	rateWindow  time.Duration
-	rates       map[string]*rateWindow // by token
-	rateLimited int
-	pending     sync.WaitGroup // notifications not yet visible (GoToSocial)
-	noStreams   bool           // SetStreaming(false): every streaming route is 404
-	closed      bool
-	streams     map[*stream]bool
-	stalled     map[*stream]bool
-	feed        fakekit.Feed[Event]
-	us          Account
-	publishes   int
+	mu        sync.Mutex
+	nextID    int64
+	accounts  map[string]*Account // by id
+	byToken   map[string]*Account
+	statuses  []*Status
+	byID      map[string]*Status
+	notifs    []*notification
+	idem      map[string]string // token+key -> status id
+	fails     fakekit.Failures[failure]
+	losses    fakekit.Failures[lost]
+	latency   fakekit.Latency
+	pending   sync.WaitGroup // notifications not yet visible (GoToSocial)
+	noStreams bool           // SetStreaming(false): every streaming route is 404
+	closed    bool
+	streams   map[*stream]bool
+	stalled   map[*stream]bool
+	feed      fakekit.Feed[Event]
+	us        Account
+	publishes int
 }
 
 type notification struct {
@@ -208,7 +198,6 @@ func New(opts Options) *Server {
 		keepAlive:   opts.KeepAlive,
 		software:    opts.Software,
 		notifyDelay: opts.NotifyDelay,
-		rates:       map[string]*rateWindow{},
 		nextID:      109000000000000000,
 		accounts:    map[string]*Account{},
 		byToken:     map[string]*Account{},
@@ -297,31 +286,12 @@ func (s *Server) LoseNext(status, n int) {
 	s.losses.Add(lost{status: status}, n)
 }
 
-// SetRateLimit gives every account limit requests per window (Mastodon
-// and GoToSocial: 300 per 5 minutes), counted over every authenticated
-// request including streaming handshakes, each answered with
-// X-RateLimit-Limit, -Remaining and -Reset (ISO-8601); once spent, 429
-// until the window resets. limit 0 turns it off (the default).
-func (s *Server) SetRateLimit(limit int, window time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.rateLimit, s.rateWindow = limit, window
-	clear(s.rates)
-}
-
 // SetStreaming turns the streaming API off (every streaming handshake
 // answers 404, as on a server with streaming disabled) or on again.
 func (s *Server) SetStreaming(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.noStreams = !on
-}
-
-// RateLimited counts requests refused with 429 by SetRateLimit.
-func (s *Server) RateLimited() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rateLimited
 }
 
 // SetMaxChars changes the instance's character limit, as an admin may;
@@ -786,34 +756,6 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *Account)) ht
 		}
 		h(w, r, a)
 	}
-}
-
-// spend counts one request against a's budget (SetRateLimit), sets the
-// X-RateLimit headers and answers 429 when the budget is spent.
-func (s *Server) spend(w http.ResponseWriter, a *Account) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.rateLimit <= 0 {
-		return true
-	}
-	now := time.Now()
-	rw := s.rates[a.Token]
-	if rw == nil || !now.Before(rw.reset) {
-		rw = &rateWindow{reset: now.Add(s.rateWindow)}
-		s.rates[a.Token] = rw
-	}
-	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(s.rateLimit))
-	h.Set("X-RateLimit-Reset", rw.reset.UTC().Format("2006-01-02T15:04:05.000Z"))
-	if rw.used >= s.rateLimit {
-		h.Set("X-RateLimit-Remaining", "0")
-		s.rateLimited++
-		apiErr(w, 429, "Too many requests")
-		return false
-	}
-	rw.used++
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(s.rateLimit-rw.used))
-	return true
 }
 
 func (s *Server) postStatus(w http.ResponseWriter, r *http.Request, a *Account) {

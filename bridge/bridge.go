@@ -678,9 +678,14 @@ type Clock interface {
 	Now() time.Time
 	// After returns a channel that receives once d has passed.
 	After(d time.Duration) <-chan time.Time
+	// At returns a channel that receives once the clock shows t or later
+	// (at once if it already does). A wait for a moment must use At, not
+	// After(t.Sub(Now())): the clock may move between the two calls.
+	At(t time.Time) <-chan time.Time
 }
 
 type wallClock struct{}
 
 func (wallClock) Now() time.Time                         { return time.Now() }
 func (wallClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (wallClock) At(t time.Time) <-chan time.Time        { return time.After(time.Until(t)) }

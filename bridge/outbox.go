@@ -147,7 +147,7 @@ func (o *outboxRunner) run(ctx context.Context) {
 		next := o.dispatch()
 		var timer <-chan time.Time
 		if !next.IsZero() {
-			timer = o.b.clock.After(max(next.Sub(o.b.clock.Now()), time.Millisecond))
+			timer = o.b.clock.At(next)
 		}
 		select {
 		case <-ctx.Done():

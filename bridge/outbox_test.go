@@ -61,6 +61,24 @@ func TestRetriesWithBackoffAndRetryAfter(t *testing.T) {
 	tb.WaitFor("the sent mark", func() bool { return tb.Desk.LastMark(m.ID).State == bridge.DeliverySent })
 }
 
+// A reply goes out when it is due even if the clock reaches that moment
+// while the scheduler is arming its timer for it: a wait worked out from
+// an earlier reading of the clock lasted past the due time (with the
+// manual clock, for ever), which is how TestRetriesWithBackoffAndRetryAfter
+// flaked on a loaded machine.
+func TestDueWhileTheSchedulerArmsItsTimer(t *testing.T) {
+	t.Parallel()
+	tb := NewTestBridge(t)
+	_, th := claimedThread(tb)
+	// The undo window ends just as the scheduler asks for its timer.
+	tb.Clock.JumpBeforeTimer(tb.Clock.Now().Add(10*time.Second), 10*time.Second)
+	m := tb.Say(th, Ana, "Hang on")
+	waitItem(tb, m, "sent", func(it bridge.OutboxItem) bool { return it.State == bridge.OutboxSent })
+	if n := len(tb.Net.Attempts()); n != 1 {
+		t.Errorf("%d attempts, want 1", n)
+	}
+}
+
 // After the last try, or on a refusal, the failure is visible with its
 // reason and a retry; a maybe-sent error is never retried by itself.
 func TestFailuresAreVisible(t *testing.T) {

@@ -653,6 +653,9 @@ type Clock struct {
 	mu      sync.Mutex
 	now     time.Time
 	waiters []waiter
+
+	jumpAt time.Time     // JumpBeforeTimer's moment
+	jumpBy time.Duration // and its jump (0: none pending)
 }
 
 type waiter struct {
@@ -676,12 +679,44 @@ func (c *Clock) Now() time.Time {
 func (c *Clock) After(d time.Duration) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.jumpBefore(c.now.Add(d))
+	return c.timer(c.now.Add(d))
+}
+
+// At fires once the clock shows t or later.
+func (c *Clock) At(t time.Time) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.jumpBefore(t)
+	return c.timer(t)
+}
+
+// JumpBeforeTimer makes the clock advance by d just before it arms the
+// next timer asked for the moment at (After from the time it shows then,
+// or At): a test's Advance landing while the code asking for the timer
+// works out its wait.
+func (c *Clock) JumpBeforeTimer(at time.Time, d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.jumpAt, c.jumpBy = at, d
+}
+
+// jumpBefore makes JumpBeforeTimer's jump if at is its moment; c.mu is held.
+func (c *Clock) jumpBefore(at time.Time) {
+	if c.jumpBy > 0 && at.Equal(c.jumpAt) {
+		c.advance(c.jumpBy)
+		c.jumpBy = 0
+	}
+}
+
+// timer arms a timer for at; c.mu is held.
+func (c *Clock) timer(at time.Time) <-chan time.Time {
 	ch := make(chan time.Time, 1)
-	if d <= 0 {
+	if !at.After(c.now) {
 		ch <- c.now
 		return ch
 	}
-	c.waiters = append(c.waiters, waiter{at: c.now.Add(d), ch: ch})
+	c.waiters = append(c.waiters, waiter{at: at, ch: ch})
 	return ch
 }
 
@@ -689,6 +724,11 @@ func (c *Clock) After(d time.Duration) <-chan time.Time {
 func (c *Clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.advance(d)
+}
+
+// advance is Advance with c.mu held.
+func (c *Clock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 	kept := c.waiters[:0]
 	for _, w := range c.waiters {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -412,9 +413,17 @@ func (b *Bridge) syncCase(ctx context.Context, d Desk, id CaseID) error {
 			continue
 		}
 		if _, err := b.change(func(w *writeTx) error {
+			// The item may have moved while the desk was being told (an
+			// edit inside the undo window resets its mark): the desk then
+			// shows what it was, not what it is, and journaling the mark
+			// would hide the change for good. The change kicked this case,
+			// so the next pass shows it.
+			if now := getItem(w.Txn, it.ID); now == nil || !now.showsAs(it) {
+				return errUnchanged
+			}
 			_, err := w.emit(Event{Type: EvMarked, ID: it.ID, State: want})
 			return err
-		}); err != nil {
+		}); err != nil && !errors.Is(err, errUnchanged) {
 			return err
 		}
 	}

@@ -166,3 +166,13 @@ func (it *OutboxItem) Delivery(c *Case) Delivery {
 func (it *OutboxItem) deliveryState() DeliveryState {
 	return it.Delivery(nil).State
 }
+
+// showsAs reports whether a desk that was told of item was (its mark, or
+// the line about a command's reply) shows it as it is now: the same
+// state, text, reason, link and retry. Only the undo window's end may
+// differ (a retry or an attempt moves it), which no desk shows.
+func (it *OutboxItem) showsAs(was *OutboxItem) bool {
+	now, then := it.Delivery(nil), was.Delivery(nil)
+	now.Until, then.Until = time.Time{}, time.Time{}
+	return now == then && it.Text == was.Text
+}

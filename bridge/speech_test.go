@@ -182,6 +182,38 @@ func TestPendingMarkShowsThePublicText(t *testing.T) {
 	}
 }
 
+// An edit that arrives while the desk is still showing the pending mark
+// of the first text is shown too: the desk's answer about the old text
+// must not count for the new one, or the preview would go on showing the
+// old text until the new one is published.
+func TestEditWhileThePendingMarkIsShown(t *testing.T) {
+	t.Parallel()
+	tb, _, th := claimed(t)
+	held := tb.Desk.HoldMarks()
+	m := tb.Say(th, Ana, "First draft")
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pending mark was never shown")
+	}
+	if err := tb.Desk.Edit(ctx, th, m, Ana, "Final words"); err != nil {
+		t.Fatal(err)
+	}
+	if it, _ := tb.OutboxFor(m); it.Text != "Final words" {
+		t.Fatalf("the edit was not taken: %q", it.Text)
+	}
+	tb.Desk.ReleaseMarks()
+	tb.WaitFor("the pending mark with the edit", func() bool {
+		d := tb.Desk.LastMark(m.ID)
+		return d.State == bridge.DeliveryPending && d.Text == "Final words"
+	})
+	settle(tb)
+	tb.WaitFor("the edited reply", func() bool { return len(tb.Net.Published()) == 1 })
+	if got := tb.Net.Published()[0].Text; got != "Final words" {
+		t.Errorf("published %q", got)
+	}
+}
+
 // Finding 6: a refusal is journaled with its reason before it is shown:
 // after a crash right after it (the desk never marked it), the restarted
 // bridge shows the mark and the explanation.

@@ -285,6 +285,8 @@ type Desk struct {
 	noFind  error         // FindThread fails with it, when set
 	hold    chan struct{} // closed to let held opens answer
 	held    chan struct{} // receives once per held open
+	holdM   chan struct{} // closed to let held marks answer
+	heldM   chan struct{} // receives once per held mark
 	n       int
 	delay   time.Duration // each call takes this long (a paced desk)
 	calls   []string      // "open E-5", "update E-5", "post", "mark", "notify", "open INC-1", "update INC-1"
@@ -335,6 +337,26 @@ func (d *Desk) ReleaseOpens() {
 	if d.hold != nil {
 		close(d.hold)
 		d.hold = nil
+	}
+}
+
+// HoldMarks makes Mark record the delivery and then wait, before
+// answering, until ReleaseMarks; held receives once per mark that waits
+// (the moment for staff to act while the desk is being told).
+func (d *Desk) HoldMarks() (held <-chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.holdM, d.heldM = make(chan struct{}), make(chan struct{}, 16)
+	return d.heldM
+}
+
+// ReleaseMarks lets held marks answer.
+func (d *Desk) ReleaseMarks() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.holdM != nil {
+		close(d.holdM)
+		d.holdM = nil
 	}
 }
 
@@ -500,15 +522,25 @@ func (d *Desk) Post(_ context.Context, t bridge.ThreadRef, m bridge.DeskMessage)
 	return bridge.MessageRef{Desk: d.name, Channel: t.Channel, Thread: t.ID, ID: fmt.Sprintf("B%d", d.n)}, nil
 }
 
-// Mark records a delivery mark.
-func (d *Desk) Mark(_ context.Context, m bridge.MessageRef, s bridge.Delivery) error {
+// Mark records a delivery mark (and waits while marks are held).
+func (d *Desk) Mark(ctx context.Context, m bridge.MessageRef, s bridge.Delivery) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.called("mark")
 	if err := d.failing(); err != nil {
+		d.mu.Unlock()
 		return err
 	}
 	d.marks[m.ID] = append(d.marks[m.ID], s)
+	hold, held := d.holdM, d.heldM
+	d.mu.Unlock()
+	if hold != nil {
+		held <- struct{}{}
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 

@@ -67,8 +67,9 @@ type SpeechEnv struct {
 	// channel command naming the case; Discord: a slash command in the thread).
 	Slash func(tb testing.TB, th bridge.ThreadRef, id bridge.CaseID, verb, args string)
 	// Hold holds the desk's answers, after they took effect, to its card
-	// posts (what "card") or to the first call of a mark of a message
-	// (what "mark"), until release; answered receives once per answer held.
+	// posts (what "card"), to the first call of a mark of a message
+	// (what "mark") or to its putting a mark reaction on a message (what
+	// "reaction"), until release; answered receives once per answer held.
 	Hold func(tb testing.TB, what string) (answered <-chan struct{}, release func())
 }
 
@@ -440,7 +441,9 @@ func RunSpeechCorpus(t *testing.T, env *SpeechEnv) {
 // RunPendingPreview checks that the pending line of a reply shows the
 // exact text that will be published (the desk's markup turned into plain
 // text), and after an edit inside the undo window the edited text, while
-// the claimer can still change or stop it.
+// the claimer can still change or stop it: also when the edit comes while
+// the desk is still showing the first text (the race that once left the
+// old text on the line until the new one went out).
 func RunPendingPreview(t *testing.T, env *SpeechEnv) {
 	t.Helper()
 	desk := env.NewDesk(t)
@@ -461,9 +464,23 @@ func RunPendingPreview(t *testing.T, env *SpeechEnv) {
 	}
 	env.Write(t, th, env.expand("See {link:https://status.example.com/fix|the fix} for {b:the details} & more"))
 	preview("See the fix (https://status.example.com/fix) for the details & more")
+	// The edit comes while the desk is still marking the first draft
+	// (its pending reaction on, its answer held): what the desk was told
+	// then is not what will go, and the line must follow the edit.
+	answered, release := env.Hold(t, "reaction")
+	defer release()
 	m := env.Write(t, th, env.expand("First draft"))
-	preview("First draft")
+	select {
+	case <-answered:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the desk never started to mark the first draft")
+	}
 	env.Edit(t, m, env.expand("Final {i:words}, {code:ABC-1}"))
+	WaitFor(t, 15*time.Second, "the bridge to take the edit", func() bool {
+		it, ok := b.OutboxFor(m)
+		return ok && it.Text == "Final words, ABC-1"
+	})
+	release()
 	preview("Final words, ABC-1")
 	if n := len(net.Replies()); n != 0 {
 		t.Errorf("%d replies published inside the undo window", n)

@@ -127,6 +127,8 @@ func speechEnv(t *testing.T, o envOpts) *connectortest.SpeechEnv {
 			case what == "mark":
 				// A desk that does not know a message's marks reads them first.
 				return f.HoldAnswers("GET /channels/{id}/messages/{mid}")
+			case what == "reaction":
+				return f.HoldAnswers("PUT /channels/{id}/messages/{mid}/reactions/{emoji}/@me")
 			}
 			tb.Fatalf("nothing to hold for %q", what)
 			return nil, nil

@@ -125,6 +125,8 @@ func speechEnv(t *testing.T, mode string) *connectortest.SpeechEnv {
 			case "mark":
 				// A desk that does not know a message's marks reads them first.
 				return f.HoldAnswers("reactions.get")
+			case "reaction":
+				return f.HoldAnswers("reactions.add")
 			}
 			tb.Fatalf("nothing to hold for %q", what)
 			return nil, nil

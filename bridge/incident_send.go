@@ -496,7 +496,7 @@ func (b *Bridge) runIncidents(ctx context.Context) {
 		next := b.releaseDue(start)
 		var timer <-chan time.Time
 		if !next.IsZero() {
-			timer = b.clock.After(max(next.Sub(b.clock.Now()), time.Millisecond))
+			timer = b.clock.At(next) // one reading of the clock (Clock.At)
 		} else {
 			timer = b.clock.After(incidentWake)
 		}

@@ -539,3 +539,62 @@ func TestIncidentStatusThread(t *testing.T) {
 		t.Errorf("acknowledgement %q", got)
 	}
 }
+
+// An incident's public words pass the same gate as a reply in a case's
+// thread (issue #14's findings, on the message to everyone): note prefixes
+// a person reads as a note, text that shows nothing, desk markup and desk
+// mentions stay in the desk, typed in the thread, edited in, or given to
+// the closing message and the status posts; nothing of it is published.
+func TestIncidentSpeechGate(t *testing.T) {
+	t.Parallel()
+	tb := NewTestBridge(t, withIncidents())
+	complain(tb, "ana", "@brand broadband down in braga")
+	v, err := tb.DeclareIncident(ctx, "support", Ana, "Braga", []string{"broadband", "braga"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	th := incidentThread(tb, v.ID, "the card", nil)
+	for _, text := range []string{
+		"NOTE : ops says 2h", "note：ops says 2h", "*note:* ops says 2h", "_note:_ ops says 2h",
+		"> note: ops says 2h", "\u200bnote: ops says 2h", "ｎｏｔｅ: ops says 2h", "nоte: ops says 2h",
+		"\u200b\u2060", "Thanks <@UA2>! <!channel> see <https://status.example.com/fix|the fix>",
+	} {
+		m := tb.Say(th.Ref, Ana, text)
+		tb.WaitFor(fmt.Sprintf("%q not sent", text), func() bool { return tb.Desk.LastMark(m.ID).State == bridge.DeliveryNotSent })
+	}
+	mei := bridge.DeskMention{Kind: bridge.MentionUser, ID: "UA2", Name: "Mei Chen"}
+	m, err := tb.Desk.SayMentioning(ctx, th.Ref, Ana, "Thanks Mei Chen, we are on it", mei)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.WaitFor("the mention refused", func() bool {
+		mk := tb.Desk.LastMark(m.ID)
+		return mk.State == bridge.DeliveryNotSent && strings.Contains(mk.Reason, "Mei Chen")
+	})
+	// A pending acknowledgement edited into a note is withdrawn.
+	pending := tb.Say(th.Ref, Ana, "We are on it, {name}")
+	tb.WaitFor("pending", func() bool { return tb.Desk.LastMark(pending.ID).State == bridge.DeliveryPending })
+	if err := tb.Desk.Edit(ctx, th.Ref, pending, Ana, "*NOTE :* engineers say 2h"); err != nil {
+		t.Fatal(err)
+	}
+	tb.WaitFor("withdrawn", func() bool { return tb.Desk.LastMark(pending.ID).State == bridge.DeliveryNotSent })
+	// The status thread and the closing message refuse the same texts.
+	if _, err := tb.StartStatusThread(ctx, v.ID, Ana, "> note: internal, do not post"); err == nil {
+		t.Error("a status thread started with a note")
+	}
+	if _, err := tb.StartStatusThread(ctx, v.ID, Ana, "Broadband is down around Braga."); err != nil {
+		t.Fatal(err)
+	}
+	tb.WaitFor("the first status post", func() bool { return len(tb.Net.Published()) == 1 })
+	if _, err := tb.UpdateIncident(ctx, v.ID, Ana, "note： engineers blame <@UA2>"); err == nil {
+		t.Error("a note went out as a status update")
+	}
+	if _, err := tb.ResolveIncident(ctx, v.ID, Ana, "_note:_ root cause was the router", bridge.MessageRef{}, ""); err == nil {
+		t.Error("an incident was resolved with a note as its closing message")
+	}
+	tb.Clock.Advance(time.Minute)
+	time.Sleep(50 * time.Millisecond)
+	if got := tb.Net.Published(); len(got) != 1 {
+		t.Errorf("published %d, want only the first status post: %+v", len(got), got)
+	}
+}

@@ -101,6 +101,16 @@ func TestIncidentFlowWithBridge(t *testing.T) {
 		return true
 	})
 
+	// The complaints linked at the declaration are listed first (bulk
+	// work, after the staff action's card and lines), then a later one.
+	connectortest.WaitFor(t, 10*time.Second, "the linked complaints listed in the thread", func() bool {
+		for _, m := range e.fake.Thread(channel, card.TS) {
+			if strings.Contains(m.Visible(), "3 more complaints linked") {
+				return true
+			}
+		}
+		return false
+	})
 	post("p9", "dee", "@shop is broadband down in braga?")
 	connectortest.WaitFor(t, 10*time.Second, "dee listed in the thread", func() bool {
 		for _, m := range e.fake.Thread(channel, card.TS) {

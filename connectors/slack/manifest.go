@@ -62,8 +62,9 @@ type manifestCommand struct {
 // Manifest returns the Slack app manifest (YAML) for cfg: scopes, message
 // events, slash commands, interactivity, and Socket Mode or, in http mode,
 // the request URLs under publicURL (the shared listener's public address).
-// `earshot slack manifest` prints it; deploy/slack-app-manifest.yaml is its
-// socket-mode output.
+// `earshot slack manifest` prints it; deploy/slack-app-manifest.yaml is a
+// commented socket-mode manifest that offers at least as much (a test in
+// deploy/ holds it to this one's commands and scopes).
 func Manifest(cfg Config, publicURL string) ([]byte, error) {
 	cfg = cfg.withDefaults()
 	var m manifest

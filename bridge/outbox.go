@@ -76,13 +76,19 @@ func newKey() string {
 	return "earshot-" + hex.EncodeToString(b[:])
 }
 
-// tooLong explains a text over the network's limit, or returns "".
+// tooLong explains a text over the network's limit, or one the network
+// refuses whatever its length (TextLimits.Refuse), or returns "".
 func (b *Bridge) tooLong(c *Case, text string, private bool) string {
 	n, ok := b.networks[c.Network]
 	if !ok {
 		return fmt.Sprintf("%s is not connected, so nothing can be published.", networkTitle(c.Network))
 	}
 	lim := n.Limits()
+	if lim.Refuse != nil {
+		if why := lim.Refuse(strings.TrimSpace(text), private); why != "" {
+			return why
+		}
+	}
 	count, limit, fits := lim.Check(strings.TrimSpace(text), private)
 	if fits {
 		return ""

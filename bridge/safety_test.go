@@ -132,6 +132,31 @@ func TestOverTheLimitIsNotCutAndNotSent(t *testing.T) {
 	}
 }
 
+// A text the network refuses whatever its length (X and U+FFFE) is
+// refused at the gate, explained, and never attempted.
+func TestRefusedByTheNetworkIsNotSent(t *testing.T) {
+	t.Parallel()
+	tb := NewTestBridge(t)
+	tb.Net.SetLimits(bridge.TextLimits{Max: 280, Refuse: func(text string, private bool) string {
+		if strings.ContainsRune(text, '\uFFFE') && !private {
+			return "It holds U+FFFE, which the network refuses in a post."
+		}
+		return ""
+	}})
+	v, th, _ := tb.Complain("ana", "@brand hi")
+	tb.MustClaim(v.ID, Ana)
+	bad := tb.Say(th, Ana, "Sorry\uFFFE for the wait")
+	if r := notSent(tb, bad); !strings.Contains(r, "U+FFFE") {
+		t.Errorf("reason %q: it must say what the network refuses", r)
+	}
+	ok := tb.Say(th, Ana, "Sorry for the wait")
+	settle(tb)
+	tb.WaitFor("the other reply", func() bool { return tb.Desk.LastMark(ok.ID).State == bridge.DeliverySent })
+	if n := len(tb.Net.Attempts()); n != 1 {
+		t.Errorf("%d publish attempts, want 1", n)
+	}
+}
+
 func TestUndoWindowEditAndDelete(t *testing.T) {
 	t.Parallel()
 	tb := NewTestBridge(t)

@@ -443,6 +443,10 @@ type TextLimits struct {
 	Unit       string // "characters", "graphemes", "weighted characters"
 	// Count returns the length the network would compute. Nil counts runes.
 	Count func(text string) int
+	// Refuse, when set, says why the network refuses text whatever its
+	// length (X refuses U+FFFE, U+FEFF and U+FFFF in a post), in a sentence
+	// staff can act on, or returns "". No I/O.
+	Refuse func(text string, private bool) string
 }
 
 // Check returns the length of text and whether it fits.

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/earshot-dev/earshot/bridge"
-	"github.com/earshot-dev/earshot/connectors/x/xtext"
 )
 
 // Publish posts a public reply (reply.in_reply_to_tweet_id) or, when
@@ -25,10 +24,10 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 	if strings.TrimSpace(r.Text) == "" {
 		return bridge.PostRef{}, perm("the text is empty")
 	}
-	if c := xtext.Parse(r.Text).Refused; c != 0 && !r.Private {
-		// The bridge checks the length only; X refuses a post holding one of
-		// these whatever its length.
-		return bridge.PostRef{}, perm(fmt.Sprintf("the text holds the invisible character %U, which X refuses in a post; remove it and send again", c))
+	if why := refusedInPost(r.Text, r.Private); why != "" {
+		// The bridge's gate refuses these before the undo window; this
+		// holds for any other caller.
+		return bridge.PostRef{}, perm(why)
 	}
 	if cnt, limit, ok := n.Limits().Check(r.Text, r.Private); !ok {
 		unit := "weighted characters (URLs count 23, CJK and emoji 2)"

@@ -193,7 +193,17 @@ func (n *Network) Name() string { return Name }
 // Limits is X's weighted length: 280, URLs 23, CJK and emoji 2, NFC first.
 // DMs take 10000 characters.
 func (n *Network) Limits() bridge.TextLimits {
-	return bridge.TextLimits{Max: xtext.Max, PrivateMax: 10000, Unit: "weighted characters", Count: xtext.Count}
+	return bridge.TextLimits{Max: xtext.Max, PrivateMax: 10000, Unit: "weighted characters", Count: xtext.Count, Refuse: refusedInPost}
+}
+
+// refusedInPost explains a post X refuses whatever its length: one holding
+// U+FFFE, U+FEFF or U+FFFF (twitter-text's invalid characters). Direct
+// messages take them.
+func refusedInPost(text string, private bool) string {
+	if c := xtext.Parse(text).Refused; c != 0 && !private {
+		return fmt.Sprintf("It holds the invisible character %U, which X refuses in a post. Nothing was sent; remove it and send it again.", c)
+	}
+	return ""
 }
 
 // Check proves the credentials work (GET /2/users/me; refreshes if

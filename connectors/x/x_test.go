@@ -763,3 +763,22 @@ func TestBroadcastStatusThread(t *testing.T) {
 		t.Errorf("published %+v", got)
 	}
 }
+
+// X refuses a post holding U+FFFE, U+FEFF or U+FFFF whatever its length
+// (twitter-text's invalid characters): the limits say so, so the bridge's
+// gate refuses it before the undo window; a direct message takes them.
+func TestLimitsRefuseInvalidCharacters(t *testing.T) {
+	lim := (&Network{}).Limits()
+	for _, c := range []rune{'\uFFFE', '\uFEFF', '\uFFFF'} {
+		text := "Sorry " + string(c) + "for the wait"
+		if why := lim.Refuse(text, false); !strings.Contains(why, fmt.Sprintf("%U", c)) {
+			t.Errorf("%U in a post: %q", c, why)
+		}
+		if why := lim.Refuse(text, true); why != "" {
+			t.Errorf("%U in a direct message refused: %q", c, why)
+		}
+	}
+	if why := lim.Refuse("Sorry for the wait", false); why != "" {
+		t.Errorf("a plain post refused: %q", why)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -144,18 +143,11 @@ func (n *Network) loadCursor() error {
 	if p == "" {
 		return nil
 	}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("bluesky: read cursor: %w", err)
-	}
 	var st struct {
 		TimeUS int64 `json:"time_us"`
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		return fmt.Errorf("bluesky: decode cursor %s: %w", p, err)
+	if err := statefile.ReadJSON(p, &st); err != nil {
+		return fmt.Errorf("bluesky: load cursor: %w", err)
 	}
 	n.cursor = st.TimeUS
 	return nil

@@ -1,10 +1,7 @@
 package mastodon
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -47,15 +44,8 @@ func (n *Network) loadState() error {
 	if p == "" {
 		return nil
 	}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("mastodon: read state: %w", err)
-	}
-	if err := json.Unmarshal(b, &n.state); err != nil {
-		return fmt.Errorf("mastodon: decode state %s: %w", p, err)
+	if err := statefile.ReadJSON(p, &n.state); err != nil {
+		return fmt.Errorf("mastodon: load state: %w", err)
 	}
 	return nil
 }

@@ -2,13 +2,11 @@ package x
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -42,15 +40,8 @@ func (n *Network) loadState() error {
 	if p == "" {
 		return nil
 	}
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("x: read state: %w", err)
-	}
-	if err := json.Unmarshal(b, &n.state); err != nil {
-		return fmt.Errorf("x: state file %s is not readable JSON: %w", p, err)
+	if err := statefile.ReadJSON(p, &n.state); err != nil {
+		return fmt.Errorf("x: load state: %w", err)
 	}
 	return nil
 }

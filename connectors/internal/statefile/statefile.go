@@ -7,6 +7,7 @@ package statefile
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,4 +56,21 @@ func WriteJSON(path string, v any) error {
 		return fmt.Errorf("statefile: encode %s: %w", path, err)
 	}
 	return Write(path, b)
+}
+
+// ReadJSON decodes the JSON file at path into v. A missing file is no
+// error (v is left as it is: a first start); one that cannot be read or
+// decoded is, naming the file.
+func ReadJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("statefile: read %s: %w", path, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("statefile: %s is not readable JSON: %w", path, err)
+	}
+	return nil
 }

@@ -47,3 +47,25 @@ func TestWriteFailsWithThePath(t *testing.T) {
 		t.Error("a value JSON cannot encode was written")
 	}
 }
+
+func TestReadJSON(t *testing.T) {
+	dir := t.TempDir()
+	var v struct{ N int }
+	v.N = 7
+	if err := ReadJSON(filepath.Join(dir, "missing.json"), &v); err != nil || v.N != 7 {
+		t.Fatalf("a missing file: %v, %+v (want no error, v untouched)", err, v)
+	}
+	p := filepath.Join(dir, "s.json")
+	if err := WriteJSON(p, map[string]int{"N": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReadJSON(p, &v); err != nil || v.N != 3 {
+		t.Fatalf("read back: %v, %+v", err, v)
+	}
+	if err := os.WriteFile(p, []byte("{torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReadJSON(p, &v); err == nil || !strings.Contains(err.Error(), p) {
+		t.Errorf("a damaged file: %v (want an error naming it)", err)
+	}
+}

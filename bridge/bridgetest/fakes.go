@@ -28,8 +28,7 @@ type Network struct {
 	attempts   []bridge.Reply
 	keys       map[string]bridge.PostRef
 	fail       []error
-	hold       chan struct{}
-	held       chan struct{}
+	publishes  gate // Hold: publishes wait until Release
 	limits     bridge.TextLimits
 	idempotent bool
 	noDMs      bool
@@ -132,19 +131,14 @@ func (n *Network) FailNext(errs ...error) {
 func (n *Network) Hold() (held <-chan struct{}) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.hold = make(chan struct{})
-	n.held = make(chan struct{}, 100)
-	return n.held
+	return n.publishes.hold(100)
 }
 
 // Release lets held publishes go on.
 func (n *Network) Release() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.hold != nil {
-		close(n.hold)
-		n.hold = nil
-	}
+	n.publishes.open()
 }
 
 // Publish records r as published (unless a failure is queued) and returns
@@ -156,15 +150,10 @@ func (n *Network) Publish(ctx context.Context, r bridge.Reply) (bridge.PostRef, 
 		return bridge.PostRef{}, bridge.Permanent(fmt.Errorf("bridgetest: %s is unplugged", n.name), "unplugged")
 	}
 	n.attempts = append(n.attempts, r)
-	hold, held := n.hold, n.held
+	g := n.publishes
 	n.mu.Unlock()
-	if hold != nil {
-		held <- struct{}{}
-		select {
-		case <-hold:
-		case <-ctx.Done():
-			return bridge.PostRef{}, bridge.AsPublishError(ctx.Err())
-		}
+	if err := g.wait(ctx); err != nil {
+		return bridge.PostRef{}, bridge.AsPublishError(err)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -281,12 +270,10 @@ type Desk struct {
 	marks   map[string][]bridge.Delivery
 	notes   []Note
 	fail    []error
-	lose    int           // OpenThreadKeyed answers to lose after posting
-	noFind  error         // FindThread fails with it, when set
-	hold    chan struct{} // closed to let held opens answer
-	held    chan struct{} // receives once per held open
-	holdM   chan struct{} // closed to let held marks answer
-	heldM   chan struct{} // receives once per held mark
+	lose    int   // OpenThreadKeyed answers to lose after posting
+	noFind  error // FindThread fails with it, when set
+	opens   gate  // HoldOpens: opens wait, card shown, until ReleaseOpens
+	marking gate  // HoldMarks: marks wait, recorded, until ReleaseMarks
 	n       int
 	delay   time.Duration // each call takes this long (a paced desk)
 	calls   []string      // "open E-5", "update E-5", "post", "mark", "notify", "open INC-1", "update INC-1"
@@ -326,18 +313,14 @@ func (d *Desk) FailFinds(err error) {
 func (d *Desk) HoldOpens() (held <-chan struct{}) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.hold, d.held = make(chan struct{}), make(chan struct{}, 16)
-	return d.held
+	return d.opens.hold(16)
 }
 
 // ReleaseOpens lets held opens answer.
 func (d *Desk) ReleaseOpens() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.hold != nil {
-		close(d.hold)
-		d.hold = nil
-	}
+	d.opens.open()
 }
 
 // HoldMarks makes Mark record the delivery and then wait, before
@@ -346,18 +329,14 @@ func (d *Desk) ReleaseOpens() {
 func (d *Desk) HoldMarks() (held <-chan struct{}) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.holdM, d.heldM = make(chan struct{}), make(chan struct{}, 16)
-	return d.heldM
+	return d.marking.hold(16)
 }
 
 // ReleaseMarks lets held marks answer.
 func (d *Desk) ReleaseMarks() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.holdM != nil {
-		close(d.holdM)
-		d.holdM = nil
-	}
+	d.marking.open()
 }
 
 // OpenThreadKeyed records a new thread with its card and key.
@@ -372,15 +351,10 @@ func (d *Desk) OpenThreadKeyed(ctx context.Context, channel string, c bridge.Cas
 	if lost {
 		d.lose--
 	}
-	hold, held := d.hold, d.held
+	g := d.opens
 	d.mu.Unlock()
-	if hold != nil {
-		held <- struct{}{}
-		select {
-		case <-hold:
-		case <-ctx.Done():
-			return bridge.ThreadRef{}, ctx.Err()
-		}
+	if err := g.wait(ctx); err != nil {
+		return bridge.ThreadRef{}, err
 	}
 	if lost {
 		return bridge.ThreadRef{}, fmt.Errorf("bridgetest: the answer to opening %s was lost", ref.ID)
@@ -531,17 +505,9 @@ func (d *Desk) Mark(ctx context.Context, m bridge.MessageRef, s bridge.Delivery)
 		return err
 	}
 	d.marks[m.ID] = append(d.marks[m.ID], s)
-	hold, held := d.holdM, d.heldM
+	g := d.marking
 	d.mu.Unlock()
-	if hold != nil {
-		held <- struct{}{}
-		select {
-		case <-hold:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return g.wait(ctx)
 }
 
 // Notify records a private line.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 )
 
 // Results of ingesting a post: the values of earshot_posts_total's result label.
@@ -192,9 +191,4 @@ func (b *Bridge) open(w *writeTx, p Post, previous []CaseID) error {
 		return err
 	}
 	return b.joinIncident(w, a.after) // incident_send.go
-}
-
-// hasPrefixFold reports whether s starts with prefix, ignoring case.
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }

@@ -224,7 +224,7 @@ func TestDashboard(t *testing.T) {
 	for where, e := range exprs {
 		for _, u := range scanPromQL(e, where) {
 			base := strings.TrimSuffix(u.Metric, "_bucket")
-			spec, _ := specOf(base)
+			spec := contract[base]
 			for _, l := range []string{"queue", "network"} {
 				if slices.Contains(spec.Labels, l) && u.Matchers[l] != "$"+l {
 					t.Errorf("%s: %s ignores $%s", where, u.Metric, l)

@@ -94,21 +94,6 @@ var contractValues = map[string][]string{
 	"earshot_incident_replies_total/result":   {"sent", "failed", "cancelled", "refused", "uncertain"},
 }
 
-// specOf returns the spec of a metric of the contract (pending ones included).
-func specOf(name string) (metricSpec, bool) {
-	s, ok := contract[name]
-	return s, ok
-}
-
-// boundedValues returns the listed values of metric/label, if any.
-func boundedValues(key string) ([]string, bool) {
-	v, ok := contractValues[key]
-	return v, ok
-}
-
-// allMetrics is every metric the dashboard and the alerts may use.
-func allMetrics() map[string]metricSpec { return contract }
-
 // The table above is DESIGN.md's table: every name there is here and back.
 func TestContractMatchesDesign(t *testing.T) {
 	design, err := readDesign(t)
@@ -268,11 +253,11 @@ func checkUsesInto(t errorer, uses []use, recorded map[string]bool) {
 			continue
 		}
 		base, suffix := u.Metric, ""
-		spec, ok := specOf(base)
+		spec, ok := contract[base]
 		if !ok {
 			for _, s := range []string{"_bucket", "_sum", "_count"} {
 				if b, found := strings.CutSuffix(u.Metric, s); found {
-					if sp, ok2 := specOf(b); ok2 && sp.Type == "histogram" {
+					if sp, ok2 := contract[b]; ok2 && sp.Type == "histogram" {
 						base, suffix, spec, ok = b, s, sp, true
 					}
 				}
@@ -293,7 +278,7 @@ func checkUsesInto(t errorer, uses []use, recorded map[string]bool) {
 				t.Errorf("%s: %s has no label %q (contract: %v)", u.Where, base, label, spec.Labels)
 				continue
 			}
-			if allowed, bounded := boundedValues(base + "/" + label); bounded && !strings.ContainsAny(value, "$.*+?()[]") {
+			if allowed, bounded := contractValues[base+"/"+label]; bounded && !strings.ContainsAny(value, "$.*+?()[]") {
 				for _, v := range strings.Split(value, "|") {
 					if !slices.Contains(allowed, v) {
 						t.Errorf("%s: %s{%s=%q}: %q is not one of the contract's values %v", u.Where, base, label, value, v, allowed)
@@ -397,7 +382,7 @@ func TestDashboardAndAlertsUseOnlyContractMetrics(t *testing.T) {
 	}
 	// The dashboard shows every metric of the contract (and of incidents).
 	var missing []string
-	for name := range allMetrics() {
+	for name := range contract {
 		if !used[name] {
 			missing = append(missing, name)
 		}

@@ -113,11 +113,6 @@ func (p *PDS) Deactivate(ctx context.Context, a Account) error {
 	return p.Call(ctx, "com.atproto.server.deactivateAccount", nil, map[string]any{}, nil, a.Access)
 }
 
-// Activate reactivates a's account.
-func (p *PDS) Activate(ctx context.Context, a Account) error {
-	return p.Call(ctx, "com.atproto.server.activateAccount", nil, map[string]any{}, nil, a.Access)
-}
-
 // Ref is a strong reference to a record.
 type Ref struct {
 	URI string `json:"uri"`

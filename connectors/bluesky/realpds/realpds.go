@@ -222,9 +222,6 @@ func (p *PDS) Pid() int { return p.cmd.Process.Pid }
 // when it stops.
 func (p *PDS) Dir() string { return p.tmp }
 
-// Logs returns the end of the node process's stderr, for failure messages.
-func (p *PDS) Logs() string { return p.logs.String() }
-
 // tail keeps the last max bytes written to it.
 type tail struct {
 	mu  sync.Mutex

@@ -22,12 +22,7 @@ import (
 // listeners 10 s, outbox 15 s, desks 5 s) and a slow upload made it exit 1.
 func TestShutdownKeepsToItsBudget(t *testing.T) {
 	t.Parallel()
-	sf, err := slackfake.New(slackfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sf.Close() })
-	sf.AddChannel("C1", "care")
+	sf := careSlack(t)
 	sf.AddUser(slackfake.User{ID: "U1", Name: "ana", DisplayName: "Ana Agent"})
 	site := webhookfake.New(webhookfake.Options{Secret: "webhook-budget-secret"})
 	t.Cleanup(site.Close)

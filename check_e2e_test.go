@@ -5,18 +5,12 @@ import (
 	"testing"
 
 	"github.com/earshot-dev/earshot/connectors/mastodon/mastodonfake"
-	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 )
 
 // `earshot check` reaches real connectors pointed at the fakes: a good
 // config passes, a wrong token fails by name without echoing the token.
 func TestCLICheckAgainstFakes(t *testing.T) {
-	sf, err := slackfake.New(slackfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sf.Close() })
-	sf.AddChannel("C1", "care")
+	sf := careSlack(t)
 	mf := mastodonfake.New(mastodonfake.Options{})
 	t.Cleanup(mf.Close)
 

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 	"github.com/earshot-dev/earshot/connectors/x/xfake"
 )
 
@@ -20,12 +19,7 @@ import (
 // it verifies with the saved access token; and the live process's refresh
 // token still works afterwards.
 func TestCheckLeavesXsRefreshTokenWorking(t *testing.T) {
-	sf, err := slackfake.New(slackfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sf.Close() })
-	sf.AddChannel("C1", "care")
+	sf := careSlack(t)
 	xf := xfake.New(xfake.Options{})
 	t.Cleanup(xf.Close)
 	ana := xf.AddUser("ana_l", "Ana Lima", 42)

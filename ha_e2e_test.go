@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 	"github.com/earshot-dev/earshot/store/jetstream/natstest"
 )
 
@@ -20,12 +19,7 @@ import (
 func TestRunHighAvailability(t *testing.T) {
 	t.Parallel()
 	c := natstest.StartCluster(t, 3)
-	sf, err := slackfake.New(slackfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sf.Close() })
-	sf.AddChannel("C1", "care")
+	sf := careSlack(t)
 	cfg := writeConfig(t, `listen: "127.0.0.1:0"
 log: {format: json, level: info}
 store:

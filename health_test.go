@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/earshot-dev/earshot/bridge"
-	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 )
 
 // Finding 5, end to end: Slack refusing the bot token makes earshot
@@ -20,12 +19,7 @@ import (
 // says 0; the token working again makes it ready and up.
 func TestReadyzNamesADownConnector(t *testing.T) {
 	t.Parallel()
-	sf, err := slackfake.New(slackfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sf.Close() })
-	sf.AddChannel("C1", "care")
+	sf := careSlack(t)
 	token := sf.Options().BotToken
 	sf.SetTokens("xoxb-rotated-by-an-admin", "")
 	cfg := writeConfig(t, `listen: "127.0.0.1:0"

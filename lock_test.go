@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 )
 
 // Finding 1: two processes on one data dir. The second `earshot run` on a
@@ -19,12 +17,7 @@ import (
 // stops cleanly.
 func TestSecondProcessOnADataDirExitsAtOnce(t *testing.T) {
 	t.Parallel()
-	sf, err := slackfake.New(slackfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sf.Close() })
-	sf.AddChannel("C1", "care")
+	sf := careSlack(t)
 	cfg := writeConfig(t, `listen: "127.0.0.1:0"
 log: {format: json, level: info}
 queues: [{name: care, desk: slack, channel: C1}]

@@ -21,6 +21,7 @@ import (
 
 	"github.com/earshot-dev/earshot/bridge"
 	"github.com/earshot-dev/earshot/connectors"
+	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 )
 
 // runAsEarshot, set in a child's environment, makes the test binary run
@@ -426,4 +427,17 @@ func TestCLISlackManifest(t *testing.T) {
 	if code, _, stderr := cli(t, "slack", "nope"); code != exitUsage || !strings.Contains(stderr, "unknown subcommand") {
 		t.Errorf("slack nope = %d %q", code, stderr)
 	}
+}
+
+// careSlack starts a Slack fake (stopped with the test) with the channel
+// C1, "care", that the process tests' configs queue to.
+func careSlack(t *testing.T) *slackfake.Fake {
+	t.Helper()
+	sf, err := slackfake.New(slackfake.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sf.Close() })
+	sf.AddChannel("C1", "care")
+	return sf
 }

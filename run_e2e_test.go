@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/earshot-dev/earshot/connectors/mastodon/mastodonfake"
-	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 )
 
 // The production path end to end: `earshot run` with the real bridge and
@@ -19,12 +18,7 @@ import (
 // mention becomes a card in the queue's channel; /readyz and /metrics tell;
 // a signal stops everything cleanly and the journal is on disk.
 func TestRunEndToEnd(t *testing.T) {
-	sf, err := slackfake.New(slackfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sf.Close() })
-	sf.AddChannel("C1", "care")
+	sf := careSlack(t)
 	mf := mastodonfake.New(mastodonfake.Options{})
 	t.Cleanup(mf.Close)
 	ana := mf.AddAccount("ana", "Ana", 10)

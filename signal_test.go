@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/earshot-dev/earshot/connectors/slack/slackfake"
 )
 
 // The real process (this test binary running main) stops cleanly on
@@ -19,12 +17,7 @@ import (
 // the journal on disk.
 func TestSignalsStopTheProcessCleanly(t *testing.T) {
 	t.Parallel()
-	sf, err := slackfake.New(slackfake.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sf.Close() })
-	sf.AddChannel("C1", "care")
+	sf := careSlack(t)
 	cfg := writeConfig(t, `listen: "127.0.0.1:0"
 log: {format: json, level: info}
 queues: [{name: care, desk: slack, channel: C1}]
